@@ -1,0 +1,46 @@
+# dpyfs — common tasks. `make test` is what CI runs.
+CARGO ?= cargo
+DATA ?= ./dpyfs-data
+
+.PHONY: build release test lint fmt run bench bench-quick cross cross-test clean
+
+build:
+	$(CARGO) build --bins
+
+release:
+	$(CARGO) build --release --bins
+
+# The whole test suite: formatting, lints, unit and integration tests (real binaries on
+# 127.0.0.1 with temporary directories).
+test:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) test
+
+lint:
+	$(CARGO) clippy --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+# A single storage daemon on 127.0.0.1:7071 with its data under $(DATA)/store1, for now;
+# it becomes a whole cluster (`dpyfs dev`) once the director and the `dpyfs` tool land.
+run: release
+	./target/release/dpyfs-store --listen 127.0.0.1:7071 --data $(DATA)/store1
+
+# Measures the store next to this machine's SHA-256 and disk speed, in the same run.
+# (Issue 8 grows it to the whole cluster.)
+bench: release
+	$(CARGO) bench --bench bench
+
+bench-quick: release
+	BENCH_QUICK=1 $(CARGO) bench --bench bench
+
+cross:
+	@echo "make cross: not built yet (issue 7, static ARM binaries)"; exit 1
+
+cross-test:
+	@echo "make cross-test: not built yet (issue 7)"; exit 1
+
+clean:
+	$(CARGO) clean

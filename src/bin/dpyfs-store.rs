@@ -1,0 +1,140 @@
+//! `dpyfs-store`: the storage daemon. Parses flags into a `StoreConfig` and runs it.
+
+use dpyfs::cli;
+use dpyfs::store::{self, Reserve, StoreConfig};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+const PROGRAM: &str = "dpyfs-store";
+
+fn options() -> getopts::Options {
+    let mut o = getopts::Options::new();
+    o.reqopt(
+        "l",
+        "listen",
+        "address to listen on, e.g. 127.0.0.1:7071",
+        "ADDR",
+    );
+    o.reqopt("d", "data", "data directory (created if missing)", "DIR");
+    o.optopt(
+        "",
+        "id",
+        "store id; refuse a data dir that belongs to another id",
+        "NAME",
+    );
+    o.optopt(
+        "",
+        "zone",
+        "failure zone (a board, a room); default 'default'",
+        "ZONE",
+    );
+    o.optopt(
+        "",
+        "token-file",
+        "require 'Authorization: Bearer <first line of FILE>'",
+        "FILE",
+    );
+    o.optopt(
+        "",
+        "max-chunk",
+        "largest chunk accepted, e.g. 8M (default 8M)",
+        "BYTES",
+    );
+    o.optopt(
+        "",
+        "reserve",
+        "free space to keep: bytes (512M, 2G) or percent (5%); default 1%",
+        "SIZE",
+    );
+    o.optopt(
+        "",
+        "scrub-rate",
+        "scrubber speed in MiB/s, 0 disables (default 4)",
+        "MIBS",
+    );
+    o.optopt(
+        "",
+        "scrub-pause",
+        "seconds between scrub passes (default 3600)",
+        "SECS",
+    );
+    o.optopt("", "workers", "request threads (default 32)", "N");
+    o.optopt(
+        "",
+        "idle-timeout",
+        "seconds before an idle connection is dropped (default 60)",
+        "SECS",
+    );
+    cli::standard_flags(&mut o);
+    o
+}
+
+fn config(m: &getopts::Matches) -> Result<StoreConfig, String> {
+    let listen = m.opt_str("listen").unwrap_or_default();
+    let mut c = StoreConfig::new(
+        &listen,
+        PathBuf::from(m.opt_str("data").unwrap_or_default()),
+    );
+    c.id = cli::opt_value(m, "id", |s| {
+        store::layout::valid_name(s).then(|| s.to_string())
+    })?;
+    c.zone = cli::opt_value(m, "zone", |s| {
+        store::layout::valid_name(s).then(|| s.to_string())
+    })?;
+    c.token_file = m.opt_str("token-file").map(PathBuf::from);
+    if let Some(n) = cli::opt_value(m, "max-chunk", store::engine::parse_size)? {
+        c.max_chunk_bytes = n;
+    }
+    if let Some(r) = cli::opt_value(m, "reserve", Reserve::parse)? {
+        c.reserve = r;
+    }
+    if let Some(r) = cli::opt_value(m, "scrub-rate", |s| {
+        s.parse::<f64>().ok().filter(|v| *v >= 0.0)
+    })? {
+        c.scrub_rate_bytes_per_sec = (r * 1024.0 * 1024.0) as u64;
+    }
+    if let Some(s) = cli::opt_value(m, "scrub-pause", |s| s.parse::<u64>().ok())? {
+        c.scrub_pause = Duration::from_secs(s);
+    }
+    if let Some(n) = cli::opt_value(m, "workers", |s| {
+        s.parse::<usize>().ok().filter(|n| (1..=1024).contains(n))
+    })? {
+        c.http.workers = n;
+    }
+    if let Some(s) = cli::opt_value(m, "idle-timeout", |s| {
+        s.parse::<u64>().ok().filter(|n| *n > 0)
+    })? {
+        c.http.idle_timeout = Duration::from_secs(s);
+    }
+    Ok(c)
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let opts = options();
+    let synopsis = format!(
+        "Usage: {PROGRAM} --listen ADDR --data DIR [options]\n\n\
+         The dpyfs storage daemon: keeps chunks named by their SHA-256 under DIR/chunks/.\n\
+         Logs go to stderr; set RUST_LOG=debug for more."
+    );
+    let m = match cli::parse(&opts, &args, PROGRAM, &synopsis) {
+        Ok(m) => m,
+        Err(code) => return code,
+    };
+    let cfg = match config(&m) {
+        Ok(c) => c,
+        Err(e) => return cli::usage_error(PROGRAM, &e),
+    };
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    match store::start(&cfg) {
+        Ok((server, _api)) => {
+            server.join();
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{PROGRAM}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

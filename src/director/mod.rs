@@ -1,0 +1,4 @@
+//! The director.
+
+pub mod journal;
+pub mod placement;

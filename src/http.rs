@@ -1,0 +1,356 @@
+//! The HTTP edge. This is the only module that touches tiny_http types: it accepts
+//! connections, turns each tiny_http request into a socket-free [`Request`], calls a
+//! handler, and writes the handler's [`Response`]. Handlers (the store's and the
+//! director's APIs) are plain functions over these two types.
+
+use std::io::{self, Read};
+use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+/// Default number of threads that run handlers; each holds at most one request.
+pub const WORKERS_MAX: usize = 32;
+/// An idle or stalled connection is dropped after this long without progress.
+pub const IDLE_TIMEOUT_MS: u64 = 60_000;
+
+/// A parsed request: everything a handler needs, no sockets.
+pub struct Request<'a> {
+    pub method: String,
+    /// The path as sent (still percent-encoded), without the query.
+    pub path: String,
+    /// The raw query string, without the leading `?`.
+    pub query: String,
+    /// Header names are lowercase.
+    pub headers: Vec<(String, String)>,
+    pub body: &'a mut dyn Read,
+    /// Content-Length when the client sent one (None for chunked bodies).
+    pub body_len: Option<u64>,
+    pub remote: Option<SocketAddr>,
+}
+
+impl Request<'_> {
+    /// The first header with this (lowercase) name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The first query parameter with this name, percent-decoded.
+    pub fn query_param(&self, name: &str) -> Option<String> {
+        query_pairs(&self.query)
+            .into_iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v)
+    }
+}
+
+/// A response body.
+pub enum Body {
+    Empty,
+    Bytes(Vec<u8>),
+    /// A stream of exactly `len` bytes (or of unknown length, sent chunked).
+    Stream(Box<dyn Read + Send>, Option<u64>),
+}
+
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Body,
+}
+
+impl Response {
+    pub fn new(status: u16, body: Body) -> Response {
+        Response {
+            status,
+            headers: Vec::new(),
+            body,
+        }
+    }
+
+    pub fn empty(status: u16) -> Response {
+        Response::new(status, Body::Empty)
+    }
+
+    pub fn text(status: u16, content_type: &str, text: impl Into<String>) -> Response {
+        Response::new(status, Body::Bytes(text.into().into_bytes()))
+            .with_header("Content-Type", content_type)
+    }
+
+    pub fn json(status: u16, value: &serde_json::Value) -> Response {
+        Response::text(status, "application/json", value.to_string())
+    }
+
+    pub fn with_header(mut self, name: &str, value: impl Into<String>) -> Response {
+        self.headers.push((name.to_string(), value.into()));
+        self
+    }
+
+    /// The body as bytes, for tests of handlers; streams are read to the end.
+    pub fn body_bytes(self) -> io::Result<Vec<u8>> {
+        match self.body {
+            Body::Empty => Ok(Vec::new()),
+            Body::Bytes(b) => Ok(b),
+            Body::Stream(mut r, _) => {
+                let mut v = Vec::new();
+                r.read_to_end(&mut v)?;
+                Ok(v)
+            }
+        }
+    }
+}
+
+/// A handler: a function from request to response. It must not panic on bad input, but if
+/// it panics anyway the edge answers 500 and keeps serving.
+pub type Handler = Arc<dyn Fn(&mut Request<'_>) -> Response + Send + Sync>;
+
+/// Settings of the HTTP edge.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    pub workers: usize,
+    pub idle_timeout: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            workers: WORKERS_MAX,
+            idle_timeout: Duration::from_millis(IDLE_TIMEOUT_MS),
+        }
+    }
+}
+
+/// A running server: its address, and the worker threads to join.
+pub struct Server {
+    pub addr: SocketAddr,
+    server: Arc<tiny_http::Server>,
+    workers: Vec<thread::JoinHandle<()>>,
+}
+
+impl Server {
+    /// Binds `addr`, with TCP_NODELAY and idle timeouts set on the listener so every
+    /// accepted connection inherits them (without NODELAY tiny_http stalls about 40 ms per
+    /// large response on a kept-alive connection), and starts `cfg.workers` handler threads.
+    pub fn start(addr: &str, cfg: &ServerConfig, handler: Handler) -> io::Result<Server> {
+        let sockaddr = addr
+            .to_socket_addrs()?
+            .next()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address"))?;
+        let listener = TcpListener::bind(sockaddr)?;
+        crate::sys::set_listener_nodelay(&listener)?;
+        crate::sys::set_listener_timeouts(&listener, cfg.idle_timeout)?;
+        let local = listener.local_addr()?;
+        let server = tiny_http::Server::from_listener(listener, None)
+            .map_err(|e| io::Error::other(e.to_string()))?;
+        let server = Arc::new(server);
+        let mut workers = Vec::with_capacity(cfg.workers);
+        for i in 0..cfg.workers.max(1) {
+            let s = Arc::clone(&server);
+            let h = Arc::clone(&handler);
+            let t = thread::Builder::new()
+                .name(format!("http-{i}"))
+                .spawn(move || worker_loop(&s, &h))?;
+            workers.push(t);
+        }
+        Ok(Server {
+            addr: local,
+            server,
+            workers,
+        })
+    }
+
+    /// Blocks until every worker has stopped (that is, until `stop` or forever).
+    pub fn join(self) {
+        for w in self.workers {
+            let _ = w.join();
+        }
+    }
+
+    /// Stops accepting work: workers return once their current request is answered.
+    pub fn stop(&self) {
+        for _ in 0..self.workers.len() {
+            self.server.unblock();
+        }
+    }
+}
+
+fn worker_loop(server: &tiny_http::Server, handler: &Handler) {
+    loop {
+        let rq = match server.recv() {
+            Ok(rq) => rq,
+            Err(e) => {
+                log::debug!("http worker stopping: {e}");
+                return;
+            }
+        };
+        serve_one(rq, handler);
+    }
+}
+
+fn serve_one(mut rq: tiny_http::Request, handler: &Handler) {
+    let method = rq.method().as_str().to_ascii_uppercase();
+    let url = rq.url().to_string();
+    let (path, query) = match url.split_once('?') {
+        Some((p, q)) => (p.to_string(), q.to_string()),
+        None => (url.clone(), String::new()),
+    };
+    let headers: Vec<(String, String)> = rq
+        .headers()
+        .iter()
+        .map(|h| {
+            (
+                h.field.as_str().as_str().to_ascii_lowercase(),
+                h.value.as_str().to_string(),
+            )
+        })
+        .collect();
+    let body_len = rq.body_length().map(|n| n as u64);
+    let remote = rq.remote_addr().copied();
+    let response = {
+        let mut req = Request {
+            method: method.clone(),
+            path,
+            query,
+            headers,
+            body: rq.as_reader(),
+            body_len,
+            remote,
+        };
+        match catch_unwind(AssertUnwindSafe(|| handler(&mut req))) {
+            Ok(r) => r,
+            Err(_) => {
+                log::error!("handler panicked on {method} {url}; answered 500");
+                Response::json(
+                    500,
+                    &serde_json::json!({"error": "internal error (the request handler panicked)", "code": "InternalError"}),
+                )
+            }
+        }
+    };
+    if let Err(e) = rq.respond(to_tiny(response)) {
+        log::debug!("writing response to {method} {url} failed: {e}");
+    }
+}
+
+fn to_tiny(r: Response) -> tiny_http::Response<Box<dyn Read + Send>> {
+    let (reader, len): (Box<dyn Read + Send>, Option<u64>) = match r.body {
+        Body::Empty => (Box::new(io::empty()), Some(0)),
+        Body::Bytes(b) => {
+            let n = b.len() as u64;
+            (Box::new(io::Cursor::new(b)), Some(n))
+        }
+        Body::Stream(s, n) => (s, n),
+    };
+    // tiny_http counts lengths in usize; a length that does not fit (over 4 GiB on a 32-bit
+    // board) is sent chunked instead.
+    let len = len.and_then(|n| usize::try_from(n).ok());
+    let mut t = tiny_http::Response::new(
+        tiny_http::StatusCode(r.status),
+        Vec::new(),
+        reader,
+        len,
+        None,
+    )
+    // A known length is always sent as Content-Length: clients (and HEAD) rely on it.
+    .with_chunked_threshold(usize::MAX);
+    for (k, v) in r.headers {
+        if let Ok(h) = tiny_http::Header::from_bytes(k.as_bytes(), v.as_bytes()) {
+            t.add_header(h);
+        }
+    }
+    t
+}
+
+/// Decodes `%XX` escapes (and, when `plus_is_space`, `+`). Invalid escapes are kept as
+/// they are; the result must be valid UTF-8 or None is returned.
+pub fn percent_decode(s: &str, plus_is_space: bool) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if c == b'%' && i + 2 < b.len() {
+            let hi = (b[i + 1] as char).to_digit(16);
+            let lo = (b[i + 2] as char).to_digit(16);
+            if let (Some(h), Some(l)) = (hi, lo) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(if plus_is_space && c == b'+' { b' ' } else { c });
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Splits a query string into decoded pairs; a pair that does not decode is dropped.
+pub fn query_pairs(q: &str) -> Vec<(String, String)> {
+    q.split('&')
+        .filter(|p| !p.is_empty())
+        .filter_map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            Some((percent_decode(k, true)?, percent_decode(v, true)?))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(percent_decode("a%20b", false).unwrap(), "a b");
+        assert_eq!(percent_decode("a+b", true).unwrap(), "a b");
+        assert_eq!(percent_decode("a+b", false).unwrap(), "a+b");
+        assert_eq!(percent_decode("%zz%4", false).unwrap(), "%zz%4");
+        assert_eq!(percent_decode("%C3%A9", false).unwrap(), "é");
+        assert!(percent_decode("%FF", false).is_none());
+    }
+
+    #[test]
+    fn query_parsing() {
+        let p = query_pairs("after=ab&limit=10&flag");
+        assert_eq!(p[0], ("after".into(), "ab".into()));
+        assert_eq!(p[1], ("limit".into(), "10".into()));
+        assert_eq!(p[2], ("flag".into(), "".into()));
+    }
+}
+
+#[cfg(test)]
+mod server_tests {
+    use super::*;
+
+    /// A handler that panics answers 500, and the server keeps serving (issue 2).
+    #[test]
+    fn a_panicking_handler_answers_500_and_the_server_lives_on() {
+        let handler: Handler = Arc::new(|req: &mut Request<'_>| {
+            if req.path == "/boom" {
+                panic!("deliberate panic in a test handler");
+            }
+            Response::text(200, "text/plain", "fine")
+        });
+        let cfg = ServerConfig {
+            workers: 2,
+            idle_timeout: Duration::from_secs(5),
+        };
+        let server = Server::start("127.0.0.1:0", &cfg, handler).unwrap();
+        let base = format!("http://{}", server.addr);
+        for _ in 0..4 {
+            match ureq::get(&format!("{base}/boom")).call() {
+                Err(ureq::Error::Status(500, r)) => {
+                    assert!(r.into_string().unwrap().contains("InternalError"))
+                }
+                other => panic!("expected 500, got {other:?}"),
+            }
+        }
+        let ok = ureq::get(&format!("{base}/fine")).call().unwrap();
+        assert_eq!(ok.into_string().unwrap(), "fine");
+        server.stop();
+        server.join();
+    }
+}

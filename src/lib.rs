@@ -1,0 +1,22 @@
+//! dpyfs: a distributed file system for a handful of small machines.
+//!
+//! Module map (see docs/ARCHITECTURE.md for what each module must not know):
+//! - `hash`, `fsutil`, `sys`: leaf helpers (SHA-256 names, durable writes, POSIX calls).
+//! - `http`: the only module that touches tiny_http types: the accept loop and the
+//!   socket-free `Request`/`Response` handlers are written against.
+//! - `store`: the storage daemon (a content-addressed chunk store).
+//! - `chunker`: content-defined chunking (FastCDC).
+//! - `director`: the cluster's front door (journal, placement, scatter/gather).
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod chunker;
+pub mod cli;
+pub mod director;
+pub mod fsutil;
+pub mod hash;
+pub mod http;
+pub mod store;
+pub mod sys;
+
+/// Version of this build, reported by `/status` and `--version`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

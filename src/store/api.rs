@@ -1,0 +1,265 @@
+//! The store's HTTP API as a function from [`Request`] to [`Response`]: routing, the
+//! bearer token, error bodies and metrics. No sockets here (see `crate::http`).
+
+use super::engine::{LIST_LIMIT_MAX, PutOutcome, Store};
+use super::error::StoreError;
+use super::metrics::Metrics;
+use super::scrub::Scrubber;
+use crate::hash::Hash;
+use crate::http::{Body, Request, Response};
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Default number of names one `GET /chunks` answers with.
+pub const LIST_LIMIT_DEFAULT: usize = 1000;
+
+pub struct StoreApi {
+    pub store: Arc<Store>,
+    pub scrubber: Arc<Scrubber>,
+    pub metrics: Metrics,
+    token: Option<String>,
+    started: Instant,
+}
+
+/// The JSON error body every failure carries.
+pub fn error_response(status: u16, code: &str, message: &str) -> Response {
+    Response::json(status, &json!({"error": message, "code": code}))
+}
+
+fn from_error(e: &StoreError) -> Response {
+    let (status, code) = e.status_and_code();
+    if status >= 500 && status != 507 {
+        log::error!("{e}");
+    }
+    error_response(status, code, &e.to_string())
+}
+
+/// Compares without an early exit, so the time taken does not reveal a prefix of the token.
+fn token_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+impl StoreApi {
+    pub fn new(store: Arc<Store>, scrubber: Arc<Scrubber>, token: Option<String>) -> StoreApi {
+        StoreApi {
+            store,
+            scrubber,
+            metrics: Metrics::default(),
+            token,
+            started: Instant::now(),
+        }
+    }
+
+    pub fn handle(&self, req: &mut Request<'_>) -> Response {
+        let (route, resp) = self.route(req);
+        self.metrics.record(route, resp.status);
+        resp
+    }
+
+    fn authorized(&self, req: &Request<'_>) -> bool {
+        let Some(token) = &self.token else {
+            return true;
+        };
+        req.header("authorization")
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .is_some_and(|t| token_eq(t.trim().as_bytes(), token.as_bytes()))
+    }
+
+    fn route(&self, req: &mut Request<'_>) -> (&'static str, Response) {
+        let path = req.path.clone();
+        let method = req.method.clone();
+        match (method.as_str(), path.as_str()) {
+            ("GET" | "HEAD", "/status") => return ("status", self.status()),
+            ("GET", "/metrics") => return ("metrics", self.metrics_text()),
+            _ => {}
+        }
+        if !self.authorized(req) {
+            return ("unauthorized", from_error(&StoreError::Unauthorized));
+        }
+        if path == "/chunks" && method == "GET" {
+            return ("chunk_list", self.list(req));
+        }
+        let Some(name) = path.strip_prefix("/chunks/") else {
+            return (
+                "other",
+                error_response(
+                    404,
+                    "NoSuchRoute",
+                    &format!("no such route: {method} {path}"),
+                ),
+            );
+        };
+        let Some(h) = Hash::parse(name) else {
+            return (
+                "invalid_name",
+                from_error(&StoreError::InvalidName(name.to_string())),
+            );
+        };
+        match method.as_str() {
+            "PUT" => ("chunk_put", self.put(&h, req)),
+            "GET" => ("chunk_get", self.get(&h)),
+            "HEAD" => ("chunk_head", self.head(&h)),
+            "DELETE" => ("chunk_delete", self.delete(&h)),
+            _ => (
+                "other",
+                error_response(
+                    405,
+                    "MethodNotAllowed",
+                    &format!("{method} is not allowed on a chunk"),
+                )
+                .with_header("Allow", "GET, HEAD, PUT, DELETE"),
+            ),
+        }
+    }
+
+    fn put(&self, h: &Hash, req: &mut Request<'_>) -> Response {
+        let len = req.body_len;
+        match self.store.put(h, req.body, len) {
+            Ok(PutOutcome::Created) => {
+                self.metrics.add_in(self.store.exists(h).unwrap_or(0));
+                Response::empty(201)
+            }
+            Ok(PutOutcome::AlreadyPresent) => Response::empty(200),
+            Err(e) => from_error(&e),
+        }
+    }
+
+    fn get(&self, h: &Hash) -> Response {
+        match self.store.open_verified(h) {
+            Ok((f, len)) => {
+                self.metrics.add_out(len);
+                Response::new(200, Body::Stream(Box::new(f), Some(len)))
+                    .with_header("Content-Type", "application/octet-stream")
+            }
+            Err(e) => from_error(&e),
+        }
+    }
+
+    fn head(&self, h: &Hash) -> Response {
+        match self.store.exists(h) {
+            // An empty reader with the real length: HEAD sends Content-Length, no body.
+            Some(len) => Response::new(200, Body::Stream(Box::new(std::io::empty()), Some(len))),
+            None => from_error(&StoreError::NotFound(*h)),
+        }
+    }
+
+    fn delete(&self, h: &Hash) -> Response {
+        match self.store.delete(h) {
+            Ok(()) => Response::empty(204),
+            Err(e) => from_error(&e),
+        }
+    }
+
+    fn list(&self, req: &Request<'_>) -> Response {
+        let after = match req.query_param("after").filter(|a| !a.is_empty()) {
+            None => None,
+            Some(a) => match Hash::parse(&a) {
+                Some(h) => Some(h),
+                None => return from_error(&StoreError::InvalidName(a)),
+            },
+        };
+        let limit = match req.query_param("limit") {
+            None => LIST_LIMIT_DEFAULT,
+            Some(l) => match l.parse::<usize>() {
+                Ok(n) if n <= LIST_LIMIT_MAX => n,
+                _ => {
+                    return error_response(
+                        400,
+                        "InvalidLimit",
+                        &format!("limit must be a number from 0 to {LIST_LIMIT_MAX}"),
+                    );
+                }
+            },
+        };
+        match self.store.list(after.as_ref(), limit) {
+            Ok(hashes) => {
+                let mut text = String::with_capacity(hashes.len() * 65);
+                for h in hashes {
+                    text.push_str(&h.to_hex());
+                    text.push('\n');
+                }
+                Response::text(200, "text/plain", text)
+            }
+            Err(e) => from_error(&e),
+        }
+    }
+
+    pub fn status_json(&self) -> serde_json::Value {
+        let disk = crate::sys::disk_space(&self.store.layout.root).unwrap_or_default();
+        let load = crate::sys::load_average();
+        let id = &self.store.identity;
+        json!({
+            "id": id.id,
+            "zone": id.zone,
+            "version": crate::VERSION,
+            "uptime_seconds": self.started.elapsed().as_secs(),
+            "load_average": load,
+            "disk": {
+                "total_bytes": disk.total_bytes,
+                "free_bytes": disk.free_bytes,
+                "reserve_bytes": self.store.reserve.bytes(disk.total_bytes),
+            },
+            "chunks": {"count": self.store.chunk_count(), "bytes": self.store.chunk_bytes()},
+            "max_chunk_bytes": self.store.max_chunk_bytes,
+            "scrub": self.scrubber.snapshot(),
+        })
+    }
+
+    fn status(&self) -> Response {
+        Response::json(200, &self.status_json())
+    }
+
+    fn metrics_text(&self) -> Response {
+        let s = self.scrubber.snapshot();
+        let disk = crate::sys::disk_space(&self.store.layout.root).unwrap_or_default();
+        let gauges = [
+            ("chunks", "Chunks stored.", self.store.chunk_count() as f64),
+            (
+                "chunk_bytes",
+                "Bytes of chunks stored.",
+                self.store.chunk_bytes() as f64,
+            ),
+            (
+                "disk_total_bytes",
+                "Size of the data file system.",
+                disk.total_bytes as f64,
+            ),
+            (
+                "disk_free_bytes",
+                "Free bytes on the data file system.",
+                disk.free_bytes as f64,
+            ),
+            (
+                "scrub_passes_total",
+                "Completed scrub passes.",
+                s.passes as f64,
+            ),
+            (
+                "scrub_pass_chunks",
+                "Chunks checked in the current pass.",
+                s.pass_chunks as f64,
+            ),
+            (
+                "scrub_checked_bytes_total",
+                "Bytes re-hashed by the scrubber.",
+                s.checked_bytes as f64,
+            ),
+            (
+                "corrupt_chunks_total",
+                "Chunks found corrupt by the scrubber.",
+                s.corrupt_found as f64,
+            ),
+            (
+                "uptime_seconds",
+                "Seconds since start.",
+                self.started.elapsed().as_secs_f64(),
+            ),
+        ];
+        Response::text(
+            200,
+            "text/plain; version=0.0.4",
+            self.metrics.render("dpyfs_store", &gauges),
+        )
+    }
+}

@@ -1,0 +1,349 @@
+//! Test harness: starts the real binaries on 127.0.0.1 with temporary directories.
+//!
+//! `DPYFS_BIN_DIR` points at another build of the binaries (the ARM ones for
+//! `make cross-test`) and `DPYFS_RUNNER` is a command put before each (for example
+//! `qemu-aarch64-static`), as ripgrep's `CROSS_RUNNER`.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::fs;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// How long a daemon may take to answer its first request (qemu is slow).
+pub const START_TIMEOUT_MS: u64 = 30_000;
+
+pub fn bin(name: &str) -> PathBuf {
+    if let Ok(dir) = std::env::var("DPYFS_BIN_DIR") {
+        return PathBuf::from(dir).join(name);
+    }
+    let exe = std::env::current_exe().unwrap();
+    // target/<profile>/deps/<test> -> target/<profile>/<name>
+    exe.parent().unwrap().parent().unwrap().join(name)
+}
+
+pub fn command(name: &str) -> Command {
+    match std::env::var("DPYFS_RUNNER").ok().filter(|r| !r.is_empty()) {
+        Some(runner) => {
+            let mut c = Command::new(runner);
+            c.arg(bin(name));
+            c
+        }
+        None => Command::new(bin(name)),
+    }
+}
+
+/// A fresh temporary directory, removed when dropped unless the test failed.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        static N: AtomicU64 = AtomicU64::new(0);
+        let base = std::env::var("DPYFS_TEST_TMP")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| std::env::temp_dir());
+        let p = base.join(format!(
+            "dpyfs-test-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = fs::remove_dir_all(&p);
+        fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("test directory kept for inspection: {}", self.0.display());
+        } else {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A running daemon: killed by its PID when dropped; its log is printed if the test fails.
+pub struct Daemon {
+    pub name: String,
+    pub args: Vec<String>,
+    pub port: u16,
+    pub log: PathBuf,
+    child: Option<Child>,
+}
+
+impl Daemon {
+    /// Starts `name` with `args`; `{port}` in args is replaced by a free port.
+    pub fn start(name: &str, args: &[&str], log_dir: &Path) -> Daemon {
+        let port = free_port();
+        let args: Vec<String> = args
+            .iter()
+            .map(|a| a.replace("{port}", &port.to_string()))
+            .collect();
+        let mut d = Daemon {
+            name: name.to_string(),
+            args,
+            port,
+            log: log_dir.join(format!("{name}-{port}.log")),
+            child: None,
+        };
+        d.restart();
+        d
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Spawns the process (again, after `kill`) and waits until `/status` answers.
+    pub fn restart(&mut self) {
+        let child = self.spawn();
+        self.child = Some(child);
+        self.wait_ready();
+    }
+
+    pub fn spawn(&self) -> Child {
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
+        command(&self.name)
+            .args(&self.args)
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or("info".into()),
+            )
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin(&self.name).display()))
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_millis(START_TIMEOUT_MS);
+        loop {
+            if let Ok(r) = get(&format!("{}/status", self.url()))
+                && r.status == 200
+            {
+                return;
+            }
+            if let Some(c) = self.child.as_mut()
+                && let Ok(Some(st)) = c.try_wait()
+            {
+                panic!(
+                    "{} {:?} exited with {st} before answering; log:\n{}",
+                    self.name,
+                    self.args,
+                    fs::read_to_string(&self.log).unwrap_or_default()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} did not answer within {START_TIMEOUT_MS} ms; log:\n{}",
+                self.name,
+                fs::read_to_string(&self.log).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    /// SIGKILL, by PID, and reap.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
+    pub fn log_text(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.kill();
+        if std::thread::panicking() {
+            eprintln!(
+                "--- log of {} {:?} ---\n{}",
+                self.name,
+                self.args,
+                self.log_text()
+            );
+        }
+    }
+}
+
+/// A plain HTTP answer: status, headers (lowercase names) and body.
+pub struct Answer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::AgentBuilder::new()
+        .timeout_connect(Duration::from_secs(5))
+        .timeout(Duration::from_secs(120))
+        .build()
+}
+
+/// Sends a request; any HTTP status is an `Ok` answer, only transport errors are `Err`.
+pub fn request(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+) -> Result<Answer, String> {
+    let mut r = agent().request(method, url);
+    for (k, v) in headers {
+        r = r.set(k, v);
+    }
+    let res = match body {
+        Some(b) => r.send_bytes(b),
+        None => r.call(),
+    };
+    let resp = match res {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => return Err(e.to_string()),
+    };
+    let status = resp.status();
+    let headers = resp
+        .headers_names()
+        .into_iter()
+        .map(|n| {
+            let v = resp.header(&n).unwrap_or("").to_string();
+            (n.to_ascii_lowercase(), v)
+        })
+        .collect();
+    let mut body = Vec::new();
+    resp.into_reader()
+        .take(1 << 34)
+        .read_to_end(&mut body)
+        .map_err(|e| e.to_string())?;
+    Ok(Answer {
+        status,
+        headers,
+        body,
+    })
+}
+
+pub fn get(url: &str) -> Result<Answer, String> {
+    request("GET", url, &[], None)
+}
+
+pub fn put(url: &str, body: &[u8]) -> Result<Answer, String> {
+    request("PUT", url, &[], Some(body))
+}
+
+/// Sends raw bytes on a fresh connection and returns everything the server answered
+/// until it closed or `timeout` passed (for requests a client library would rewrite).
+pub fn raw(port: u16, bytes: &[u8], timeout: Duration) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(timeout)).unwrap();
+    s.write_all(bytes).unwrap();
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+        }
+        if out.windows(4).any(|w| w == b"\r\n\r\n") && !out.starts_with(b"HTTP/1.1 100") {
+            break;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Deterministic pseudo-random bytes (xorshift), so failures can be reproduced.
+pub fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut v = Vec::with_capacity(len + 8);
+    while v.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        v.extend_from_slice(&x.to_le_bytes());
+    }
+    v.truncate(len);
+    v
+}
+
+pub fn sha256_hex(data: &[u8]) -> String {
+    dpyfs::hash::Hash::of(data).to_hex()
+}
+
+/// Every regular file under `dir`, recursively.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = fs::read_dir(&d) else { continue };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Polls `f` until it returns Some, for at most `ms` milliseconds.
+pub fn wait_for<T>(ms: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_millis(ms);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {ms} ms waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
