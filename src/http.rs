@@ -287,6 +287,23 @@ pub fn percent_decode(s: &str, plus_is_space: bool) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
+/// Percent-encodes everything but the unreserved characters (RFC 3986), and `/` too
+/// unless `keep_slash`.
+pub fn percent_encode(s: &str, keep_slash: bool) -> String {
+    let mut out = String::with_capacity(s.len());
+    for &b in s.as_bytes() {
+        if b.is_ascii_alphanumeric()
+            || matches!(b, b'-' | b'.' | b'_' | b'~')
+            || (keep_slash && b == b'/')
+        {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// Splits a query string into decoded pairs; a pair that does not decode is dropped.
 pub fn query_pairs(q: &str) -> Vec<(String, String)> {
     q.split('&')
@@ -310,6 +327,13 @@ mod tests {
         assert_eq!(percent_decode("%zz%4", false).unwrap(), "%zz%4");
         assert_eq!(percent_decode("%C3%A9", false).unwrap(), "é");
         assert!(percent_decode("%FF", false).is_none());
+    }
+
+    #[test]
+    fn percent_encoding_round_trips() {
+        let k = "a b/é?&=+%";
+        assert_eq!(percent_encode(k, true), "a%20b/%C3%A9%3F%26%3D%2B%25");
+        assert_eq!(percent_decode(&percent_encode(k, false), false).unwrap(), k);
     }
 
     #[test]

@@ -15,8 +15,10 @@ pub mod director;
 pub mod fsutil;
 pub mod hash;
 pub mod http;
+pub mod metrics;
 pub mod store;
 pub mod sys;
+pub mod timefmt;
 
 /// Version of this build, reported by `/status` and `--version`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

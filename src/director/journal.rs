@@ -238,7 +238,16 @@ impl Journal {
 
     /// Appends one record, assigns and returns its seq; returns only after the record is
     /// durable (fsync). The journal owns the `"seq"` field: a caller's own is replaced.
-    pub fn append(&self, mut record: Map<String, Value>) -> Result<u64> {
+    pub fn append(&self, record: Map<String, Value>) -> Result<u64> {
+        let seq = self.write(record)?;
+        self.wait(seq)
+    }
+
+    /// First half of `append`: assigns the seq and writes the line, but does not wait for
+    /// it to be durable. The director calls this under its index lock (so records are
+    /// applied in seq order) and then `wait`s outside the lock, so that concurrent writers
+    /// share fsyncs. Nothing may be acknowledged before `wait` returns.
+    pub fn write(&self, mut record: Map<String, Value>) -> Result<u64> {
         let mut st = self.state.lock()?;
         if let Some(why) = &st.failed {
             return Err(JournalError::Stopped(why.clone()));
@@ -253,6 +262,12 @@ impl Journal {
         st.last_seq = seq;
         st.current.first_seq.get_or_insert(seq);
         st.current.last_seq = Some(seq);
+        Ok(seq)
+    }
+
+    /// Second half of `append`: returns once a completed fsync covers `seq`.
+    pub fn wait(&self, seq: u64) -> Result<u64> {
+        let st = self.state.lock()?;
         self.wait_durable(st, seq)
     }
 

@@ -3,10 +3,10 @@
 
 use super::engine::{LIST_LIMIT_MAX, PutOutcome, Store};
 use super::error::StoreError;
-use super::metrics::Metrics;
 use super::scrub::Scrubber;
 use crate::hash::Hash;
 use crate::http::{Body, Request, Response};
+use crate::metrics::Metrics;
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Instant;

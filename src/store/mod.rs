@@ -6,7 +6,6 @@ pub mod api;
 pub mod engine;
 pub mod error;
 pub mod layout;
-pub mod metrics;
 pub mod scrub;
 
 pub use engine::{CHUNK_BYTES_MAX, Reserve, Store};

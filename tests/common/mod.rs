@@ -139,9 +139,8 @@ impl Daemon {
     fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_millis(START_TIMEOUT_MS);
         loop {
-            if let Ok(r) = get(&format!("{}/status", self.url()))
-                && r.status == 200
-            {
+            // Any HTTP answer means the daemon is serving.
+            if get(&format!("{}/status", self.url())).is_ok() {
                 return;
             }
             if let Some(c) = self.child.as_mut()
@@ -346,4 +345,119 @@ pub fn wait_for<T>(ms: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// Stores plus a director on loopback, each with its own data directory under `dir`.
+pub struct Cluster {
+    pub stores: Vec<Daemon>,
+    pub director: Daemon,
+}
+
+impl Cluster {
+    /// `n` stores in zones z1..zn, and a director with `replicas` and `extra` flags.
+    pub fn start(dir: &TempDir, n: usize, replicas: usize, extra: &[&str]) -> Cluster {
+        let stores: Vec<Daemon> = (1..=n)
+            .map(|i| {
+                let data = dir.path().join(format!("store{i}"));
+                let zone = format!("z{i}");
+                Daemon::start(
+                    "dpyfs-store",
+                    &[
+                        "--listen",
+                        "127.0.0.1:{port}",
+                        "--data",
+                        data.to_str().unwrap(),
+                        "--zone",
+                        &zone,
+                        "--reserve",
+                        "0",
+                        "--scrub-rate",
+                        "0",
+                    ],
+                    dir.path(),
+                )
+            })
+            .collect();
+        let data = dir.path().join("director");
+        let mut args: Vec<String> = vec![
+            "--listen".into(),
+            "127.0.0.1:{port}".into(),
+            "--data".into(),
+            data.to_str().unwrap().into(),
+            "--replicas".into(),
+            replicas.to_string(),
+        ];
+        for s in &stores {
+            args.push("--store".into());
+            args.push(s.url());
+        }
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        let director = Daemon::start("dpyfs-director", &argv, dir.path());
+        let c = Cluster { stores, director };
+        c.wait_stores_up(n);
+        c
+    }
+
+    pub fn url(&self) -> String {
+        self.director.url()
+    }
+
+    pub fn status(&self) -> serde_json::Value {
+        get(&format!("{}/_dpyfs/status", self.url()))
+            .unwrap()
+            .json()
+    }
+
+    /// Waits until the director sees exactly `n` stores up.
+    pub fn wait_stores_up(&self, n: usize) {
+        wait_for(30_000, &format!("{n} stores up"), || {
+            let st = self.status();
+            let up = st["stores"]
+                .as_array()?
+                .iter()
+                .filter(|s| s["up"] == true)
+                .count();
+            (up == n).then_some(())
+        });
+    }
+}
+
+/// The texts of every `<tag>…</tag>` in an XML document, XML entities decoded.
+pub fn xml_values(doc: &str, tag: &str) -> Vec<String> {
+    let open = format!("<{tag}>");
+    let close = format!("</{tag}>");
+    let mut out = Vec::new();
+    let mut rest = doc;
+    while let Some(i) = rest.find(&open) {
+        let after = &rest[i + open.len()..];
+        let Some(j) = after.find(&close) else { break };
+        out.push(
+            after[..j]
+                .replace("&lt;", "<")
+                .replace("&gt;", ">")
+                .replace("&quot;", "\"")
+                .replace("&apos;", "'")
+                .replace("&amp;", "&"),
+        );
+        rest = &after[j + close.len()..];
+    }
+    out
+}
+
+/// Peak resident memory (VmHWM) of a process, in bytes (Linux).
+pub fn peak_rss_bytes(pid: u32) -> Option<u64> {
+    rss_field(pid, "VmHWM:")
+}
+
+/// Current resident memory (VmRSS) of a process, in bytes (Linux).
+pub fn rss_bytes(pid: u32) -> Option<u64> {
+    rss_field(pid, "VmRSS:")
+}
+
+fn rss_field(pid: u32, field: &str) -> Option<u64> {
+    let s = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = s.lines().find(|l| l.starts_with(field))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
 }

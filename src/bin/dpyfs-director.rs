@@ -1,0 +1,175 @@
+//! `dpyfs-director`: the cluster's front door. Parses flags into a `DirectorConfig` and
+//! runs it.
+
+use dpyfs::chunker::Chunking;
+use dpyfs::cli;
+use dpyfs::director::{self, DirectorConfig};
+use dpyfs::store::engine::parse_size;
+use std::net::ToSocketAddrs;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+const PROGRAM: &str = "dpyfs-director";
+
+fn options() -> getopts::Options {
+    let mut o = getopts::Options::new();
+    o.reqopt(
+        "l",
+        "listen",
+        "address to listen on, e.g. 127.0.0.1:7070",
+        "ADDR",
+    );
+    o.reqopt(
+        "d",
+        "data",
+        "data directory for the journal (created if missing)",
+        "DIR",
+    );
+    o.optmulti(
+        "s",
+        "store",
+        "a store's URL, e.g. http://127.0.0.1:7071 (repeat)",
+        "URL",
+    );
+    o.optopt("r", "replicas", "copies of every chunk (default 2)", "N");
+    o.optopt(
+        "",
+        "chunking",
+        "cdc (content-defined, default) or fixed",
+        "KIND",
+    );
+    o.optopt(
+        "",
+        "chunk-size",
+        "chunk size for --chunking fixed (default 1M)",
+        "BYTES",
+    );
+    o.optopt(
+        "",
+        "store-token-file",
+        "bearer token the stores require",
+        "FILE",
+    );
+    o.optopt(
+        "",
+        "compact-bytes",
+        "snapshot the journal when it exceeds this (default 64M)",
+        "BYTES",
+    );
+    o.optopt("", "workers", "request threads (default 32)", "N");
+    o.optopt(
+        "",
+        "idle-timeout",
+        "seconds before an idle connection is dropped (default 60)",
+        "SECS",
+    );
+    o.optflag(
+        "",
+        "allow-anonymous",
+        "serve unsigned requests on a non-loopback address",
+    );
+    cli::standard_flags(&mut o);
+    o
+}
+
+fn is_loopback(addr: &str) -> bool {
+    addr.to_socket_addrs()
+        .map(|mut a| a.all(|s| s.ip().is_loopback()))
+        .unwrap_or(false)
+}
+
+fn config(m: &getopts::Matches) -> Result<DirectorConfig, String> {
+    let listen = m.opt_str("listen").unwrap_or_default();
+    let stores = m.opt_strs("store");
+    if stores.is_empty() {
+        return Err("give at least one --store URL".into());
+    }
+    for s in &stores {
+        if !s.starts_with("http://") {
+            return Err(format!("--store {s:?}: a store URL starts with http://"));
+        }
+    }
+    if !is_loopback(&listen) && !m.opt_present("allow-anonymous") {
+        return Err(format!(
+            "--listen {listen} is not a loopback address and this director has no keys: \
+             anyone on the network could read and write. Add --allow-anonymous to do it anyway."
+        ));
+    }
+    let mut c = DirectorConfig::new(
+        &listen,
+        PathBuf::from(m.opt_str("data").unwrap_or_default()),
+        stores,
+    );
+    if let Some(n) = cli::opt_value(m, "replicas", |s| {
+        s.parse::<usize>().ok().filter(|n| (1..=16).contains(n))
+    })? {
+        c.replicas = n;
+    }
+    let size = cli::opt_value(m, "chunk-size", |s| {
+        parse_size(s).and_then(|n| u32::try_from(n).ok())
+    })?;
+    c.chunking = match m.opt_str("chunking").as_deref() {
+        None | Some("cdc") if size.is_none() => Chunking::default_cdc(),
+        None | Some("cdc") => return Err("--chunk-size needs --chunking fixed".into()),
+        Some("fixed") => Chunking::Fixed {
+            size: size.unwrap_or(1 << 20),
+        },
+        Some(other) => return Err(format!("--chunking {other:?}: use cdc or fixed")),
+    };
+    c.chunking
+        .validate()
+        .map_err(|e| format!("chunking: {e}"))?;
+    if c.chunking.max_chunk() as u64 > dpyfs::store::CHUNK_BYTES_MAX {
+        return Err(format!(
+            "chunks of up to {} bytes would exceed a store's default --max-chunk of {}",
+            c.chunking.max_chunk(),
+            dpyfs::store::CHUNK_BYTES_MAX
+        ));
+    }
+    c.store_token_file = m.opt_str("store-token-file").map(PathBuf::from);
+    if let Some(n) = cli::opt_value(m, "compact-bytes", parse_size)? {
+        c.compact_bytes = n;
+    }
+    if let Some(n) = cli::opt_value(m, "workers", |s| {
+        s.parse::<usize>().ok().filter(|n| (1..=1024).contains(n))
+    })? {
+        c.http.workers = n;
+    }
+    if let Some(s) = cli::opt_value(m, "idle-timeout", |s| {
+        s.parse::<u64>().ok().filter(|n| *n > 0)
+    })? {
+        c.http.idle_timeout = Duration::from_secs(s);
+    }
+    Ok(c)
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let opts = options();
+    let synopsis = format!(
+        "Usage: {PROGRAM} --listen ADDR --data DIR --store URL [--store URL...] [options]\n\n\
+         The dpyfs director: an S3-style HTTP front door that chunks objects, keeps N copies\n\
+         of every chunk on the stores and records the namespace in a journal under DIR.\n\
+         Logs go to stderr; set RUST_LOG=debug for more."
+    );
+    let m = match cli::parse(&opts, &args, PROGRAM, &synopsis) {
+        Ok(m) => m,
+        Err(code) => return code,
+    };
+    let cfg = match config(&m) {
+        Ok(c) => c,
+        Err(e) => return cli::usage_error(PROGRAM, &e),
+    };
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    match director::start(cfg) {
+        Ok((server, _api)) => {
+            server.join();
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{PROGRAM}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

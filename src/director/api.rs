@@ -1,0 +1,604 @@
+//! The director's HTTP API (path-style S3) as a function from `Request` to `Response`:
+//! routing, URL decoding and key validation (in one place), S3 XML bodies and errors.
+//! No sockets here (see `crate::http`).
+
+use super::Director;
+use super::error::{DirectorError, Result};
+use super::index::{ListEntry, ObjectMeta, Record, valid_bucket_name, validate_key};
+use super::write::NewObject;
+use super::xml::Doc;
+use crate::http::{Body, Request, Response, percent_decode, percent_encode};
+use crate::metrics::Metrics;
+use crate::timefmt::{http_date, iso8601, now_ms};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+/// Most keys one listing page returns (S3's limit).
+pub const LIST_KEYS_MAX: usize = 1000;
+/// Content type of objects uploaded without one (as S3).
+pub const CONTENT_TYPE_DEFAULT: &str = "binary/octet-stream";
+
+pub struct DirectorApi {
+    pub director: Arc<Director>,
+    pub metrics: Metrics,
+    started: Instant,
+    request_ids: std::sync::atomic::AtomicU64,
+}
+
+/// Where a request points, after decoding.
+enum Target {
+    Service,
+    Bucket(String),
+    Object(String, String),
+}
+
+fn parse_target(path: &str) -> Result<Target> {
+    let p = path.strip_prefix('/').unwrap_or(path);
+    if p.is_empty() {
+        return Ok(Target::Service);
+    }
+    let (b, k) = match p.split_once('/') {
+        Some((b, k)) => (b, Some(k)),
+        None => (p, None),
+    };
+    let bucket =
+        percent_decode(b, false).ok_or_else(|| DirectorError::InvalidBucketName(b.to_string()))?;
+    if !valid_bucket_name(&bucket) {
+        return Err(DirectorError::InvalidBucketName(bucket));
+    }
+    match k {
+        None | Some("") => Ok(Target::Bucket(bucket)),
+        Some(k) => {
+            let key = percent_decode(k, false).ok_or_else(|| {
+                DirectorError::InvalidKey("the key is not valid UTF-8 once decoded".into())
+            })?;
+            validate_key(&key)?;
+            Ok(Target::Object(bucket, key))
+        }
+    }
+}
+
+/// A parsed `Range` header against an object of `size` bytes.
+#[derive(Debug, PartialEq, Eq)]
+pub enum RangeSpec {
+    Full,
+    /// `start..end`, end exclusive.
+    Part(u64, u64),
+    Unsatisfiable,
+}
+
+/// `bytes=a-b`, `bytes=a-`, `bytes=-n`. Syntax we do not understand (or several ranges)
+/// is ignored and the whole object sent, as RFC 9110 allows.
+pub fn parse_range(header: Option<&str>, size: u64) -> RangeSpec {
+    let Some(spec) = header.and_then(|h| h.trim().strip_prefix("bytes=")) else {
+        return RangeSpec::Full;
+    };
+    if spec.contains(',') {
+        return RangeSpec::Full;
+    }
+    let Some((a, b)) = spec.trim().split_once('-') else {
+        return RangeSpec::Full;
+    };
+    let (a, b) = (a.trim(), b.trim());
+    if a.is_empty() {
+        return match b.parse::<u64>() {
+            Ok(0) => RangeSpec::Unsatisfiable,
+            Ok(_) if size == 0 => RangeSpec::Unsatisfiable,
+            Ok(n) => RangeSpec::Part(size.saturating_sub(n), size),
+            Err(_) => RangeSpec::Full,
+        };
+    }
+    let Ok(start) = a.parse::<u64>() else {
+        return RangeSpec::Full;
+    };
+    let end_incl = if b.is_empty() {
+        u64::MAX
+    } else {
+        match b.parse::<u64>() {
+            Ok(e) if e >= start => e,
+            _ => return RangeSpec::Full,
+        }
+    };
+    if start >= size {
+        return RangeSpec::Unsatisfiable;
+    }
+    RangeSpec::Part(start, end_incl.min(size - 1) + 1)
+}
+
+impl DirectorApi {
+    pub fn new(director: Arc<Director>) -> DirectorApi {
+        DirectorApi {
+            director,
+            metrics: Metrics::default(),
+            started: Instant::now(),
+            request_ids: std::sync::atomic::AtomicU64::new(1),
+        }
+    }
+
+    pub fn handle(&self, req: &mut Request<'_>) -> Response {
+        let rid = format!("{:016x}", self.request_ids.fetch_add(1, Ordering::Relaxed));
+        let (route, result) = self.route(req);
+        let resp = match result {
+            Ok(r) => r,
+            Err(e) => self.error(&e, &req.path, &rid),
+        };
+        self.metrics.record(route, resp.status);
+        resp.with_header("x-amz-request-id", rid)
+    }
+
+    fn error(&self, e: &DirectorError, resource: &str, rid: &str) -> Response {
+        let (status, code) = e.status_and_code();
+        if status >= 500 {
+            log::error!("{resource}: {e}");
+        }
+        let mut d = Doc::bare("Error");
+        d.elem("Code", code)
+            .elem("Message", &e.to_string())
+            .elem("Resource", resource)
+            .elem("RequestId", rid);
+        let mut r = Response::text(status, "application/xml", d.finish("Error"));
+        if let DirectorError::InvalidRange { size } = e {
+            r = r.with_header("Content-Range", format!("bytes */{size}"));
+        }
+        r
+    }
+
+    fn route(&self, req: &mut Request<'_>) -> (&'static str, Result<Response>) {
+        let method = req.method.clone();
+        let path = req.path.clone();
+        if let Some(rest) = path.strip_prefix("/_dpyfs/") {
+            return ("admin", self.admin(&method, rest));
+        }
+        if path == "/metrics" && method == "GET" {
+            return ("metrics", Ok(self.metrics_text()));
+        }
+        let target = match parse_target(&path) {
+            Ok(t) => t,
+            Err(e) => return ("invalid", Err(e)),
+        };
+        match (method.as_str(), target) {
+            ("GET", Target::Service) => ("list_buckets", self.list_buckets()),
+            ("PUT", Target::Bucket(b)) => ("create_bucket", self.create_bucket(b)),
+            ("DELETE", Target::Bucket(b)) => ("delete_bucket", self.delete_bucket(b)),
+            ("HEAD", Target::Bucket(b)) => ("head_bucket", self.head_bucket(&b)),
+            ("GET", Target::Bucket(b)) => ("list_objects", self.list_objects(&b, req)),
+            ("PUT", Target::Object(b, k)) => ("put_object", self.put_object(b, k, req)),
+            ("GET", Target::Object(b, k)) => ("get_object", self.get_object(&b, &k, req, true)),
+            ("HEAD", Target::Object(b, k)) => ("head_object", self.get_object(&b, &k, req, false)),
+            ("DELETE", Target::Object(b, k)) => ("delete_object", self.delete_object(b, k)),
+            (m, _) => (
+                "other",
+                Err(DirectorError::MethodNotAllowed(format!(
+                    "{m} is not supported on {path}"
+                ))),
+            ),
+        }
+    }
+
+    fn list_buckets(&self) -> Result<Response> {
+        let idx = self.director.read_index();
+        let mut d = Doc::new("ListAllMyBucketsResult");
+        d.open("Owner")
+            .elem("ID", "dpyfs")
+            .elem("DisplayName", "dpyfs")
+            .close("Owner")
+            .open("Buckets");
+        for (name, b) in &idx.buckets {
+            d.open("Bucket")
+                .elem("Name", name)
+                .elem("CreationDate", &iso8601(b.created_ms))
+                .close("Bucket");
+        }
+        d.close("Buckets");
+        Ok(xml(200, d.finish("ListAllMyBucketsResult")))
+    }
+
+    fn create_bucket(&self, bucket: String) -> Result<Response> {
+        let location = format!("/{bucket}");
+        self.director.commit(&Record::BucketCreate {
+            bucket,
+            created: now_ms(),
+        })?;
+        Ok(Response::empty(200).with_header("Location", location))
+    }
+
+    fn delete_bucket(&self, bucket: String) -> Result<Response> {
+        self.director.commit(&Record::BucketDelete { bucket })?;
+        Ok(Response::empty(204))
+    }
+
+    fn head_bucket(&self, bucket: &str) -> Result<Response> {
+        self.director.read_index().bucket(bucket)?;
+        Ok(Response::empty(200))
+    }
+
+    fn list_objects(&self, bucket: &str, req: &Request<'_>) -> Result<Response> {
+        if req.query_param("location").is_some() {
+            self.director.read_index().bucket(bucket)?;
+            let d = Doc::bare("LocationConstraint");
+            return Ok(xml(200, d.finish("LocationConstraint")));
+        }
+        let v2 = req.query_param("list-type").as_deref() == Some("2");
+        let prefix = req.query_param("prefix").unwrap_or_default();
+        let delimiter = req.query_param("delimiter").unwrap_or_default();
+        let max = match req.query_param("max-keys") {
+            None => LIST_KEYS_MAX,
+            Some(m) => m.parse::<usize>().map_err(|_| {
+                DirectorError::BadRequest(
+                    "InvalidArgument",
+                    format!("max-keys {m:?} is not a number"),
+                )
+            })?,
+        }
+        .min(LIST_KEYS_MAX);
+        let url_encode = req.query_param("encoding-type").as_deref() == Some("url");
+        let token = req.query_param("continuation-token");
+        let after = if v2 {
+            match &token {
+                Some(t) => Some(decode_token(t)?),
+                None => req.query_param("start-after"),
+            }
+        } else {
+            req.query_param("marker")
+        };
+        let page = self.director.read_index().list(
+            bucket,
+            &prefix,
+            &delimiter,
+            after.as_deref().filter(|a| !a.is_empty()),
+            max,
+        )?;
+        let enc = |s: &str| {
+            if url_encode {
+                percent_encode(s, true)
+            } else {
+                s.to_string()
+            }
+        };
+        let mut d = Doc::new("ListBucketResult");
+        d.elem("Name", bucket)
+            .elem("Prefix", &enc(&prefix))
+            .elem("MaxKeys", &max.to_string())
+            .elem("IsTruncated", if page.truncated { "true" } else { "false" });
+        if !delimiter.is_empty() {
+            d.elem("Delimiter", &enc(&delimiter));
+        }
+        if url_encode {
+            d.elem("EncodingType", "url");
+        }
+        if v2 {
+            d.elem("KeyCount", &page.entries.len().to_string());
+            if let Some(t) = &token {
+                d.elem("ContinuationToken", t);
+            }
+            if let Some(s) = req.query_param("start-after") {
+                d.elem("StartAfter", &enc(&s));
+            }
+            if let Some(n) = &page.next_after {
+                d.elem("NextContinuationToken", &crate::hash::to_hex(n.as_bytes()));
+            }
+        } else {
+            d.elem(
+                "Marker",
+                &enc(&req.query_param("marker").unwrap_or_default()),
+            );
+            if let Some(n) = &page.next_after {
+                d.elem("NextMarker", &enc(n));
+            }
+        }
+        for e in &page.entries {
+            match e {
+                ListEntry::Object(k, m) => {
+                    d.open("Contents")
+                        .elem("Key", &enc(k))
+                        .elem("LastModified", &iso8601(m.mtime_ms))
+                        .elem("ETag", &format!("\"{}\"", m.etag))
+                        .elem("Size", &m.size.to_string())
+                        .elem("StorageClass", "STANDARD")
+                        .close("Contents");
+                }
+                ListEntry::CommonPrefix(p) => {
+                    d.open("CommonPrefixes")
+                        .elem("Prefix", &enc(p))
+                        .close("CommonPrefixes");
+                }
+            }
+        }
+        Ok(xml(200, d.finish("ListBucketResult")))
+    }
+
+    fn put_object(&self, bucket: String, key: String, req: &mut Request<'_>) -> Result<Response> {
+        let mut meta = BTreeMap::new();
+        for (k, v) in &req.headers {
+            if let Some(name) = k.strip_prefix("x-amz-meta-") {
+                meta.insert(name.to_string(), v.clone());
+            }
+        }
+        let new = NewObject {
+            bucket,
+            key,
+            content_type: req
+                .header("content-type")
+                .unwrap_or(CONTENT_TYPE_DEFAULT)
+                .to_string(),
+            meta,
+        };
+        let len = req.body_len;
+        let m = self.director.put_object(new, req.body, len)?;
+        Ok(Response::empty(200).with_header("ETag", format!("\"{}\"", m.etag)))
+    }
+
+    fn get_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        req: &Request<'_>,
+        with_body: bool,
+    ) -> Result<Response> {
+        let m = self.director.read_index().object(bucket, key)?;
+        let (status, start, end) = match parse_range(req.header("range"), m.size) {
+            RangeSpec::Full => (200, 0, m.size),
+            RangeSpec::Part(a, b) => (206, a, b),
+            RangeSpec::Unsatisfiable => return Err(DirectorError::InvalidRange { size: m.size }),
+        };
+        let body: Box<dyn std::io::Read + Send> = if with_body {
+            Box::new(self.director.open_read(&m, start, end)?)
+        } else {
+            Box::new(std::io::empty())
+        };
+        let mut r = object_headers(
+            Response::new(status, Body::Stream(body, Some(end - start))),
+            &m,
+        );
+        if status == 206 {
+            r = r.with_header(
+                "Content-Range",
+                format!("bytes {start}-{}/{}", end - 1, m.size),
+            );
+        }
+        Ok(r)
+    }
+
+    fn delete_object(&self, bucket: String, key: String) -> Result<Response> {
+        // Deleting a missing key succeeds, as in S3; a missing bucket does not.
+        self.director
+            .commit(&Record::ObjectDelete { bucket, key })?;
+        Ok(Response::empty(204))
+    }
+
+    fn admin(&self, method: &str, rest: &str) -> Result<Response> {
+        match (method, rest) {
+            ("GET", "status") => Ok(Response::json(200, &self.status_json())),
+            ("POST", "compact") => {
+                let seq = self.director.compact()?;
+                Ok(Response::json(200, &json!({"snapshot_seq": seq})))
+            }
+            ("GET", r) if r.starts_with("object/") => {
+                match parse_target(&format!("/{}", &r["object/".len()..]))? {
+                    Target::Object(b, k) => self.locate(&b, &k),
+                    _ => Err(DirectorError::BadRequest(
+                        "InvalidArgument",
+                        "use /_dpyfs/object/<bucket>/<key>".into(),
+                    )),
+                }
+            }
+            _ => Err(DirectorError::BadRequest(
+                "NoSuchRoute",
+                format!("no admin route {method} /_dpyfs/{rest}"),
+            )),
+        }
+    }
+
+    /// An object's chunks and the stores placement names for each (`dpyfs stat`).
+    fn locate(&self, bucket: &str, key: &str) -> Result<Response> {
+        let m = self.director.read_index().object(bucket, key)?;
+        let n = self.director.cfg.replicas;
+        let describe = |h: &crate::hash::Hash, len: u64| {
+            let order = self.director.stores.placement(h);
+            json!({
+                "hash": h.to_hex(),
+                "len": len,
+                "placement": order.iter().take(n).map(|t| &t.id).collect::<Vec<_>>(),
+                "order": order.iter().map(|t| json!({"id": t.id, "url": t.url, "up": t.up})).collect::<Vec<_>>(),
+            })
+        };
+        let chunks: Vec<_> = m
+            .chunks
+            .iter()
+            .map(|c| describe(&c.hash, u64::from(c.len)))
+            .collect();
+        Ok(Response::json(
+            200,
+            &json!({
+                "bucket": bucket, "key": key, "size": m.size, "etag": m.etag,
+                "mtime": m.mtime_ms, "content_type": m.content_type, "meta": m.meta,
+                "replicas": n, "chunks": chunks, "manifest": describe(&m.manifest, 0),
+            }),
+        ))
+    }
+
+    pub fn status_json(&self) -> serde_json::Value {
+        let d = &self.director;
+        let (buckets, objects) = {
+            let idx = d.read_index();
+            (idx.buckets.len(), idx.object_count())
+        };
+        let c = &d.counters;
+        json!({
+            "version": crate::VERSION,
+            "uptime_seconds": self.started.elapsed().as_secs(),
+            "replicas": d.cfg.replicas,
+            "buckets": buckets,
+            "objects": objects,
+            "journal": {
+                "last_seq": d.journal.last_seq(),
+                "bytes": d.journal.bytes(),
+                "fsyncs": d.journal.sync_count(),
+            },
+            "chunks": {
+                "written": c.chunks_written.load(Ordering::Relaxed),
+                "deduplicated": c.chunks_deduplicated.load(Ordering::Relaxed),
+                "bad_copies_seen": c.bad_copies.load(Ordering::Relaxed),
+                "missing_copies_seen": c.missing_copies.load(Ordering::Relaxed),
+            },
+            "bytes_in": c.bytes_in.load(Ordering::Relaxed),
+            "bytes_out": c.bytes_out.load(Ordering::Relaxed),
+            "stores": d.stores.status_json(),
+        })
+    }
+
+    fn metrics_text(&self) -> Response {
+        let d = &self.director;
+        let c = &d.counters;
+        let (buckets, objects) = {
+            let idx = d.read_index();
+            (idx.buckets.len(), idx.object_count())
+        };
+        let stores = d.stores.snapshot();
+        let gauges = [
+            ("objects", "Objects in the namespace.", objects as f64),
+            ("buckets", "Buckets.", buckets as f64),
+            (
+                "stores_up",
+                "Stores answering.",
+                stores.iter().filter(|s| s.up).count() as f64,
+            ),
+            (
+                "stores_down",
+                "Stores not answering.",
+                stores.iter().filter(|s| !s.up).count() as f64,
+            ),
+            (
+                "journal_bytes",
+                "Bytes of journal segments on disk.",
+                d.journal.bytes() as f64,
+            ),
+            (
+                "journal_fsyncs_total",
+                "Journal fsyncs.",
+                d.journal.sync_count() as f64,
+            ),
+            (
+                "chunks_written_total",
+                "Chunks written to stores.",
+                c.chunks_written.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "chunks_deduplicated_total",
+                "Chunks already stored.",
+                c.chunks_deduplicated.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "bad_copies_total",
+                "Chunk copies that failed verification on read.",
+                c.bad_copies.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "object_bytes_in_total",
+                "Object bytes stored.",
+                c.bytes_in.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "object_bytes_out_total",
+                "Object bytes served.",
+                c.bytes_out.load(Ordering::Relaxed) as f64,
+            ),
+        ];
+        Response::text(
+            200,
+            "text/plain; version=0.0.4",
+            self.metrics.render("dpyfs_director", &gauges),
+        )
+    }
+}
+
+fn xml(status: u16, body: String) -> Response {
+    Response::text(status, "application/xml", body)
+}
+
+/// The continuation token is the hex of the last key returned: opaque to clients, and
+/// safe in a URL without further encoding.
+fn decode_token(t: &str) -> Result<String> {
+    let bad = || {
+        DirectorError::BadRequest(
+            "InvalidArgument",
+            "the continuation token is invalid".into(),
+        )
+    };
+    if !t.len().is_multiple_of(2) {
+        return Err(bad());
+    }
+    let bytes: Option<Vec<u8>> = (0..t.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(t.get(i..i + 2)?, 16).ok())
+        .collect();
+    String::from_utf8(bytes.ok_or_else(bad)?).map_err(|_| bad())
+}
+
+fn object_headers(mut r: Response, m: &ObjectMeta) -> Response {
+    r = r
+        .with_header("ETag", format!("\"{}\"", m.etag))
+        .with_header("Last-Modified", http_date(m.mtime_ms))
+        .with_header("Content-Type", m.content_type.clone())
+        .with_header("Accept-Ranges", "bytes");
+    for (k, v) in &m.meta {
+        r = r.with_header(&format!("x-amz-meta-{k}"), v.clone());
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        use RangeSpec::*;
+        assert_eq!(parse_range(None, 10), Full);
+        assert_eq!(parse_range(Some("bytes=0-4"), 10), Part(0, 5));
+        assert_eq!(parse_range(Some("bytes=5-"), 10), Part(5, 10));
+        assert_eq!(parse_range(Some("bytes=-3"), 10), Part(7, 10));
+        assert_eq!(parse_range(Some("bytes=-30"), 10), Part(0, 10));
+        assert_eq!(parse_range(Some("bytes=8-100"), 10), Part(8, 10));
+        assert_eq!(parse_range(Some("bytes=10-"), 10), Unsatisfiable);
+        assert_eq!(parse_range(Some("bytes=-0"), 10), Unsatisfiable);
+        assert_eq!(parse_range(Some("bytes=0-"), 0), Unsatisfiable);
+        assert_eq!(parse_range(Some("bytes=5-2"), 10), Full);
+        assert_eq!(parse_range(Some("bytes=0-1,4-5"), 10), Full);
+        assert_eq!(parse_range(Some("items=0-1"), 10), Full);
+    }
+
+    #[test]
+    fn targets_decode_once_and_validate() {
+        assert!(matches!(parse_target("/").unwrap(), Target::Service));
+        assert!(matches!(parse_target("/bkt").unwrap(), Target::Bucket(b) if b == "bkt"));
+        assert!(matches!(parse_target("/bkt/").unwrap(), Target::Bucket(b) if b == "bkt"));
+        match parse_target("/bkt/a%20b/%C3%A9/../x").unwrap() {
+            Target::Object(b, k) => assert_eq!((b.as_str(), k.as_str()), ("bkt", "a b/é/../x")),
+            _ => panic!("not an object"),
+        }
+        assert!(matches!(
+            parse_target("/BAD"),
+            Err(DirectorError::InvalidBucketName(_))
+        ));
+        assert!(matches!(
+            parse_target("/bkt/%FF"),
+            Err(DirectorError::InvalidKey(_))
+        ));
+        assert!(matches!(
+            parse_target("/bkt/a%00"),
+            Err(DirectorError::InvalidKey(_))
+        ));
+    }
+
+    #[test]
+    fn continuation_tokens() {
+        let t = crate::hash::to_hex("a/é".as_bytes());
+        assert_eq!(decode_token(&t).unwrap(), "a/é");
+        assert!(decode_token("zz").is_err());
+        assert!(decode_token("a").is_err());
+    }
+}

@@ -1,0 +1,128 @@
+//! The director's errors, and the one place they become HTTP statuses and S3 codes.
+
+use super::journal::JournalError;
+use crate::hash::Hash;
+use std::fmt;
+
+#[derive(Debug)]
+pub enum DirectorError {
+    NoSuchBucket(String),
+    NoSuchKey {
+        bucket: String,
+        key: String,
+    },
+    BucketAlreadyOwnedByYou(String),
+    BucketNotEmpty(String),
+    InvalidBucketName(String),
+    /// A key that is empty, too long, not UTF-8 or holds a NUL.
+    InvalidKey(String),
+    /// Fewer live stores than the replica count: nothing was written.
+    InsufficientStores {
+        live: usize,
+        needed: usize,
+    },
+    /// No store could give a verified copy of this chunk.
+    ChunkUnavailable(Hash),
+    /// The Range header asks for bytes beyond the object.
+    InvalidRange {
+        size: u64,
+    },
+    /// The object needs more chunks than one manifest may list.
+    EntityTooLarge {
+        limit_bytes: u64,
+    },
+    /// The body ended before its Content-Length, or the client went away.
+    IncompleteBody {
+        expected: u64,
+        received: u64,
+    },
+    /// The client's body could not be read.
+    BodyRead(String),
+    /// Any other malformed request: (code, message).
+    BadRequest(&'static str, String),
+    MethodNotAllowed(String),
+    Journal(JournalError),
+    Internal(String),
+}
+
+pub type Result<T> = std::result::Result<T, DirectorError>;
+
+impl From<JournalError> for DirectorError {
+    fn from(e: JournalError) -> Self {
+        DirectorError::Journal(e)
+    }
+}
+
+impl DirectorError {
+    /// HTTP status and S3 error code.
+    pub fn status_and_code(&self) -> (u16, &'static str) {
+        use DirectorError::*;
+        match self {
+            NoSuchBucket(_) => (404, "NoSuchBucket"),
+            NoSuchKey { .. } => (404, "NoSuchKey"),
+            BucketAlreadyOwnedByYou(_) => (409, "BucketAlreadyOwnedByYou"),
+            BucketNotEmpty(_) => (409, "BucketNotEmpty"),
+            InvalidBucketName(_) => (400, "InvalidBucketName"),
+            InvalidKey(_) => (400, "InvalidArgument"),
+            InsufficientStores { .. } => (503, "InsufficientStores"),
+            ChunkUnavailable(_) => (503, "ChunkUnavailable"),
+            InvalidRange { .. } => (416, "InvalidRange"),
+            EntityTooLarge { .. } => (400, "EntityTooLarge"),
+            IncompleteBody { .. } => (400, "IncompleteBody"),
+            BodyRead(_) => (400, "IncompleteBody"),
+            BadRequest(code, _) => (400, code),
+            MethodNotAllowed(_) => (405, "MethodNotAllowed"),
+            Journal(_) => (500, "InternalError"),
+            Internal(_) => (500, "InternalError"),
+        }
+    }
+}
+
+impl fmt::Display for DirectorError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use DirectorError::*;
+        match self {
+            NoSuchBucket(b) => write!(f, "the bucket '{b}' does not exist"),
+            NoSuchKey { bucket, key } => write!(f, "no object '{key}' in bucket '{bucket}'"),
+            BucketAlreadyOwnedByYou(b) => write!(f, "the bucket '{b}' already exists"),
+            BucketNotEmpty(b) => {
+                write!(f, "the bucket '{b}' is not empty; delete its objects first")
+            }
+            InvalidBucketName(b) => write!(
+                f,
+                "'{b}' is not a valid bucket name (3-63 characters: lowercase letters, digits, '.' and '-', starting and ending with a letter or digit)"
+            ),
+            InvalidKey(why) => write!(f, "invalid object key: {why}"),
+            InsufficientStores { live, needed } => write!(
+                f,
+                "only {live} store(s) are up but {needed} copies are required; nothing was stored"
+            ),
+            ChunkUnavailable(h) => write!(
+                f,
+                "no store could supply a verified copy of chunk {h}; try again when more stores are up"
+            ),
+            InvalidRange { size } => write!(
+                f,
+                "the requested range is not satisfiable for an object of {size} bytes"
+            ),
+            EntityTooLarge { limit_bytes } => write!(
+                f,
+                "the object is larger than this director accepts (about {limit_bytes} bytes); nothing was stored"
+            ),
+            IncompleteBody { expected, received } => write!(
+                f,
+                "the body ended after {received} of {expected} bytes; nothing was stored"
+            ),
+            BodyRead(e) => write!(
+                f,
+                "reading the request body failed ({e}); nothing was stored"
+            ),
+            BadRequest(_, m) => write!(f, "{m}"),
+            MethodNotAllowed(m) => write!(f, "{m}"),
+            Journal(e) => write!(f, "journal: {e}"),
+            Internal(m) => write!(f, "{m}"),
+        }
+    }
+}
+
+impl std::error::Error for DirectorError {}

@@ -1,0 +1,569 @@
+//! The namespace: buckets and objects in memory, ordered by bucket and key (UTF-8 byte
+//! order, as S3 lists them), rebuilt at start from the journal. The journal is the truth;
+//! this is a cache of it.
+//!
+//! Journal records (`Record`) are serialised types kept apart from the in-memory ones
+//! (`ObjectMeta`) and converted by hand, so the memory layout can change without breaking
+//! old journals. An unknown record type or version is refused, never skipped.
+
+use super::error::{DirectorError, Result};
+use crate::hash::Hash;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::sync::Arc;
+
+/// Version of the records this director writes and reads (`"v"` in every record).
+pub const RECORD_VERSION: u64 = 1;
+/// Longest key, in bytes of UTF-8 (as S3).
+pub const KEY_BYTES_MAX: usize = 1024;
+
+/// One chunk of an object: its name and length.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChunkRef {
+    pub hash: Hash,
+    pub len: u32,
+}
+
+/// An object version, in memory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObjectMeta {
+    pub size: u64,
+    /// Unix milliseconds of the upload.
+    pub mtime_ms: u64,
+    /// Hex MD5 of the body (S3's ETag for a single-part upload), without quotes.
+    pub etag: String,
+    pub content_type: String,
+    /// User metadata (`x-amz-meta-*`), names lowercase without the prefix.
+    pub meta: BTreeMap<String, String>,
+    pub chunks: Vec<ChunkRef>,
+    /// The manifest chunk written for this version.
+    pub manifest: Hash,
+}
+
+#[derive(Debug, Default)]
+pub struct Bucket {
+    pub created_ms: u64,
+    pub objects: BTreeMap<String, Arc<ObjectMeta>>,
+}
+
+/// The object fields as they appear in journal records, snapshots and manifests.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ObjectRecord {
+    pub size: u64,
+    pub mtime: u64,
+    pub etag: String,
+    pub content_type: String,
+    #[serde(default)]
+    pub meta: BTreeMap<String, String>,
+    /// `[[sha256 hex, length], ...]` in order.
+    pub chunks: Vec<(String, u64)>,
+    pub manifest: String,
+}
+
+/// A journal record (without the `seq` and `v` fields, which the caller handles).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Record {
+    BucketCreate {
+        bucket: String,
+        created: u64,
+    },
+    BucketDelete {
+        bucket: String,
+    },
+    ObjectPut {
+        bucket: String,
+        key: String,
+        object: ObjectRecord,
+    },
+    ObjectDelete {
+        bucket: String,
+        key: String,
+    },
+}
+
+impl ObjectMeta {
+    pub fn to_record(&self) -> ObjectRecord {
+        ObjectRecord {
+            size: self.size,
+            mtime: self.mtime_ms,
+            etag: self.etag.clone(),
+            content_type: self.content_type.clone(),
+            meta: self.meta.clone(),
+            chunks: self
+                .chunks
+                .iter()
+                .map(|c| (c.hash.to_hex(), u64::from(c.len)))
+                .collect(),
+            manifest: self.manifest.to_hex(),
+        }
+    }
+
+    pub fn from_record(r: &ObjectRecord) -> std::result::Result<ObjectMeta, String> {
+        let mut chunks = Vec::with_capacity(r.chunks.len());
+        let mut total = 0u64;
+        for (h, len) in &r.chunks {
+            let hash = Hash::parse(h).ok_or_else(|| format!("bad chunk name {h:?}"))?;
+            let len = u32::try_from(*len).map_err(|_| format!("chunk length {len} too large"))?;
+            total += u64::from(len);
+            chunks.push(ChunkRef { hash, len });
+        }
+        if total != r.size {
+            return Err(format!(
+                "chunk lengths add up to {total}, not to the size {}",
+                r.size
+            ));
+        }
+        Ok(ObjectMeta {
+            size: r.size,
+            mtime_ms: r.mtime,
+            etag: r.etag.clone(),
+            content_type: r.content_type.clone(),
+            meta: r.meta.clone(),
+            chunks,
+            manifest: Hash::parse(&r.manifest)
+                .ok_or_else(|| format!("bad manifest name {:?}", r.manifest))?,
+        })
+    }
+}
+
+impl Record {
+    /// The JSON object the journal writes (it adds `seq`).
+    pub fn to_map(&self) -> Result<Map<String, Value>> {
+        let v = serde_json::to_value(self)
+            .map_err(|e| DirectorError::Internal(format!("cannot encode a record: {e}")))?;
+        let Value::Object(mut m) = v else {
+            return Err(DirectorError::Internal(
+                "a record is not a JSON object".into(),
+            ));
+        };
+        m.insert("v".into(), Value::from(RECORD_VERSION));
+        Ok(m)
+    }
+
+    /// Reads a record from the journal, refusing unknown versions and types.
+    pub fn from_map(mut m: Map<String, Value>) -> std::result::Result<(u64, Record), String> {
+        let seq = m
+            .remove("seq")
+            .and_then(|s| s.as_u64())
+            .ok_or("record has no seq")?;
+        match m.remove("v").and_then(|v| v.as_u64()) {
+            Some(RECORD_VERSION) => {}
+            Some(v) => {
+                return Err(format!(
+                    "record {seq} has version {v}; this director reads version {RECORD_VERSION} (upgrade dpyfs)"
+                ));
+            }
+            None => return Err(format!("record {seq} has no version field \"v\"")),
+        }
+        let r = serde_json::from_value(Value::Object(m))
+            .map_err(|e| format!("record {seq}: {e} (unknown record type or field?)"))?;
+        Ok((seq, r))
+    }
+}
+
+/// S3's bucket naming rules (the DNS-compatible subset).
+pub fn valid_bucket_name(b: &str) -> bool {
+    let bytes = b.as_bytes();
+    (3..=63).contains(&bytes.len())
+        && bytes
+            .iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'.' || *c == b'-')
+        && bytes[0].is_ascii_alphanumeric()
+        && bytes[bytes.len() - 1].is_ascii_alphanumeric()
+        && !b.contains("..")
+        && !b.contains(".-")
+        && !b.contains("-.")
+        && b.parse::<std::net::Ipv4Addr>().is_err()
+}
+
+pub fn validate_key(k: &str) -> Result<()> {
+    if k.is_empty() {
+        return Err(DirectorError::InvalidKey("the key is empty".into()));
+    }
+    if k.len() > KEY_BYTES_MAX {
+        return Err(DirectorError::InvalidKey(format!(
+            "the key is {} bytes long; at most {KEY_BYTES_MAX} are allowed",
+            k.len()
+        )));
+    }
+    if k.contains('\0') {
+        return Err(DirectorError::InvalidKey(
+            "the key contains a NUL character".into(),
+        ));
+    }
+    Ok(())
+}
+
+#[derive(Debug, Default)]
+pub struct Index {
+    pub buckets: BTreeMap<String, Bucket>,
+}
+
+/// One entry of a listing.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ListEntry {
+    Object(String, Arc<ObjectMeta>),
+    CommonPrefix(String),
+}
+
+/// The result of one listing page.
+#[derive(Debug, Default)]
+pub struct ListPage {
+    pub entries: Vec<ListEntry>,
+    pub truncated: bool,
+    /// Where the next page starts (the last key or common prefix returned).
+    pub next_after: Option<String>,
+}
+
+impl Index {
+    /// Checks that `r` may be applied now; the same rules hold during replay.
+    pub fn validate(&self, r: &Record) -> Result<()> {
+        match r {
+            Record::BucketCreate { bucket, .. } => {
+                if self.buckets.contains_key(bucket) {
+                    return Err(DirectorError::BucketAlreadyOwnedByYou(bucket.clone()));
+                }
+            }
+            Record::BucketDelete { bucket } => {
+                let b = self.bucket(bucket)?;
+                if !b.objects.is_empty() {
+                    return Err(DirectorError::BucketNotEmpty(bucket.clone()));
+                }
+            }
+            Record::ObjectPut { bucket, .. } | Record::ObjectDelete { bucket, .. } => {
+                self.bucket(bucket)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies a validated record.
+    pub fn apply(&mut self, r: &Record) -> std::result::Result<(), String> {
+        match r {
+            Record::BucketCreate { bucket, created } => {
+                self.buckets.insert(
+                    bucket.clone(),
+                    Bucket {
+                        created_ms: *created,
+                        objects: BTreeMap::new(),
+                    },
+                );
+            }
+            Record::BucketDelete { bucket } => {
+                self.buckets.remove(bucket);
+            }
+            Record::ObjectPut {
+                bucket,
+                key,
+                object,
+            } => {
+                let meta = ObjectMeta::from_record(object)?;
+                let b = self
+                    .buckets
+                    .get_mut(bucket)
+                    .ok_or_else(|| format!("object in missing bucket '{bucket}'"))?;
+                b.objects.insert(key.clone(), Arc::new(meta));
+            }
+            Record::ObjectDelete { bucket, key } => {
+                if let Some(b) = self.buckets.get_mut(bucket) {
+                    b.objects.remove(key);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Replays one record at start: validation failures are corruption, not user errors.
+    pub fn replay(&mut self, seq: u64, r: &Record) -> std::result::Result<(), String> {
+        self.validate(r)
+            .map_err(|e| format!("record {seq} does not apply: {e}"))?;
+        self.apply(r).map_err(|e| format!("record {seq}: {e}"))
+    }
+
+    pub fn bucket(&self, name: &str) -> Result<&Bucket> {
+        self.buckets
+            .get(name)
+            .ok_or_else(|| DirectorError::NoSuchBucket(name.to_string()))
+    }
+
+    pub fn object(&self, bucket: &str, key: &str) -> Result<Arc<ObjectMeta>> {
+        self.bucket(bucket)?
+            .objects
+            .get(key)
+            .cloned()
+            .ok_or_else(|| DirectorError::NoSuchKey {
+                bucket: bucket.to_string(),
+                key: key.to_string(),
+            })
+    }
+
+    pub fn object_count(&self) -> u64 {
+        self.buckets.values().map(|b| b.objects.len() as u64).sum()
+    }
+
+    /// One page of keys under `prefix`, after `after`, rolled up at `delimiter`.
+    pub fn list(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        delimiter: &str,
+        after: Option<&str>,
+        max: usize,
+    ) -> Result<ListPage> {
+        let b = self.bucket(bucket)?;
+        let mut page = ListPage::default();
+        let start = match after {
+            Some(a) if a >= prefix => Bound::Excluded(a.to_string()),
+            _ => Bound::Included(prefix.to_string()),
+        };
+        // A resumed listing that stopped on a common prefix skips everything under it.
+        let skip_under = after.filter(|a| !delimiter.is_empty() && a.ends_with(delimiter));
+        let mut last_prefix: Option<String> = None;
+        for (key, meta) in b.objects.range((start, Bound::Unbounded)) {
+            if !key.starts_with(prefix) {
+                break;
+            }
+            if skip_under.is_some_and(|s| key.starts_with(s)) {
+                continue;
+            }
+            let entry = match delimiter_cut(key, prefix, delimiter) {
+                Some(cp) if last_prefix.as_deref() == Some(cp) => continue,
+                Some(cp) => {
+                    last_prefix = Some(cp.to_string());
+                    ListEntry::CommonPrefix(cp.to_string())
+                }
+                None => ListEntry::Object(key.clone(), Arc::clone(meta)),
+            };
+            if page.entries.len() == max {
+                page.truncated = true;
+                break;
+            }
+            page.entries.push(entry);
+        }
+        if page.truncated {
+            page.next_after = page.entries.last().map(|e| match e {
+                ListEntry::Object(k, _) => k.clone(),
+                ListEntry::CommonPrefix(p) => p.clone(),
+            });
+        }
+        Ok(page)
+    }
+
+    /// The whole namespace as snapshot state.
+    pub fn to_snapshot(&self) -> Value {
+        let mut buckets = Map::new();
+        for (name, b) in &self.buckets {
+            let mut objects = Map::new();
+            for (k, o) in &b.objects {
+                objects.insert(
+                    k.clone(),
+                    serde_json::to_value(o.to_record()).unwrap_or(Value::Null),
+                );
+            }
+            buckets.insert(
+                name.clone(),
+                serde_json::json!({"created": b.created_ms, "objects": objects}),
+            );
+        }
+        serde_json::json!({ "v": RECORD_VERSION, "buckets": buckets })
+    }
+
+    pub fn from_snapshot(v: &Value) -> std::result::Result<Index, String> {
+        if v.get("v").and_then(Value::as_u64) != Some(RECORD_VERSION) {
+            return Err(format!(
+                "snapshot state has version {:?}; this director reads version {RECORD_VERSION}",
+                v.get("v")
+            ));
+        }
+        let mut idx = Index::default();
+        let buckets = v
+            .get("buckets")
+            .and_then(Value::as_object)
+            .ok_or("snapshot has no buckets object")?;
+        for (name, b) in buckets {
+            let created_ms = b.get("created").and_then(Value::as_u64).unwrap_or(0);
+            let mut bucket = Bucket {
+                created_ms,
+                objects: BTreeMap::new(),
+            };
+            let objects = b
+                .get("objects")
+                .and_then(Value::as_object)
+                .ok_or_else(|| format!("bucket '{name}' has no objects object"))?;
+            for (k, o) in objects {
+                let rec: ObjectRecord = serde_json::from_value(o.clone())
+                    .map_err(|e| format!("object '{name}/{k}': {e}"))?;
+                let meta = ObjectMeta::from_record(&rec)
+                    .map_err(|e| format!("object '{name}/{k}': {e}"))?;
+                bucket.objects.insert(k.clone(), Arc::new(meta));
+            }
+            idx.buckets.insert(name.clone(), bucket);
+        }
+        Ok(idx)
+    }
+}
+
+/// The common prefix `key` rolls up into, if the delimiter occurs after `prefix`.
+fn delimiter_cut<'a>(key: &'a str, prefix: &str, delimiter: &str) -> Option<&'a str> {
+    if delimiter.is_empty() {
+        return None;
+    }
+    let rest = &key[prefix.len()..];
+    rest.find(delimiter)
+        .map(|i| &key[..prefix.len() + i + delimiter.len()])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn obj(size: u64) -> ObjectRecord {
+        let h = Hash::of(b"x").to_hex();
+        ObjectRecord {
+            size,
+            mtime: 1,
+            etag: "e".into(),
+            content_type: "t".into(),
+            meta: BTreeMap::new(),
+            chunks: if size > 0 {
+                vec![(h.clone(), size)]
+            } else {
+                vec![]
+            },
+            manifest: h,
+        }
+    }
+
+    fn index_with(keys: &[&str]) -> Index {
+        let mut i = Index::default();
+        i.apply(&Record::BucketCreate {
+            bucket: "b".into(),
+            created: 0,
+        })
+        .unwrap();
+        for k in keys {
+            i.apply(&Record::ObjectPut {
+                bucket: "b".into(),
+                key: k.to_string(),
+                object: obj(1),
+            })
+            .unwrap();
+        }
+        i
+    }
+
+    fn names(p: &ListPage) -> Vec<String> {
+        p.entries
+            .iter()
+            .map(|e| match e {
+                ListEntry::Object(k, _) => k.clone(),
+                ListEntry::CommonPrefix(p) => format!("{p}*"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn records_round_trip_and_unknowns_are_refused() {
+        let r = Record::ObjectPut {
+            bucket: "b".into(),
+            key: "k".into(),
+            object: obj(3),
+        };
+        let mut m = r.to_map().unwrap();
+        m.insert("seq".into(), 7.into());
+        assert_eq!(Record::from_map(m.clone()).unwrap(), (7, r));
+        let mut bad = m.clone();
+        bad.insert("type".into(), "object_rename".into());
+        assert!(Record::from_map(bad).unwrap_err().contains("record 7"));
+        let mut v2 = m.clone();
+        v2.insert("v".into(), 2.into());
+        assert!(Record::from_map(v2).unwrap_err().contains("version 2"));
+        let mut extra = m;
+        extra.insert("surprise".into(), 1.into());
+        assert!(Record::from_map(extra).is_err());
+    }
+
+    #[test]
+    fn listing_with_prefix_delimiter_and_pages() {
+        let i = index_with(&["a/1", "a/2", "a/b/3", "b", "c/1", "c/2", "d"]);
+        let p = i.list("b", "", "/", None, 1000).unwrap();
+        assert_eq!(names(&p), ["a/*", "b", "c/*", "d"]);
+        let p = i.list("b", "a/", "/", None, 1000).unwrap();
+        assert_eq!(names(&p), ["a/1", "a/2", "a/b/*"]);
+        // Pages of 2 with a delimiter: the common prefix is not repeated.
+        let mut after = None;
+        let mut all = Vec::new();
+        loop {
+            let p = i.list("b", "", "/", after.as_deref(), 2).unwrap();
+            all.extend(names(&p));
+            if !p.truncated {
+                break;
+            }
+            after = p.next_after;
+        }
+        assert_eq!(all, ["a/*", "b", "c/*", "d"]);
+        let p = i.list("b", "", "", Some("b"), 1000).unwrap();
+        assert_eq!(names(&p), ["c/1", "c/2", "d"]);
+    }
+
+    #[test]
+    fn keys_sort_in_utf8_byte_order() {
+        let i = index_with(&["é", "z", "Z", "a"]);
+        let p = i.list("b", "", "", None, 10).unwrap();
+        assert_eq!(names(&p), ["Z", "a", "z", "é"]);
+    }
+
+    #[test]
+    fn validation_rules() {
+        let i = index_with(&["k"]);
+        assert!(matches!(
+            i.validate(&Record::BucketDelete { bucket: "b".into() }),
+            Err(DirectorError::BucketNotEmpty(_))
+        ));
+        assert!(matches!(
+            i.validate(&Record::BucketCreate {
+                bucket: "b".into(),
+                created: 0
+            }),
+            Err(DirectorError::BucketAlreadyOwnedByYou(_))
+        ));
+        assert!(matches!(
+            i.validate(&Record::ObjectDelete {
+                bucket: "nope".into(),
+                key: "k".into()
+            }),
+            Err(DirectorError::NoSuchBucket(_))
+        ));
+        for good in ["abc", "my-bucket.2", "a1b"] {
+            assert!(valid_bucket_name(good), "{good}");
+        }
+        for bad in [
+            "ab",
+            "ABC",
+            "-abc",
+            "abc-",
+            "a..b",
+            "192.168.1.1",
+            "a_b",
+            "_dpyfs",
+        ] {
+            assert!(!valid_bucket_name(bad), "{bad}");
+        }
+        assert!(validate_key("").is_err());
+        assert!(validate_key(&"x".repeat(1025)).is_err());
+        assert!(validate_key("a\0b").is_err());
+        assert!(validate_key("a/../b").is_ok());
+    }
+
+    #[test]
+    fn snapshot_round_trips() {
+        let i = index_with(&["a", "b/c"]);
+        let j = Index::from_snapshot(&i.to_snapshot()).unwrap();
+        assert_eq!(j.object_count(), 2);
+        assert_eq!(j.object("b", "b/c").unwrap(), i.object("b", "b/c").unwrap());
+    }
+}

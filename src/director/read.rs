@@ -1,0 +1,220 @@
+//! Gather: an object's bytes (or a range of them) as a `Read`, fetched chunk by chunk
+//! from the stores in placement order with fallback, every chunk verified against its
+//! SHA-256 by the director too. Up to `READ_AHEAD_CHUNKS` chunks are fetched in parallel
+//! ahead of the one being sent.
+
+use super::Director;
+use super::error::{DirectorError, Result};
+use super::index::{ChunkRef, ObjectMeta};
+use crate::hash::Hash;
+use std::collections::VecDeque;
+use std::io::{self, Read};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::thread;
+
+/// Chunks fetched ahead of the one being sent.
+pub const READ_AHEAD_CHUNKS: usize = 4;
+
+impl Director {
+    /// One verified copy of a chunk: stores in placement order, live ones first; a copy
+    /// that is missing or fails its hash is counted and the next store tried.
+    pub fn fetch_chunk(&self, c: &ChunkRef) -> Result<Vec<u8>> {
+        let mut targets = self.stores.placement(&c.hash);
+        // Live stores first, keeping placement order; down ones last (they may be back).
+        targets.sort_by_key(|t| !t.up);
+        for t in targets {
+            match self
+                .stores
+                .client
+                .get_chunk(&t.url, &c.hash, u64::from(c.len))
+            {
+                Ok(bytes) if bytes.len() == c.len as usize && Hash::of(&bytes) == c.hash => {
+                    return Ok(bytes);
+                }
+                Ok(bytes) => {
+                    self.counters.bad_copies.fetch_add(1, Ordering::Relaxed);
+                    log::warn!(
+                        "store {} sent {} bytes for chunk {} that do not verify; trying another copy",
+                        t.url,
+                        bytes.len(),
+                        c.hash
+                    );
+                }
+                Err(super::client::CallError::Transport(e)) => {
+                    self.stores.mark_down(t.index, &e);
+                }
+                Err(e) => {
+                    self.counters.missing_copies.fetch_add(1, Ordering::Relaxed);
+                    log::warn!("store {} has no good copy of chunk {}: {e}", t.url, c.hash);
+                }
+            }
+        }
+        Err(DirectorError::ChunkUnavailable(c.hash))
+    }
+
+    /// Bytes `start..end` of the object as a stream. The first chunk is fetched before
+    /// this returns, so an unreadable object fails with an error status rather than a
+    /// truncated 200.
+    pub fn open_read(
+        self: &Arc<Self>,
+        meta: &Arc<ObjectMeta>,
+        start: u64,
+        end: u64,
+    ) -> Result<Gather> {
+        let pieces = pieces(&meta.chunks, start, end);
+        let (tx, rx) = sync_channel(1);
+        let me = Arc::clone(self);
+        thread::Builder::new()
+            .name("gather".into())
+            .spawn(move || me.produce(pieces, tx))
+            .map_err(|e| DirectorError::Internal(format!("cannot start a reader thread: {e}")))?;
+        let mut g = Gather {
+            rx,
+            buf: Vec::new(),
+            pos: 0,
+        };
+        if start < end {
+            match g.rx.recv() {
+                Ok(Ok(first)) => g.buf = first,
+                Ok(Err(e)) => return Err(e),
+                Err(_) => return Err(DirectorError::Internal("reader thread vanished".into())),
+            }
+        }
+        Ok(g)
+    }
+
+    /// Fetches pieces in order with read-ahead and sends them; stops when the reader is
+    /// dropped (the client went away) or a chunk cannot be had.
+    fn produce(self: Arc<Self>, pieces: Vec<Piece>, tx: SyncSender<Result<Vec<u8>>>) {
+        let mut ahead: VecDeque<(Piece, thread::JoinHandle<Result<Vec<u8>>>)> = VecDeque::new();
+        let mut rest = pieces.into_iter();
+        loop {
+            while ahead.len() < READ_AHEAD_CHUNKS {
+                let Some(p) = rest.next() else { break };
+                let me = Arc::clone(&self);
+                let c = p.chunk;
+                ahead.push_back((p, thread::spawn(move || me.fetch_chunk(&c))));
+            }
+            let Some((p, h)) = ahead.pop_front() else {
+                return;
+            };
+            let msg = h
+                .join()
+                .unwrap_or_else(|_| Err(DirectorError::Internal("chunk fetch panicked".into())))
+                .map(|mut bytes| {
+                    bytes.truncate(p.skip + p.take);
+                    bytes.drain(..p.skip);
+                    bytes
+                });
+            let failed = msg.is_err();
+            if let Ok(b) = &msg {
+                self.counters
+                    .bytes_out
+                    .fetch_add(b.len() as u64, Ordering::Relaxed);
+            }
+            if tx.send(msg).is_err() || failed {
+                return;
+            }
+        }
+    }
+}
+
+/// The part of one chunk that a range needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Piece {
+    chunk: ChunkRef,
+    skip: usize,
+    take: usize,
+}
+
+/// Maps the byte range `start..end` onto chunk pieces.
+fn pieces(chunks: &[ChunkRef], start: u64, end: u64) -> Vec<Piece> {
+    let mut out = Vec::new();
+    let mut off = 0u64;
+    for c in chunks {
+        let c_end = off + u64::from(c.len);
+        if c_end > start && off < end {
+            let skip = start.saturating_sub(off);
+            let take = end.min(c_end) - off - skip;
+            out.push(Piece {
+                chunk: *c,
+                skip: skip as usize,
+                take: take as usize,
+            });
+        }
+        off = c_end;
+        if off >= end {
+            break;
+        }
+    }
+    out
+}
+
+/// The reading end: yields the pieces' bytes in order; a chunk that could not be had
+/// ends the stream with an error (the connection is then cut, never padded).
+pub struct Gather {
+    rx: Receiver<Result<Vec<u8>>>,
+    buf: Vec<u8>,
+    pos: usize,
+}
+
+impl Read for Gather {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        while self.pos == self.buf.len() {
+            match self.rx.recv() {
+                Ok(Ok(b)) => {
+                    self.buf = b;
+                    self.pos = 0;
+                }
+                Ok(Err(e)) => {
+                    log::error!("read aborted: {e}");
+                    return Err(io::Error::other(e.to_string()));
+                }
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = out.len().min(self.buf.len() - self.pos);
+        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunks(lens: &[u32]) -> Vec<ChunkRef> {
+        lens.iter()
+            .enumerate()
+            .map(|(i, &len)| ChunkRef {
+                hash: Hash::of(&[i as u8]),
+                len,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn ranges_map_to_chunk_pieces() {
+        let c = chunks(&[10, 10, 10]);
+        let whole = pieces(&c, 0, 30);
+        assert_eq!(whole.len(), 3);
+        assert!(whole.iter().all(|p| p.skip == 0 && p.take == 10));
+        // A range on a chunk boundary.
+        let p = pieces(&c, 10, 20);
+        assert_eq!(p.len(), 1);
+        assert_eq!((p[0].chunk, p[0].skip, p[0].take), (c[1], 0, 10));
+        // A range across a boundary.
+        let p = pieces(&c, 9, 11);
+        assert_eq!(
+            p.iter().map(|p| (p.skip, p.take)).collect::<Vec<_>>(),
+            [(9, 1), (0, 1)]
+        );
+        // The last byte.
+        let p = pieces(&c, 29, 30);
+        assert_eq!((p[0].chunk, p[0].skip, p[0].take), (c[2], 9, 1));
+        assert!(pieces(&c, 5, 5).is_empty());
+    }
+}

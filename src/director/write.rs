@@ -1,0 +1,252 @@
+//! Scatter: a request body becomes chunks, each chunk gets N durable copies on the first
+//! N live stores in its placement order, a manifest chunk follows, and only then is the
+//! object journaled.
+//!
+//! Memory is bounded: the body is never held whole. The chunker holds at most one maximum
+//! chunk plus a read buffer; at most `CHUNKS_IN_FLIGHT` chunks are being uploaded at once
+//! (each shared by its replica uploads, not copied); the next chunk is hashed while the
+//! previous ones upload.
+
+use super::Director;
+use super::client::CallError;
+use super::error::{DirectorError, Result};
+use super::index::{ChunkRef, ObjectMeta, ObjectRecord, Record};
+use super::manifest::{self, Manifest};
+use crate::chunker::Chunker;
+use crate::hash::{Hash, to_hex};
+use md5::{Digest, Md5};
+use std::collections::{BTreeMap, VecDeque};
+use std::io::{self, Read};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::thread;
+
+/// Chunks uploading at the same time for one request.
+pub const CHUNKS_IN_FLIGHT: usize = 4;
+/// Chunks one manifest may list: keeps a manifest well under a store's 8 MiB chunk cap
+/// (about 80 bytes per chunk).
+pub const MANIFEST_CHUNKS_MAX: usize = 90_000;
+/// Below this size a chunk is PUT directly: a HEAD round trip costs more than sending it.
+pub const HEAD_FIRST_BYTES_MIN: usize = 64 * 1024;
+
+/// What the client asked to store, besides the body.
+#[derive(Clone, Debug, Default)]
+pub struct NewObject {
+    pub bucket: String,
+    pub key: String,
+    pub content_type: String,
+    pub meta: BTreeMap<String, String>,
+}
+
+/// Counts and MD5-hashes the body as the chunker pulls it through.
+struct BodyTap<'a> {
+    inner: &'a mut dyn Read,
+    md5: Md5,
+    bytes: u64,
+}
+
+impl Read for BodyTap<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.md5.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+}
+
+impl Director {
+    /// Stores an object from `body` (`len` is the Content-Length if the client sent one).
+    pub fn put_object(
+        &self,
+        new: NewObject,
+        body: &mut dyn Read,
+        len: Option<u64>,
+    ) -> Result<Arc<ObjectMeta>> {
+        // Refuse early, before reading a byte, when the request cannot succeed.
+        self.read_index().bucket(&new.bucket)?;
+        self.check_live_stores()?;
+        let mut tap = BodyTap {
+            inner: body,
+            md5: Md5::new(),
+            bytes: 0,
+        };
+        let chunks = self.scatter(&mut tap)?;
+        if let Some(n) = len
+            && n != tap.bytes
+        {
+            return Err(DirectorError::IncompleteBody {
+                expected: n,
+                received: tap.bytes,
+            });
+        }
+        let mut record = ObjectRecord {
+            size: tap.bytes,
+            mtime: crate::timefmt::now_ms(),
+            etag: to_hex(&tap.md5.finalize()),
+            content_type: new.content_type.clone(),
+            meta: new.meta.clone(),
+            chunks: chunks
+                .iter()
+                .map(|c| (c.hash.to_hex(), u64::from(c.len)))
+                .collect(),
+            manifest: String::new(),
+        };
+        let m = manifest::encode(&Manifest {
+            bucket: new.bucket.clone(),
+            key: new.key.clone(),
+            object: record.clone(),
+        });
+        let mh = Hash::of(&m);
+        self.replicate(&mh, &m)?;
+        record.manifest = mh.to_hex();
+        let meta = ObjectMeta::from_record(&record).map_err(DirectorError::Internal)?;
+        self.commit(&Record::ObjectPut {
+            bucket: new.bucket,
+            key: new.key,
+            object: record,
+        })?;
+        self.counters
+            .bytes_in
+            .fetch_add(meta.size, Ordering::Relaxed);
+        Ok(Arc::new(meta))
+    }
+
+    fn check_live_stores(&self) -> Result<()> {
+        let live = self.stores.live_count();
+        if live < self.cfg.replicas {
+            return Err(DirectorError::InsufficientStores {
+                live,
+                needed: self.cfg.replicas,
+            });
+        }
+        Ok(())
+    }
+
+    /// Chunks the body and replicates every chunk, keeping `CHUNKS_IN_FLIGHT` uploads
+    /// going while the next chunk is read and hashed.
+    fn scatter(&self, body: &mut dyn Read) -> Result<Vec<ChunkRef>> {
+        let mut chunker = Chunker::new(body, self.cfg.chunking);
+        let mut refs = Vec::new();
+        thread::scope(|sc| {
+            let mut in_flight = VecDeque::new();
+            let mut first_error = None;
+            loop {
+                let data = match chunker.next_chunk() {
+                    Ok(Some(d)) => d,
+                    Ok(None) => break,
+                    Err(e) => {
+                        first_error = Some(DirectorError::BodyRead(e.to_string()));
+                        break;
+                    }
+                };
+                if refs.len() == MANIFEST_CHUNKS_MAX {
+                    first_error = Some(DirectorError::EntityTooLarge {
+                        limit_bytes: MANIFEST_CHUNKS_MAX as u64
+                            * u64::from(self.cfg.chunking.max_chunk()),
+                    });
+                    break;
+                }
+                let hash = Hash::of(&data);
+                refs.push(ChunkRef {
+                    hash,
+                    len: data.len() as u32,
+                });
+                if in_flight.len() == CHUNKS_IN_FLIGHT
+                    && let Some(Err(e)) = in_flight.pop_front().map(join_upload)
+                {
+                    first_error = Some(e);
+                    break;
+                }
+                in_flight.push_back(sc.spawn(move || self.replicate(&hash, &data)));
+            }
+            for h in in_flight {
+                if let Err(e) = join_upload(h)
+                    && first_error.is_none()
+                {
+                    first_error = Some(e);
+                }
+            }
+            match first_error {
+                Some(e) => Err(e),
+                None => Ok(refs),
+            }
+        })
+    }
+
+    /// Makes sure chunk `h` has N durable copies: on the first N live stores in placement
+    /// order, in parallel; a store that fails is replaced by the next live one in order.
+    pub fn replicate(&self, h: &Hash, data: &[u8]) -> Result<()> {
+        let n = self.cfg.replicas;
+        let live: Vec<_> = self
+            .stores
+            .placement(h)
+            .into_iter()
+            .filter(|t| t.up)
+            .collect();
+        let mut next = n.min(live.len());
+        let mut batch: Vec<_> = live[..next].to_vec();
+        let mut copies = 0;
+        let mut all_existed = true;
+        loop {
+            let results: Vec<std::result::Result<bool, CallError>> = thread::scope(|sc| {
+                let hs: Vec<_> = batch
+                    .iter()
+                    .map(|t| sc.spawn(move || self.store_copy(&t.url, h, data)))
+                    .collect();
+                hs.into_iter()
+                    .map(|j| {
+                        j.join()
+                            .unwrap_or_else(|_| Err(CallError::Transport("upload panicked".into())))
+                    })
+                    .collect()
+            });
+            for (t, r) in batch.iter().zip(results) {
+                match r {
+                    Ok(existed) => {
+                        copies += 1;
+                        all_existed &= existed;
+                    }
+                    Err(e) => {
+                        log::warn!("chunk {h} to store {} failed: {e}", t.url);
+                        if matches!(e, CallError::Transport(_)) {
+                            self.stores.mark_down(t.index, &e.to_string());
+                        }
+                    }
+                }
+            }
+            if copies >= n {
+                break;
+            }
+            let want = n - copies;
+            if next + want > live.len() {
+                return Err(DirectorError::InsufficientStores {
+                    live: copies + live.len() - next,
+                    needed: n,
+                });
+            }
+            batch = live[next..next + want].to_vec();
+            next += want;
+        }
+        let counter = if all_existed {
+            &self.counters.chunks_deduplicated
+        } else {
+            &self.counters.chunks_written
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// One copy on one store; Ok(true) if the store already had it.
+    fn store_copy(&self, url: &str, h: &Hash, data: &[u8]) -> std::result::Result<bool, CallError> {
+        let c = &self.stores.client;
+        if data.len() >= HEAD_FIRST_BYTES_MIN && c.head_chunk(url, h)? == Some(data.len() as u64) {
+            return Ok(true);
+        }
+        c.put_chunk(url, h, data).map(|created| !created)
+    }
+}
+
+fn join_upload(h: thread::ScopedJoinHandle<'_, Result<()>>) -> Result<()> {
+    h.join()
+        .unwrap_or_else(|_| Err(DirectorError::Internal("a chunk upload panicked".into())))
+}

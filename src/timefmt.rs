@@ -1,0 +1,138 @@
+//! Dates as HTTP and S3 write them, without a date crate: unix milliseconds to
+//! `Thu, 26 Nov 2026 07:16:07 GMT` (RFC 7231) and `2026-11-26T07:16:07.000Z` (ISO 8601).
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Days since 1970-01-01 to (year, month 1-12, day 1-31), proleptic Gregorian
+/// (Howard Hinnant's civil_from_days).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// The inverse of `civil_from_days`.
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let m = m as i64;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+struct Parts {
+    y: i64,
+    mo: u32,
+    d: u32,
+    h: u64,
+    mi: u64,
+    s: u64,
+    ms: u64,
+    weekday: usize,
+}
+
+fn parts(ms: u64) -> Parts {
+    let secs = ms / 1000;
+    let days = (secs / 86_400) as i64;
+    let (y, mo, d) = civil_from_days(days);
+    let rem = secs % 86_400;
+    Parts {
+        y,
+        mo,
+        d,
+        h: rem / 3600,
+        mi: rem % 3600 / 60,
+        s: rem % 60,
+        ms: ms % 1000,
+        weekday: (days.rem_euclid(7)) as usize,
+    }
+}
+
+/// `Thu, 26 Nov 2026 07:16:07 GMT`
+pub fn http_date(ms: u64) -> String {
+    let p = parts(ms);
+    format!(
+        "{}, {:02} {} {} {:02}:{:02}:{:02} GMT",
+        DAYS[p.weekday],
+        p.d,
+        MONTHS[(p.mo - 1) as usize],
+        p.y,
+        p.h,
+        p.mi,
+        p.s
+    )
+}
+
+/// `2026-11-26T07:16:07.000Z`
+pub fn iso8601(ms: u64) -> String {
+    let p = parts(ms);
+    format!(
+        "{}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        p.y, p.mo, p.d, p.h, p.mi, p.s, p.ms
+    )
+}
+
+/// Parses an RFC 7231 date (`Thu, 26 Nov 2026 07:16:07 GMT`) to unix milliseconds.
+pub fn parse_http_date(s: &str) -> Option<u64> {
+    let mut it = s.split_whitespace();
+    let _weekday = it.next()?;
+    let d: u32 = it.next()?.parse().ok()?;
+    let mon = it.next()?;
+    let mo = MONTHS.iter().position(|m| m.eq_ignore_ascii_case(mon))? as u32 + 1;
+    let y: i64 = it.next()?.parse().ok()?;
+    let mut hms = it.next()?.split(':');
+    let h: u64 = hms.next()?.parse().ok()?;
+    let mi: u64 = hms.next()?.parse().ok()?;
+    let sec: u64 = hms.next()?.parse().ok()?;
+    if it.next()? != "GMT" || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
+        return None;
+    }
+    let days = days_from_civil(y, mo, d);
+    let secs = u64::try_from(days).ok()? * 86_400 + h * 3600 + mi * 60 + sec;
+    Some(secs * 1000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_dates() {
+        assert_eq!(http_date(0), "Thu, 01 Jan 1970 00:00:00 GMT");
+        assert_eq!(
+            http_date(1_795_677_367_000),
+            "Thu, 26 Nov 2026 07:16:07 GMT"
+        );
+        assert_eq!(iso8601(1_795_677_367_123), "2026-11-26T07:16:07.123Z");
+        assert_eq!(iso8601(951_782_400_000), "2000-02-29T00:00:00.000Z");
+    }
+
+    #[test]
+    fn http_dates_round_trip() {
+        for ms in [0u64, 951_782_400_000, 1_795_677_367_000, 4_102_444_800_000] {
+            assert_eq!(parse_http_date(&http_date(ms)), Some(ms));
+        }
+        assert_eq!(parse_http_date("yesterday"), None);
+    }
+}
