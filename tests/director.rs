@@ -378,9 +378,9 @@ fn bad_requests_get_s3_errors_and_change_nothing() {
     assert!(r.header("content-type").unwrap().contains("xml"));
     let seq = c.status()["journal"]["last_seq"].clone();
     // A body cut short: Content-Length promises more than arrives, then the client leaves.
-    let head = format!(
+    let head =
         "PUT /bkt/cut HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\nConnection: close\r\n\r\n"
-    );
+            .to_string();
     let mut req = head.into_bytes();
     req.extend(random_bytes(300_000, 8));
     {
