@@ -23,10 +23,10 @@ lint:
 fmt:
 	$(CARGO) fmt --all
 
-# A single storage daemon on 127.0.0.1:7071 with its data under $(DATA)/store1, for now;
-# it becomes a whole cluster (`dpyfs dev`) once the director and the `dpyfs` tool land.
+# A whole local cluster: a director on 127.0.0.1:7070 and three stores on 7071-7073, data
+# and logs under $(DATA). Ctrl-C stops it; the next `make run` finds the data again.
 run: release
-	./target/release/dpyfs-store --listen 127.0.0.1:7071 --data $(DATA)/store1
+	./target/release/dpyfs dev --dir $(DATA)
 
 # Measures the store next to this machine's SHA-256 and disk speed, in the same run.
 # (Issue 8 grows it to the whole cluster.)

@@ -11,6 +11,7 @@
 
 pub mod chunker;
 pub mod cli;
+pub mod dev;
 pub mod director;
 pub mod fsutil;
 pub mod hash;

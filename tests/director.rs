@@ -630,3 +630,48 @@ fn compaction_keeps_every_object() {
     assert!(!keys.contains(&"k07".to_string()));
     assert_eq!(get(&obj_url(&c, "cmp", "k39")).unwrap().body, b"v39");
 }
+
+/// A 2 GiB upload streams through the director: its peak RSS grows by at most about
+/// chunks in flight x largest chunk x replicas (issue 3), and the object reads back whole.
+#[test]
+fn two_gib_upload_streams_with_bounded_director_memory() {
+    const LEN: u64 = 2 << 30;
+    let dir = TempDir::new("dir-2gib");
+    let c = Cluster::start(&dir, 3, 2, &[]);
+    mkbucket(&c, "big");
+    // Warm up (threads, connection pools, allocator) with a small object first.
+    assert_eq!(
+        put(&obj_url(&c, "big", "warm"), &random_bytes(9 << 20, 1))
+            .unwrap()
+            .status,
+        200
+    );
+    let pid = c.director.pid().unwrap();
+    let before = peak_rss_bytes(pid).expect("/proc/<pid>/status is needed (Linux)");
+    let r = ureq::put(&obj_url(&c, "big", "two-gib"))
+        .send(GenReader::new(LEN, 42))
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let after = peak_rss_bytes(pid).unwrap();
+    let bound: u64 = 4 * (4 << 20) * 2; // CHUNKS_IN_FLIGHT x CDC_MAX_BYTES x replicas
+    let grew = after.saturating_sub(before);
+    eprintln!(
+        "director peak RSS {} MiB before, {} MiB after the 2 GiB upload: +{} MiB (bound {} MiB)",
+        before >> 20,
+        after >> 20,
+        grew >> 20,
+        bound >> 20
+    );
+    assert!(
+        grew <= bound,
+        "peak RSS grew by {grew} bytes, more than {bound}"
+    );
+    let (_, want) = sha256_of_reader(&mut GenReader::new(LEN, 42));
+    let mut body = ureq::get(&obj_url(&c, "big", "two-gib"))
+        .call()
+        .unwrap()
+        .into_reader();
+    let (n, got) = sha256_of_reader(&mut body);
+    assert_eq!(n, LEN);
+    assert_eq!(got, want);
+}

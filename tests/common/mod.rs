@@ -461,3 +461,57 @@ fn rss_field(pid: u32, field: &str) -> Option<u64> {
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb * 1024)
 }
+
+/// An endless deterministic byte stream (xorshift), `len` bytes long, never held whole.
+pub struct GenReader {
+    x: u64,
+    left: u64,
+    pending: [u8; 8],
+    pending_len: usize,
+}
+
+impl GenReader {
+    pub fn new(len: u64, seed: u64) -> GenReader {
+        GenReader {
+            x: seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1,
+            left: len,
+            pending: [0; 8],
+            pending_len: 0,
+        }
+    }
+}
+
+impl Read for GenReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = (buf.len() as u64).min(self.left) as usize;
+        for b in buf[..n].iter_mut() {
+            if self.pending_len == 0 {
+                self.x ^= self.x << 13;
+                self.x ^= self.x >> 7;
+                self.x ^= self.x << 17;
+                self.pending = self.x.to_le_bytes();
+                self.pending_len = 8;
+            }
+            *b = self.pending[8 - self.pending_len];
+            self.pending_len -= 1;
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
+/// SHA-256 of everything a reader yields.
+pub fn sha256_of_reader(r: &mut dyn Read) -> (u64, String) {
+    let mut h = dpyfs::hash::Hasher::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut total = 0u64;
+    loop {
+        let n = r.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+        total += n as u64;
+    }
+    (total, h.finish().to_hex())
+}
