@@ -132,6 +132,9 @@ struct Piece {
 /// Maps the byte range `start..end` onto chunk pieces.
 fn pieces(chunks: &[ChunkRef], start: u64, end: u64) -> Vec<Piece> {
     let mut out = Vec::new();
+    if start >= end {
+        return out;
+    }
     let mut off = 0u64;
     for c in chunks {
         let c_end = off + u64::from(c.len);
