@@ -97,6 +97,33 @@ fn store_put_get(dir: &TempDir, chunks: &[Vec<u8>]) -> (f64, f64) {
     (put, get)
 }
 
+/// PUT then GET of one `mib` MiB object through a fresh 3-store cluster (N=2).
+fn cluster_put_get(dir: &TempDir, mib: u64, seed: u64) -> (f64, f64) {
+    let sub = TempDir(dir.path().join(format!("cluster-{seed}")));
+    fs::create_dir_all(sub.path()).unwrap();
+    let c = Cluster::start(&sub, 3, 2, &[]);
+    let agent = ureq::AgentBuilder::new().build();
+    agent.put(&format!("{}/bench", c.url())).call().unwrap();
+    let url = format!("{}/bench/big", c.url());
+    let len = mib << 20;
+    let t = Instant::now();
+    let r = agent
+        .put(&url)
+        .set("Content-Length", &len.to_string())
+        .send(GenReader::new(len, seed))
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let put = mib as f64 / t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let mut body = agent.get(&url).call().unwrap().into_reader();
+    let n = std::io::copy(&mut body, &mut std::io::sink()).unwrap();
+    let get = mib as f64 / t.elapsed().as_secs_f64();
+    assert_eq!(n, len);
+    drop(c);
+    drop(sub);
+    (put, get)
+}
+
 fn main() {
     let quick = std::env::var("BENCH_QUICK").is_ok();
     let runs = if quick { 3 } else { 5 };
@@ -150,7 +177,30 @@ fn main() {
         limit: sha,
     });
 
-    let sizes: Vec<(String, u64)> = ["dpyfs-store"]
+    // Director: one large object, 3 stores, N=2, single stream each way.
+    let obj_mib = if quick { 256 } else { 1024 };
+    let (mut puts, mut gets) = (Vec::new(), Vec::new());
+    for run in 0..runs.min(3) {
+        let (p, g) = cluster_put_get(&dir, obj_mib, run as u64);
+        puts.push(p);
+        gets.push(g);
+    }
+    rows.push(Row {
+        name: format!("director PUT {obj_mib} MiB, N=2"),
+        value: median(puts),
+        unit: "MiB/s",
+        limit_name: "disk write / 2".into(),
+        limit: disk / 2.0,
+    });
+    rows.push(Row {
+        name: format!("director GET {obj_mib} MiB"),
+        value: median(gets),
+        unit: "MiB/s",
+        limit_name: "SHA-256".into(),
+        limit: sha,
+    });
+
+    let sizes: Vec<(String, u64)> = ["dpyfs-store", "dpyfs-director", "dpyfs"]
         .iter()
         .map(|b| {
             (
@@ -166,7 +216,7 @@ fn main() {
     );
     for r in &rows {
         println!(
-            "{:<28} {:>10.1} {:<6} {:>20} {:>10.1} {:>6.2}",
+            "{:<32} {:>10.1} {:<6} {:>20} {:>10.1} {:>6.2}",
             r.name,
             r.value,
             r.unit,
