@@ -66,6 +66,11 @@ fn round_trips_of_empty_small_and_large_chunks() {
         assert_eq!(got.status, 200);
         assert_eq!(got.body.len(), len);
         assert!(got.body == data, "bytes differ for {len}-byte chunk");
+        if len > 10 {
+            let r = request("GET", &url, &[("Range", "bytes=2-9")], None).unwrap();
+            assert_eq!(r.status, 206);
+            assert_eq!(r.body, data[2..10]);
+        }
         let head = request("HEAD", &url, &[], None).unwrap();
         assert_eq!(head.status, 200);
         assert_eq!(
@@ -241,6 +246,9 @@ fn corrupt_chunk_is_quarantined_on_read() {
             .starts_with(&hex)
     );
     assert_eq!(get(&chunk_url(&s, &hex)).unwrap().status, 404);
+    // Nor can a range of it be read.
+    let r = request("GET", &chunk_url(&s, &hex), &[("Range", "bytes=0-9")], None).unwrap();
+    assert_eq!(r.status, 404);
     // A good copy can be uploaded again afterwards.
     assert_eq!(put(&chunk_url(&s, &hex), &data).unwrap().status, 201);
     assert_eq!(get(&chunk_url(&s, &hex)).unwrap().body, data);
@@ -307,6 +315,17 @@ fn listing_is_sorted_and_pages_with_after() {
         seen.extend(page);
     }
     assert_eq!(seen, hexes);
+    // With detail: "hash size mtime" per line.
+    let r = get(&format!("{}/chunks?limit=3&detail=1", s.url()))
+        .unwrap()
+        .text();
+    for line in r.lines() {
+        let f: Vec<&str> = line.split(' ').collect();
+        assert_eq!(f.len(), 3, "{line}");
+        let size: usize = f[1].parse().unwrap();
+        assert!((10..40).contains(&size));
+        assert!(f[2].parse::<u64>().unwrap() > 1_700_000_000);
+    }
     let bad = get(&format!("{}/chunks?after=xyz", s.url())).unwrap();
     assert_eq!(bad.status, 400);
     let bad = get(&format!("{}/chunks?limit=-1", s.url())).unwrap();

@@ -35,6 +35,18 @@ fn from_error(e: &StoreError) -> Response {
     error_response(status, code, &e.to_string())
 }
 
+/// `bytes=a-b` or `bytes=a-` within a chunk of `len` bytes; anything else means the whole
+/// chunk.
+fn parse_simple_range(r: &str, len: u64) -> Option<(u64, u64)> {
+    let (a, b) = r.trim().strip_prefix("bytes=")?.split_once('-')?;
+    let a: u64 = a.trim().parse().ok()?;
+    let b: u64 = match b.trim() {
+        "" => len.checked_sub(1)?,
+        b => b.parse::<u64>().ok()?.min(len.checked_sub(1)?),
+    };
+    (a <= b).then_some((a, b))
+}
+
 /// Compares without an early exit, so the time taken does not reveal a prefix of the token.
 fn token_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
@@ -98,7 +110,7 @@ impl StoreApi {
         };
         match method.as_str() {
             "PUT" => ("chunk_put", self.put(&h, req)),
-            "GET" => ("chunk_get", self.get(&h)),
+            "GET" => ("chunk_get", self.get(&h, req.header("range"))),
             "HEAD" => ("chunk_head", self.head(&h)),
             "DELETE" => ("chunk_delete", self.delete(&h)),
             _ => (
@@ -125,15 +137,28 @@ impl StoreApi {
         }
     }
 
-    fn get(&self, h: &Hash) -> Response {
-        match self.store.open_verified(h) {
-            Ok((f, len)) => {
-                self.metrics.add_out(len);
-                Response::new(200, Body::Stream(Box::new(f), Some(len)))
-                    .with_header("Content-Type", "application/octet-stream")
-            }
-            Err(e) => from_error(&e),
+    /// The whole chunk, or with `Range: bytes=a-b` a part of it (the whole chunk is still
+    /// verified first). `dpyfs recover` reads the first line of every chunk this way.
+    fn get(&self, h: &Hash, range: Option<&str>) -> Response {
+        let (mut f, len) = match self.store.open_verified(h) {
+            Ok(x) => x,
+            Err(e) => return from_error(&e),
+        };
+        let Some((a, b)) = range.and_then(|r| parse_simple_range(r, len)) else {
+            self.metrics.add_out(len);
+            return Response::new(200, Body::Stream(Box::new(f), Some(len)))
+                .with_header("Content-Type", "application/octet-stream");
+        };
+        if let Err(e) = std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(a)) {
+            return from_error(&StoreError::io(self.store.layout.chunk_path(h), e));
         }
+        let n = b + 1 - a;
+        self.metrics.add_out(n);
+        Response::new(
+            206,
+            Body::Stream(Box::new(std::io::Read::take(f, n)), Some(n)),
+        )
+        .with_header("Content-Range", format!("bytes {a}-{b}/{len}"))
     }
 
     fn head(&self, h: &Hash) -> Response {
@@ -172,11 +197,15 @@ impl StoreApi {
                 }
             },
         };
-        match self.store.list(after.as_ref(), limit) {
-            Ok(hashes) => {
-                let mut text = String::with_capacity(hashes.len() * 65);
-                for h in hashes {
-                    text.push_str(&h.to_hex());
+        let detail = req.query_param("detail").is_some_and(|d| d == "1");
+        match self.store.list(after.as_ref(), limit, detail) {
+            Ok(listed) => {
+                let mut text = String::with_capacity(listed.len() * 90);
+                for l in listed {
+                    text.push_str(&l.hash.to_hex());
+                    if detail {
+                        text.push_str(&format!(" {} {}", l.size, l.mtime));
+                    }
                     text.push('\n');
                 }
                 Response::text(200, "text/plain", text)

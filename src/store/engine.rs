@@ -59,6 +59,23 @@ pub fn parse_size(s: &str) -> Option<u64> {
     num.trim().parse::<u64>().ok()?.checked_mul(mult)
 }
 
+/// One entry of a listing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Listed {
+    pub hash: Hash,
+    pub size: u64,
+    /// Unix seconds of the file's last modification (when it was stored).
+    pub mtime: u64,
+}
+
+fn mtime_secs(m: &fs::Metadata) -> u64 {
+    m.modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
 /// What a PUT did.
 #[derive(Debug, PartialEq, Eq)]
 pub enum PutOutcome {
@@ -333,14 +350,24 @@ impl Store {
         Ok(())
     }
 
-    /// Up to `limit` chunk names greater than `after`, in ascending order.
-    pub fn list(&self, after: Option<&Hash>, limit: usize) -> Result<Vec<Hash>> {
+    /// Up to `limit` chunks with names greater than `after`, in ascending order, with
+    /// their size and modification time (unix seconds) when `detail` is set (one `stat`
+    /// per chunk; zeros otherwise).
+    pub fn list(&self, after: Option<&Hash>, limit: usize, detail: bool) -> Result<Vec<Listed>> {
         let mut out = Vec::new();
         if limit == 0 {
             return Ok(out);
         }
-        self.walk(after, &mut |h, _| {
-            out.push(h);
+        self.walk(after, &mut |hash, path| {
+            let (size, mtime) = if detail {
+                match fs::metadata(path) {
+                    Ok(m) => (m.len(), mtime_secs(&m)),
+                    Err(_) => return true, // deleted meanwhile
+                }
+            } else {
+                (0, 0)
+            };
+            out.push(Listed { hash, size, mtime });
             out.len() < limit
         })?;
         Ok(out)
@@ -486,8 +513,14 @@ mod tests {
         }
         hashes.sort();
         assert_eq!(s.chunk_count(), 20);
-        assert_eq!(s.list(None, 1000).unwrap(), hashes);
-        assert_eq!(s.list(Some(&hashes[4]), 3).unwrap(), hashes[5..8].to_vec());
+        let names = |v: Vec<Listed>| v.into_iter().map(|l| l.hash).collect::<Vec<_>>();
+        assert_eq!(names(s.list(None, 1000, false).unwrap()), hashes);
+        assert_eq!(
+            names(s.list(Some(&hashes[4]), 3, false).unwrap()),
+            hashes[5..8].to_vec()
+        );
+        let d = s.list(None, 1, true).unwrap();
+        assert!(d[0].mtime > 0 && d[0].size == s.exists(&d[0].hash).unwrap());
         s.delete(&hashes[0]).unwrap();
         assert!(matches!(s.delete(&hashes[0]), Err(StoreError::NotFound(_))));
         assert_eq!(s.chunk_count(), 19);
