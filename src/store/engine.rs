@@ -519,8 +519,8 @@ mod tests {
             names(s.list(Some(&hashes[4]), 3, false).unwrap()),
             hashes[5..8].to_vec()
         );
-        let d = s.list(None, 1, true).unwrap();
-        assert!(d[0].mtime > 0 && d[0].size == s.exists(&d[0].hash).unwrap());
+        let listed = s.list(None, 1, true).unwrap();
+        assert!(listed[0].mtime > 0 && listed[0].size == s.exists(&listed[0].hash).unwrap());
         s.delete(&hashes[0]).unwrap();
         assert!(matches!(s.delete(&hashes[0]), Err(StoreError::NotFound(_))));
         assert_eq!(s.chunk_count(), 19);
