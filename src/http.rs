@@ -207,7 +207,12 @@ fn serve_one(mut rq: tiny_http::Request, handler: &Handler) {
             )
         })
         .collect();
-    let body_len = rq.body_length().map(|n| n as u64);
+    // Parsed here as u64: tiny_http's own figure is a usize (32 bits on armv7).
+    let body_len = headers
+        .iter()
+        .find(|(k, _)| k == "content-length")
+        .and_then(|(_, v)| v.trim().parse::<u64>().ok())
+        .filter(|_| !headers.iter().any(|(k, _)| k == "transfer-encoding"));
     let remote = rq.remote_addr().copied();
     let response = {
         let mut req = Request {

@@ -9,6 +9,7 @@
 //! - `director`: the cluster's front door (journal, placement, scatter/gather).
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod admin;
 pub mod chunker;
 pub mod cli;
 pub mod dev;

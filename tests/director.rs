@@ -577,7 +577,12 @@ fn torn_last_line_is_cut_and_corrupt_middle_line_refuses_start() {
     // Damage in the middle: start-up refuses, naming the file and line.
     let text = fs::read_to_string(&seg).unwrap();
     let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
-    lines[2] = lines[2].replacen("\"k1\"", "\"kX\"", 1);
+    let at = lines.iter().position(|l| l.contains("\"k1\"")).unwrap();
+    assert!(
+        at + 1 < lines.len(),
+        "the damaged line must not be the last"
+    );
+    lines[at] = lines[at].replacen("\"k1\"", "\"kX\"", 1);
     fs::write(&seg, lines.join("\n") + "\n").unwrap();
     let mut child = c.director.spawn();
     let status = wait_for(30_000, "the director to refuse to start", || {
@@ -586,7 +591,10 @@ fn torn_last_line_is_cut_and_corrupt_middle_line_refuses_start() {
     assert!(!status.success());
     let log = c.director.log_text();
     let name = seg.file_name().unwrap().to_str().unwrap();
-    assert!(log.contains(&format!("{name}:3")), "no file:line in\n{log}");
+    assert!(
+        log.contains(&format!("{name}:{}", at + 1)),
+        "no file:line in\n{log}"
+    );
     assert!(log.to_lowercase().contains("hint"), "no hint in\n{log}");
 }
 
@@ -674,4 +682,70 @@ fn two_gib_upload_streams_with_bounded_director_memory() {
     let (n, got) = sha256_of_reader(&mut body);
     assert_eq!(n, LEN);
     assert_eq!(got, want);
+}
+
+/// Review findings: requests the director must refuse rather than misread, and bodies cut
+/// short, change nothing; a huge declared body does not take the director down.
+#[test]
+fn unsupported_s3_operations_and_cut_bodies_change_nothing() {
+    let dir = TempDir::new("dir-refuse");
+    let c = Cluster::start(&dir, 3, 2, &[]);
+    mkbucket(&c, "keep");
+    let url = obj_url(&c, "keep", "obj");
+    assert_eq!(put(&url, b"original").unwrap().status, 200);
+    for (method, q, headers, body) in [
+        ("PUT", "?acl", vec![], Some(&b""[..])),
+        ("PUT", "?tagging", vec![], Some(&b"<Tagging/>"[..])),
+        (
+            "PUT",
+            "?partNumber=1&uploadId=x",
+            vec![],
+            Some(&b"part"[..]),
+        ),
+        ("DELETE", "?tagging", vec![], None),
+        (
+            "PUT",
+            "",
+            vec![("x-amz-copy-source", "/keep/other")],
+            Some(&b""[..]),
+        ),
+        (
+            "PUT",
+            "",
+            vec![("Content-Encoding", "aws-chunked")],
+            Some(&b"5\r\nhello"[..]),
+        ),
+        ("PUT", "", vec![("If-None-Match", "*")], Some(&b"x"[..])),
+    ] {
+        let r = request(method, &format!("{url}{q}"), &headers, body).unwrap();
+        assert_eq!(r.status, 501, "{method} {q} {headers:?}: {}", r.text());
+        assert_eq!(code_of(&r), "NotImplemented");
+        assert_eq!(
+            get(&url).unwrap().body,
+            b"original",
+            "{method} {q} changed the object"
+        );
+    }
+    let r = request("DELETE", &format!("{}/keep?cors", c.url()), &[], None).unwrap();
+    assert_eq!(r.status, 501);
+    // A chunked body cut in the middle of a chunk is not stored.
+    {
+        use std::io::Write;
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", c.director.port)).unwrap();
+        s.write_all(b"PUT /keep/obj HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n100\r\n0123456789").unwrap();
+        s.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut out = String::new();
+        let _ = std::io::Read::read_to_string(&mut s, &mut out);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(get(&url).unwrap().body, b"original");
+    // A huge declared body with a tiny real one: refused, and the director lives on.
+    let req = "PUT /nobucket/k HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000000000\r\nConnection: close\r\n\r\nhello";
+    let answer = raw(c.director.port, req.as_bytes(), Duration::from_secs(10));
+    assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(get(&url).unwrap().body, b"original");
+    // The bucket name `metrics` is reserved for the Prometheus endpoint.
+    let r = request("PUT", &format!("{}/metrics", c.url()), &[], None).unwrap();
+    assert_eq!(r.status, 400);
 }

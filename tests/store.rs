@@ -555,3 +555,48 @@ fn kill_9_during_uploads_loses_nothing_acknowledged() {
     );
     eprintln!("{n} acknowledged uploads survived {rounds} kill -9s");
 }
+
+/// Review finding: a request announcing a huge body and sending little must not take the
+/// daemon down (tiny_http used to allocate the declared remainder when draining it).
+#[test]
+fn huge_declared_body_is_refused_and_the_store_lives_on() {
+    let dir = TempDir::new("store-huge");
+    let s = start_store(&dir, &[]);
+    let h = sha256_hex(b"x");
+    let req = format!(
+        "PUT /chunks/{h} HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000000000\r\nConnection: close\r\n\r\nhello"
+    );
+    let answer = raw(s.port, req.as_bytes(), Duration::from_secs(10));
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(get(&format!("{}/status", s.url())).unwrap().status, 200);
+    assert_nothing_stored(&dir);
+}
+
+/// A PUT of a chunk whose stored copy has rotted replaces the copy instead of trusting it.
+#[test]
+fn put_over_a_rotted_copy_heals_it() {
+    let dir = TempDir::new("store-heal");
+    let s = start_store(&dir, &["--scrub-rate", "0"]);
+    let data = random_bytes(200_000, 12);
+    let hex = sha256_hex(&data);
+    assert_eq!(put(&chunk_url(&s, &hex), &data).unwrap().status, 201);
+    let path = data_dir(&dir).join(format!("chunks/{}/{}/{hex}", &hex[0..2], &hex[2..4]));
+    corrupt_file(&path);
+    // HEAD ?verify=1 notices (and quarantines); a plain HEAD only checks existence.
+    let v = request(
+        "HEAD",
+        &format!("{}?verify=1", chunk_url(&s, &hex)),
+        &[],
+        None,
+    )
+    .unwrap();
+    assert_eq!(v.status, 404);
+    assert!(!path.exists());
+    assert_eq!(put(&chunk_url(&s, &hex), &data).unwrap().status, 201);
+    // And a rotted copy found by the PUT itself (no HEAD first) is replaced too.
+    corrupt_file(&path);
+    assert_eq!(put(&chunk_url(&s, &hex), &data).unwrap().status, 201);
+    assert!(get(&chunk_url(&s, &hex)).unwrap().body == data);
+    assert_eq!(files_under(&data_dir(&dir).join("quarantine")).len(), 2);
+}

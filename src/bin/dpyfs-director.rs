@@ -57,6 +57,36 @@ fn options() -> getopts::Options {
         "snapshot the journal when it exceeds this (default 64M)",
         "BYTES",
     );
+    o.optopt(
+        "",
+        "lost-after",
+        "seconds a store may be down before its chunks are re-replicated (default 600)",
+        "SECS",
+    );
+    o.optopt(
+        "",
+        "repair-interval",
+        "seconds between periodic repair passes (default 600)",
+        "SECS",
+    );
+    o.optopt(
+        "",
+        "repair-rate",
+        "repair copy rate in MiB/s, 0 unlimited (default 32)",
+        "MIBS",
+    );
+    o.optopt(
+        "",
+        "repair-copies",
+        "chunks copied at once by repair (default 4)",
+        "N",
+    );
+    o.optopt(
+        "",
+        "gc-grace",
+        "seconds an unreferenced chunk is kept before deletion (default 3600)",
+        "SECS",
+    );
     o.optopt("", "workers", "request threads (default 32)", "N");
     o.optopt(
         "",
@@ -130,6 +160,26 @@ fn config(m: &getopts::Matches) -> Result<DirectorConfig, String> {
     c.store_token_file = m.opt_str("store-token-file").map(PathBuf::from);
     if let Some(n) = cli::opt_value(m, "compact-bytes", parse_size)? {
         c.compact_bytes = n;
+    }
+    let secs = |s: &str| s.parse::<u64>().ok();
+    if let Some(s) = cli::opt_value(m, "lost-after", secs)? {
+        c.lost_after = Duration::from_secs(s);
+    }
+    if let Some(s) = cli::opt_value(m, "repair-interval", |s| secs(s).filter(|n| *n > 0))? {
+        c.repair_interval = Duration::from_secs(s);
+    }
+    if let Some(r) = cli::opt_value(m, "repair-rate", |s| {
+        s.parse::<f64>().ok().filter(|v| *v >= 0.0)
+    })? {
+        c.repair_rate_bytes_per_sec = (r * 1024.0 * 1024.0) as u64;
+    }
+    if let Some(n) = cli::opt_value(m, "repair-copies", |s| {
+        s.parse::<usize>().ok().filter(|n| (1..=64).contains(n))
+    })? {
+        c.repair_copies = n;
+    }
+    if let Some(s) = cli::opt_value(m, "gc-grace", secs)? {
+        c.gc_grace_secs = s;
     }
     if let Some(n) = cli::opt_value(m, "workers", |s| {
         s.parse::<usize>().ok().filter(|n| (1..=1024).contains(n))

@@ -1,9 +1,171 @@
-//! `dpyfs`: everything else. For now: `dpyfs dev`, a whole local cluster in one command.
+//! `dpyfs`: everything else: `dpyfs dev` (a whole local cluster in one command), `admin`
+//! (store membership, repair, gc), `fsck` and `recover`.
 
+use dpyfs::admin::Admin;
 use dpyfs::cli;
 use dpyfs::dev::{self, DevConfig};
 use std::path::PathBuf;
 use std::process::ExitCode;
+
+const HELP: &str = "Usage: dpyfs [--url URL] COMMAND [options]
+
+Commands:
+  dev                                 run a whole local cluster (director + stores)
+  admin store add URL [--zone Z] [--weight W]
+  admin store list
+  admin store drain ID                move every chunk off a store
+  admin store remove ID               refused while it holds the only copy of anything
+  admin repair [--no-wait]            run a repair pass now and report
+  admin gc [--dry-run]                delete unreferenced chunks past their grace period
+  fsck [--deep]                       check that every object has N verified copies
+  recover --store URL... --data DIR   rebuild a director's journal from the stores
+
+--url (or DPYFS_URL) is the director, default http://127.0.0.1:7070.
+'dpyfs COMMAND --help' describes each command.";
+
+/// Prints a result; failure is exit status 1.
+fn report(r: Result<String, String>) -> ExitCode {
+    match r {
+        Ok(text) => {
+            println!("{}", text.trim_end());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("dpyfs: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Prints a health report; unhealthy or failed is exit status 1.
+fn report_health(r: Result<(String, bool), String>) -> ExitCode {
+    match r {
+        Ok((text, ok)) => {
+            println!("{}", text.trim_end());
+            if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("dpyfs: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn admin_main(url: &str, args: &[String]) -> ExitCode {
+    let mut o = getopts::Options::new();
+    o.optopt("", "zone", "placement zone of a new store", "ZONE");
+    o.optopt(
+        "",
+        "weight",
+        "placement weight of a new store (default: its disk size in GiB)",
+        "W",
+    );
+    o.optflag("", "dry-run", "gc: report only");
+    o.optflag("", "no-wait", "repair: do not wait for the pass");
+    cli::standard_flags(&mut o);
+    let m = match cli::parse(&o, args, "dpyfs admin", HELP) {
+        Ok(m) => m,
+        Err(code) => return code,
+    };
+    let a = Admin::new(url);
+    let free: Vec<&str> = m.free.iter().map(String::as_str).collect();
+    match free.as_slice() {
+        ["store", "add", store_url] => {
+            let weight = match cli::opt_value(&m, "weight", |s| {
+                s.parse::<f64>().ok().filter(|w| *w > 0.0)
+            }) {
+                Ok(w) => w,
+                Err(e) => return cli::usage_error("dpyfs admin", &e),
+            };
+            report(a.store_add(store_url, m.opt_str("zone").as_deref(), weight))
+        }
+        ["store", "list"] => report(a.store_list()),
+        ["store", "drain", id] => report(a.store_drain(id)),
+        ["store", "remove", id] => report(a.store_remove(id)),
+        ["repair"] => report_health(a.repair(!m.opt_present("no-wait"))),
+        ["gc"] => report_health(a.gc(m.opt_present("dry-run"))),
+        _ => cli::usage_error(
+            "dpyfs admin",
+            &format!("unknown admin command {:?}", free.join(" ")),
+        ),
+    }
+}
+
+fn fsck_main(url: &str, args: &[String]) -> ExitCode {
+    let mut o = getopts::Options::new();
+    o.optflag("", "deep", "also fetch and re-hash every copy");
+    cli::standard_flags(&mut o);
+    let m = match cli::parse(
+        &o,
+        args,
+        "dpyfs fsck",
+        "Usage: dpyfs fsck [--deep]\n\nChecks that every object has N verified copies of every chunk; exit status 1 if not.",
+    ) {
+        Ok(m) => m,
+        Err(code) => return code,
+    };
+    report_health(Admin::new(url).fsck(m.opt_present("deep")))
+}
+
+fn recover_main(args: &[String]) -> ExitCode {
+    let mut o = getopts::Options::new();
+    o.optmulti(
+        "s",
+        "store",
+        "a store's URL (repeat for every store)",
+        "URL",
+    );
+    o.optopt(
+        "d",
+        "data",
+        "new, empty data directory for the director",
+        "DIR",
+    );
+    o.optopt(
+        "",
+        "store-token-file",
+        "bearer token the stores require",
+        "FILE",
+    );
+    cli::standard_flags(&mut o);
+    let synopsis = "Usage: dpyfs recover --store URL [--store URL...] --data DIR\n\n\
+                    Rebuilds a director's journal from the manifest chunks on the stores. Start a\n\
+                    director on DIR afterwards. Objects deleted but not yet garbage-collected come back.";
+    let m = match cli::parse(&o, args, "dpyfs recover", synopsis) {
+        Ok(m) => m,
+        Err(code) => return code,
+    };
+    let stores = m.opt_strs("store");
+    let Some(data) = m.opt_str("data") else {
+        return cli::usage_error("dpyfs recover", "--data DIR is required");
+    };
+    if stores.is_empty() {
+        return cli::usage_error("dpyfs recover", "give every store with --store URL");
+    }
+    let token = match m
+        .opt_str("store-token-file")
+        .map(|f| dpyfs::store::read_token(std::path::Path::new(&f)))
+        .transpose()
+    {
+        Ok(t) => t,
+        Err(e) => return cli::usage_error("dpyfs recover", &e.to_string()),
+    };
+    report(
+        dpyfs::director::recover::recover(&stores, std::path::Path::new(&data), token).map(|r| {
+            format!(
+                "recovered {} objects in {} buckets from {} manifests on {} stores ({} chunks listed)\n\
+                 {} older versions skipped, {} bad manifests, {} chunks unreadable\n\
+                 note: objects deleted whose manifests were not yet garbage-collected are among the {} objects",
+                r.objects, r.buckets, r.manifests, r.stores, r.chunks_listed, r.older_versions,
+                r.bad_manifests, r.unreadable, r.objects
+            )
+        }),
+    )
+}
 
 const PROGRAM: &str = "dpyfs";
 
@@ -68,18 +230,26 @@ fn dev_main(args: &[String]) -> ExitCode {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let mut url = std::env::var("DPYFS_URL").unwrap_or_else(|_| "http://127.0.0.1:7070".into());
+    if args.first().map(String::as_str) == Some("--url") {
+        if args.len() < 2 {
+            return cli::usage_error(PROGRAM, "--url needs a value");
+        }
+        url = args[1].clone();
+        args.drain(..2);
+    }
     match args.first().map(String::as_str) {
         Some("dev") => dev_main(&args[1..]),
+        Some("admin") => admin_main(&url, &args[1..]),
+        Some("fsck") => fsck_main(&url, &args[1..]),
+        Some("recover") => recover_main(&args[1..]),
         Some("--version" | "-V") => {
             println!("{PROGRAM} {}", dpyfs::VERSION);
             ExitCode::SUCCESS
         }
         Some("--help" | "-h") => {
-            println!(
-                "Usage: dpyfs COMMAND [options]\n\nCommands:\n  dev    run a whole local cluster (director + stores)\n\n\
-                 'dpyfs COMMAND --help' describes each command."
-            );
+            println!("{HELP}");
             ExitCode::SUCCESS
         }
         Some(other) => cli::usage_error(PROGRAM, &format!("unknown command {other:?}")),

@@ -150,7 +150,7 @@ impl DirectorApi {
         let method = req.method.clone();
         let path = req.path.clone();
         if let Some(rest) = path.strip_prefix("/_dpyfs/") {
-            return ("admin", self.admin(&method, rest));
+            return ("admin", self.admin(&method, rest, req));
         }
         if path == "/metrics" && method == "GET" {
             return ("metrics", Ok(self.metrics_text()));
@@ -159,6 +159,9 @@ impl DirectorApi {
             Ok(t) => t,
             Err(e) => return ("invalid", Err(e)),
         };
+        if let Err(e) = refuse_unsupported(&method, &target, req) {
+            return ("unsupported", Err(e));
+        }
         match (method.as_str(), target) {
             ("GET", Target::Service) => ("list_buckets", self.list_buckets()),
             ("PUT", Target::Bucket(b)) => ("create_bucket", self.create_bucket(b)),
@@ -369,12 +372,55 @@ impl DirectorApi {
         Ok(Response::empty(204))
     }
 
-    fn admin(&self, method: &str, rest: &str) -> Result<Response> {
+    fn admin(&self, method: &str, rest: &str, req: &mut Request<'_>) -> Result<Response> {
+        let d = &self.director;
+        let json_ok = |v: serde_json::Value| Ok(Response::json(200, &v));
         match (method, rest) {
-            ("GET", "status") => Ok(Response::json(200, &self.status_json())),
-            ("POST", "compact") => {
-                let seq = self.director.compact()?;
-                Ok(Response::json(200, &json!({"snapshot_seq": seq})))
+            ("GET", "status") => json_ok(self.status_json()),
+            ("POST", "compact") => json_ok(json!({"snapshot_seq": d.compact()?})),
+            ("GET", "stores") => json_ok(d.stores.status_json()),
+            ("POST", "stores") => {
+                let body = read_json_body(req)?;
+                let url = body.get("url").and_then(|u| u.as_str()).ok_or_else(|| {
+                    DirectorError::BadRequest("InvalidArgument", "give {\"url\": ...}".into())
+                })?;
+                let zone = body.get("zone").and_then(|z| z.as_str());
+                let weight = body.get("weight").and_then(|w| w.as_f64());
+                if weight.is_some_and(|w| !(w > 0.0 && w.is_finite())) {
+                    return Err(DirectorError::BadRequest(
+                        "InvalidArgument",
+                        "weight must be a positive number".into(),
+                    ));
+                }
+                json_ok(json!({"id": d.add_store(url, zone, weight)?}))
+            }
+            ("GET", "repair") => {
+                json_ok(serde_json::to_value(d.repairer.snapshot()).unwrap_or_default())
+            }
+            ("POST", "repair") => {
+                d.repairer.request();
+                Ok(Response::json(
+                    202,
+                    &json!({"requested": true, "passes": d.repairer.snapshot().passes}),
+                ))
+            }
+            ("POST", "gc") => {
+                let dry = req.query_param("dry-run").is_some_and(|v| v != "0");
+                json_ok(serde_json::to_value(d.gc(dry)?).unwrap_or_default())
+            }
+            ("GET", "fsck") => {
+                let deep = req.query_param("deep").is_some_and(|v| v != "0");
+                json_ok(serde_json::to_value(d.fsck(deep)).unwrap_or_default())
+            }
+            ("POST", r) if r.starts_with("stores/") && r.ends_with("/drain") => {
+                let id = &r["stores/".len()..r.len() - "/drain".len()];
+                d.drain_store(id)?;
+                json_ok(json!({"draining": id}))
+            }
+            ("DELETE", r) if r.starts_with("stores/") => {
+                let id = &r["stores/".len()..];
+                d.remove_store(id)?;
+                json_ok(json!({"removed": id}))
             }
             ("GET", r) if r.starts_with("object/") => {
                 match parse_target(&format!("/{}", &r["object/".len()..]))? {
@@ -447,6 +493,7 @@ impl DirectorApi {
             "bytes_in": c.bytes_in.load(Ordering::Relaxed),
             "bytes_out": c.bytes_out.load(Ordering::Relaxed),
             "stores": d.stores.status_json(),
+            "repair": d.repairer.snapshot(),
         })
     }
 
@@ -513,6 +560,79 @@ impl DirectorApi {
             self.metrics.render("dpyfs_director", &gauges),
         )
     }
+}
+
+/// Query parameters each kind of request understands. Anything else names an S3
+/// operation this director does not implement (`?acl`, `?tagging`, `?uploads`,
+/// `?versionId`...): answering it as a plain object request could overwrite or delete
+/// data, so it is refused with 501.
+const LIST_PARAMS: &[&str] = &[
+    "list-type",
+    "prefix",
+    "delimiter",
+    "max-keys",
+    "marker",
+    "start-after",
+    "continuation-token",
+    "encoding-type",
+    "fetch-owner",
+    "location",
+];
+/// Headers that change what a PUT means (copy, aws-chunked framing, conditions).
+const UNSUPPORTED_HEADERS: &[&str] = &[
+    "x-amz-copy-source",
+    "x-amz-decoded-content-length",
+    "if-match",
+    "if-none-match",
+    "if-modified-since",
+    "if-unmodified-since",
+];
+
+fn refuse_unsupported(method: &str, target: &Target, req: &Request<'_>) -> Result<()> {
+    let allowed: &[&str] = match (method, target) {
+        ("GET", Target::Bucket(_)) => LIST_PARAMS,
+        _ => &[],
+    };
+    for (k, _) in crate::http::query_pairs(&req.query) {
+        // `x-id` names the operation for newer SDKs; it adds nothing to the path.
+        if k != "x-id" && !allowed.contains(&k.as_str()) {
+            return Err(DirectorError::NotImplemented(format!(
+                "the ?{k} sub-resource"
+            )));
+        }
+    }
+    for h in UNSUPPORTED_HEADERS {
+        if req.header(h).is_some() {
+            return Err(DirectorError::NotImplemented(format!("the {h} header")));
+        }
+    }
+    let streaming = req
+        .header("x-amz-content-sha256")
+        .is_some_and(|v| v.starts_with("STREAMING-"))
+        || req
+            .header("content-encoding")
+            .is_some_and(|v| v.contains("aws-chunked"));
+    if streaming {
+        return Err(DirectorError::NotImplemented(
+            "aws-chunked request bodies".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Admin request bodies are small JSON documents.
+const ADMIN_BODY_BYTES_MAX: u64 = 64 * 1024;
+
+fn read_json_body(req: &mut Request<'_>) -> Result<serde_json::Value> {
+    let mut text = String::new();
+    std::io::Read::read_to_string(
+        &mut std::io::Read::take(&mut req.body, ADMIN_BODY_BYTES_MAX),
+        &mut text,
+    )
+    .map_err(|e| DirectorError::BodyRead(e.to_string()))?;
+    serde_json::from_str(&text).map_err(|e| {
+        DirectorError::BadRequest("MalformedJSON", format!("the body is not JSON: {e}"))
+    })
 }
 
 fn xml(status: u16, body: String) -> Response {

@@ -88,9 +88,9 @@ impl StoreClient {
         Ok(r.status() == 201)
     }
 
-    /// Some(len) if the store holds the chunk.
+    /// Some(len) if the store holds a copy that it has just re-verified.
     pub fn head_chunk(&self, base: &str, h: &Hash) -> Result<Option<u64>, CallError> {
-        let url = format!("{base}/chunks/{h}");
+        let url = format!("{base}/chunks/{h}?verify=1");
         match self.req(&self.agent, "HEAD", &url).call() {
             Ok(r) => Ok(r.header("Content-Length").and_then(|l| l.parse().ok())),
             Err(ureq::Error::Status(404, _)) => Ok(None),
@@ -138,21 +138,64 @@ impl StoreClient {
             .map_err(|e| CallError::Transport(format!("bad /status JSON: {e}")))
     }
 
-    /// One page of a store's chunk names after `after`.
+    /// One page of a store's chunks after `after`, with size and mtime.
     pub fn list_chunks(
         &self,
         base: &str,
         after: Option<&Hash>,
         limit: usize,
-    ) -> Result<Vec<Hash>, CallError> {
+    ) -> Result<Vec<Listed>, CallError> {
         let after = after.map(|h| h.to_hex()).unwrap_or_default();
-        let url = format!("{base}/chunks?after={after}&limit={limit}");
-        let text = self
-            .req(&self.agent, "GET", &url)
+        let url = format!("{base}/chunks?after={after}&limit={limit}&detail=1");
+        let mut text = String::new();
+        self.req(&self.agent, "GET", &url)
             .call()
             .map_err(classify)?
-            .into_string()
+            .into_reader()
+            .take(LIST_PAGE_BYTES_MAX)
+            .read_to_string(&mut text)
             .map_err(|e| CallError::Transport(e.to_string()))?;
-        Ok(text.lines().filter_map(Hash::parse).collect())
+        text.lines()
+            .map(|l| {
+                parse_listed(l)
+                    .ok_or_else(|| CallError::Transport(format!("bad listing line {l:?}")))
+            })
+            .collect()
     }
+
+    /// The first `n` bytes of a chunk (the store verifies the whole chunk first).
+    pub fn chunk_prefix(&self, base: &str, h: &Hash, n: u64) -> Result<Vec<u8>, CallError> {
+        let url = format!("{base}/chunks/{h}");
+        let r = self
+            .req(&self.agent, "GET", &url)
+            .set("Range", &format!("bytes=0-{}", n.saturating_sub(1)))
+            .call()
+            .map_err(classify)?;
+        let mut buf = Vec::new();
+        r.into_reader()
+            .take(n)
+            .read_to_end(&mut buf)
+            .map_err(|e| CallError::Transport(e.to_string()))?;
+        Ok(buf)
+    }
+}
+
+/// Bytes one listing page may take (100 000 lines of about 90 bytes).
+const LIST_PAGE_BYTES_MAX: u64 = 10 * 1024 * 1024;
+
+/// One line of a store's detailed listing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Listed {
+    pub hash: Hash,
+    pub size: u64,
+    pub mtime: u64,
+}
+
+fn parse_listed(line: &str) -> Option<Listed> {
+    let mut f = line.split(' ');
+    Some(Listed {
+        hash: Hash::parse(f.next()?)?,
+        size: f.next()?.parse().ok()?,
+        mtime: f.next()?.parse().ok()?,
+    })
 }

@@ -41,6 +41,10 @@ pub enum DirectorError {
     /// Any other malformed request: (code, message).
     BadRequest(&'static str, String),
     MethodNotAllowed(String),
+    /// An S3 feature this director does not have (yet): refused rather than misread.
+    NotImplemented(String),
+    /// The request conflicts with the cluster's state: (code, message).
+    Conflict(&'static str, String),
     Journal(JournalError),
     Internal(String),
 }
@@ -72,6 +76,8 @@ impl DirectorError {
             BodyRead(_) => (400, "IncompleteBody"),
             BadRequest(code, _) => (400, code),
             MethodNotAllowed(_) => (405, "MethodNotAllowed"),
+            Conflict(code, _) => (409, code),
+            NotImplemented(_) => (501, "NotImplemented"),
             Journal(_) => (500, "InternalError"),
             Internal(_) => (500, "InternalError"),
         }
@@ -119,6 +125,8 @@ impl fmt::Display for DirectorError {
             ),
             BadRequest(_, m) => write!(f, "{m}"),
             MethodNotAllowed(m) => write!(f, "{m}"),
+            Conflict(_, m) => write!(f, "{m}"),
+            NotImplemented(m) => write!(f, "not implemented: {m}; nothing was changed"),
             Journal(e) => write!(f, "journal: {e}"),
             Internal(m) => write!(f, "{m}"),
         }

@@ -64,7 +64,7 @@ pub struct ObjectRecord {
 }
 
 /// A journal record (without the `seq` and `v` fields, which the caller handles).
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Record {
     BucketCreate {
@@ -83,6 +83,36 @@ pub enum Record {
         bucket: String,
         key: String,
     },
+    /// A store joins: identity from its `store.json`, placement zone and weight.
+    StoreAdd {
+        id: String,
+        url: String,
+        zone: String,
+        weight: f64,
+    },
+    /// A known store answers at a new address (identity is the id, not the URL).
+    StoreMove {
+        id: String,
+        url: String,
+    },
+    /// Move every chunk off this store; it takes no new copies.
+    StoreDrain {
+        id: String,
+    },
+    StoreRemove {
+        id: String,
+    },
+}
+
+/// A store that belongs to the cluster, as journaled.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Member {
+    pub url: String,
+    pub zone: String,
+    pub weight: f64,
+    #[serde(default)]
+    pub draining: bool,
 }
 
 impl ObjectMeta {
@@ -131,6 +161,17 @@ impl ObjectMeta {
 }
 
 impl Record {
+    /// Whether the record changes the set of stores.
+    pub fn is_membership(&self) -> bool {
+        matches!(
+            self,
+            Record::StoreAdd { .. }
+                | Record::StoreMove { .. }
+                | Record::StoreDrain { .. }
+                | Record::StoreRemove { .. }
+        )
+    }
+
     /// The JSON object the journal writes (it adds `seq`).
     pub fn to_map(&self) -> Result<Map<String, Value>> {
         let v = serde_json::to_value(self)
@@ -178,6 +219,8 @@ pub fn valid_bucket_name(b: &str) -> bool {
         && !b.contains(".-")
         && !b.contains("-.")
         && b.parse::<std::net::Ipv4Addr>().is_err()
+        // `GET /metrics` is the director's Prometheus endpoint.
+        && b != "metrics"
 }
 
 pub fn validate_key(k: &str) -> Result<()> {
@@ -201,6 +244,8 @@ pub fn validate_key(k: &str) -> Result<()> {
 #[derive(Debug, Default)]
 pub struct Index {
     pub buckets: BTreeMap<String, Bucket>,
+    /// Stores of the cluster, by id.
+    pub members: BTreeMap<String, Member>,
 }
 
 /// One entry of a listing.
@@ -234,11 +279,40 @@ impl Index {
                     return Err(DirectorError::BucketNotEmpty(bucket.clone()));
                 }
             }
-            Record::ObjectPut { bucket, .. } | Record::ObjectDelete { bucket, .. } => {
+            Record::ObjectPut { bucket, object, .. } => {
                 self.bucket(bucket)?;
+                ObjectMeta::from_record(object).map_err(DirectorError::Internal)?;
+            }
+            Record::ObjectDelete { bucket, .. } => {
+                self.bucket(bucket)?;
+            }
+            Record::StoreAdd { weight, .. } if !(weight.is_finite() && *weight > 0.0) => {
+                return Err(DirectorError::BadRequest(
+                    "InvalidArgument",
+                    format!("store weight {weight} is not a positive number"),
+                ));
+            }
+            Record::StoreAdd { id, .. } => {
+                if self.members.contains_key(id) {
+                    return Err(DirectorError::BadRequest(
+                        "StoreExists",
+                        format!("store '{id}' is already a member"),
+                    ));
+                }
+            }
+            Record::StoreMove { id, .. }
+            | Record::StoreDrain { id }
+            | Record::StoreRemove { id } => {
+                self.member(id)?;
             }
         }
         Ok(())
+    }
+
+    pub fn member(&self, id: &str) -> Result<&Member> {
+        self.members.get(id).ok_or_else(|| {
+            DirectorError::BadRequest("NoSuchStore", format!("no store '{id}' in this cluster"))
+        })
     }
 
     /// Applies a validated record.
@@ -272,6 +346,35 @@ impl Index {
                 if let Some(b) = self.buckets.get_mut(bucket) {
                     b.objects.remove(key);
                 }
+            }
+            Record::StoreAdd {
+                id,
+                url,
+                zone,
+                weight,
+            } => {
+                self.members.insert(
+                    id.clone(),
+                    Member {
+                        url: url.clone(),
+                        zone: zone.clone(),
+                        weight: *weight,
+                        draining: false,
+                    },
+                );
+            }
+            Record::StoreMove { id, url } => {
+                if let Some(m) = self.members.get_mut(id) {
+                    m.url = url.clone();
+                }
+            }
+            Record::StoreDrain { id } => {
+                if let Some(m) = self.members.get_mut(id) {
+                    m.draining = true;
+                }
+            }
+            Record::StoreRemove { id } => {
+                self.members.remove(id);
             }
         }
         Ok(())
@@ -316,12 +419,18 @@ impl Index {
     ) -> Result<ListPage> {
         let b = self.bucket(bucket)?;
         let mut page = ListPage::default();
+        if max == 0 {
+            return Ok(page);
+        }
         let start = match after {
             Some(a) if a >= prefix => Bound::Excluded(a.to_string()),
             _ => Bound::Included(prefix.to_string()),
         };
         // A resumed listing that stopped on a common prefix skips everything under it.
-        let skip_under = after.filter(|a| !delimiter.is_empty() && a.ends_with(delimiter));
+        // (Only when the resume point is itself a common prefix: a key such as `a/` that
+        // merely ends with the delimiter is an object, and the keys under it still count.)
+        let skip_under = after
+            .filter(|a| a.starts_with(prefix) && delimiter_cut(a, prefix, delimiter) == Some(*a));
         let mut last_prefix: Option<String> = None;
         for (key, meta) in b.objects.range((start, Bound::Unbounded)) {
             if !key.starts_with(prefix) {
@@ -369,7 +478,7 @@ impl Index {
                 serde_json::json!({"created": b.created_ms, "objects": objects}),
             );
         }
-        serde_json::json!({ "v": RECORD_VERSION, "buckets": buckets })
+        serde_json::json!({ "v": RECORD_VERSION, "buckets": buckets, "members": self.members })
     }
 
     pub fn from_snapshot(v: &Value) -> std::result::Result<Index, String> {
@@ -402,6 +511,10 @@ impl Index {
                 bucket.objects.insert(k.clone(), Arc::new(meta));
             }
             idx.buckets.insert(name.clone(), bucket);
+        }
+        if let Some(m) = v.get("members") {
+            idx.members =
+                serde_json::from_value(m.clone()).map_err(|e| format!("snapshot members: {e}"))?;
         }
         Ok(idx)
     }
@@ -489,6 +602,17 @@ mod tests {
 
     #[test]
     fn listing_with_prefix_delimiter_and_pages() {
+        // A "folder marker" key equal to the prefix: resuming after it must not skip the
+        // keys under it.
+        let m = index_with(&["a/", "a/b", "a/c"]);
+        let p1 = m.list("b", "a/", "/", None, 1).unwrap();
+        assert_eq!(names(&p1), ["a/"]);
+        let p2 = m
+            .list("b", "a/", "/", p1.next_after.as_deref(), 10)
+            .unwrap();
+        assert_eq!(names(&p2), ["a/b", "a/c"]);
+        let z = m.list("b", "", "", None, 0).unwrap();
+        assert!(z.entries.is_empty() && !z.truncated);
         let i = index_with(&["a/1", "a/2", "a/b/3", "b", "c/1", "c/2", "d"]);
         let p = i.list("b", "", "/", None, 1000).unwrap();
         assert_eq!(names(&p), ["a/*", "b", "c/*", "d"]);

@@ -4,11 +4,16 @@
 pub mod api;
 pub mod client;
 pub mod error;
+pub mod fsck;
+pub mod gc;
+pub mod holdings;
 pub mod index;
 pub mod journal;
 pub mod manifest;
 pub mod placement;
 pub mod read;
+pub mod recover;
+pub mod repair;
 pub mod stores;
 pub mod write;
 pub mod xml;
@@ -22,6 +27,7 @@ use std::fs::{File, OpenOptions};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 use stores::Stores;
 
 /// Default number of copies of every chunk.
@@ -38,6 +44,12 @@ pub struct DirectorConfig {
     pub chunking: Chunking,
     pub store_token_file: Option<PathBuf>,
     pub compact_bytes: u64,
+    /// A store down this long is lost: its chunks are re-replicated elsewhere.
+    pub lost_after: Duration,
+    pub repair_interval: Duration,
+    pub repair_rate_bytes_per_sec: u64,
+    pub repair_copies: usize,
+    pub gc_grace_secs: u64,
     pub http: ServerConfig,
 }
 
@@ -51,6 +63,11 @@ impl DirectorConfig {
             chunking: Chunking::default_cdc(),
             store_token_file: None,
             compact_bytes: COMPACT_BYTES_DEFAULT,
+            lost_after: Duration::from_secs(stores::LOST_AFTER_SECS_DEFAULT),
+            repair_interval: Duration::from_secs(repair::REPAIR_INTERVAL_SECS_DEFAULT),
+            repair_rate_bytes_per_sec: repair::REPAIR_RATE_BYTES_PER_SEC_DEFAULT,
+            repair_copies: repair::REPAIR_COPIES_DEFAULT,
+            gc_grace_secs: gc::GC_GRACE_SECS_DEFAULT,
             http: ServerConfig::default(),
         }
     }
@@ -76,6 +93,10 @@ pub struct Director {
     pub journal: Journal,
     pub stores: Arc<Stores>,
     pub counters: Counters,
+    pub repairer: repair::Repairer,
+    /// Chunks of uploads in flight, which garbage collection must not touch.
+    pub inflight: std::sync::Mutex<gc::InFlight>,
+    gc_lock: std::sync::Mutex<()>,
     compacting: AtomicBool,
     _dir_lock: File,
 }
@@ -139,13 +160,23 @@ impl Director {
             .map(crate::store::read_token)
             .transpose()
             .map_err(|e| DirectorError::Internal(e.to_string()))?;
-        let stores = Arc::new(Stores::new(&cfg.stores, client::StoreClient::new(token)));
+        let stores = Arc::new(Stores::new(client::StoreClient::new(token), cfg.lost_after));
+        stores.sync_members(&index.members);
+        stores.add_pending(&cfg.stores);
+        let repairer = repair::Repairer::new(
+            cfg.repair_interval,
+            cfg.repair_rate_bytes_per_sec,
+            cfg.repair_copies,
+        );
         Ok(Director {
             cfg,
             index: RwLock::new(index),
             journal,
             stores,
             counters: Counters::default(),
+            repairer,
+            inflight: std::sync::Mutex::new(gc::InFlight::default()),
+            gc_lock: std::sync::Mutex::new(()),
             compacting: AtomicBool::new(false),
             _dir_lock: dir_lock,
         })
@@ -163,6 +194,9 @@ impl Director {
             idx.validate(rec)?;
             let seq = self.journal.write(map)?;
             idx.apply(rec).map_err(DirectorError::Internal)?;
+            if rec.is_membership() {
+                self.stores.sync_members(&idx.members);
+            }
             seq
         };
         self.journal.wait(seq)?;
@@ -181,6 +215,141 @@ impl Director {
         Ok(seq)
     }
 
+    /// Polls the stores; journals stores that answered for the first time (or at a new
+    /// URL). Returns true when membership changed.
+    pub fn poll_stores(&self) -> bool {
+        let mut changed = false;
+        for d in self.stores.poll() {
+            let rec = match self.read_index().members.get(&d.id) {
+                Some(m) if m.url == d.url => None,
+                Some(_) => Some(Record::StoreMove {
+                    id: d.id.clone(),
+                    url: d.url.clone(),
+                }),
+                None => Some(Record::StoreAdd {
+                    id: d.id.clone(),
+                    url: d.url.clone(),
+                    zone: d.zone.clone(),
+                    weight: d.capacity_weight,
+                }),
+            };
+            if let Some(r) = rec {
+                match self.commit(&r) {
+                    Ok(_) => {
+                        log::info!("store {} at {} joined the cluster", d.id, d.url);
+                        changed = true;
+                    }
+                    Err(e) => log::error!("cannot journal store {} at {}: {e}", d.id, d.url),
+                }
+            }
+            self.stores.forget_pending(&d.url);
+        }
+        if changed {
+            // Learn the new member's liveness now rather than at the next poll.
+            self.stores.poll();
+        }
+        changed
+    }
+
+    /// Adds a store by URL; its identity comes from its `/status`.
+    pub fn add_store(&self, url: &str, zone: Option<&str>, weight: Option<f64>) -> Result<String> {
+        let url = url.trim_end_matches('/').to_string();
+        let v = self.stores.client.status(&url).map_err(|e| {
+            DirectorError::BadRequest("StoreUnreachable", format!("{url} does not answer: {e}"))
+        })?;
+        let id = v
+            .get("id")
+            .and_then(|i| i.as_str())
+            .ok_or_else(|| {
+                DirectorError::BadRequest("NotAStore", format!("{url} is not a dpyfs-store"))
+            })?
+            .to_string();
+        let known = self.read_index().members.get(&id).map(|m| m.url.clone());
+        let rec = match known {
+            Some(u) if u == url => {
+                return Err(DirectorError::BadRequest(
+                    "StoreExists",
+                    format!("store '{id}' at {url} is already a member"),
+                ));
+            }
+            Some(_) => Record::StoreMove {
+                id: id.clone(),
+                url,
+            },
+            None => Record::StoreAdd {
+                id: id.clone(),
+                url,
+                zone: zone
+                    .map(str::to_string)
+                    .or_else(|| v.get("zone").and_then(|z| z.as_str()).map(str::to_string))
+                    .unwrap_or_else(|| "default".into()),
+                weight: weight.unwrap_or_else(|| {
+                    let total = v
+                        .pointer("/disk/total_bytes")
+                        .and_then(|t| t.as_u64())
+                        .unwrap_or(0);
+                    (total as f64 / (1u64 << 30) as f64).max(placement::WEIGHT_MIN)
+                }),
+            },
+        };
+        self.commit(&rec)?;
+        self.stores.poll();
+        self.repairer.request();
+        Ok(id)
+    }
+
+    /// Marks a store draining: it takes no new copies and repair moves its chunks away.
+    pub fn drain_store(&self, id: &str) -> Result<()> {
+        self.commit(&Record::StoreDrain { id: id.to_string() })?;
+        self.repairer.request();
+        Ok(())
+    }
+
+    /// Removes a store, refused while it holds the only copy of any referenced chunk (or
+    /// while that cannot be checked because another store cannot be listed).
+    pub fn remove_store(&self, id: &str) -> Result<()> {
+        let target = self
+            .stores
+            .snapshot()
+            .iter()
+            .position(|s| s.id == id)
+            .ok_or_else(|| DirectorError::BadRequest("NoSuchStore", format!("no store '{id}'")))?;
+        let refs = holdings::referenced(&self.read_index());
+        let mut only_here = 0u64;
+        let failed = self.scan_holdings(
+            &refs,
+            &mut |seen| {
+                let elsewhere = seen
+                    .holders
+                    .iter()
+                    .any(|(i, size)| *i != target && holdings::right_size(seen.len, *size));
+                only_here += u64::from(!elsewhere);
+            },
+            &mut |_, _| {},
+        );
+        let other_failed: Vec<_> = failed.iter().filter(|(i, _)| *i != target).collect();
+        if !other_failed.is_empty() {
+            return Err(DirectorError::Conflict(
+                "StoreRemovalUnsafe",
+                format!(
+                    "cannot check the other stores ({} could not be listed); try again when all are up",
+                    other_failed.len()
+                ),
+            ));
+        }
+        if only_here > 0 {
+            return Err(DirectorError::Conflict(
+                "StoreHoldsOnlyCopies",
+                format!(
+                    "store '{id}' still holds the only copy of {only_here} chunk(s): drain it and wait for repair"
+                ),
+            ));
+        }
+        self.commit(&Record::StoreRemove { id: id.to_string() })?;
+        self.repairer.request();
+        Ok(())
+    }
+
     fn maybe_compact(&self) {
         if self.journal.bytes() < self.cfg.compact_bytes
             || self.compacting.swap(true, Ordering::AcqRel)
@@ -194,13 +363,52 @@ impl Director {
     }
 }
 
+/// The store poller (liveness, new members, lost stores trigger repair) and the repair
+/// loop.
+fn spawn_background(d: &Arc<Director>) -> Result<()> {
+    let poller = Arc::clone(d);
+    std::thread::Builder::new()
+        .name("store-poller".into())
+        .spawn(move || {
+            // A pass starts when membership changes, when a store becomes lost (its
+            // chunks need new copies) and when a store comes back up (surplus copies made
+            // meanwhile can go, and it may need copies it missed).
+            let mut lost_before: Vec<String> = Vec::new();
+            let mut up_before: Vec<String> = Vec::new();
+            loop {
+                std::thread::sleep(Duration::from_millis(stores::STATUS_POLL_MS));
+                let changed = poller.poll_stores();
+                let now = poller.stores.snapshot();
+                let ids = |f: &dyn Fn(&stores::StoreState) -> bool| -> Vec<String> {
+                    now.iter().filter(|s| f(s)).map(|s| s.id.clone()).collect()
+                };
+                let lost = ids(&|s| s.lost(poller.cfg.lost_after));
+                let up = ids(&|s| s.up);
+                let newly =
+                    |now: &[String], before: &[String]| now.iter().any(|i| !before.contains(i));
+                if changed || newly(&lost, &lost_before) || newly(&up, &up_before) {
+                    poller.repairer.request();
+                }
+                lost_before = lost;
+                up_before = up;
+            }
+        })
+        .map_err(|e| DirectorError::Internal(format!("cannot start the poller: {e}")))?;
+    let repairer = Arc::clone(d);
+    std::thread::Builder::new()
+        .name("repair".into())
+        .spawn(move || repairer.repair_loop())
+        .map_err(|e| DirectorError::Internal(format!("cannot start repair: {e}")))?;
+    Ok(())
+}
+
 /// Opens the director and starts serving.
 pub fn start(cfg: DirectorConfig) -> Result<(crate::http::Server, Arc<api::DirectorApi>)> {
     let http = cfg.http.clone();
     let listen = cfg.listen.clone();
     let director = Arc::new(Director::open(cfg)?);
-    director.stores.poll();
-    director.stores.spawn_poller();
+    director.poll_stores();
+    spawn_background(&director)?;
     let api = Arc::new(api::DirectorApi::new(Arc::clone(&director)));
     let handler_api = Arc::clone(&api);
     let server = crate::http::Server::start(

@@ -21,10 +21,8 @@ impl Director {
     /// One verified copy of a chunk: stores in placement order, live ones first; a copy
     /// that is missing or fails its hash is counted and the next store tried.
     pub fn fetch_chunk(&self, c: &ChunkRef) -> Result<Vec<u8>> {
-        let mut targets = self.stores.placement(&c.hash);
-        // Live stores first, keeping placement order; down ones last (they may be back).
-        targets.sort_by_key(|t| !t.up);
-        for t in targets {
+        // Live stores first, keeping placement order; draining and down ones after.
+        for t in self.stores.read_order(&c.hash) {
             match self
                 .stores
                 .client
@@ -43,7 +41,7 @@ impl Director {
                     );
                 }
                 Err(super::client::CallError::Transport(e)) => {
-                    self.stores.mark_down(t.index, &e);
+                    self.stores.mark_down(&t.id, &e);
                 }
                 Err(e) => {
                     self.counters.missing_copies.fetch_add(1, Ordering::Relaxed);
@@ -74,10 +72,14 @@ impl Director {
             rx,
             buf: Vec::new(),
             pos: 0,
+            owed: end.saturating_sub(start),
         };
         if start < end {
             match g.rx.recv() {
-                Ok(Ok(first)) => g.buf = first,
+                Ok(Ok(first)) => {
+                    g.owed -= first.len() as u64;
+                    g.buf = first;
+                }
                 Ok(Err(e)) => return Err(e),
                 Err(_) => return Err(DirectorError::Internal("reader thread vanished".into())),
             }
@@ -95,7 +97,18 @@ impl Director {
                 let Some(p) = rest.next() else { break };
                 let me = Arc::clone(&self);
                 let c = p.chunk;
-                ahead.push_back((p, thread::spawn(move || me.fetch_chunk(&c))));
+                match thread::Builder::new()
+                    .name("fetch".into())
+                    .spawn(move || me.fetch_chunk(&c))
+                {
+                    Ok(h) => ahead.push_back((p, h)),
+                    Err(e) => {
+                        let _ = tx.send(Err(DirectorError::Internal(format!(
+                            "cannot start a fetch: {e}"
+                        ))));
+                        return;
+                    }
+                }
             }
             let Some((p, h)) = ahead.pop_front() else {
                 return;
@@ -161,6 +174,9 @@ pub struct Gather {
     rx: Receiver<Result<Vec<u8>>>,
     buf: Vec<u8>,
     pos: usize,
+    /// Bytes promised but not yet received from the producer: the stream may only end
+    /// when this is zero.
+    owed: u64,
 }
 
 impl Read for Gather {
@@ -168,6 +184,7 @@ impl Read for Gather {
         while self.pos == self.buf.len() {
             match self.rx.recv() {
                 Ok(Ok(b)) => {
+                    self.owed = self.owed.saturating_sub(b.len() as u64);
                     self.buf = b;
                     self.pos = 0;
                 }
@@ -175,7 +192,13 @@ impl Read for Gather {
                     log::error!("read aborted: {e}");
                     return Err(io::Error::other(e.to_string()));
                 }
-                Err(_) => return Ok(0),
+                Err(_) if self.owed == 0 => return Ok(0),
+                Err(_) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        format!("the object stream ended {} bytes early", self.owed),
+                    ));
+                }
             }
         }
         let n = out.len().min(self.buf.len() - self.pos);

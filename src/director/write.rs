@@ -70,7 +70,8 @@ impl Director {
             md5: Md5::new(),
             bytes: 0,
         };
-        let chunks = self.scatter(&mut tap)?;
+        let mut pins = self.pins();
+        let chunks = self.scatter(&mut tap, &mut pins)?;
         if let Some(n) = len
             && n != tap.bytes
         {
@@ -97,6 +98,7 @@ impl Director {
             object: record.clone(),
         });
         let mh = Hash::of(&m);
+        pins.pin(mh);
         self.replicate(&mh, &m)?;
         record.manifest = mh.to_hex();
         let meta = ObjectMeta::from_record(&record).map_err(DirectorError::Internal)?;
@@ -124,7 +126,11 @@ impl Director {
 
     /// Chunks the body and replicates every chunk, keeping `CHUNKS_IN_FLIGHT` uploads
     /// going while the next chunk is read and hashed.
-    fn scatter(&self, body: &mut dyn Read) -> Result<Vec<ChunkRef>> {
+    fn scatter(
+        &self,
+        body: &mut dyn Read,
+        pins: &mut super::gc::Pins<'_>,
+    ) -> Result<Vec<ChunkRef>> {
         let mut chunker = Chunker::new(body, self.cfg.chunking);
         let mut refs = Vec::new();
         thread::scope(|sc| {
@@ -147,6 +153,8 @@ impl Director {
                     break;
                 }
                 let hash = Hash::of(&data);
+                // Pinned before any store is asked for it: garbage collection leaves it be.
+                pins.pin(hash);
                 refs.push(ChunkRef {
                     hash,
                     len: data.len() as u32,
@@ -209,7 +217,7 @@ impl Director {
                     Err(e) => {
                         log::warn!("chunk {h} to store {} failed: {e}", t.url);
                         if matches!(e, CallError::Transport(_)) {
-                            self.stores.mark_down(t.index, &e.to_string());
+                            self.stores.mark_down(&t.id, &e.to_string());
                         }
                     }
                 }

@@ -111,7 +111,10 @@ impl StoreApi {
         match method.as_str() {
             "PUT" => ("chunk_put", self.put(&h, req)),
             "GET" => ("chunk_get", self.get(&h, req.header("range"))),
-            "HEAD" => ("chunk_head", self.head(&h)),
+            "HEAD" => (
+                "chunk_head",
+                self.head(&h, req.query_param("verify").is_some_and(|v| v == "1")),
+            ),
             "DELETE" => ("chunk_delete", self.delete(&h)),
             _ => (
                 "other",
@@ -161,7 +164,16 @@ impl StoreApi {
         .with_header("Content-Range", format!("bytes {a}-{b}/{len}"))
     }
 
-    fn head(&self, h: &Hash) -> Response {
+    /// With `?verify=1` the copy is re-hashed first (and quarantined if bad): the
+    /// director asks this before it skips uploading a chunk a store already has.
+    fn head(&self, h: &Hash, verify: bool) -> Response {
+        if verify {
+            match self.store.has_good_copy(h) {
+                Ok(true) => {}
+                Ok(false) => return from_error(&StoreError::NotFound(*h)),
+                Err(e) => return from_error(&e),
+            }
+        }
         match self.store.exists(h) {
             // An empty reader with the real length: HEAD sends Content-Length, no body.
             Some(len) => Response::new(200, Body::Stream(Box::new(std::io::empty()), Some(len))),

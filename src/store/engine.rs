@@ -162,10 +162,26 @@ impl Store {
         Ok(())
     }
 
+    /// The chunk's length if it is stored. Taken under `rename_lock`, so a chunk whose
+    /// rename is not yet durable (folder fsync in progress) is not reported yet.
     pub fn exists(&self, h: &Hash) -> Option<u64> {
+        let _g = self.rename_lock.lock().unwrap_or_else(|p| p.into_inner());
         fs::metadata(self.layout.chunk_path(h))
             .ok()
             .map(|m| m.len())
+    }
+
+    /// Whether the stored copy exists and still hashes to its name; a bad copy is
+    /// quarantined (so it can be replaced) and reported as absent.
+    pub fn has_good_copy(&self, h: &Hash) -> Result<bool> {
+        if self.exists(h).is_none() {
+            return Ok(false);
+        }
+        match self.open_verified(h) {
+            Ok(_) => Ok(true),
+            Err(StoreError::NotFound(_)) | Err(StoreError::CorruptChunk(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// Stores a chunk from `body`, following the durable-write rule: stream into `tmp/`
@@ -179,7 +195,9 @@ impl Store {
                 limit_bytes: self.max_chunk_bytes,
             });
         }
-        if self.exists(h).is_some() {
+        // A copy already here is re-verified before it is trusted: a rotted copy must not
+        // turn a fresh upload into a no-op.
+        if self.has_good_copy(h)? {
             return Ok(PutOutcome::AlreadyPresent);
         }
         self.check_reserve(len.unwrap_or(self.max_chunk_bytes))?;
@@ -257,8 +275,12 @@ impl Store {
         }
         self.ensure_dir(&dir)?;
         fs::rename(tmp, &target).map_err(|e| StoreError::io(&target, e))?;
-        // The rename is only durable once the folder holding the new name is fsynced.
-        fsutil::sync_dir(&dir).map_err(|e| StoreError::io(&dir, e))?;
+        // The rename is only durable once the folder holding the new name is fsynced. If
+        // that fails, the name is taken back out, so nothing unacknowledged stays in place.
+        if let Err(e) = fsutil::sync_dir(&dir) {
+            let _ = fs::rename(&target, tmp);
+            return Err(StoreError::io(&dir, e));
+        }
         self.chunk_count.fetch_add(1, Ordering::Relaxed);
         self.chunk_bytes.fetch_add(len, Ordering::Relaxed);
         Ok(PutOutcome::Created)
@@ -324,7 +346,13 @@ impl Store {
             .map(|d| d.as_secs())
             .unwrap_or(0);
         let qdir = self.layout.quarantine_dir();
-        let dest = qdir.join(format!("{h}.{secs}"));
+        // Never over an earlier bad copy: a chunk can go bad twice in one second.
+        let mut dest = qdir.join(format!("{h}.{secs}"));
+        let mut n = 1;
+        while dest.exists() {
+            dest = qdir.join(format!("{h}.{secs}.{n}"));
+            n += 1;
+        }
         fs::rename(&path, &dest).map_err(|e| StoreError::io(&dest, e))?;
         fsutil::sync_dir(&qdir).map_err(|e| StoreError::io(&qdir, e))?;
         let dir = self.layout.chunk_dir(h);

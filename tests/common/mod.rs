@@ -356,27 +356,38 @@ pub struct Cluster {
 impl Cluster {
     /// `n` stores in zones z1..zn, and a director with `replicas` and `extra` flags.
     pub fn start(dir: &TempDir, n: usize, replicas: usize, extra: &[&str]) -> Cluster {
+        Cluster::start_with(dir, n, replicas, extra, &["--scrub-rate", "0"])
+    }
+
+    /// Store `i` (1-based), id `s{i}`, zone `z{i}`, data in `dir/store{i}`.
+    pub fn store(dir: &TempDir, i: usize, extra: &[&str]) -> Daemon {
+        let data = dir.path().join(format!("store{i}"));
+        let (id, zone) = (format!("s{i}"), format!("z{i}"));
+        let mut args = vec![
+            "--listen",
+            "127.0.0.1:{port}",
+            "--data",
+            data.to_str().unwrap(),
+            "--id",
+            &id,
+            "--zone",
+            &zone,
+            "--reserve",
+            "0",
+        ];
+        args.extend_from_slice(extra);
+        Daemon::start("dpyfs-store", &args, dir.path())
+    }
+
+    pub fn start_with(
+        dir: &TempDir,
+        n: usize,
+        replicas: usize,
+        extra: &[&str],
+        store_extra: &[&str],
+    ) -> Cluster {
         let stores: Vec<Daemon> = (1..=n)
-            .map(|i| {
-                let data = dir.path().join(format!("store{i}"));
-                let zone = format!("z{i}");
-                Daemon::start(
-                    "dpyfs-store",
-                    &[
-                        "--listen",
-                        "127.0.0.1:{port}",
-                        "--data",
-                        data.to_str().unwrap(),
-                        "--zone",
-                        &zone,
-                        "--reserve",
-                        "0",
-                        "--scrub-rate",
-                        "0",
-                    ],
-                    dir.path(),
-                )
-            })
+            .map(|i| Cluster::store(dir, i, store_extra))
             .collect();
         let data = dir.path().join("director");
         let mut args: Vec<String> = vec![

@@ -1,0 +1,247 @@
+//! The `dpyfs` command's talks with a running director (`/_dpyfs/...`): store membership,
+//! repair, garbage collection and fsck. Prints for people; exit codes for scripts.
+
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+/// How long `dpyfs admin repair` waits for a pass to finish.
+pub const REPAIR_WAIT_MS: u64 = 3_600_000;
+
+pub struct Admin {
+    url: String,
+    agent: ureq::Agent,
+}
+
+fn call(r: Result<ureq::Response, ureq::Error>) -> Result<Value, String> {
+    match r {
+        Ok(resp) => {
+            let text = resp.into_string().map_err(|e| e.to_string())?;
+            serde_json::from_str(&text).map_err(|e| format!("not JSON: {e}"))
+        }
+        Err(ureq::Error::Status(code, resp)) => {
+            let text = resp.into_string().unwrap_or_default();
+            let msg = text
+                .split("<Message>")
+                .nth(1)
+                .and_then(|t| t.split("</Message>").next())
+                .unwrap_or(&text)
+                .to_string();
+            Err(format!("HTTP {code}: {msg}"))
+        }
+        Err(e) => Err(format!("no answer: {e}")),
+    }
+}
+
+impl Admin {
+    pub fn new(url: &str) -> Admin {
+        Admin {
+            url: url.trim_end_matches('/').to_string(),
+            agent: ureq::AgentBuilder::new()
+                .timeout_connect(Duration::from_secs(5))
+                .timeout_read(Duration::from_secs(3600))
+                .build(),
+        }
+    }
+
+    fn get(&self, path: &str) -> Result<Value, String> {
+        call(
+            self.agent
+                .get(&format!("{}/_dpyfs/{path}", self.url))
+                .call(),
+        )
+    }
+
+    fn post(&self, path: &str, body: Option<Value>) -> Result<Value, String> {
+        let r = self.agent.post(&format!("{}/_dpyfs/{path}", self.url));
+        call(match body {
+            Some(b) => r.send_string(&b.to_string()),
+            None => r.call(),
+        })
+    }
+
+    pub fn store_add(
+        &self,
+        url: &str,
+        zone: Option<&str>,
+        weight: Option<f64>,
+    ) -> Result<String, String> {
+        let v = self.post(
+            "stores",
+            Some(json!({"url": url, "zone": zone, "weight": weight})),
+        )?;
+        Ok(format!(
+            "added store {} at {url}",
+            v["id"].as_str().unwrap_or("?")
+        ))
+    }
+
+    pub fn store_list(&self) -> Result<String, String> {
+        let v = self.get("stores")?;
+        let mut out = format!(
+            "{:<20} {:<28} {:<10} {:>8} {:<8} {}\n",
+            "ID", "URL", "ZONE", "WEIGHT", "STATE", "CHUNKS"
+        );
+        for s in v.as_array().into_iter().flatten() {
+            let state = if s["draining"] == true {
+                "draining"
+            } else if s["up"] == true {
+                "up"
+            } else if s["lost"] == true {
+                "lost"
+            } else {
+                "down"
+            };
+            out.push_str(&format!(
+                "{:<20} {:<28} {:<10} {:>8.1} {:<8} {}\n",
+                s["id"].as_str().unwrap_or("?"),
+                s["url"].as_str().unwrap_or("?"),
+                s["zone"].as_str().unwrap_or("?"),
+                s["weight"].as_f64().unwrap_or(0.0),
+                state,
+                s.pointer("/status/chunks/count")
+                    .and_then(Value::as_u64)
+                    .map_or("-".into(), |n| n.to_string()),
+            ));
+        }
+        Ok(out)
+    }
+
+    pub fn store_drain(&self, id: &str) -> Result<String, String> {
+        self.post(&format!("stores/{id}/drain"), None)?;
+        Ok(format!(
+            "store {id} is draining; `dpyfs admin repair` moves its chunks away"
+        ))
+    }
+
+    pub fn store_remove(&self, id: &str) -> Result<String, String> {
+        call(
+            self.agent
+                .delete(&format!("{}/_dpyfs/stores/{id}", self.url))
+                .call(),
+        )?;
+        Ok(format!("store {id} removed"))
+    }
+
+    /// Starts a pass and (unless `wait` is false) waits for it; Ok(true) when the cluster
+    /// is fully replicated afterwards.
+    pub fn repair(&self, wait: bool) -> Result<(String, bool), String> {
+        let before = self.get("repair")?["passes"].as_u64().unwrap_or(0);
+        self.post("repair", None)?;
+        if !wait {
+            return Ok(("repair requested".into(), true));
+        }
+        let deadline = Instant::now() + Duration::from_millis(REPAIR_WAIT_MS);
+        loop {
+            let r = self.get("repair")?;
+            if r["passes"].as_u64().unwrap_or(0) > before && r["running"] == false {
+                let ok = r["under_replicated"] == 0 && r["lost_chunks"] == 0;
+                return Ok((repair_text(&r), ok));
+            }
+            if Instant::now() > deadline {
+                return Err("the repair pass did not finish in time".into());
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Ok((report, complete)): incomplete when a store could not be listed (its
+    /// unreferenced chunks wait for the next pass).
+    pub fn gc(&self, dry_run: bool) -> Result<(String, bool), String> {
+        let v = self.post(if dry_run { "gc?dry-run=1" } else { "gc" }, None)?;
+        let verb = if dry_run { "would delete" } else { "deleted" };
+        let (n, b) = if dry_run {
+            (v["candidates"].as_u64(), v["candidate_bytes"].as_u64())
+        } else {
+            (v["deleted"].as_u64(), v["deleted_bytes"].as_u64())
+        };
+        let mut text = format!(
+            "gc: {verb} {} unreferenced chunk copies ({} bytes); kept {} younger than {} s and {} in use by uploads",
+            n.unwrap_or(0),
+            b.unwrap_or(0),
+            v["too_young"],
+            v["grace_secs"],
+            v["in_flight"]
+        );
+        let missed: Vec<&str> = v["stores_not_listed"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        for m in &missed {
+            text.push_str(&format!("\nincomplete: store not listed: {m}"));
+        }
+        Ok((text, missed.is_empty() && v["failed"] == 0))
+    }
+
+    /// Ok((report, healthy)).
+    pub fn fsck(&self, deep: bool) -> Result<(String, bool), String> {
+        let v = self.get(if deep { "fsck?deep=1" } else { "fsck" })?;
+        let mut out = String::new();
+        for (kind, list) in [
+            ("LOST", &v["lost"]),
+            ("UNDER-REPLICATED", &v["under_replicated"]),
+        ] {
+            for o in list.as_array().into_iter().flatten() {
+                let chunks: Vec<String> = o["chunks"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|c| {
+                        format!(
+                            "{}…({} copies)",
+                            &c["hash"].as_str().unwrap_or("")
+                                [..12.min(c["hash"].as_str().unwrap_or("").len())],
+                            c["copies"]
+                        )
+                    })
+                    .collect();
+                out.push_str(&format!(
+                    "{kind} {}: {}\n",
+                    o["object"].as_str().unwrap_or("?"),
+                    chunks.join(", ")
+                ));
+            }
+        }
+        for s in v["stores_not_listed"].as_array().into_iter().flatten() {
+            out.push_str(&format!(
+                "store not listed: {}\n",
+                s.as_str().unwrap_or("?")
+            ));
+        }
+        let ok = v["ok"] == true;
+        out.push_str(&format!(
+            "fsck{}: {} objects, {} chunks, {} verified copies (N={}): {} under-replicated, {} lost — {}\n",
+            if deep { " --deep" } else { "" },
+            v["objects"],
+            v["chunks"],
+            v["copies_verified"],
+            v["replicas"],
+            v["under_replicated_objects"],
+            v["lost_objects"],
+            if ok { "OK" } else { "NOT OK" }
+        ));
+        Ok((out, ok))
+    }
+}
+
+fn repair_text(r: &Value) -> String {
+    let mut s = format!(
+        "repair: {} chunks checked, {} copies made ({} bytes), {} surplus removed, {} under-replicated, {} lost, {} waiting for down stores\n",
+        r["chunks_checked"],
+        r["copies_made"],
+        r["bytes_copied"],
+        r["surplus_removed"],
+        r["under_replicated"],
+        r["lost_chunks"],
+        r["waiting_for_down_stores"]
+    );
+    for l in r["lost"].as_array().into_iter().flatten() {
+        s.push_str(&format!(
+            "LOST chunk {} of {}\n",
+            l["hash"].as_str().unwrap_or("?"),
+            l["objects"]
+        ));
+    }
+    s
+}
