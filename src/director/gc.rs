@@ -91,7 +91,7 @@ impl Director {
 
     /// One mark-and-sweep pass; with `dry_run`, reports what would go and deletes nothing.
     pub fn gc(&self, dry_run: bool) -> Result<GcReport> {
-        let _one_at_a_time = self.gc_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let _maintenance = self.maintenance.lock().unwrap_or_else(|p| p.into_inner());
         self.set_gc_running(true);
         let refs = referenced(&self.read_index());
         let now = crate::timefmt::now_ms() / 1000;

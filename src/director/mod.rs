@@ -96,7 +96,8 @@ pub struct Director {
     pub repairer: repair::Repairer,
     /// Chunks of uploads in flight, which garbage collection must not touch.
     pub inflight: std::sync::Mutex<gc::InFlight>,
-    gc_lock: std::sync::Mutex<()>,
+    /// Held by a repair pass or a GC pass: one at a time.
+    maintenance: std::sync::Mutex<()>,
     compacting: AtomicBool,
     _dir_lock: File,
 }
@@ -176,7 +177,7 @@ impl Director {
             counters: Counters::default(),
             repairer,
             inflight: std::sync::Mutex::new(gc::InFlight::default()),
-            gc_lock: std::sync::Mutex::new(()),
+            maintenance: std::sync::Mutex::new(()),
             compacting: AtomicBool::new(false),
             _dir_lock: dir_lock,
         })

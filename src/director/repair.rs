@@ -137,6 +137,9 @@ impl Director {
 
     /// One full repair pass.
     pub fn repair_pass(&self) {
+        // Repair and GC never overlap: a pass works from the references it read at its
+        // start, and could otherwise copy back a chunk that GC has just collected.
+        let _maintenance = self.maintenance.lock().unwrap_or_else(|p| p.into_inner());
         let r = &self.repairer;
         r.update(|rep| {
             *rep = RepairReport {
