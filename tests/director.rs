@@ -485,8 +485,7 @@ fn kill_9_of_the_director_loses_no_acknowledged_upload() {
                         let key = format!("r{round}/t{t}/{i}");
                         let sum = sha256_hex(&data);
                         attempted.lock().unwrap().insert(key.clone(), sum.clone());
-                        if let Ok(r) = put(&format!("{url}/crash/{key}"), &data)
-                            && r.status == 200
+                        if put(&format!("{url}/crash/{key}"), &data).is_ok_and(|r| r.status == 200)
                         {
                             acked.lock().unwrap().push((key, sum));
                         }

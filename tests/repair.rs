@@ -423,13 +423,11 @@ fn gc_racing_uploads_never_deletes_what_an_upload_needs() {
                     let mut data = base[..(1 << 20) + ((i as usize * 4099) % (2 << 20))].to_vec();
                     data.extend(random_bytes(100_000, t * 1000 + i));
                     let key = format!("t{t}-{i}");
-                    if let Ok(r) = put(&format!("{url}/race/{key}"), &data)
-                        && r.status == 200
-                    {
+                    if put(&format!("{url}/race/{key}"), &data).is_ok_and(|r| r.status == 200) {
                         acked.lock().unwrap().push((key.clone(), sha256_hex(&data)));
                     }
                     // Delete some, so that GC has real work.
-                    if i.is_multiple_of(3) {
+                    if i % 3 == 0 {
                         let _ = request("DELETE", &format!("{url}/race/{key}"), &[], None);
                         acked.lock().unwrap().retain(|(k, _)| *k != key);
                     }

@@ -648,7 +648,7 @@ fn decode_token(t: &str) -> Result<String> {
             "the continuation token is invalid".into(),
         )
     };
-    if !t.len().is_multiple_of(2) {
+    if t.len() % 2 == 1 {
         return Err(bad());
     }
     let bytes: Option<Vec<u8>> = (0..t.len())

@@ -124,9 +124,7 @@ impl Director {
             };
             for c in cursors.iter_mut() {
                 drain_below(c, Some(hash), on_unref);
-                if let Some(l) = c.peek()
-                    && l.hash == *hash
-                {
+                if let Some(l) = c.peek().filter(|l| l.hash == *hash) {
                     seen.holders.push((c.store, l.size));
                     c.advance();
                 }

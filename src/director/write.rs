@@ -72,9 +72,8 @@ impl Director {
         };
         let mut pins = self.pins();
         let chunks = self.scatter(&mut tap, &mut pins)?;
-        if let Some(n) = len
-            && n != tap.bytes
-        {
+        if len.is_some_and(|n| n != tap.bytes) {
+            let n = len.unwrap_or(0);
             return Err(DirectorError::IncompleteBody {
                 expected: n,
                 received: tap.bytes,
@@ -159,19 +158,18 @@ impl Director {
                     hash,
                     len: data.len() as u32,
                 });
-                if in_flight.len() == CHUNKS_IN_FLIGHT
-                    && let Some(Err(e)) = in_flight.pop_front().map(join_upload)
-                {
-                    first_error = Some(e);
-                    break;
+                if in_flight.len() == CHUNKS_IN_FLIGHT {
+                    if let Some(Err(e)) = in_flight.pop_front().map(join_upload) {
+                        first_error = Some(e);
+                        break;
+                    }
                 }
                 in_flight.push_back(sc.spawn(move || self.replicate(&hash, &data)));
             }
             for h in in_flight {
-                if let Err(e) = join_upload(h)
-                    && first_error.is_none()
-                {
-                    first_error = Some(e);
+                let r = join_upload(h);
+                if first_error.is_none() {
+                    first_error = r.err();
                 }
             }
             match first_error {

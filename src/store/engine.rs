@@ -188,9 +188,7 @@ impl Store {
     /// hashing as bytes arrive, refuse on mismatch, else fsync the file, rename into
     /// place, fsync the folder, and only then return. `len` is the Content-Length, if any.
     pub fn put(&self, h: &Hash, body: &mut dyn Read, len: Option<u64>) -> Result<PutOutcome> {
-        if let Some(n) = len
-            && n > self.max_chunk_bytes
-        {
+        if len.is_some_and(|n| n > self.max_chunk_bytes) {
             return Err(StoreError::TooLarge {
                 limit_bytes: self.max_chunk_bytes,
             });
@@ -207,11 +205,9 @@ impl Store {
             .join(fsutil::unique_tmp_name(&h.to_hex()[..16]));
         let guard = TmpGuard::new(tmp.clone());
         let received = self.receive(&tmp, body)?;
-        if let Some(n) = len
-            && n != received.0
-        {
+        if len.is_some_and(|n| n != received.0) {
             return Err(StoreError::IncompleteBody {
-                expected: n,
+                expected: len.unwrap_or(0),
                 received: received.0,
             });
         }
@@ -457,12 +453,12 @@ fn sorted_subdirs(dir: &Path, start: Option<&str>) -> Result<Vec<String>> {
     let mut v = Vec::new();
     for e in fs::read_dir(dir).map_err(|e| StoreError::io(dir, e))? {
         let e = e.map_err(|e| StoreError::io(dir, e))?;
-        if let Some(n) = e.file_name().to_str()
-            && n.len() == 2
+        let name = e.file_name();
+        let n = name.to_str().unwrap_or("");
+        let hex2 = n.len() == 2
             && n.bytes()
-                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
-            && start.is_none_or(|s| n >= s)
-        {
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase());
+        if hex2 && start.is_none_or(|s| n >= s) {
             v.push(n.to_string());
         }
     }

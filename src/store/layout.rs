@@ -189,9 +189,7 @@ fn check_identity(id: Identity, want_id: Option<&str>, path: &Path) -> Result<Id
             id.format
         )));
     }
-    if let Some(w) = want_id
-        && w != id.id
-    {
+    if let Some(w) = want_id.filter(|w| *w != id.id) {
         return Err(StoreError::DataDir(format!(
             "{} belongs to store '{}', not '{w}': refusing to start (wrong --data or --id?)",
             path.display(),

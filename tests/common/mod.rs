@@ -143,9 +143,11 @@ impl Daemon {
             if get(&format!("{}/status", self.url())).is_ok() {
                 return;
             }
-            if let Some(c) = self.child.as_mut()
-                && let Ok(Some(st)) = c.try_wait()
-            {
+            let exited = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten());
+            if let Some(st) = exited {
                 panic!(
                     "{} {:?} exited with {st} before answering; log:\n{}",
                     self.name,

@@ -338,10 +338,24 @@ impl Server {
                         }));
                     }
 
+                    // dpyfs: an accept error never ends the accept thread. The listener
+                    // carries SO_RCVTIMEO (so that accepted connections inherit it), which
+                    // makes accept() return EAGAIN after an idle period; and EMFILE or
+                    // ECONNABORTED are passing conditions. Upstream stopped accepting for good.
+                    Err(ref e)
+                        if matches!(
+                            e.kind(),
+                            std::io::ErrorKind::WouldBlock
+                                | std::io::ErrorKind::TimedOut
+                                | std::io::ErrorKind::Interrupted
+                        ) =>
+                    {
+                        continue
+                    }
                     Err(e) => {
                         log::error!("Error accepting new client: {}", e);
-                        inside_messages.push(e.into());
-                        break;
+                        thread::sleep(std::time::Duration::from_millis(100));
+                        continue;
                     }
                 }
             }
