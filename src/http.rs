@@ -249,18 +249,21 @@ fn to_tiny(r: Response) -> tiny_http::Response<Box<dyn Read + Send>> {
         }
         Body::Stream(s, n) => (s, n),
     };
-    // tiny_http counts lengths in usize; a length that does not fit (over 4 GiB on a 32-bit
-    // board) is sent chunked instead.
-    let len = len.and_then(|n| usize::try_from(n).ok());
+    let long = len.filter(|n| usize::try_from(*n).is_err());
+    let short = len.and_then(|n| usize::try_from(n).ok());
+    // A known length is always sent as Content-Length: clients (and HEAD) rely on it.
     let mut t = tiny_http::Response::new(
         tiny_http::StatusCode(r.status),
         Vec::new(),
         reader,
-        len,
+        short,
         None,
     )
-    // A known length is always sent as Content-Length: clients (and HEAD) rely on it.
     .with_chunked_threshold(usize::MAX);
+    // Over 4 GiB on a 32-bit board: tiny_http's usize cannot hold it (vendor patch 5).
+    if let Some(n) = long {
+        t = t.with_u64_length(n);
+    }
     for (k, v) in r.headers {
         if let Ok(h) = tiny_http::Header::from_bytes(k.as_bytes(), v.as_bytes()) {
             t.add_header(h);

@@ -42,6 +42,8 @@ pub struct Response<R> {
     status_code: StatusCode,
     headers: Vec<Header>,
     data_length: Option<usize>,
+    // dpyfs: a length that does not fit a usize (4 GiB and more on 32-bit boards).
+    long_length: Option<u64>,
     chunked_threshold: Option<usize>,
 }
 
@@ -205,6 +207,7 @@ where
             status_code,
             headers: Vec::with_capacity(16),
             data_length,
+            long_length: None,
             chunked_threshold: None,
         };
 
@@ -308,6 +311,13 @@ where
         self
     }
 
+    /// dpyfs: the body is exactly `len` bytes, sent with `Content-Length` even when `len` does
+    /// not fit a `usize` (a 4 GiB object on a 32-bit board).
+    pub fn with_u64_length(mut self, len: u64) -> Response<R> {
+        self.long_length = Some(len);
+        self
+    }
+
     /// Returns the same request, but with different data.
     pub fn with_data<S>(self, reader: S, data_length: Option<usize>) -> Response<S>
     where
@@ -318,6 +328,7 @@ where
             headers: self.headers,
             status_code: self.status_code,
             data_length,
+            long_length: None,
             chunked_threshold: self.chunked_threshold,
         }
     }
@@ -372,6 +383,24 @@ where
                 Header::from_bytes(&b"Connection"[..], &b"upgrade"[..]).unwrap(),
             );
             transfer_encoding = None;
+        }
+
+        // dpyfs: a length beyond usize goes out as Content-Length, never chunked.
+        if let (Some(len), None) = (self.long_length, upgrade) {
+            self.headers.push(
+                Header::from_bytes(&b"Content-Length"[..], format!("{}", len).as_bytes())
+                    .unwrap(),
+            );
+            write_message_header(
+                writer.by_ref(),
+                &http_version,
+                &self.status_code,
+                &self.headers,
+            )?;
+            if !do_not_send_body {
+                io::copy(&mut self.reader.by_ref().take(len), &mut writer)?;
+            }
+            return Ok(());
         }
 
         // if the transfer encoding is identity, the content length must be known ; therefore if
@@ -480,6 +509,7 @@ where
             status_code: self.status_code,
             headers: self.headers,
             data_length: self.data_length,
+            long_length: self.long_length,
             chunked_threshold: self.chunked_threshold,
         }
     }
@@ -568,6 +598,7 @@ impl Clone for Response<io::Empty> {
             status_code: self.status_code,
             headers: self.headers.clone(),
             data_length: self.data_length,
+            long_length: self.long_length,
             chunked_threshold: self.chunked_threshold,
         }
     }
