@@ -58,3 +58,32 @@ pub fn opt_value<T>(
             .ok_or_else(|| format!("invalid value for --{name}: {v:?}")),
     }
 }
+
+/// The HTTP edge's flags, shared by both daemons.
+pub fn http_flags(opts: &mut getopts::Options) {
+    opts.optopt("", "workers", "request threads (default 32)", "N");
+    opts.optopt(
+        "",
+        "idle-timeout",
+        "seconds before an idle connection is dropped (default 60)",
+        "SECS",
+    );
+}
+
+/// Applies `--workers` and `--idle-timeout` to `http`.
+pub fn apply_http_flags(
+    m: &getopts::Matches,
+    http: &mut crate::http::ServerConfig,
+) -> Result<(), String> {
+    if let Some(n) = opt_value(m, "workers", |s| {
+        s.parse::<usize>().ok().filter(|n| (1..=1024).contains(n))
+    })? {
+        http.workers = n;
+    }
+    if let Some(s) = opt_value(m, "idle-timeout", |s| {
+        s.parse::<u64>().ok().filter(|n| *n > 0)
+    })? {
+        http.idle_timeout = std::time::Duration::from_secs(s);
+    }
+    Ok(())
+}

@@ -87,18 +87,12 @@ fn options() -> getopts::Options {
         "seconds an unreferenced chunk is kept before deletion (default 3600)",
         "SECS",
     );
-    o.optopt("", "workers", "request threads (default 32)", "N");
-    o.optopt(
-        "",
-        "idle-timeout",
-        "seconds before an idle connection is dropped (default 60)",
-        "SECS",
-    );
     o.optflag(
         "",
         "allow-anonymous",
         "serve unsigned requests on a non-loopback address",
     );
+    cli::http_flags(&mut o);
     cli::standard_flags(&mut o);
     o
 }
@@ -181,16 +175,7 @@ fn config(m: &getopts::Matches) -> Result<DirectorConfig, String> {
     if let Some(s) = cli::opt_value(m, "gc-grace", secs)? {
         c.gc_grace_secs = s;
     }
-    if let Some(n) = cli::opt_value(m, "workers", |s| {
-        s.parse::<usize>().ok().filter(|n| (1..=1024).contains(n))
-    })? {
-        c.http.workers = n;
-    }
-    if let Some(s) = cli::opt_value(m, "idle-timeout", |s| {
-        s.parse::<u64>().ok().filter(|n| *n > 0)
-    })? {
-        c.http.idle_timeout = Duration::from_secs(s);
-    }
+    cli::apply_http_flags(m, &mut c.http)?;
     Ok(c)
 }
 

@@ -59,13 +59,7 @@ fn options() -> getopts::Options {
         "seconds between scrub passes (default 3600)",
         "SECS",
     );
-    o.optopt("", "workers", "request threads (default 32)", "N");
-    o.optopt(
-        "",
-        "idle-timeout",
-        "seconds before an idle connection is dropped (default 60)",
-        "SECS",
-    );
+    cli::http_flags(&mut o);
     cli::standard_flags(&mut o);
     o
 }
@@ -97,16 +91,7 @@ fn config(m: &getopts::Matches) -> Result<StoreConfig, String> {
     if let Some(s) = cli::opt_value(m, "scrub-pause", |s| s.parse::<u64>().ok())? {
         c.scrub_pause = Duration::from_secs(s);
     }
-    if let Some(n) = cli::opt_value(m, "workers", |s| {
-        s.parse::<usize>().ok().filter(|n| (1..=1024).contains(n))
-    })? {
-        c.http.workers = n;
-    }
-    if let Some(s) = cli::opt_value(m, "idle-timeout", |s| {
-        s.parse::<u64>().ok().filter(|n| *n > 0)
-    })? {
-        c.http.idle_timeout = Duration::from_secs(s);
-    }
+    cli::apply_http_flags(m, &mut c.http)?;
     Ok(c)
 }
 
