@@ -28,8 +28,10 @@ fmt:
 run: release
 	./target/release/dpyfs dev --dir $(DATA)
 
-# Measures the store next to this machine's SHA-256 and disk speed, in the same run.
-# (Issue 8 grows it to the whole cluster.)
+# Measures a 3-store cluster (N=2) of the release binaries on 127.0.0.1 next to this
+# machine's own limits (SHA-256, MD5, disk, durable creates, bare loopback HTTP), measured
+# in the same run; prints a table and writes target/bench/latest.json. docs/PERFORMANCE.md
+# explains the figures. bench-quick: smaller sizes, under two minutes.
 bench: release
 	$(CARGO) bench --bench bench
 

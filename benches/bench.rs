@@ -1,24 +1,153 @@
 //! `make bench`: measures dpyfs next to this machine's own limits, in the same run, and
 //! reports ratios. Starts the real release binaries on 127.0.0.1 in a temporary directory.
-//! `BENCH_QUICK=1` runs smaller sizes.
+//! `BENCH_QUICK=1` runs smaller sizes (under two minutes). docs/PERFORMANCE.md explains
+//! each figure and records a run.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "../tests/common/mod.rs"]
 mod common;
 
 use common::*;
+use dpyfs::http::{Body, Response, Server, ServerConfig};
+use md5::{Digest, Md5};
 use std::fs;
-use std::io::Write;
-use std::time::Instant;
+use std::io::{Read, Write};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 const MIB: f64 = 1024.0 * 1024.0;
+/// Small objects and durable creates: 4 KiB each.
+const SMALL: usize = 4096;
+/// Clients of the concurrent small-object and index runs.
+const CLIENTS: usize = 16;
+/// Streams of the parallel large-object run.
+const STREAMS: usize = 4;
+/// docs/ARCHITECTURE.md "Memory cost of the index": ~300 bytes for a small object.
+const INDEX_ESTIMATE_BYTES: f64 = 300.0;
+
+/// Sizes and repetitions: full (`make bench`) or quick (`make bench-quick`).
+struct Plan {
+    quick: bool,
+    /// Repetitions of the cheap machine-limit probes.
+    runs: usize,
+    /// Repetitions of the cluster measures (each on a fresh cluster).
+    cluster_runs: usize,
+    /// MiB hashed, written and sent by the machine-limit probes and the store bench.
+    probe_mib: u64,
+    /// Durable 4 KiB creates timed.
+    creates: usize,
+    /// The single-stream object; the parallel run sends STREAMS objects of a quarter each.
+    large_mib: u64,
+    small_ops: usize,
+    dedup_mib: usize,
+    index_objects: usize,
+    repair_mib: u64,
+}
+
+impl Plan {
+    fn new(quick: bool) -> Plan {
+        if quick {
+            Plan {
+                quick,
+                runs: 3,
+                cluster_runs: 3,
+                probe_mib: 64,
+                creates: 200,
+                large_mib: 256,
+                small_ops: 500,
+                dedup_mib: 64,
+                index_objects: 10_000,
+                repair_mib: 64,
+            }
+        } else {
+            Plan {
+                quick,
+                runs: 5,
+                cluster_runs: 3,
+                probe_mib: 256,
+                creates: 1000,
+                large_mib: 1024,
+                small_ops: 2000,
+                dedup_mib: 256,
+                index_objects: 100_000,
+                repair_mib: 512,
+            }
+        }
+    }
+}
+
+/// What a ratio must be to meet the target.
+#[derive(Clone, Copy)]
+enum Target {
+    AtLeast(f64),
+    Below(f64),
+}
+
+impl Target {
+    fn met(self, ratio: f64) -> bool {
+        match self {
+            Target::AtLeast(t) => ratio >= t,
+            Target::Below(t) => ratio < t,
+        }
+    }
+
+    fn text(self) -> String {
+        match self {
+            Target::AtLeast(t) => format!(">={t}"),
+            Target::Below(t) => format!("<{t}"),
+        }
+    }
+}
 
 struct Row {
     name: String,
     value: f64,
     unit: &'static str,
     limit_name: String,
+    /// NaN when the figure has no limit to compare with.
     limit: f64,
+    target: Option<Target>,
+}
+
+impl Row {
+    fn new(name: impl Into<String>, value: f64, unit: &'static str) -> Row {
+        Row {
+            name: name.into(),
+            value,
+            unit,
+            limit_name: "-".into(),
+            limit: f64::NAN,
+            target: None,
+        }
+    }
+
+    /// A machine limit: its own limit, ratio 1.
+    fn machine(name: impl Into<String>, value: f64, unit: &'static str) -> Row {
+        Row::new(name, value, unit).vs("-", value)
+    }
+
+    fn vs(mut self, limit_name: impl Into<String>, limit: f64) -> Row {
+        self.limit_name = limit_name.into();
+        self.limit = limit;
+        self
+    }
+
+    fn target(mut self, t: Target) -> Row {
+        self.target = Some(t);
+        self
+    }
+
+    fn ratio(&self) -> f64 {
+        self.value / self.limit
+    }
+
+    fn verdict(&self) -> &'static str {
+        match self.target {
+            Some(t) if t.met(self.ratio()) => "ok",
+            Some(_) => "MISS",
+            None => "",
+        }
+    }
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -26,16 +155,77 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// The `p`-th percentile (0..=100) of `v`.
+fn percentile(v: &mut [f64], p: f64) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let i = ((v.len() - 1) as f64 * p / 100.0).round() as usize;
+    v[i]
+}
+
 /// Runs `f` `n` times and returns the median of what it returns.
 fn repeat(n: usize, mut f: impl FnMut() -> f64) -> f64 {
     median((0..n).map(|_| f()).collect())
 }
 
+/// Runs `f` `n` times; the median of each of the figures it returns.
+fn repeat_many<const K: usize>(n: usize, mut f: impl FnMut(usize) -> [f64; K]) -> [f64; K] {
+    let runs: Vec<[f64; K]> = (0..n).map(&mut f).collect();
+    std::array::from_fn(|k| median(runs.iter().map(|r| r[k]).collect()))
+}
+
+fn mibs(bytes: u64, t: Instant) -> f64 {
+    bytes as f64 / MIB / t.elapsed().as_secs_f64()
+}
+
+fn agent() -> ureq::Agent {
+    ureq::AgentBuilder::new()
+        .timeout_connect(Duration::from_secs(5))
+        .timeout(Duration::from_secs(600))
+        .build()
+}
+
+/// A deterministic pseudo-random stream of `len` bytes, a word at a time (the client must
+/// not be the bottleneck on two cores); never repeats, so nothing deduplicates.
+struct FastGen {
+    x: u64,
+    left: u64,
+}
+
+impl FastGen {
+    fn new(len: u64, seed: u64) -> FastGen {
+        FastGen {
+            x: seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1,
+            left: len,
+        }
+    }
+}
+
+impl Read for FastGen {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = (buf.len() as u64).min(self.left) as usize;
+        for w in buf[..n].chunks_mut(8) {
+            self.x ^= self.x << 13;
+            self.x ^= self.x >> 7;
+            self.x ^= self.x << 17;
+            w.copy_from_slice(&self.x.to_le_bytes()[..w.len()]);
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
+// ---- limits of this machine ----
+
 fn sha256_mibs(buf: &[u8]) -> f64 {
     let t = Instant::now();
-    let h = dpyfs::hash::Hash::of(buf);
-    std::hint::black_box(h);
-    buf.len() as f64 / MIB / t.elapsed().as_secs_f64()
+    std::hint::black_box(dpyfs::hash::Hash::of(buf));
+    mibs(buf.len() as u64, t)
+}
+
+fn md5_mibs(buf: &[u8]) -> f64 {
+    let t = Instant::now();
+    std::hint::black_box(Md5::digest(buf));
+    mibs(buf.len() as u64, t)
 }
 
 /// Sequential write of `total` bytes with one fsync at the end, in `dir`.
@@ -50,13 +240,114 @@ fn disk_write_mibs(dir: &std::path::Path, total: usize) -> f64 {
         done += block.len();
     }
     f.sync_all().unwrap();
-    let s = t.elapsed().as_secs_f64();
+    let r = mibs(done as u64, t);
     drop(f);
     fs::remove_file(&p).unwrap();
-    done as f64 / MIB / s
+    r
 }
 
-fn store_put_get(dir: &TempDir, chunks: &[Vec<u8>]) -> (f64, f64) {
+/// Durable creates per second: 4 KiB written to a temporary file, fsynced, renamed into
+/// place and the folder fsynced (`write_atomic`, as a store places a chunk).
+fn durable_creates_per_s(dir: &std::path::Path, n: usize) -> f64 {
+    let d = dir.join(format!("creates-{}", free_port()));
+    fs::create_dir_all(&d).unwrap();
+    let data = random_bytes(SMALL, 5);
+    let t = Instant::now();
+    for i in 0..n {
+        dpyfs::fsutil::write_atomic(&d.join(format!("f{i}")), &data).unwrap();
+    }
+    let r = n as f64 / t.elapsed().as_secs_f64();
+    fs::remove_dir_all(&d).unwrap();
+    r
+}
+
+/// A bare server on the project's own HTTP edge: `GET /N` answers N bytes from memory,
+/// `PUT` reads and discards the body.
+fn bare_server() -> Server {
+    let payload = Arc::new(random_bytes(4 << 20, 9));
+    let handler: dpyfs::http::Handler = Arc::new(move |rq| {
+        if rq.method == "PUT" {
+            std::io::copy(rq.body, &mut std::io::sink()).unwrap();
+            return Response::empty(200);
+        }
+        let n: usize = rq.path[1..].parse().unwrap_or(0).min(payload.len());
+        Response::new(200, Body::Bytes(payload[..n].to_vec()))
+    });
+    Server::start("127.0.0.1:0", &ServerConfig::default(), handler).unwrap()
+}
+
+/// Loopback HTTP to the bare server, one kept-alive connection: (PUT MiB/s, GET MiB/s) of
+/// 4 MiB bodies, and 4 KiB GETs per second.
+fn bare_http(total_mib: u64) -> [f64; 3] {
+    let s = bare_server();
+    let base = format!("http://{}", s.addr);
+    let a = agent();
+    let body = random_bytes(4 << 20, 10);
+    let n = (total_mib / 4).max(1);
+    let t = Instant::now();
+    for _ in 0..n {
+        a.put(&format!("{base}/x")).send_bytes(&body).unwrap();
+    }
+    let put = mibs(n << 22, t);
+    let t = Instant::now();
+    for _ in 0..n {
+        let r = a.get(&format!("{base}/{}", 4 << 20)).call().unwrap();
+        std::io::copy(&mut r.into_reader(), &mut std::io::sink()).unwrap();
+    }
+    let get = mibs(n << 22, t);
+    let ops = 2000;
+    let t = Instant::now();
+    for _ in 0..ops {
+        let r = a.get(&format!("{base}/{SMALL}")).call().unwrap();
+        std::io::copy(&mut r.into_reader(), &mut std::io::sink()).unwrap();
+    }
+    let small = ops as f64 / t.elapsed().as_secs_f64();
+    s.stop();
+    [put, get, small]
+}
+
+/// This machine's limits, measured in the same run as everything else.
+struct Limits {
+    sha: f64,
+    md5: f64,
+    disk: f64,
+    creates: f64,
+    http_put: f64,
+    http_get: f64,
+    http_small_get: f64,
+}
+
+fn machine_limits(p: &Plan, dir: &TempDir, rows: &mut Vec<Row>) -> Limits {
+    let buf = random_bytes((p.probe_mib as usize) << 20, 1);
+    let sha = repeat(p.runs, || sha256_mibs(&buf));
+    let md5 = repeat(p.runs, || md5_mibs(&buf));
+    drop(buf);
+    let disk = repeat(p.runs, || {
+        disk_write_mibs(dir.path(), (p.probe_mib as usize) << 20)
+    });
+    let creates = repeat(p.runs, || durable_creates_per_s(dir.path(), p.creates));
+    let [http_put, http_get, http_small_get] = repeat_many(p.runs, |_| bare_http(p.probe_mib));
+    rows.push(Row::machine("SHA-256, one core", sha, "MiB/s"));
+    rows.push(Row::machine("MD5, one core", md5, "MiB/s"));
+    rows.push(Row::machine("disk write + fsync", disk, "MiB/s"));
+    rows.push(Row::machine("durable 4 KiB creates", creates, "ops/s"));
+    rows.push(Row::machine("bare HTTP PUT 4 MiB", http_put, "MiB/s"));
+    rows.push(Row::machine("bare HTTP GET 4 MiB", http_get, "MiB/s"));
+    rows.push(Row::machine("bare HTTP GET 4 KiB", http_small_get, "ops/s"));
+    Limits {
+        sha,
+        md5,
+        disk,
+        creates,
+        http_put,
+        http_get,
+        http_small_get,
+    }
+}
+
+// ---- one store ----
+
+fn store_put_get(dir: &TempDir, chunks: &[Vec<u8>]) -> [f64; 2] {
     let data = dir.path().join(format!("store-{}", free_port()));
     let s = Daemon::start(
         "dpyfs-store",
@@ -72,7 +363,7 @@ fn store_put_get(dir: &TempDir, chunks: &[Vec<u8>]) -> (f64, f64) {
         ],
         dir.path(),
     );
-    let agent = ureq::AgentBuilder::new().build();
+    let agent = agent();
     let total: usize = chunks.iter().map(Vec::len).sum();
     let urls: Vec<String> = chunks
         .iter()
@@ -83,52 +374,351 @@ fn store_put_get(dir: &TempDir, chunks: &[Vec<u8>]) -> (f64, f64) {
         let r = agent.put(u).send_bytes(c).unwrap();
         assert_eq!(r.status(), 201);
     }
-    let put = total as f64 / MIB / t.elapsed().as_secs_f64();
+    let put = mibs(total as u64, t);
     let t = Instant::now();
-    let mut got = 0usize;
+    let mut got = 0u64;
     for u in &urls {
         let mut r = agent.get(u).call().unwrap().into_reader();
-        got += std::io::copy(&mut r, &mut std::io::sink()).unwrap() as usize;
+        got += std::io::copy(&mut r, &mut std::io::sink()).unwrap();
     }
-    let get = got as f64 / MIB / t.elapsed().as_secs_f64();
-    assert_eq!(got, total);
+    let get = mibs(got, t);
+    assert_eq!(got, total as u64);
     drop(s);
     fs::remove_dir_all(&data).unwrap();
-    (put, get)
+    [put, get]
 }
 
-/// PUT then GET of one `mib` MiB object through a fresh 3-store cluster (N=2).
-fn cluster_put_get(dir: &TempDir, mib: u64, seed: u64) -> (f64, f64) {
-    let sub = TempDir(dir.path().join(format!("cluster-{seed}")));
-    fs::create_dir_all(sub.path()).unwrap();
-    let c = Cluster::start(&sub, 3, 2, &[]);
-    let agent = ureq::AgentBuilder::new().build();
-    agent.put(&format!("{}/bench", c.url())).call().unwrap();
-    let url = format!("{}/bench/big", c.url());
-    let len = mib << 20;
-    let t = Instant::now();
-    let r = agent
-        .put(&url)
+fn store_rows(p: &Plan, dir: &TempDir, l: &Limits, rows: &mut Vec<Row>) {
+    // 4 MiB chunks over one kept-alive loopback connection.
+    let chunks: Vec<Vec<u8>> = (0..p.probe_mib / 4)
+        .map(|i| random_bytes(4 << 20, 1000 + i))
+        .collect();
+    let [put, get] = repeat_many(p.runs, |_| store_put_get(dir, &chunks));
+    // A PUT hashes every byte once and writes it once with fsync: bounded by both.
+    let put_limit = 1.0 / (1.0 / l.sha + 1.0 / l.disk);
+    rows.push(Row::new("store PUT 4 MiB chunks", put, "MiB/s").vs("1/(1/sha+1/disk)", put_limit));
+    rows.push(Row::new("store GET 4 MiB chunks", get, "MiB/s").vs("SHA-256", l.sha));
+}
+
+// ---- the cluster ----
+
+/// A fresh cluster of 3 stores and a director (N=2) in its own folder, with a bucket.
+struct Bed {
+    c: Cluster,
+    // Dropped after the cluster (fields drop in order): removes the data.
+    dir: TempDir,
+}
+
+impl Bed {
+    fn new(dir: &TempDir, tag: &str, extra: &[&str]) -> Bed {
+        let sub = TempDir(dir.path().join(format!("{tag}-{}", free_port())));
+        fs::create_dir_all(sub.path()).unwrap();
+        let c = Cluster::start(&sub, 3, 2, extra);
+        let r = agent().put(&format!("{}/bench", c.url())).call().unwrap();
+        assert_eq!(r.status(), 200);
+        Bed { c, dir: sub }
+    }
+
+    fn url(&self, key: &str) -> String {
+        format!("{}/bench/{key}", self.c.url())
+    }
+
+    fn director_pid(&self) -> u32 {
+        self.c.director.pid().unwrap()
+    }
+
+    fn store_pids(&self) -> Vec<u32> {
+        self.c.stores.iter().map(|s| s.pid().unwrap()).collect()
+    }
+
+    /// Sum of the stores' chunk bytes (every copy counts).
+    fn stored_bytes(&self) -> u64 {
+        self.c
+            .stores
+            .iter()
+            .map(|s| {
+                get(&format!("{}/status", s.url())).unwrap().json()["chunks"]["bytes"]
+                    .as_u64()
+                    .unwrap()
+            })
+            .sum()
+    }
+}
+
+fn put_stream(a: &ureq::Agent, url: &str, len: u64, seed: u64) {
+    let r = a
+        .put(url)
         .set("Content-Length", &len.to_string())
-        .send(GenReader::new(len, seed))
+        .send(FastGen::new(len, seed))
         .unwrap();
     assert_eq!(r.status(), 200);
-    let put = mib as f64 / t.elapsed().as_secs_f64();
-    let t = Instant::now();
-    let mut body = agent.get(&url).call().unwrap().into_reader();
-    let n = std::io::copy(&mut body, &mut std::io::sink()).unwrap();
-    let get = mib as f64 / t.elapsed().as_secs_f64();
-    assert_eq!(n, len);
-    drop(c);
-    drop(sub);
-    (put, get)
 }
+
+fn get_all(a: &ureq::Agent, url: &str) -> u64 {
+    let r = a.get(url).call().unwrap();
+    std::io::copy(&mut r.into_reader(), &mut std::io::sink()).unwrap()
+}
+
+/// `streams` objects of `mib` MiB each, PUT at once and then GET at once; aggregate MiB/s.
+fn parallel_put_get(b: &Bed, streams: usize, mib: u64, seed: u64) -> [f64; 2] {
+    let len = mib << 20;
+    let urls: Vec<String> = (0..streams).map(|i| b.url(&format!("par-{i}"))).collect();
+    let t = Instant::now();
+    std::thread::scope(|s| {
+        for (i, u) in urls.iter().enumerate() {
+            s.spawn(move || put_stream(&agent(), u, len, seed * 100 + i as u64));
+        }
+    });
+    let put = mibs(len * streams as u64, t);
+    let t = Instant::now();
+    std::thread::scope(|s| {
+        for u in &urls {
+            s.spawn(move || assert_eq!(get_all(&agent(), u), len));
+        }
+    });
+    let get = mibs(len * streams as u64, t);
+    [put, get]
+}
+
+fn mib_of(bytes: Option<u64>) -> f64 {
+    bytes.unwrap() as f64 / MIB
+}
+
+/// One fresh cluster: idle RSS, a single-stream PUT (peak RSS read right after it) and
+/// GET of `mib` MiB, then STREAMS parallel streams of a quarter each. Returns [put, get,
+/// par put, par get, idle director, idle store max, peak director, peak store max].
+fn large_run(dir: &TempDir, mib: u64, seed: u64) -> [f64; 8] {
+    let b = Bed::new(dir, "large", &[]);
+    std::thread::sleep(Duration::from_millis(500));
+    let idle_dir = mib_of(rss_bytes(b.director_pid()));
+    let idle_store = b
+        .store_pids()
+        .into_iter()
+        .map(|p| mib_of(rss_bytes(p)))
+        .fold(0.0, f64::max);
+    let a = agent();
+    let url = b.url("big");
+    let len = mib << 20;
+    let t = Instant::now();
+    put_stream(&a, &url, len, seed);
+    let put = mibs(len, t);
+    let peak_dir = mib_of(peak_rss_bytes(b.director_pid()));
+    let peak_store = b
+        .store_pids()
+        .into_iter()
+        .map(|p| mib_of(peak_rss_bytes(p)))
+        .fold(0.0, f64::max);
+    let t = Instant::now();
+    assert_eq!(get_all(&a, &url), len);
+    let get = mibs(len, t);
+    let [par_put, par_get] = parallel_put_get(&b, STREAMS, mib / STREAMS as u64, seed + 1);
+    [
+        put, get, par_put, par_get, idle_dir, idle_store, peak_dir, peak_store,
+    ]
+}
+
+fn large_rows(p: &Plan, dir: &TempDir, l: &Limits, rows: &mut Vec<Row>) {
+    let m = p.large_mib;
+    let [
+        put,
+        get,
+        par_put,
+        par_get,
+        idle_dir,
+        idle_store,
+        peak_dir,
+        peak_store,
+    ] = repeat_many(p.cluster_runs, |run| large_run(dir, m, run as u64 + 1));
+    let q = m / STREAMS as u64;
+    rows.push(
+        Row::new(format!("PUT {m} MiB, 1 stream, N=2"), put, "MiB/s")
+            .vs("disk write / 2", l.disk / 2.0)
+            .target(Target::AtLeast(0.7)),
+    );
+    rows.push(
+        Row::new(format!("GET {m} MiB, 1 stream"), get, "MiB/s")
+            .vs("SHA-256", l.sha)
+            .target(Target::AtLeast(0.5)),
+    );
+    rows.push(
+        Row::new(format!("PUT {STREAMS}x{q} MiB parallel"), par_put, "MiB/s")
+            .vs("disk write / 2", l.disk / 2.0)
+            .target(Target::AtLeast(0.7)),
+    );
+    rows.push(
+        Row::new(format!("GET {STREAMS}x{q} MiB parallel"), par_get, "MiB/s")
+            .vs("SHA-256", l.sha)
+            .target(Target::AtLeast(0.5)),
+    );
+    rows.push(
+        Row::new("idle RSS, director", idle_dir, "MiB")
+            .vs("target 16 MiB", 16.0)
+            .target(Target::Below(1.0)),
+    );
+    rows.push(
+        Row::new("idle RSS, store (max of 3)", idle_store, "MiB")
+            .vs("target 8 MiB", 8.0)
+            .target(Target::Below(1.0)),
+    );
+    rows.push(
+        Row::new(format!("peak RSS, director, PUT {m} MiB"), peak_dir, "MiB")
+            .vs("target 64 MiB", 64.0)
+            .target(Target::Below(1.0)),
+    );
+    rows.push(Row::new(
+        format!("peak RSS, store max, PUT {m} MiB"),
+        peak_store,
+        "MiB",
+    ));
+}
+
+/// Ops/s and per-op latencies (ms) of `ops` calls of `op(agent, index)` spread over
+/// `clients` threads, each with its own agent.
+fn run_clients(
+    clients: usize,
+    ops: usize,
+    op: impl Fn(&ureq::Agent, usize) + Sync,
+) -> (f64, Vec<f64>) {
+    let per = ops / clients;
+    let t = Instant::now();
+    let lat: Vec<f64> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..clients)
+            .map(|c| {
+                let op = &op;
+                s.spawn(move || {
+                    let a = agent();
+                    (0..per)
+                        .map(|i| {
+                            let t = Instant::now();
+                            op(&a, c * per + i);
+                            t.elapsed().as_secs_f64() * 1000.0
+                        })
+                        .collect::<Vec<f64>>()
+                })
+            })
+            .collect();
+        hs.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    });
+    ((per * clients) as f64 / t.elapsed().as_secs_f64(), lat)
+}
+
+/// PUT then GET of `ops` distinct 4 KiB objects from `clients` clients: [put ops/s, put
+/// p50, put p99, get ops/s, get p50, get p99].
+fn small_run(b: &Bed, clients: usize, ops: usize) -> [f64; 6] {
+    let url = |i: usize| b.url(&format!("small-{clients}/{i:07}"));
+    let (put, mut pl) = run_clients(clients, ops, |a, i| {
+        let body = random_bytes(SMALL, (clients * 1_000_000 + i) as u64);
+        assert_eq!(a.put(&url(i)).send_bytes(&body).unwrap().status(), 200);
+    });
+    let (get, mut gl) = run_clients(clients, ops, |a, i| {
+        assert_eq!(get_all(a, &url(i)), SMALL as u64);
+    });
+    [
+        put,
+        percentile(&mut pl, 50.0),
+        percentile(&mut pl, 99.0),
+        get,
+        percentile(&mut gl, 50.0),
+        percentile(&mut gl, 99.0),
+    ]
+}
+
+fn small_rows(p: &Plan, dir: &TempDir, l: &Limits, rows: &mut Vec<Row>) {
+    let b = Bed::new(dir, "small", &[]);
+    for clients in [1, CLIENTS] {
+        let [put, put50, put99, get, get50, get99] = small_run(&b, clients, p.small_ops);
+        let mut r = Row::new(format!("PUT 4 KiB, {clients} clients"), put, "ops/s")
+            .vs("durable creates / 3", l.creates / 3.0);
+        if clients == CLIENTS {
+            r = r.target(Target::AtLeast(0.5));
+        }
+        rows.push(r);
+        rows.push(Row::new(format!("  PUT p50 / p99, {clients} cl"), put50, "ms").vs("p99", put99));
+        rows.push(
+            Row::new(format!("GET 4 KiB, {clients} clients"), get, "ops/s")
+                .vs("bare 4 KiB GET / 2", l.http_small_get / 2.0),
+        );
+        rows.push(Row::new(format!("  GET p50 / p99, {clients} cl"), get50, "ms").vs("p99", get99));
+    }
+}
+
+/// `orig` with 100 bytes inserted at 3 places and 100 bytes deleted at 2 others.
+fn edited_copy(orig: &[u8]) -> Vec<u8> {
+    let n = orig.len();
+    let insert = random_bytes(100, 4242);
+    let mut out = Vec::with_capacity(n + 100);
+    let mut from = 0;
+    for k in 1..=5 {
+        let at = n * k / 6;
+        out.extend_from_slice(&orig[from..at]);
+        if k % 2 == 1 {
+            out.extend_from_slice(&insert);
+            from = at;
+        } else {
+            from = at + 100;
+        }
+    }
+    out.extend_from_slice(&orig[from..]);
+    out
+}
+
+/// Stored bytes (all copies) for a random file plus an edited copy, over 2 x size: 2.0
+/// would mean no deduplication at all, 1.0 perfect.
+fn dedup_factor(dir: &TempDir, mib: usize) -> f64 {
+    let b = Bed::new(dir, "dedup", &[]);
+    let orig = random_bytes(mib << 20, 31);
+    let edited = edited_copy(&orig);
+    let before = b.stored_bytes();
+    let a = agent();
+    for (key, body) in [("orig", &orig), ("edited", &edited)] {
+        assert_eq!(a.put(&b.url(key)).send_bytes(body).unwrap().status(), 200);
+    }
+    let stored = b.stored_bytes() - before;
+    stored as f64 / (2.0 * orig.len() as f64)
+}
+
+/// PUTs `n` tiny objects from CLIENTS clients. Each has its own content: 16 concurrent
+/// PUTs of one identical chunk made stores stop answering (docs/PERFORMANCE.md).
+fn put_tiny(b: &Bed, prefix: &str, n: usize) -> f64 {
+    run_clients(CLIENTS, n, |a, i| {
+        let key = format!("{prefix}/{i:07}");
+        let r = a.put(&b.url(&key)).send_bytes(key.as_bytes());
+        assert_eq!(r.unwrap().status(), 200);
+    })
+    .0
+}
+
+/// The director's RSS growth per object over `n` tiny objects, after a warm-up that lets
+/// every worker thread and allocator arena reach its working size. [bytes/object, ops/s].
+fn index_bytes_per_object(dir: &TempDir, n: usize) -> [f64; 2] {
+    let b = Bed::new(dir, "index", &[]);
+    put_tiny(&b, "warm", 2000);
+    std::thread::sleep(Duration::from_millis(500));
+    let before = rss_bytes(b.director_pid()).unwrap();
+    let ops = put_tiny(&b, "idx", n);
+    std::thread::sleep(Duration::from_millis(500));
+    let after = rss_bytes(b.director_pid()).unwrap();
+    [after.saturating_sub(before) as f64 / n as f64, ops]
+}
+
+fn footprint_rows(p: &Plan, dir: &TempDir, rows: &mut Vec<Row>) {
+    let [per_obj, ops] = index_bytes_per_object(dir, p.index_objects);
+    rows.push(
+        Row::new(
+            format!("director RSS / object, {}", p.index_objects),
+            per_obj,
+            "B",
+        )
+        .vs("ARCHITECTURE.md est.", INDEX_ESTIMATE_BYTES),
+    );
+    rows.push(Row::new("  (tiny PUTs while filling)", ops, "ops/s"));
+}
+
+// ---- repair ----
 
 /// Fills a 3-store cluster (N=2) with one `mib` MiB object, wipes store 1, restarts it
 /// empty and times one repair pass; returns MiB/s re-replicated.
 fn repair_mibs(dir: &TempDir, mib: u64) -> f64 {
-    let sub = TempDir(dir.path().join(format!("repair-{}", free_port())));
-    fs::create_dir_all(sub.path()).unwrap();
     let knobs = [
         "--repair-rate",
         "0",
@@ -137,36 +727,32 @@ fn repair_mibs(dir: &TempDir, mib: u64) -> f64 {
         "--lost-after",
         "3600",
     ];
-    let mut c = Cluster::start(&sub, 3, 2, &knobs);
-    let agent = ureq::AgentBuilder::new().build();
-    agent.put(&format!("{}/bench", c.url())).call().unwrap();
-    let len = mib << 20;
-    agent
-        .put(&format!("{}/bench/big", c.url()))
-        .set("Content-Length", &len.to_string())
-        .send(GenReader::new(len, 7))
-        .unwrap();
+    let mut b = Bed::new(dir, "repair", &knobs);
+    let agent = agent();
+    put_stream(&agent, &b.url("big"), mib << 20, 7);
+    let store1 = b.dir.path().join("store1");
+    let c = &mut b.c;
     c.stores[0].kill();
-    fs::remove_dir_all(sub.path().join("store1")).unwrap();
+    fs::remove_dir_all(&store1).unwrap();
     c.stores[0].restart();
     c.wait_stores_up(3);
     // Let the pass that the store's return triggers finish first, then time a fresh one
     // from the wiped state: wipe again.
     let passes = |c: &Cluster| get(&format!("{}/_dpyfs/repair", c.url())).unwrap().json();
     wait_for(600_000, "the automatic pass", || {
-        (passes(&c)["running"] == false).then_some(())
+        (passes(c)["running"] == false).then_some(())
     });
     c.stores[0].kill();
-    fs::remove_dir_all(sub.path().join("store1")).unwrap();
+    fs::remove_dir_all(&store1).unwrap();
     c.stores[0].restart();
-    let before = passes(&c)["passes"].as_u64().unwrap();
+    let before = passes(c)["passes"].as_u64().unwrap();
     let t = Instant::now();
     agent
         .post(&format!("{}/_dpyfs/repair", c.url()))
         .call()
         .unwrap();
     let r = wait_for(600_000, "the repair pass", || {
-        let r = passes(&c);
+        let r = passes(c);
         (r["passes"].as_u64().unwrap() > before
             && r["running"] == false
             && r["under_replicated"] == 0)
@@ -179,133 +765,70 @@ fn repair_mibs(dir: &TempDir, mib: u64) -> f64 {
     assert!(t.elapsed().as_secs_f64() >= secs * 0.5);
     let bytes = r["bytes_copied"].as_u64().unwrap() as f64;
     assert!(bytes > 0.0, "the timed pass copied nothing: {r}");
-    drop(c);
-    drop(sub);
     bytes / MIB / secs
 }
 
-fn main() {
-    let quick = std::env::var("BENCH_QUICK").is_ok();
-    let runs = if quick { 3 } else { 5 };
-    let mib = if quick { 64 } else { 256 };
-    let dir = TempDir::new("bench");
-    let mut rows = Vec::new();
+// ---- output ----
 
-    let buf = random_bytes(mib << 20, 1);
-    let sha = repeat(runs, || sha256_mibs(&buf));
-    let disk = repeat(runs, || disk_write_mibs(dir.path(), mib << 20));
-    rows.push(Row {
-        name: "SHA-256, one core".into(),
-        value: sha,
-        unit: "MiB/s",
-        limit_name: "-".into(),
-        limit: sha,
-    });
-    rows.push(Row {
-        name: "disk write + fsync".into(),
-        value: disk,
-        unit: "MiB/s",
-        limit_name: "-".into(),
-        limit: disk,
-    });
-
-    // Store: 4 MiB chunks over one kept-alive loopback connection.
-    let chunks: Vec<Vec<u8>> = (0..mib / 4)
-        .map(|i| random_bytes(4 << 20, 1000 + i as u64))
-        .collect();
-    let mut puts = Vec::new();
-    let mut gets = Vec::new();
-    for _ in 0..runs {
-        let (p, g) = store_put_get(&dir, &chunks);
-        puts.push(p);
-        gets.push(g);
-    }
-    // A PUT hashes every byte once and writes it once with fsync: bounded by both.
-    let put_limit = 1.0 / (1.0 / sha + 1.0 / disk);
-    rows.push(Row {
-        name: "store PUT 4 MiB chunks".into(),
-        value: median(puts),
-        unit: "MiB/s",
-        limit_name: "1/(1/sha+1/disk)".into(),
-        limit: put_limit,
-    });
-    rows.push(Row {
-        name: "store GET 4 MiB chunks".into(),
-        value: median(gets),
-        unit: "MiB/s",
-        limit_name: "SHA-256".into(),
-        limit: sha,
-    });
-
-    // Director: one large object, 3 stores, N=2, single stream each way.
-    let obj_mib = if quick { 256 } else { 1024 };
-    let (mut puts, mut gets) = (Vec::new(), Vec::new());
-    for run in 0..runs.min(3) {
-        let (p, g) = cluster_put_get(&dir, obj_mib, run as u64);
-        puts.push(p);
-        gets.push(g);
-    }
-    rows.push(Row {
-        name: format!("director PUT {obj_mib} MiB, N=2"),
-        value: median(puts),
-        unit: "MiB/s",
-        limit_name: "disk write / 2".into(),
-        limit: disk / 2.0,
-    });
-    rows.push(Row {
-        name: format!("director GET {obj_mib} MiB"),
-        value: median(gets),
-        unit: "MiB/s",
-        limit_name: "SHA-256".into(),
-        limit: sha,
-    });
-
-    // Repair: one store's data wiped; time to re-replicate, unthrottled.
-    let rep_mib = if quick { 128 } else { 512 };
-    let rep = repeat(runs.min(3), || repair_mibs(&dir, rep_mib));
-    rows.push(Row {
-        name: format!("repair after wipe ({rep_mib} MiB)"),
-        value: rep,
-        unit: "MiB/s",
-        limit_name: "disk write".into(),
-        limit: disk,
-    });
-
-    let sizes: Vec<(String, u64)> = ["dpyfs-store", "dpyfs-director", "dpyfs"]
+fn binary_sizes() -> Vec<(String, u64)> {
+    ["dpyfs-store", "dpyfs-director", "dpyfs"]
         .iter()
         .map(|b| {
-            (
-                b.to_string(),
-                fs::metadata(bin(b)).map(|m| m.len()).unwrap_or(0),
-            )
+            let len = fs::metadata(bin(b)).map(|m| m.len()).unwrap_or(0);
+            (b.to_string(), len)
         })
-        .collect();
+        .collect()
+}
 
+fn fmt_num(v: f64) -> String {
+    if v.is_nan() {
+        "-".into()
+    } else {
+        format!("{v:.prec$}", prec = if v.abs() < 10.0 { 2 } else { 1 })
+    }
+}
+
+fn print_table(rows: &[Row], sizes: &[(String, u64)]) {
     println!(
-        "{:<28} {:>10} {:<6} {:>20} {:>10} {:>6}",
-        "measure", "value", "unit", "limit", "limit val", "ratio"
+        "{:<34} {:>9} {:<6} {:>22} {:>9} {:>6} {:>6}",
+        "measure", "value", "unit", "limit", "limit val", "ratio", "target"
     );
-    for r in &rows {
+    for r in rows {
+        let target = match r.target {
+            Some(t) => format!("{} {}", t.text(), r.verdict()),
+            None => String::new(),
+        };
+        let ratio = if r.limit_name == "p99" {
+            "-".into()
+        } else {
+            format!("{:.2}", r.ratio())
+        };
         println!(
-            "{:<32} {:>10.1} {:<6} {:>20} {:>10.1} {:>6.2}",
+            "{:<34} {:>9} {:<6} {:>22} {:>9} {:>6} {}",
             r.name,
-            r.value,
+            fmt_num(r.value),
             r.unit,
             r.limit_name,
-            r.limit,
-            r.value / r.limit
+            fmt_num(r.limit),
+            if r.limit.is_nan() { "-".into() } else { ratio },
+            target
         );
     }
-    for (b, s) in &sizes {
-        println!("binary {b}: {} bytes", s);
+    for (b, s) in sizes {
+        println!("binary {b}: {s} bytes ({:.2} MiB)", *s as f64 / MIB);
     }
+}
+
+fn write_json(quick: bool, rows: &[Row], sizes: &[(String, u64)]) {
     let json = serde_json::json!({
         "quick": quick,
         "rows": rows.iter().map(|r| serde_json::json!({
             "name": r.name, "value": r.value, "unit": r.unit,
-            "limit_name": r.limit_name, "limit": r.limit, "ratio": r.value / r.limit,
+            "limit_name": r.limit_name, "limit": r.limit, "ratio": r.ratio(),
+            "target": r.target.map(Target::text),
+            "target_met": r.target.map(|t| t.met(r.ratio())),
         })).collect::<Vec<_>>(),
-        "binary_bytes": sizes.iter().map(|(b, s)| (b.clone(), *s)).collect::<std::collections::BTreeMap<_, _>>(),
+        "binary_bytes": sizes.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
     });
     let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench");
     fs::create_dir_all(&out).unwrap();
@@ -315,4 +838,59 @@ fn main() {
     )
     .unwrap();
     println!("written: target/bench/latest.json");
+}
+
+/// Runs one section and says how long it took (on stderr, so stdout stays the table).
+fn section(name: &str, f: impl FnOnce()) {
+    let t = Instant::now();
+    f();
+    eprintln!("bench: {name} took {:.1} s", t.elapsed().as_secs_f64());
+}
+
+fn main() {
+    let p = Plan::new(std::env::var("BENCH_QUICK").is_ok());
+    let dir = TempDir::new("bench");
+    let mut rows = Vec::new();
+    let t = Instant::now();
+    let mut limits = None;
+    section("machine limits", || {
+        limits = Some(machine_limits(&p, &dir, &mut rows))
+    });
+    let l = limits.unwrap();
+    section("one store", || store_rows(&p, &dir, &l, &mut rows));
+    section("large objects", || large_rows(&p, &dir, &l, &mut rows));
+    section("small objects", || small_rows(&p, &dir, &l, &mut rows));
+    section("deduplication", || {
+        let f = dedup_factor(&dir, p.dedup_mib);
+        rows.push(
+            Row::new(
+                format!("dedup: orig+edited {} MiB", p.dedup_mib),
+                f,
+                "x size",
+            )
+            .vs("2 copies, no dedup", 2.0),
+        );
+    });
+    section("index memory", || footprint_rows(&p, &dir, &mut rows));
+    section("repair", || {
+        let rep = repeat(p.cluster_runs, || repair_mibs(&dir, p.repair_mib));
+        rows.push(
+            Row::new(
+                format!("repair after wipe ({} MiB)", p.repair_mib),
+                rep,
+                "MiB/s",
+            )
+            .vs("disk write", l.disk),
+        );
+    });
+    eprintln!(
+        "bench: total {:.1} s (MD5 {:.0} MiB/s, bare HTTP PUT/GET {:.0}/{:.0} MiB/s)",
+        t.elapsed().as_secs_f64(),
+        l.md5,
+        l.http_put,
+        l.http_get
+    );
+    let sizes = binary_sizes();
+    print_table(&rows, &sizes);
+    write_json(p.quick, &rows, &sizes);
 }

@@ -748,3 +748,50 @@ fn unsupported_s3_operations_and_cut_bodies_change_nothing() {
     let r = request("PUT", &format!("{}/metrics", c.url()), &[], None).unwrap();
     assert_eq!(r.status, 400);
 }
+
+/// Regression (found by the benchmark): many concurrent uploads of identical small objects
+/// made a store answer "already present" before reading the request body, and the next
+/// request on that kept-alive connection stalled until the director's 30 s timeout, so
+/// stores were marked down and uploads failed with 503.
+#[test]
+fn concurrent_identical_small_uploads_all_succeed() {
+    let dir = TempDir::new("dir-same");
+    let c = Cluster::start(&dir, 3, 2, &[]);
+    mkbucket(&c, "same");
+    let data = random_bytes(4096, 5);
+    let failures: Arc<Mutex<Vec<String>>> = Arc::default();
+    let threads: Vec<_> = (0..16)
+        .map(|t| {
+            let (url, data, failures) = (c.url(), data.clone(), failures.clone());
+            std::thread::spawn(move || {
+                for i in 0..25 {
+                    let r = put(&format!("{url}/same/t{t}-{i}"), &data);
+                    match r {
+                        Ok(a) if a.status == 200 => {}
+                        Ok(a) => {
+                            failures
+                                .lock()
+                                .unwrap()
+                                .push(format!("{} {}", a.status, a.text()))
+                        }
+                        Err(e) => failures.lock().unwrap().push(e),
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let f = failures.lock().unwrap();
+    assert!(
+        f.is_empty(),
+        "{} of 400 uploads failed, e.g. {:?}",
+        f.len(),
+        f.first()
+    );
+    assert!(
+        c.director.log_text().matches("timed out").count() == 0,
+        "a store stalled"
+    );
+}

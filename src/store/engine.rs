@@ -196,6 +196,10 @@ impl Store {
         // A copy already here is re-verified before it is trusted: a rotted copy must not
         // turn a fresh upload into a no-op.
         if self.has_good_copy(h)? {
+            // The body is read (and dropped) before answering: answering a kept-alive
+            // connection before its request body has arrived stalled the next request on
+            // it for the full client timeout (seen with many concurrent PUTs of one chunk).
+            discard_body(body, self.max_chunk_bytes)?;
             return Ok(PutOutcome::AlreadyPresent);
         }
         self.check_reserve(len.unwrap_or(self.max_chunk_bytes))?;
@@ -464,6 +468,18 @@ fn sorted_subdirs(dir: &Path, start: Option<&str>) -> Result<Vec<String>> {
     }
     v.sort();
     Ok(v)
+}
+
+/// Reads and drops a request body of at most `limit` bytes.
+fn discard_body(body: &mut dyn Read, limit: u64) -> Result<()> {
+    match io::copy(&mut body.take(limit + 1), &mut io::sink()) {
+        Ok(n) if n > limit => Err(StoreError::TooLarge { limit_bytes: limit }),
+        Ok(_) => Ok(()),
+        Err(_) => Err(StoreError::IncompleteBody {
+            expected: limit,
+            received: 0,
+        }),
+    }
 }
 
 /// SHA-256 and length of everything `r` yields.
