@@ -795,3 +795,52 @@ fn concurrent_identical_small_uploads_all_succeed() {
         "a store stalled"
     );
 }
+
+/// A store whose disk is full (507) is passed over: every upload still gets N copies on
+/// the other stores, and nothing lands on the full one.
+#[test]
+fn a_full_store_is_skipped_and_writes_keep_n_copies() {
+    let dir = TempDir::new("dir-full");
+    let mut c = Cluster::start(&dir, 3, 2, &[]);
+    let full = Cluster::store(&dir, 4, &["--scrub-rate", "0", "--reserve", "100%"]);
+    let body = format!("{{\"url\":\"{}\"}}", full.url());
+    let r = request(
+        "POST",
+        &format!("{}/_dpyfs/stores", c.url()),
+        &[],
+        Some(body.as_bytes()),
+    )
+    .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    c.stores.push(full);
+    c.wait_stores_up(4);
+    mkbucket(&c, "full");
+    for i in 0..12u64 {
+        let data = random_bytes(200_000 + i as usize * 10_000, 700 + i);
+        let url = obj_url(&c, "full", &format!("k{i}"));
+        let r = put(&url, &data).unwrap();
+        assert_eq!(r.status, 200, "k{i}: {}", r.text());
+        assert!(get(&url).unwrap().body == data);
+        let loc = locate(&c, "full", &format!("k{i}"));
+        let mut all: Vec<&Value> = loc["chunks"].as_array().unwrap().iter().collect();
+        all.push(&loc["manifest"]);
+        for ch in all {
+            let h = ch["hash"].as_str().unwrap();
+            let copies = c
+                .stores
+                .iter()
+                .filter(|s| {
+                    request("HEAD", &format!("{}/chunks/{h}", s.url()), &[], None)
+                        .unwrap()
+                        .status
+                        == 200
+                })
+                .count();
+            assert_eq!(copies, 2, "chunk {h} of k{i}");
+        }
+    }
+    let st = get(&format!("{}/status", c.stores[3].url()))
+        .unwrap()
+        .json();
+    assert_eq!(st["chunks"]["count"], 0, "the full store took chunks");
+}

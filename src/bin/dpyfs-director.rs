@@ -2,6 +2,9 @@
 //! runs it.
 
 use dpyfs::chunker::Chunking;
+#[path = "common/daemon.rs"]
+mod daemon;
+
 use dpyfs::cli;
 use dpyfs::director::{self, DirectorConfig};
 use dpyfs::store::engine::parse_size;
@@ -180,31 +183,11 @@ fn config(m: &getopts::Matches) -> Result<DirectorConfig, String> {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let opts = options();
     let synopsis = format!(
         "Usage: {PROGRAM} --listen ADDR --data DIR --store URL [--store URL...] [options]\n\n\
          The dpyfs director: an S3-style HTTP front door that chunks objects, keeps N copies\n\
          of every chunk on the stores and records the namespace in a journal under DIR.\n\
          Logs go to stderr; set RUST_LOG=debug for more."
     );
-    let m = match cli::parse(&opts, &args, PROGRAM, &synopsis) {
-        Ok(m) => m,
-        Err(code) => return code,
-    };
-    let cfg = match config(&m) {
-        Ok(c) => c,
-        Err(e) => return cli::usage_error(PROGRAM, &e),
-    };
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    match director::start(cfg) {
-        Ok((server, _api)) => {
-            server.join();
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("{PROGRAM}: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    daemon::run(PROGRAM, &options(), &synopsis, config, director::start)
 }

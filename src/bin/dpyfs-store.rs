@@ -1,5 +1,8 @@
 //! `dpyfs-store`: the storage daemon. Parses flags into a `StoreConfig` and runs it.
 
+#[path = "common/daemon.rs"]
+mod daemon;
+
 use dpyfs::cli;
 use dpyfs::store::{self, Reserve, StoreConfig};
 use std::path::PathBuf;
@@ -96,30 +99,12 @@ fn config(m: &getopts::Matches) -> Result<StoreConfig, String> {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let opts = options();
     let synopsis = format!(
         "Usage: {PROGRAM} --listen ADDR --data DIR [options]\n\n\
          The dpyfs storage daemon: keeps chunks named by their SHA-256 under DIR/chunks/.\n\
          Logs go to stderr; set RUST_LOG=debug for more."
     );
-    let m = match cli::parse(&opts, &args, PROGRAM, &synopsis) {
-        Ok(m) => m,
-        Err(code) => return code,
-    };
-    let cfg = match config(&m) {
-        Ok(c) => c,
-        Err(e) => return cli::usage_error(PROGRAM, &e),
-    };
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    match store::start(&cfg) {
-        Ok((server, _api)) => {
-            server.join();
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("{PROGRAM}: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    daemon::run(PROGRAM, &options(), &synopsis, config, |c: StoreConfig| {
+        store::start(&c)
+    })
 }

@@ -374,9 +374,10 @@ impl Cluster {
             &id,
             "--zone",
             &zone,
-            "--reserve",
-            "0",
         ];
+        if !extra.contains(&"--reserve") {
+            args.extend_from_slice(&["--reserve", "0"]);
+        }
         args.extend_from_slice(extra);
         Daemon::start("dpyfs-store", &args, dir.path())
     }
