@@ -45,6 +45,9 @@ pub enum DirectorError {
     NotImplemented(String),
     /// The request conflicts with the cluster's state: (code, message).
     Conflict(&'static str, String),
+    /// Any other S3 error with its own status: (status, code, message), e.g.
+    /// (403, "SignatureDoesNotMatch", ...), (412, "PreconditionFailed", ...).
+    S3(u16, &'static str, String),
     Journal(JournalError),
     Internal(String),
 }
@@ -78,6 +81,7 @@ impl DirectorError {
             MethodNotAllowed(_) => (405, "MethodNotAllowed"),
             Conflict(code, _) => (409, code),
             NotImplemented(_) => (501, "NotImplemented"),
+            S3(status, code, _) => (*status, code),
             Journal(_) => (500, "InternalError"),
             Internal(_) => (500, "InternalError"),
         }
@@ -126,6 +130,7 @@ impl fmt::Display for DirectorError {
             BadRequest(_, m) => write!(f, "{m}"),
             MethodNotAllowed(m) => write!(f, "{m}"),
             Conflict(_, m) => write!(f, "{m}"),
+            S3(_, _, m) => write!(f, "{m}"),
             NotImplemented(m) => write!(f, "not implemented: {m}; nothing was changed"),
             Journal(e) => write!(f, "journal: {e}"),
             Internal(m) => write!(f, "{m}"),
