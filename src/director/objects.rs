@@ -560,27 +560,22 @@ impl DirectorApi {
             }
             Verdict::Failed(w) => return Err(precondition_failed(w)),
         }
-        let new = if replace {
-            NewObject {
-                bucket,
-                key,
-                content_type: req
-                    .header("content-type")
-                    .unwrap_or(super::api::CONTENT_TYPE_DEFAULT)
-                    .to_string(),
-                meta: user_meta(req),
-                headers: stored_headers(req),
-                condition: write_condition(req)?,
-            }
+        let (content_type, meta, headers) = if replace {
+            let ct = req
+                .header("content-type")
+                .unwrap_or(super::api::CONTENT_TYPE_DEFAULT);
+            (ct.to_string(), user_meta(req), stored_headers(req))
         } else {
-            NewObject {
-                bucket,
-                key,
-                content_type: src.content_type.clone(),
-                meta: src.meta.clone(),
-                headers: src.headers.clone(),
-                condition: write_condition(req)?,
-            }
+            let s = &src;
+            (s.content_type.clone(), s.meta.clone(), s.headers.clone())
+        };
+        let new = NewObject {
+            bucket,
+            key,
+            content_type,
+            meta,
+            headers,
+            condition: write_condition(req)?,
         };
         self.director.check_live_stores()?;
         let m = self
