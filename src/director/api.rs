@@ -5,6 +5,7 @@
 use super::Director;
 use super::error::{DirectorError, Result};
 use super::index::{ListEntry, ObjectMeta, Record, valid_bucket_name, validate_key};
+use super::multipart_api;
 use super::write::NewObject;
 use super::xml::Doc;
 use crate::http::{Body, Request, Response, percent_decode, percent_encode};
@@ -29,7 +30,7 @@ pub struct DirectorApi {
 }
 
 /// Where a request points, after decoding.
-enum Target {
+pub(super) enum Target {
     Service,
     Bucket(String),
     Object(String, String),
@@ -161,6 +162,9 @@ impl DirectorApi {
         };
         if let Err(e) = refuse_unsupported(&method, &target, req) {
             return ("unsupported", Err(e));
+        }
+        if let Some(op) = multipart_api::op(&method, &target, req) {
+            return self.multipart(op, target, req);
         }
         match (method.as_str(), target) {
             ("GET", Target::Service) => ("list_buckets", self.list_buckets()),
@@ -341,6 +345,7 @@ impl DirectorApi {
         req: &Request<'_>,
         with_body: bool,
     ) -> Result<Response> {
+        multipart_api::check_version(req)?;
         let m = self.director.read_index().object(bucket, key)?;
         let (status, start, end) = match parse_range(req.header("range"), m.size) {
             RangeSpec::Full => (200, 0, m.size),
@@ -589,8 +594,12 @@ const UNSUPPORTED_HEADERS: &[&str] = &[
 ];
 
 fn refuse_unsupported(method: &str, target: &Target, req: &Request<'_>) -> Result<()> {
-    let allowed: &[&str] = match (method, target) {
-        ("GET", Target::Bucket(_)) => LIST_PARAMS,
+    let multipart = multipart_api::op(method, target, req);
+    let allowed: &[&str] = match (multipart, method, target) {
+        (Some(op), _, _) => op.params(),
+        (None, "GET", Target::Bucket(_)) => LIST_PARAMS,
+        // Only `versionId=null` is accepted (multipart_api::check_version).
+        (None, "GET" | "HEAD", Target::Object(..)) => &["versionId"],
         _ => &[],
     };
     for (k, _) in crate::http::query_pairs(&req.query) {
@@ -602,6 +611,10 @@ fn refuse_unsupported(method: &str, target: &Target, req: &Request<'_>) -> Resul
         }
     }
     for h in UNSUPPORTED_HEADERS {
+        // A copy source on a part upload is UploadPartCopy (multipart_api.rs).
+        if *h == "x-amz-copy-source" && multipart == Some(multipart_api::Op::UploadPart) {
+            continue;
+        }
         if req.header(h).is_some() {
             return Err(DirectorError::NotImplemented(format!("the {h} header")));
         }

@@ -38,6 +38,15 @@ pub struct NewObject {
     pub meta: BTreeMap<String, String>,
 }
 
+/// A body stored as chunks: what `ingest` returns.
+#[derive(Clone, Debug)]
+pub struct Ingested {
+    pub chunks: Vec<ChunkRef>,
+    pub size: u64,
+    /// Binary MD5 of the body.
+    pub md5: [u8; 16],
+}
+
 /// Counts and MD5-hashes the body as the chunker pulls it through.
 struct BodyTap<'a> {
     inner: &'a mut dyn Read,
@@ -65,41 +74,22 @@ impl Director {
         // Refuse early, before reading a byte, when the request cannot succeed.
         self.read_index().bucket(&new.bucket)?;
         self.check_live_stores()?;
-        let mut tap = BodyTap {
-            inner: body,
-            md5: Md5::new(),
-            bytes: 0,
-        };
         let mut pins = self.pins();
-        let chunks = self.scatter(&mut tap, &mut pins)?;
-        if len.is_some_and(|n| n != tap.bytes) {
-            let n = len.unwrap_or(0);
-            return Err(DirectorError::IncompleteBody {
-                expected: n,
-                received: tap.bytes,
-            });
-        }
-        let mut record = ObjectRecord {
-            size: tap.bytes,
+        let body = self.ingest(body, len, &mut pins)?;
+        let record = ObjectRecord {
+            size: body.size,
             mtime: crate::timefmt::now_ms(),
-            etag: to_hex(&tap.md5.finalize()),
+            etag: to_hex(&body.md5),
             content_type: new.content_type.clone(),
             meta: new.meta.clone(),
-            chunks: chunks
+            chunks: body
+                .chunks
                 .iter()
                 .map(|c| (c.hash.to_hex(), u64::from(c.len)))
                 .collect(),
             manifest: String::new(),
         };
-        let m = manifest::encode(&Manifest {
-            bucket: new.bucket.clone(),
-            key: new.key.clone(),
-            object: record.clone(),
-        });
-        let mh = Hash::of(&m);
-        pins.pin(mh);
-        self.replicate(&mh, &m)?;
-        record.manifest = mh.to_hex();
+        let record = self.write_manifest(&new.bucket, &new.key, record, &mut pins)?;
         let meta = ObjectMeta::from_record(&record).map_err(DirectorError::Internal)?;
         self.commit(&Record::ObjectPut {
             bucket: new.bucket,
@@ -112,7 +102,58 @@ impl Director {
         Ok(Arc::new(meta))
     }
 
-    fn check_live_stores(&self) -> Result<()> {
+    /// A request body becomes replicated chunks (pinned in `pins`), counted and
+    /// MD5-hashed on the way; `len` is the length the client announced, if any. Shared
+    /// by object PUT and multipart UploadPart.
+    pub fn ingest(
+        &self,
+        body: &mut dyn Read,
+        len: Option<u64>,
+        pins: &mut super::gc::Pins<'_>,
+    ) -> Result<Ingested> {
+        let mut tap = BodyTap {
+            inner: body,
+            md5: Md5::new(),
+            bytes: 0,
+        };
+        let chunks = self.scatter(&mut tap, pins)?;
+        if len.is_some_and(|n| n != tap.bytes) {
+            let n = len.unwrap_or(0);
+            return Err(DirectorError::IncompleteBody {
+                expected: n,
+                received: tap.bytes,
+            });
+        }
+        Ok(Ingested {
+            chunks,
+            size: tap.bytes,
+            md5: tap.md5.finalize().into(),
+        })
+    }
+
+    /// Writes the manifest chunk of `record` (pinned in `pins`) and returns the record
+    /// with its `manifest` field set, ready to be journaled.
+    pub fn write_manifest(
+        &self,
+        bucket: &str,
+        key: &str,
+        mut record: ObjectRecord,
+        pins: &mut super::gc::Pins<'_>,
+    ) -> Result<ObjectRecord> {
+        record.manifest = String::new();
+        let m = manifest::encode(&Manifest {
+            bucket: bucket.to_string(),
+            key: key.to_string(),
+            object: record.clone(),
+        });
+        let mh = Hash::of(&m);
+        pins.pin(mh);
+        self.replicate(&mh, &m)?;
+        record.manifest = mh.to_hex();
+        Ok(record)
+    }
+
+    pub fn check_live_stores(&self) -> Result<()> {
         let live = self.stores.live_count();
         if live < self.cfg.replicas {
             return Err(DirectorError::InsufficientStores {
