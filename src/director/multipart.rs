@@ -747,10 +747,13 @@ impl Director {
 }
 
 fn read_exact(r: &mut dyn Read, buf: &mut [u8]) -> Result<()> {
+    // The gather stream fails only when no store has a good copy of a chunk.
     r.read_exact(buf).map_err(|e| {
-        DirectorError::Internal(format!(
-            "reading the copy source failed: {e}; nothing was stored"
-        ))
+        DirectorError::S3(
+            503,
+            "ChunkUnavailable",
+            format!("reading the copy source failed: {e}; nothing was stored"),
+        )
     })
 }
 
