@@ -196,17 +196,11 @@ impl DirectorApi {
         src: &str,
         req: &Request<'_>,
     ) -> Result<Response> {
-        if let Some((h, _)) = req
-            .headers
-            .iter()
-            .find(|(h, _)| h.starts_with("x-amz-copy-source-if-"))
-        {
-            return Err(DirectorError::NotImplemented(format!("the {h} header")));
-        }
         let (sb, sk) = parse_copy_source(src)?;
         // The upload is checked first: an unknown upload is NoSuchUpload whatever the source.
         self.director.read_index().upload(bucket, key, id)?;
         let m = self.director.read_index().object(&sb, &sk)?;
+        check_copy_conditions(req, &m.etag, m.mtime_ms)?;
         let (start, end) = match req.header("x-amz-copy-source-range") {
             None => (0, m.size),
             Some(r) => parse_copy_range(r, m.size)?,
@@ -434,6 +428,50 @@ pub fn parse_copy_range(r: &str, size: u64) -> Result<(u64, u64)> {
         return Err(DirectorError::InvalidRange { size });
     }
     Ok((a, b + 1))
+}
+
+/// The `x-amz-copy-source-if-*` conditions against the source's ETag and mtime, with S3's
+/// rules: if-match true wins over if-unmodified-since false, and if-none-match false with
+/// if-modified-since true fails. A failed condition is 412 `PreconditionFailed`.
+pub fn check_copy_conditions(req: &Request<'_>, etag: &str, mtime_ms: u64) -> Result<()> {
+    let matches = |list: &str| {
+        list.split(',')
+            .map(|t| t.trim().trim_start_matches("W/").trim_matches('"'))
+            .any(|t| t == "*" || t == etag)
+    };
+    let date = |h: &str| -> Result<Option<u64>> {
+        match req.header(h) {
+            None => Ok(None),
+            Some(v) => crate::timefmt::parse_http_date(v)
+                .map(Some)
+                .ok_or_else(|| invalid(format!("{h}: {v:?} is not an HTTP date"))),
+        }
+    };
+    // Dates have whole seconds; the object's mtime is compared at that precision.
+    let mtime_s = mtime_ms / 1000;
+    let failed = |what: &str| {
+        Err(DirectorError::S3(
+            412,
+            "PreconditionFailed",
+            format!("the copy source does not meet the condition {what}"),
+        ))
+    };
+    let if_match = req.header("x-amz-copy-source-if-match").map(matches);
+    let unmodified = date("x-amz-copy-source-if-unmodified-since")?;
+    match (if_match, unmodified) {
+        (Some(false), _) => return failed("x-amz-copy-source-if-match"),
+        (None, Some(t)) if mtime_s > t / 1000 => {
+            return failed("x-amz-copy-source-if-unmodified-since");
+        }
+        _ => {}
+    }
+    let if_none = req.header("x-amz-copy-source-if-none-match").map(matches);
+    let modified = date("x-amz-copy-source-if-modified-since")?;
+    match (if_none, modified) {
+        (Some(true), _) => failed("x-amz-copy-source-if-none-match"),
+        (None, Some(t)) if mtime_s <= t / 1000 => failed("x-amz-copy-source-if-modified-since"),
+        _ => Ok(()),
+    }
 }
 
 /// Checks an object GET/HEAD's `versionId`: without versioning only `null` names the
