@@ -211,9 +211,10 @@ impl Admin {
         }
         let ok = v["ok"] == true;
         out.push_str(&format!(
-            "fsck{}: {} objects, {} chunks, {} verified copies (N={}): {} under-replicated, {} lost — {}\n",
+            "fsck{}: {} objects, {} multipart uploads in progress, {} chunks, {} verified copies (N={}): {} under-replicated, {} lost — {}\n",
             if deep { " --deep" } else { "" },
             v["objects"],
+            v["uploads"],
             v["chunks"],
             v["copies_verified"],
             v["replicas"],

@@ -697,23 +697,19 @@ fn unsupported_s3_operations_and_cut_bodies_change_nothing() {
         ("PUT", "?retention", vec![], Some(&b"<Retention/>"[..])),
         ("POST", "?restore", vec![], Some(&b"<RestoreRequest/>"[..])),
         ("PUT", "?unknown-thing", vec![], Some(&b"x"[..])),
+        // (Multipart uploads are implemented; GET ?partNumber is not.)
+        ("GET", "?partNumber=1", vec![], None),
         (
             "PUT",
-            "?partNumber=1&uploadId=x",
-            vec![],
-            Some(&b"part"[..]),
+            "",
+            vec![("If-None-Match", "\"abc\"")],
+            Some(&b"x"[..]),
         ),
         (
             "PUT",
             "",
             vec![("Content-Encoding", "aws-chunked")],
             Some(&b"5\r\nhello"[..]),
-        ),
-        (
-            "PUT",
-            "",
-            vec![("If-None-Match", "\"abc\"")],
-            Some(&b"x"[..]),
         ),
     ] {
         let r = request(method, &format!("{url}{q}"), &headers, body).unwrap();
@@ -733,6 +729,16 @@ fn unsupported_s3_operations_and_cut_bodies_change_nothing() {
     )
     .unwrap();
     assert_eq!(r.status, 501);
+    // A part for an upload that does not exist is refused and does not touch the object.
+    let r = request(
+        "PUT",
+        &format!("{url}?partNumber=1&uploadId=x"),
+        &[],
+        Some(b"part"),
+    )
+    .unwrap();
+    assert_eq!((r.status, code_of(&r).as_str()), (404, "NoSuchUpload"));
+    assert_eq!(get(&url).unwrap().body, b"original");
     // A chunked body cut in the middle of a chunk is not stored.
     {
         use std::io::Write;

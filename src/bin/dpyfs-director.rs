@@ -90,6 +90,18 @@ fn options() -> getopts::Options {
         "seconds an unreferenced chunk is kept before deletion (default 3600)",
         "SECS",
     );
+    o.optopt(
+        "",
+        "multipart-min-part",
+        "smallest multipart part except the last (default 5M)",
+        "BYTES",
+    );
+    o.optopt(
+        "",
+        "multipart-max-age",
+        "seconds without activity before a multipart upload is aborted, 0 never (default 604800)",
+        "SECS",
+    );
     o.optflag(
         "",
         "allow-anonymous",
@@ -177,6 +189,12 @@ fn config(m: &getopts::Matches) -> Result<DirectorConfig, String> {
     }
     if let Some(s) = cli::opt_value(m, "gc-grace", secs)? {
         c.gc_grace_secs = s;
+    }
+    if let Some(n) = cli::opt_value(m, "multipart-min-part", parse_size)? {
+        c.multipart_min_part_bytes = n;
+    }
+    if let Some(s) = cli::opt_value(m, "multipart-max-age", secs)? {
+        c.multipart_max_age_secs = s;
     }
     cli::apply_http_flags(m, &mut c.http)?;
     Ok(c)

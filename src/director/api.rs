@@ -5,9 +5,10 @@
 use super::Director;
 use super::error::{DirectorError, Result};
 use super::index::{ListEntry, ObjectMeta, Record, valid_bucket_name, validate_key};
+use super::multipart_api;
 use super::objects::{
-    check_owner_only_acl, owner, read_preconditions, response_overrides, stored_headers,
-    subresource, user_meta, write_condition,
+    check_acl_headers, owner, read_preconditions, refuse_unknown_params, response_overrides,
+    stored_headers, subresource, user_meta, write_condition,
 };
 use super::write::NewObject;
 use super::xml::Doc;
@@ -162,13 +163,19 @@ impl DirectorApi {
             Ok(t) => t,
             Err(e) => return ("invalid", Err(e)),
         };
+        if let Err(e) = refuse_streaming(req) {
+            return ("unsupported", Err(e));
+        }
+        if let Some(op) = multipart_api::op(&method, &target, req) {
+            if let Err(e) = refuse_unknown_params(&req.query, op.params()) {
+                return ("unsupported", Err(e));
+            }
+            return self.multipart(op, target, req);
+        }
         let sub = match subresource(&method, &target, req) {
             Ok(s) => s,
             Err(e) => return ("unsupported", Err(e)),
         };
-        if let Err(e) = refuse_streaming(req) {
-            return ("unsupported", Err(e));
-        }
         if let Some(sub) = sub {
             return ("subresource", self.subresource(&method, &target, sub, req));
         }
@@ -329,7 +336,7 @@ impl DirectorApi {
     }
 
     fn put_object(&self, bucket: String, key: String, req: &mut Request<'_>) -> Result<Response> {
-        check_owner_only_acl(req, false)?;
+        check_acl_headers(req)?;
         let new = NewObject {
             bucket,
             key,

@@ -7,6 +7,7 @@
 //! old journals. An unknown record type or version is refused, never skipped.
 
 use super::error::{DirectorError, Result};
+use super::multipart::{PartRecord, UploadKey, Uploads};
 use crate::hash::Hash;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -115,6 +116,43 @@ pub enum Record {
     },
     StoreRemove {
         id: String,
+    },
+    /// CreateMultipartUpload: an upload starts (multipart.rs).
+    UploadCreate {
+        bucket: String,
+        key: String,
+        upload_id: String,
+        /// Unix ms.
+        initiated: u64,
+        content_type: String,
+        #[serde(default)]
+        meta: BTreeMap<String, String>,
+        /// Stored standard headers, as in `ObjectRecord::headers`.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        headers: BTreeMap<String, String>,
+    },
+    /// UploadPart / UploadPartCopy: part `number` is stored (replacing an earlier one).
+    UploadPart {
+        bucket: String,
+        key: String,
+        upload_id: String,
+        number: u32,
+        part: PartRecord,
+    },
+    /// CompleteMultipartUpload: the upload becomes the object `object`, whose chunk list
+    /// is the listed parts' lists in order; `parts` are the `[number, etag]` used.
+    UploadComplete {
+        bucket: String,
+        key: String,
+        upload_id: String,
+        parts: Vec<(u32, String)>,
+        object: ObjectRecord,
+    },
+    /// AbortMultipartUpload, or an abandoned upload cleaned after `--multipart-max-age`.
+    UploadAbort {
+        bucket: String,
+        key: String,
+        upload_id: String,
     },
 }
 
@@ -262,6 +300,8 @@ pub struct Index {
     pub buckets: BTreeMap<String, Bucket>,
     /// Stores of the cluster, by id.
     pub members: BTreeMap<String, Member>,
+    /// Multipart uploads in progress, by (bucket, key, upload id).
+    pub uploads: Uploads,
 }
 
 /// One entry of a listing.
@@ -321,6 +361,10 @@ impl Index {
             | Record::StoreRemove { id } => {
                 self.member(id)?;
             }
+            Record::UploadCreate { .. }
+            | Record::UploadPart { .. }
+            | Record::UploadComplete { .. }
+            | Record::UploadAbort { .. } => self.validate_upload(r)?,
         }
         Ok(())
     }
@@ -345,6 +389,8 @@ impl Index {
             }
             Record::BucketDelete { bucket } => {
                 self.buckets.remove(bucket);
+                // Uploads in progress go with their bucket (their parts become garbage).
+                self.uploads.retain(|k: &UploadKey, _| k.0 != *bucket);
             }
             Record::ObjectPut {
                 bucket,
@@ -392,6 +438,10 @@ impl Index {
             Record::StoreRemove { id } => {
                 self.members.remove(id);
             }
+            Record::UploadCreate { .. }
+            | Record::UploadPart { .. }
+            | Record::UploadComplete { .. }
+            | Record::UploadAbort { .. } => self.apply_upload(r)?,
         }
         Ok(())
     }
@@ -494,7 +544,12 @@ impl Index {
                 serde_json::json!({"created": b.created_ms, "objects": objects}),
             );
         }
-        serde_json::json!({ "v": RECORD_VERSION, "buckets": buckets, "members": self.members })
+        let mut state =
+            serde_json::json!({ "v": RECORD_VERSION, "buckets": buckets, "members": self.members });
+        if !self.uploads.is_empty() {
+            state["uploads"] = super::multipart::uploads_to_snapshot(&self.uploads);
+        }
+        state
     }
 
     pub fn from_snapshot(v: &Value) -> std::result::Result<Index, String> {
@@ -531,6 +586,9 @@ impl Index {
         if let Some(m) = v.get("members") {
             idx.members =
                 serde_json::from_value(m.clone()).map_err(|e| format!("snapshot members: {e}"))?;
+        }
+        if let Some(u) = v.get("uploads") {
+            idx.uploads = super::multipart::uploads_from_snapshot(u, &idx)?;
         }
         Ok(idx)
     }

@@ -10,6 +10,8 @@ pub mod holdings;
 pub mod index;
 pub mod journal;
 pub mod manifest;
+pub mod multipart;
+pub mod multipart_api;
 pub mod objects;
 pub mod placement;
 pub mod read;
@@ -51,6 +53,10 @@ pub struct DirectorConfig {
     pub repair_rate_bytes_per_sec: u64,
     pub repair_copies: usize,
     pub gc_grace_secs: u64,
+    /// Smallest multipart part except the last (`--multipart-min-part`).
+    pub multipart_min_part_bytes: u64,
+    /// Uploads with no activity this long are aborted (`--multipart-max-age`); 0: never.
+    pub multipart_max_age_secs: u64,
     pub http: ServerConfig,
 }
 
@@ -69,6 +75,8 @@ impl DirectorConfig {
             repair_rate_bytes_per_sec: repair::REPAIR_RATE_BYTES_PER_SEC_DEFAULT,
             repair_copies: repair::REPAIR_COPIES_DEFAULT,
             gc_grace_secs: gc::GC_GRACE_SECS_DEFAULT,
+            multipart_min_part_bytes: multipart::MIN_PART_BYTES_DEFAULT,
+            multipart_max_age_secs: multipart::MAX_AGE_SECS_DEFAULT,
             http: ServerConfig::default(),
         }
     }
@@ -407,8 +415,8 @@ impl Director {
     }
 }
 
-/// The store poller (liveness, new members, lost stores trigger repair) and the repair
-/// loop.
+/// The store poller (liveness, new members, lost stores trigger repair), the repair
+/// loop and the expiry of abandoned multipart uploads.
 fn spawn_background(d: &Arc<Director>) -> Result<()> {
     let poller = Arc::clone(d);
     std::thread::Builder::new()
@@ -443,6 +451,13 @@ fn spawn_background(d: &Arc<Director>) -> Result<()> {
         .name("repair".into())
         .spawn(move || repairer.repair_loop())
         .map_err(|e| DirectorError::Internal(format!("cannot start repair: {e}")))?;
+    if d.cfg.multipart_max_age_secs > 0 {
+        let expiry = Arc::clone(d);
+        std::thread::Builder::new()
+            .name("multipart-expiry".into())
+            .spawn(move || expiry.expiry_loop())
+            .map_err(|e| DirectorError::Internal(format!("cannot start multipart expiry: {e}")))?;
+    }
     Ok(())
 }
 

@@ -92,6 +92,15 @@ pub fn precondition_failed(why: &str) -> DirectorError {
     )
 }
 
+/// A body stored as chunks: what `ingest` returns.
+#[derive(Clone, Debug)]
+pub struct Ingested {
+    pub chunks: Vec<ChunkRef>,
+    pub size: u64,
+    /// Binary MD5 of the body.
+    pub md5: [u8; 16],
+}
+
 /// Counts and MD5-hashes the body as the chunker pulls it through.
 struct BodyTap<'a> {
     inner: &'a mut dyn Read,
@@ -123,22 +132,9 @@ impl Director {
             new.condition.check(&idx, &new.bucket, &new.key)?;
         }
         self.check_live_stores()?;
-        let mut tap = BodyTap {
-            inner: body,
-            md5: Md5::new(),
-            bytes: 0,
-        };
         let mut pins = self.pins();
-        let chunks = self.scatter(&mut tap, &mut pins)?;
-        if len.is_some_and(|n| n != tap.bytes) {
-            let n = len.unwrap_or(0);
-            return Err(DirectorError::IncompleteBody {
-                expected: n,
-                received: tap.bytes,
-            });
-        }
-        let etag = to_hex(&tap.md5.finalize());
-        let meta = self.store_object(new, chunks, etag, &mut pins)?;
+        let body = self.ingest(body, len, &mut pins)?;
+        let meta = self.store_object(new, body.chunks, to_hex(&body.md5), &mut pins)?;
         self.counters
             .bytes_in
             .fetch_add(meta.size, Ordering::Relaxed);
@@ -146,8 +142,8 @@ impl Director {
     }
 
     /// Makes an object version from chunks that already have their copies: writes its
-    /// manifest chunk, then journals it (if `new.condition` still holds). Used by PUT,
-    /// copy and multipart completion; `pins` must hold `chunks`.
+    /// manifest chunk, then journals it (if `new.condition` still holds). Used by PUT and
+    /// copy; `pins` must hold `chunks`.
     pub fn store_object(
         &self,
         new: NewObject,
@@ -155,7 +151,7 @@ impl Director {
         etag: String,
         pins: &mut super::gc::Pins<'_>,
     ) -> Result<Arc<ObjectMeta>> {
-        let mut record = ObjectRecord {
+        let record = ObjectRecord {
             size: chunks.iter().map(|c| u64::from(c.len)).sum(),
             mtime: crate::timefmt::now_ms(),
             etag,
@@ -168,15 +164,7 @@ impl Director {
                 .collect(),
             manifest: String::new(),
         };
-        let m = manifest::encode(&Manifest {
-            bucket: new.bucket.clone(),
-            key: new.key.clone(),
-            object: record.clone(),
-        });
-        let mh = Hash::of(&m);
-        pins.pin(mh);
-        self.replicate(&mh, &m)?;
-        record.manifest = mh.to_hex();
+        let record = self.write_manifest(&new.bucket, &new.key, record, pins)?;
         let meta = ObjectMeta::from_record(&record).map_err(DirectorError::Internal)?;
         let (bucket, key, condition) = (new.bucket, new.key, new.condition);
         let rec = Record::ObjectPut {
@@ -189,6 +177,57 @@ impl Director {
             _ => Ok(()),
         })?;
         Ok(Arc::new(meta))
+    }
+
+    /// A request body becomes replicated chunks (pinned in `pins`), counted and
+    /// MD5-hashed on the way; `len` is the length the client announced, if any. Shared
+    /// by object PUT and multipart UploadPart.
+    pub fn ingest(
+        &self,
+        body: &mut dyn Read,
+        len: Option<u64>,
+        pins: &mut super::gc::Pins<'_>,
+    ) -> Result<Ingested> {
+        let mut tap = BodyTap {
+            inner: body,
+            md5: Md5::new(),
+            bytes: 0,
+        };
+        let chunks = self.scatter(&mut tap, pins)?;
+        if len.is_some_and(|n| n != tap.bytes) {
+            let n = len.unwrap_or(0);
+            return Err(DirectorError::IncompleteBody {
+                expected: n,
+                received: tap.bytes,
+            });
+        }
+        Ok(Ingested {
+            chunks,
+            size: tap.bytes,
+            md5: tap.md5.finalize().into(),
+        })
+    }
+
+    /// Writes the manifest chunk of `record` (pinned in `pins`) and returns the record
+    /// with its `manifest` field set, ready to be journaled.
+    pub fn write_manifest(
+        &self,
+        bucket: &str,
+        key: &str,
+        mut record: ObjectRecord,
+        pins: &mut super::gc::Pins<'_>,
+    ) -> Result<ObjectRecord> {
+        record.manifest = String::new();
+        let m = manifest::encode(&Manifest {
+            bucket: bucket.to_string(),
+            key: key.to_string(),
+            object: record.clone(),
+        });
+        let mh = Hash::of(&m);
+        pins.pin(mh);
+        self.replicate(&mh, &m)?;
+        record.manifest = mh.to_hex();
+        Ok(record)
     }
 
     pub fn check_live_stores(&self) -> Result<()> {
