@@ -3,6 +3,7 @@
 //! No sockets here (see `crate::http`).
 
 use super::Director;
+use super::body;
 use super::error::{DirectorError, Result};
 use super::index::{ListEntry, ObjectMeta, Record, valid_bucket_name, validate_key};
 use super::write::NewObject;
@@ -329,9 +330,14 @@ impl DirectorApi {
                 .to_string(),
             meta,
         };
-        let len = req.body_len;
-        let m = self.director.put_object(new, req.body, len)?;
-        Ok(Response::empty(200).with_header("ETag", format!("\"{}\"", m.etag)))
+        // The auth module will pass the SignatureChain of a signed streaming body here.
+        let mut body = body::open(req, None)?;
+        let m = self.director.put_object(new, &mut body)?;
+        let mut r = Response::empty(200).with_header("ETag", format!("\"{}\"", m.etag));
+        if let Some((alg, value)) = &m.checksum {
+            r = r.with_header(&format!("x-amz-checksum-{alg}"), value.clone());
+        }
+        Ok(r)
     }
 
     fn get_object(
@@ -356,6 +362,13 @@ impl DirectorApi {
             Response::new(status, Body::Stream(body, Some(end - start))),
             &m,
         );
+        // As S3: the stored checksum only when asked for, and only for the whole object.
+        let asked = req
+            .header("x-amz-checksum-mode")
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("ENABLED"));
+        if let (true, 200, Some((alg, value))) = (asked, status, &m.checksum) {
+            r = r.with_header(&format!("x-amz-checksum-{alg}"), value.clone());
+        }
         if status == 206 {
             r = r.with_header(
                 "Content-Range",
@@ -578,10 +591,9 @@ const LIST_PARAMS: &[&str] = &[
     "fetch-owner",
     "location",
 ];
-/// Headers that change what a PUT means (copy, aws-chunked framing, conditions).
+/// Headers that change what a PUT means (copy, conditions).
 const UNSUPPORTED_HEADERS: &[&str] = &[
     "x-amz-copy-source",
-    "x-amz-decoded-content-length",
     "if-match",
     "if-none-match",
     "if-modified-since",
@@ -605,17 +617,6 @@ fn refuse_unsupported(method: &str, target: &Target, req: &Request<'_>) -> Resul
         if req.header(h).is_some() {
             return Err(DirectorError::NotImplemented(format!("the {h} header")));
         }
-    }
-    let streaming = req
-        .header("x-amz-content-sha256")
-        .is_some_and(|v| v.starts_with("STREAMING-"))
-        || req
-            .header("content-encoding")
-            .is_some_and(|v| v.contains("aws-chunked"));
-    if streaming {
-        return Err(DirectorError::NotImplemented(
-            "aws-chunked request bodies".into(),
-        ));
     }
     Ok(())
 }

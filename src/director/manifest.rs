@@ -50,6 +50,7 @@ mod tests {
                 meta: Default::default(),
                 chunks: vec![],
                 manifest: String::new(),
+                checksum: Some(("crc64nvme".into(), "AAAAAAAAAAA=".into())),
             },
         };
         let bytes = encode(&m);

@@ -8,6 +8,7 @@
 //! previous ones upload.
 
 use super::Director;
+use super::body::{self, CheckedBody};
 use super::client::CallError;
 use super::error::{DirectorError, Result};
 use super::index::{ChunkRef, ObjectMeta, ObjectRecord, Record};
@@ -55,13 +56,14 @@ impl Read for BodyTap<'_> {
 }
 
 impl Director {
-    /// Stores an object from `body` (`len` is the Content-Length if the client sent one).
+    /// Stores an object from `body`, which verifies itself as it is read (length, hashes,
+    /// checksums, chunk signatures): a failed check stops the upload before the commit.
     pub fn put_object(
         &self,
         new: NewObject,
-        body: &mut dyn Read,
-        len: Option<u64>,
+        body: &mut CheckedBody<'_>,
     ) -> Result<Arc<ObjectMeta>> {
+        let len = body.len();
         // Refuse early, before reading a byte, when the request cannot succeed.
         self.read_index().bucket(&new.bucket)?;
         self.check_live_stores()?;
@@ -72,17 +74,18 @@ impl Director {
         };
         let mut pins = self.pins();
         let chunks = self.scatter(&mut tap, &mut pins)?;
-        if len.is_some_and(|n| n != tap.bytes) {
+        let (size, etag) = (tap.bytes, to_hex(&tap.md5.finalize()));
+        if len.is_some_and(|n| n != size) {
             let n = len.unwrap_or(0);
             return Err(DirectorError::IncompleteBody {
                 expected: n,
-                received: tap.bytes,
+                received: size,
             });
         }
         let mut record = ObjectRecord {
-            size: tap.bytes,
+            size,
             mtime: crate::timefmt::now_ms(),
-            etag: to_hex(&tap.md5.finalize()),
+            etag,
             content_type: new.content_type.clone(),
             meta: new.meta.clone(),
             chunks: chunks
@@ -90,6 +93,8 @@ impl Director {
                 .map(|c| (c.hash.to_hex(), u64::from(c.len)))
                 .collect(),
             manifest: String::new(),
+            // Known once the body has been read to its end (and verified).
+            checksum: body.checksum(),
         };
         let m = manifest::encode(&Manifest {
             bucket: new.bucket.clone(),
@@ -140,7 +145,7 @@ impl Director {
                     Ok(Some(d)) => d,
                     Ok(None) => break,
                     Err(e) => {
-                        first_error = Some(DirectorError::BodyRead(e.to_string()));
+                        first_error = Some(body::director_error(&e));
                         break;
                     }
                 };
