@@ -10,6 +10,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod admin;
+pub mod checksum;
 pub mod chunker;
 pub mod cli;
 pub mod dev;

@@ -3,6 +3,7 @@
 //! No sockets here (see `crate::http`).
 
 use super::Director;
+use super::body;
 use super::error::{DirectorError, Result};
 use super::index::{ListEntry, ObjectMeta, Record, valid_bucket_name, validate_key};
 use super::multipart_api;
@@ -163,9 +164,6 @@ impl DirectorApi {
             Ok(t) => t,
             Err(e) => return ("invalid", Err(e)),
         };
-        if let Err(e) = refuse_streaming(req) {
-            return ("unsupported", Err(e));
-        }
         if let Some(op) = multipart_api::op(&method, &target, req) {
             if let Err(e) = refuse_unknown_params(&req.query, op.params()) {
                 return ("unsupported", Err(e));
@@ -347,10 +345,16 @@ impl DirectorApi {
             meta: user_meta(req),
             headers: stored_headers(req),
             condition: write_condition(req)?,
+            checksum: None,
         };
-        let len = req.body_len;
-        let m = self.director.put_object(new, req.body, len)?;
-        Ok(Response::empty(200).with_header("ETag", format!("\"{}\"", m.etag)))
+        // The auth module will pass the SignatureChain of a signed streaming body here.
+        let mut body = body::open(req, None)?;
+        let m = self.director.put_object(new, &mut body)?;
+        let mut r = Response::empty(200).with_header("ETag", format!("\"{}\"", m.etag));
+        if let Some((alg, value)) = &m.checksum {
+            r = r.with_header(&format!("x-amz-checksum-{alg}"), value.clone());
+        }
+        Ok(r)
     }
 
     fn get_object(
@@ -378,6 +382,13 @@ impl DirectorApi {
             Response::new(status, Body::Stream(body, Some(end - start))),
             &m,
         );
+        // As S3: the stored checksum only when asked for, and only for the whole object.
+        let asked = req
+            .header("x-amz-checksum-mode")
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("ENABLED"));
+        if let (true, 200, Some((alg, value))) = (asked, status, &m.checksum) {
+            r = r.with_header(&format!("x-amz-checksum-{alg}"), value.clone());
+        }
         r = response_overrides(r, req)?;
         if status == 206 {
             r = r.with_header(
@@ -583,24 +594,6 @@ impl DirectorApi {
             self.metrics.render("dpyfs_director", &gauges),
         )
     }
-}
-
-/// aws-chunked bodies are refused until they are decoded: stored as sent, the framing
-/// would become part of the object.
-fn refuse_streaming(req: &Request<'_>) -> Result<()> {
-    let streaming = req
-        .header("x-amz-content-sha256")
-        .is_some_and(|v| v.starts_with("STREAMING-"))
-        || req.header("x-amz-decoded-content-length").is_some()
-        || req
-            .header("content-encoding")
-            .is_some_and(|v| v.contains("aws-chunked"));
-    if streaming {
-        return Err(DirectorError::NotImplemented(
-            "aws-chunked request bodies".into(),
-        ));
-    }
-    Ok(())
 }
 
 /// Admin request bodies are small JSON documents.

@@ -52,6 +52,9 @@ pub struct ObjectMeta {
     pub chunks: Vec<ChunkRef>,
     /// The manifest chunk written for this version.
     pub manifest: Hash,
+    /// The checksum the client sent and the director verified: (algorithm, base64 value),
+    /// e.g. ("crc32", "NhCmhg=="). Returned as `x-amz-checksum-<algorithm>`.
+    pub checksum: Option<(String, String)>,
 }
 
 #[derive(Debug, Default)]
@@ -76,6 +79,9 @@ pub struct ObjectRecord {
     /// `[[sha256 hex, length], ...]` in order.
     pub chunks: Vec<(String, u64)>,
     pub manifest: String,
+    /// `[algorithm, base64 value]` of the verified x-amz-checksum-*; absent if none was sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<(String, String)>,
 }
 
 /// A journal record (without the `seq` and `v` fields, which the caller handles).
@@ -182,6 +188,7 @@ impl ObjectMeta {
                 .map(|c| (c.hash.to_hex(), u64::from(c.len)))
                 .collect(),
             manifest: self.manifest.to_hex(),
+            checksum: self.checksum.clone(),
         }
     }
 
@@ -210,6 +217,7 @@ impl ObjectMeta {
             chunks,
             manifest: Hash::parse(&r.manifest)
                 .ok_or_else(|| format!("bad manifest name {:?}", r.manifest))?,
+            checksum: r.checksum.clone(),
         })
     }
 }
@@ -623,7 +631,29 @@ mod tests {
                 vec![]
             },
             manifest: h,
+            checksum: None,
         }
+    }
+
+    /// Records written before checksums existed still read, and a record without one is
+    /// written exactly as before (issue 4).
+    #[test]
+    fn the_checksum_field_is_optional_both_ways() {
+        let old = obj(1);
+        let text = serde_json::to_string(&old).unwrap();
+        assert!(!text.contains("checksum"), "{text}");
+        assert_eq!(serde_json::from_str::<ObjectRecord>(&text).unwrap(), old);
+        let mut new = obj(1);
+        new.checksum = Some(("crc32".into(), "NhCmhg==".into()));
+        let text = serde_json::to_string(&new).unwrap();
+        assert!(
+            text.contains(r#""checksum":["crc32","NhCmhg=="]"#),
+            "{text}"
+        );
+        let back: ObjectRecord = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, new);
+        let meta = ObjectMeta::from_record(&back).unwrap();
+        assert_eq!(meta.to_record(), new);
     }
 
     fn index_with(keys: &[&str]) -> Index {

@@ -2,6 +2,7 @@
 //! placement and the journal; it knows a store only through its HTTP API (`client`).
 
 pub mod api;
+pub mod body;
 pub mod client;
 pub mod error;
 pub mod fsck;

@@ -176,11 +176,17 @@ impl DirectorApi {
         if let Some(src) = req.header("x-amz-copy-source") {
             return self.upload_part_copy(bucket, key, &id, number, src, req);
         }
-        let len = req.body_len;
+        // Verified as it is read, as an object PUT's body (aws-chunked, checksums).
+        let mut body = super::body::open(req, None)?;
+        let len = body.len();
         let p = self
             .director
-            .upload_part(bucket, key, &id, number, req.body, len)?;
-        Ok(Response::empty(200).with_header("ETag", format!("\"{}\"", p.etag)))
+            .upload_part(bucket, key, &id, number, &mut body, len)?;
+        let mut r = Response::empty(200).with_header("ETag", format!("\"{}\"", p.etag));
+        if let Some((alg, value)) = body.checksum() {
+            r = r.with_header(&format!("x-amz-checksum-{alg}"), value);
+        }
+        Ok(r)
     }
 
     /// UploadPartCopy: `x-amz-copy-source: [/]bucket/key[?versionId=null]`, URL-encoded,

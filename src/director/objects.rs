@@ -153,15 +153,7 @@ pub fn stored_headers(req: &Request<'_>) -> BTreeMap<String, String> {
             let v = req.header(h)?;
             // aws-chunked is the request's framing, not the object's encoding.
             let v = if *h == "content-encoding" {
-                let kept: Vec<&str> = v
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|e| !e.is_empty() && !e.eq_ignore_ascii_case("aws-chunked"))
-                    .collect();
-                if kept.is_empty() {
-                    return None;
-                }
-                kept.join(", ")
+                super::body::stored_content_encoding(v)?
             } else {
                 v.to_string()
             };
@@ -594,6 +586,8 @@ impl DirectorApi {
             meta,
             headers,
             condition: write_condition(req)?,
+            // The bytes are the source's, so is their checksum.
+            checksum: src.checksum.clone(),
         };
         self.director.check_live_stores()?;
         let m = self
@@ -721,6 +715,7 @@ mod tests {
             headers: BTreeMap::new(),
             chunks: vec![],
             manifest: crate::hash::Hash::of(b""),
+            checksum: None,
         }
     }
 

@@ -8,6 +8,7 @@
 //! previous ones upload.
 
 use super::Director;
+use super::body::{self, CheckedBody};
 use super::client::CallError;
 use super::error::{DirectorError, Result};
 use super::index::{ChunkRef, Index, ObjectMeta, ObjectRecord, Record};
@@ -39,6 +40,8 @@ pub struct NewObject {
     /// Stored standard headers (`index::STORED_HEADERS`).
     pub headers: BTreeMap<String, String>,
     pub condition: WriteCondition,
+    /// The verified checksum the client sent (algorithm, base64 value), kept and returned.
+    pub checksum: Option<(String, String)>,
 }
 
 /// A condition on the key's current version for a write to take effect (`If-None-Match: *`,
@@ -118,13 +121,14 @@ impl Read for BodyTap<'_> {
 }
 
 impl Director {
-    /// Stores an object from `body` (`len` is the Content-Length if the client sent one).
+    /// Stores an object from `body`, which verifies itself as it is read (length, hashes,
+    /// checksums, chunk signatures): a failed check stops the upload before the commit.
     pub fn put_object(
         &self,
         new: NewObject,
-        body: &mut dyn Read,
-        len: Option<u64>,
+        body: &mut CheckedBody<'_>,
     ) -> Result<Arc<ObjectMeta>> {
+        let len = body.len();
         // Refuse early, before reading a byte, when the request cannot succeed.
         {
             let idx = self.read_index();
@@ -133,8 +137,13 @@ impl Director {
         }
         self.check_live_stores()?;
         let mut pins = self.pins();
-        let body = self.ingest(body, len, &mut pins)?;
-        let meta = self.store_object(new, body.chunks, to_hex(&body.md5), &mut pins)?;
+        let ingested = self.ingest(body, len, &mut pins)?;
+        // Known once the body has been read to its end (and verified).
+        let new = NewObject {
+            checksum: body.checksum(),
+            ..new
+        };
+        let meta = self.store_object(new, ingested.chunks, to_hex(&ingested.md5), &mut pins)?;
         self.counters
             .bytes_in
             .fetch_add(meta.size, Ordering::Relaxed);
@@ -163,6 +172,7 @@ impl Director {
                 .map(|c| (c.hash.to_hex(), u64::from(c.len)))
                 .collect(),
             manifest: String::new(),
+            checksum: new.checksum.clone(),
         };
         let record = self.write_manifest(&new.bucket, &new.key, record, pins)?;
         let meta = ObjectMeta::from_record(&record).map_err(DirectorError::Internal)?;
@@ -194,16 +204,17 @@ impl Director {
             bytes: 0,
         };
         let chunks = self.scatter(&mut tap, pins)?;
-        if len.is_some_and(|n| n != tap.bytes) {
+        let size = tap.bytes;
+        if len.is_some_and(|n| n != size) {
             let n = len.unwrap_or(0);
             return Err(DirectorError::IncompleteBody {
                 expected: n,
-                received: tap.bytes,
+                received: size,
             });
         }
         Ok(Ingested {
             chunks,
-            size: tap.bytes,
+            size,
             md5: tap.md5.finalize().into(),
         })
     }
@@ -258,7 +269,7 @@ impl Director {
                     Ok(Some(d)) => d,
                     Ok(None) => break,
                     Err(e) => {
-                        first_error = Some(DirectorError::BodyRead(e.to_string()));
+                        first_error = Some(body::director_error(&e));
                         break;
                     }
                 };
