@@ -3,6 +3,7 @@
 //! No sockets here (see `crate::http`).
 
 use super::Director;
+use super::auth::{Access, Auth};
 use super::error::{DirectorError, Result};
 use super::index::{ListEntry, ObjectMeta, Record, valid_bucket_name, validate_key};
 use super::write::NewObject;
@@ -24,6 +25,8 @@ pub const CONTENT_TYPE_DEFAULT: &str = "binary/octet-stream";
 pub struct DirectorApi {
     pub director: Arc<Director>,
     pub metrics: Metrics,
+    /// Verifies every request before it is routed (open when there is no keys file).
+    pub auth: Auth,
     started: Instant,
     request_ids: std::sync::atomic::AtomicU64,
 }
@@ -113,14 +116,25 @@ impl DirectorApi {
         DirectorApi {
             director,
             metrics: Metrics::default(),
+            auth: Auth::open(),
             started: Instant::now(),
             request_ids: std::sync::atomic::AtomicU64::new(1),
         }
     }
 
+    /// The same API with keys: requests must be signed.
+    pub fn with_auth(mut self, auth: Auth) -> DirectorApi {
+        self.auth = auth;
+        self
+    }
+
     pub fn handle(&self, req: &mut Request<'_>) -> Response {
         let rid = format!("{:016x}", self.request_ids.fetch_add(1, Ordering::Relaxed));
-        let (route, result) = self.route(req);
+        // Before any routing or body reading: a refused request touches nothing.
+        let (route, result) = match self.auth.verify(req, now_ms()) {
+            Ok(mut access) => self.route(req, &mut access),
+            Err(e) => ("auth", Err(e)),
+        };
         let resp = match result {
             Ok(r) => r,
             Err(e) => self.error(&e, &req.path, &rid),
@@ -146,24 +160,57 @@ impl DirectorApi {
         r
     }
 
-    fn route(&self, req: &mut Request<'_>) -> (&'static str, Result<Response>) {
+    /// Routes a verified request. `access` says who sent it; every route checks it here,
+    /// before its handler runs. `access.chain` is for whoever reads a streaming body.
+    fn route(
+        &self,
+        req: &mut Request<'_>,
+        access: &mut Access,
+    ) -> (&'static str, Result<Response>) {
         let method = req.method.clone();
         let path = req.path.clone();
+        // The status page and the metrics hold counts, not names or data: open to
+        // loopback clients even when keys are configured, like a store's /status.
+        let local = req.remote.is_none_or(|a| a.ip().is_loopback());
         if let Some(rest) = path.strip_prefix("/_dpyfs/") {
+            let open = local && method == "GET" && rest == "status";
+            if let Err(e) = access
+                .check_admin()
+                .or_else(|e| if open { Ok(()) } else { Err(e) })
+            {
+                return ("admin", Err(e));
+            }
             return ("admin", self.admin(&method, rest, req));
         }
         if path == "/metrics" && method == "GET" {
+            if let Err(e) = access
+                .check_admin()
+                .or_else(|e| if local { Ok(()) } else { Err(e) })
+            {
+                return ("metrics", Err(e));
+            }
             return ("metrics", Ok(self.metrics_text()));
+        }
+        // Unsigned requests learn nothing, not even whether a bucket name is valid.
+        if let Err(e) = access.check_signed() {
+            return ("auth", Err(e));
         }
         let target = match parse_target(&path) {
             Ok(t) => t,
             Err(e) => return ("invalid", Err(e)),
         };
+        let allowed = match &target {
+            Target::Service => Ok(()),
+            Target::Bucket(b) | Target::Object(b, _) => access.check_bucket(b),
+        };
+        if let Err(e) = allowed {
+            return ("auth", Err(e));
+        }
         if let Err(e) = refuse_unsupported(&method, &target, req) {
             return ("unsupported", Err(e));
         }
         match (method.as_str(), target) {
-            ("GET", Target::Service) => ("list_buckets", self.list_buckets()),
+            ("GET", Target::Service) => ("list_buckets", self.list_buckets(access)),
             ("PUT", Target::Bucket(b)) => ("create_bucket", self.create_bucket(b)),
             ("DELETE", Target::Bucket(b)) => ("delete_bucket", self.delete_bucket(b)),
             ("HEAD", Target::Bucket(b)) => ("head_bucket", self.head_bucket(&b)),
@@ -181,7 +228,8 @@ impl DirectorApi {
         }
     }
 
-    fn list_buckets(&self) -> Result<Response> {
+    /// The buckets `access` may touch (a key with a bucket list sees only those).
+    fn list_buckets(&self, access: &Access) -> Result<Response> {
         let idx = self.director.read_index();
         let mut d = Doc::new("ListAllMyBucketsResult");
         d.open("Owner")
@@ -189,7 +237,7 @@ impl DirectorApi {
             .elem("DisplayName", "dpyfs")
             .close("Owner")
             .open("Buckets");
-        for (name, b) in &idx.buckets {
+        for (name, b) in idx.buckets.iter().filter(|(n, _)| access.may_touch(n)) {
             d.open("Bucket")
                 .elem("Name", name)
                 .elem("CreationDate", &iso8601(b.created_ms))
