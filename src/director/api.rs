@@ -643,7 +643,8 @@ fn refuse_unsupported(method: &str, target: &Target, req: &Request<'_>) -> Resul
     };
     for (k, _) in crate::http::query_pairs(&req.query) {
         // `x-id` names the operation for newer SDKs; it adds nothing to the path.
-        if k != "x-id" && !allowed.contains(&k.as_str()) {
+        // `X-Amz-*` are a presigned URL's signature, verified before routing.
+        if k != "x-id" && !k.starts_with("X-Amz-") && !allowed.contains(&k.as_str()) {
             return Err(DirectorError::NotImplemented(format!(
                 "the ?{k} sub-resource"
             )));
