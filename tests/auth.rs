@@ -136,7 +136,24 @@ fn curl_aws_sigv4_puts_gets_lists_and_deletes() {
         ],
     );
     assert_eq!(st, 200);
+    // Without the header, curl signs the hash of a --data body: read and checked.
+    let (st, body) = scurl(
+        &k,
+        &[
+            "-X",
+            "PUT",
+            "--data-binary",
+            "from --data",
+            &format!("{u}/photos/data2.txt"),
+        ],
+    );
+    assert_eq!(st, 200, "{body}");
+    assert_eq!(
+        scurl(&k, &[&format!("{u}/photos/data2.txt")]).1,
+        "from --data"
+    );
     for key in [
+        "data2.txt",
         "plain.bin",
         "a%20b+c~d.bin",
         "dir/%C3%A9t%C3%A9.bin",
@@ -182,6 +199,12 @@ fn unsigned_and_wrongly_signed_requests_are_refused_and_store_nothing() {
         (st, code_of(&body).as_str()),
         (403, "SignatureDoesNotMatch"),
         "{body}"
+    );
+    // A --data body with a wrong secret is read, and still refused.
+    let (st, body) = scurl(&wrong, &["-X", "PUT", "--data-binary", "x", &obj]);
+    assert_eq!(
+        (st, code_of(&body).as_str()),
+        (403, "SignatureDoesNotMatch")
     );
     let unknown = Key {
         id: "DPYFSNOSUCHKEY000000".into(),

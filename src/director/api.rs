@@ -131,8 +131,12 @@ impl DirectorApi {
     pub fn handle(&self, req: &mut Request<'_>) -> Response {
         let rid = format!("{:016x}", self.request_ids.fetch_add(1, Ordering::Relaxed));
         // Before any routing or body reading: a refused request touches nothing.
-        let (route, result) = match self.auth.verify(req, now_ms()) {
+        let now = now_ms();
+        let (route, result) = match self.auth.verify(req, now) {
             Ok(mut access) => self.route(req, &mut access),
+            Err(e) if super::auth::body_hash_may_be_signed(req, &e) => {
+                self.route_buffered(req, now)
+            }
             Err(e) => ("auth", Err(e)),
         };
         let resp = match result {
@@ -141,6 +145,33 @@ impl DirectorApi {
         };
         self.metrics.record(route, resp.status);
         resp.with_header("x-amz-request-id", rid)
+    }
+
+    /// A small body read into memory and its hash tried as the signed payload: curl's
+    /// `--aws-sigv4 --data ...` signs the hash of its body without sending it.
+    fn route_buffered(&self, req: &mut Request<'_>, now: u64) -> (&'static str, Result<Response>) {
+        let mut body = Vec::new();
+        let limit = super::auth::SIGNED_BODY_BYTES_MAX;
+        if let Err(e) =
+            std::io::Read::read_to_end(&mut std::io::Read::take(&mut req.body, limit), &mut body)
+        {
+            return ("auth", Err(DirectorError::BodyRead(e.to_string())));
+        }
+        let hash = crate::sigv4::sha256_hex(&body);
+        let mut cursor = std::io::Cursor::new(body);
+        let mut buffered = Request {
+            method: req.method.clone(),
+            path: req.path.clone(),
+            query: req.query.clone(),
+            headers: req.headers.clone(),
+            body: &mut cursor,
+            body_len: req.body_len,
+            remote: req.remote,
+        };
+        match self.auth.verify_with_body_hash(&buffered, now, &hash) {
+            Ok(mut access) => self.route(&mut buffered, &mut access),
+            Err(e) => ("auth", Err(e)),
+        }
     }
 
     fn error(&self, e: &DirectorError, resource: &str, rid: &str) -> Response {

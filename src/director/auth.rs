@@ -538,6 +538,26 @@ impl Auth {
     /// director is `Principal::Anonymous` (the routes decide what it may see); a request
     /// that tries to sign and fails is an error.
     pub fn verify(&self, req: &Request<'_>, now_ms: u64) -> Result<Access> {
+        self.verify_inner(req, now_ms, None)
+    }
+
+    /// `verify` for a request whose body has been read (see `body_hash_may_be_signed`):
+    /// the body's own hash is tried as the signed payload too.
+    pub fn verify_with_body_hash(
+        &self,
+        req: &Request<'_>,
+        now_ms: u64,
+        body_sha256_hex: &str,
+    ) -> Result<Access> {
+        self.verify_inner(req, now_ms, Some(body_sha256_hex))
+    }
+
+    fn verify_inner<'r>(
+        &self,
+        req: &'r Request<'_>,
+        now_ms: u64,
+        body_hash: Option<&'r str>,
+    ) -> Result<Access> {
         let Some(keys) = &self.keys else {
             return Ok(Access::open());
         };
@@ -557,7 +577,13 @@ impl Auth {
                     "only one auth mechanism allowed: an Authorization header or X-Amz-* query parameters".into(),
                 ));
             }
-            (Some(h), false) => header_claim(req, h)?,
+            (Some(h), false) => {
+                let mut c = header_claim(req, h)?;
+                if req.header("x-amz-content-sha256").is_none() {
+                    c.payloads.extend(body_hash);
+                }
+                c
+            }
             (None, true) => query_claim(req, now_ms)?,
         };
         if claim.scope.service != "s3" {
@@ -663,9 +689,27 @@ fn payload_header<'r>(req: &'r Request<'_>) -> Result<Option<&'r str>> {
 /// The payload hashes a request without `x-amz-content-sha256` may have signed. S3 wants
 /// the header, but curl's `--aws-sigv4` (7.88) does not send it: it signs the hash of the
 /// empty string when the body is not in memory (GET, DELETE, `-T FILE`), or the body's
-/// own hash for `--data`. The first two are tried; the payload is then unverified, as with
-/// UNSIGNED-PAYLOAD (docs/ARCHITECTURE.md).
+/// own hash for `--data`. These two are tried first, and the payload is then unverified,
+/// as with UNSIGNED-PAYLOAD (docs/ARCHITECTURE.md); a small body's own hash is tried after
+/// them by `verify_with_body_hash`.
 const PAYLOADS_WITHOUT_HEADER: &[&str] = &[sigv4::EMPTY_SHA256, sigv4::UNSIGNED_PAYLOAD];
+
+/// Largest body read to try its hash as the signed payload (see
+/// `body_hash_may_be_signed`).
+pub const SIGNED_BODY_BYTES_MAX: u64 = 1024 * 1024;
+
+/// True when a request refused with `e` may have signed its body's own hash without
+/// sending it (curl's `--aws-sigv4` with `--data`): a header signature that did not match,
+/// no `x-amz-content-sha256`, and a body of known length up to `SIGNED_BODY_BYTES_MAX`.
+/// The caller may then read the body and call `verify_with_body_hash`.
+pub fn body_hash_may_be_signed(req: &Request<'_>, e: &DirectorError) -> bool {
+    matches!(e, DirectorError::S3(_, "SignatureDoesNotMatch", _))
+        && req.header("authorization").is_some()
+        && req.header("x-amz-content-sha256").is_none()
+        && req
+            .body_len
+            .is_some_and(|n| n > 0 && n <= SIGNED_BODY_BYTES_MAX)
+}
 
 fn header_claim<'r>(req: &'r Request<'_>, h: &str) -> Result<Claim<'r>> {
     if !h.starts_with(sigv4::ALGORITHM) {
