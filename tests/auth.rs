@@ -353,6 +353,30 @@ fn a_bucket_limited_key_touches_only_its_buckets() {
     assert_eq!(st, 403);
     let (_, body) = scurl(&admin, &[&format!("{u}/private?list-type=2")]);
     assert!(keys_in(&body).is_empty(), "{body}");
+    let (_, body) = scurl(&admin, &[&format!("{u}/private/a.txt")]);
+    assert_eq!(code_of(&body), "NoSuchKey");
+    // Copying out of another bucket is refused (the source bucket is checked too).
+    assert_eq!(
+        scurl(&admin, &["-T", f, &format!("{u}/private/secret.txt")]).0,
+        200
+    );
+    let (st, body) = scurl(
+        &lim,
+        &[
+            "-X",
+            "PUT",
+            "-H",
+            "x-amz-copy-source: /private/secret.txt",
+            &format!("{u}/photos/stolen.txt"),
+        ],
+    );
+    assert_eq!(
+        (st, code_of(&body).as_str()),
+        (403, "AccessDenied"),
+        "{body}"
+    );
+    let (st, _) = scurl(&lim, &[&format!("{u}/photos/stolen.txt")]);
+    assert_eq!(st, 404);
     // Creating a bucket outside the list is refused; inside it is fine.
     let (st, body) = scurl(&lim, &["-X", "PUT", &format!("{u}/other")]);
     assert_eq!((st, code_of(&body).as_str()), (403, "AccessDenied"));

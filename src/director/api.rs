@@ -234,6 +234,11 @@ impl DirectorApi {
             Target::Service => Ok(()),
             Target::Bucket(b) | Target::Object(b, _) => access.check_bucket(b),
         };
+        // A copy (CopyObject, UploadPartCopy) reads its source bucket too.
+        let allowed = allowed.and_then(|()| match req.header("x-amz-copy-source") {
+            Some(src) => access.check_bucket(&copy_source_bucket(src)),
+            None => Ok(()),
+        });
         if let Err(e) = allowed {
             return ("auth", Err(e));
         }
@@ -715,6 +720,14 @@ fn read_json_body(req: &mut Request<'_>) -> Result<serde_json::Value> {
     })
 }
 
+/// The bucket named by `x-amz-copy-source` (`bucket/key` or `/bucket/key`, URL-encoded),
+/// for the access check; a malformed header is the copy handler's to refuse.
+fn copy_source_bucket(src: &str) -> String {
+    let s = src.trim().trim_start_matches('/');
+    let b = s.split('/').next().unwrap_or("");
+    percent_decode(b, false).unwrap_or_else(|| b.to_string())
+}
+
 fn xml(status: u16, body: String) -> Response {
     Response::text(status, "application/xml", body)
 }
@@ -792,6 +805,14 @@ mod tests {
             parse_target("/bkt/a%00"),
             Err(DirectorError::InvalidKey(_))
         ));
+    }
+
+    #[test]
+    fn copy_sources_name_their_bucket() {
+        assert_eq!(copy_source_bucket("/photos/a%20b.jpg"), "photos");
+        assert_eq!(copy_source_bucket("photos/a.jpg?versionId=null"), "photos");
+        assert_eq!(copy_source_bucket("ph%6Ftos/a"), "photos");
+        assert_eq!(copy_source_bucket(""), "");
     }
 
     #[test]
