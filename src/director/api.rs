@@ -191,8 +191,8 @@ impl DirectorApi {
         r
     }
 
-    /// Routes a verified request. `access` says who sent it; every route checks it here,
-    /// before its handler runs. `access.chain` is for whoever reads a streaming body.
+    /// Routes a verified request. `access` says who sent it (checked by `authorize` before
+    /// any handler runs); `access.chain` is for whoever reads a streaming body.
     fn route(
         &self,
         req: &mut Request<'_>,
@@ -200,48 +200,19 @@ impl DirectorApi {
     ) -> (&'static str, Result<Response>) {
         let method = req.method.clone();
         let path = req.path.clone();
-        // The status page and the metrics hold counts, not names or data: open to
-        // loopback clients even when keys are configured, like a store's /status.
-        let local = req.remote.is_none_or(|a| a.ip().is_loopback());
+        if let Err(e) = authorize(access, &method, &path, req) {
+            return ("auth", Err(e));
+        }
         if let Some(rest) = path.strip_prefix("/_dpyfs/") {
-            let open = local && method == "GET" && rest == "status";
-            if let Err(e) = access
-                .check_admin()
-                .or_else(|e| if open { Ok(()) } else { Err(e) })
-            {
-                return ("admin", Err(e));
-            }
             return ("admin", self.admin(&method, rest, req));
         }
         if path == "/metrics" && method == "GET" {
-            if let Err(e) = access
-                .check_admin()
-                .or_else(|e| if local { Ok(()) } else { Err(e) })
-            {
-                return ("metrics", Err(e));
-            }
             return ("metrics", Ok(self.metrics_text()));
-        }
-        // Unsigned requests learn nothing, not even whether a bucket name is valid.
-        if let Err(e) = access.check_signed() {
-            return ("auth", Err(e));
         }
         let target = match parse_target(&path) {
             Ok(t) => t,
             Err(e) => return ("invalid", Err(e)),
         };
-        let allowed = match &target {
-            Target::Service => Ok(()),
-            Target::Bucket(b) | Target::Object(b, _) => access.check_bucket(b),
-        };
-        // A copy (CopyObject, UploadPartCopy) reads its source bucket too.
-        let allowed = allowed.and_then(|()| match req.header("x-amz-copy-source") {
-            Some(src) => access.check_bucket(&copy_source_bucket(src)),
-            None => Ok(()),
-        });
-        if let Err(e) = allowed {
-            return ("auth", Err(e));
-        }
         if let Err(e) = refuse_unsupported(&method, &target, req) {
             return ("unsupported", Err(e));
         }
@@ -718,6 +689,39 @@ fn read_json_body(req: &mut Request<'_>) -> Result<serde_json::Value> {
     serde_json::from_str(&text).map_err(|e| {
         DirectorError::BadRequest("MalformedJSON", format!("the body is not JSON: {e}"))
     })
+}
+
+/// What `access` may do, checked for every route before its handler runs (the table in
+/// docs/ARCHITECTURE.md, "Authentication: what is open when").
+fn authorize(access: &Access, method: &str, path: &str, req: &Request<'_>) -> Result<()> {
+    // The status page and the metrics hold counts, not names or data: open to loopback
+    // clients even when keys are configured, like a store's /status.
+    let local = req.remote.is_none_or(|a| a.ip().is_loopback());
+    if let Some(rest) = path.strip_prefix("/_dpyfs/") {
+        if local && method == "GET" && rest == "status" {
+            return Ok(());
+        }
+        return access.check_admin();
+    }
+    if path == "/metrics" && method == "GET" {
+        if local {
+            return Ok(());
+        }
+        return access.check_admin();
+    }
+    // Unsigned requests learn nothing, not even whether a bucket name is valid.
+    access.check_signed()?;
+    let bucket = match parse_target(path) {
+        Ok(Target::Bucket(b)) | Ok(Target::Object(b, _)) => b,
+        // ListBuckets shows only the key's buckets; a bad name is the router's to refuse.
+        Ok(Target::Service) | Err(_) => return Ok(()),
+    };
+    access.check_bucket(&bucket)?;
+    // A copy (CopyObject, UploadPartCopy) reads its source bucket too.
+    match req.header("x-amz-copy-source") {
+        Some(src) => access.check_bucket(&copy_source_bucket(src)),
+        None => Ok(()),
+    }
 }
 
 /// The bucket named by `x-amz-copy-source` (`bucket/key` or `/bucket/key`, URL-encoded),
