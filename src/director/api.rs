@@ -64,6 +64,47 @@ fn parse_target(path: &str) -> Result<Target> {
     }
 }
 
+/// What `access` may do, checked for every route before its handler runs (the table in
+/// docs/ARCHITECTURE.md, "Authentication: what is open when").
+fn authorize(access: &Access, method: &str, path: &str, req: &Request<'_>) -> Result<()> {
+    // The status page and the metrics hold counts, not names or data: open to loopback
+    // clients even when keys are configured, like a store's /status.
+    let local = req.remote.is_none_or(|a| a.ip().is_loopback());
+    if let Some(rest) = path.strip_prefix("/_dpyfs/") {
+        if local && method == "GET" && rest == "status" {
+            return Ok(());
+        }
+        return access.check_admin();
+    }
+    if path == "/metrics" && method == "GET" {
+        if local {
+            return Ok(());
+        }
+        return access.check_admin();
+    }
+    // Unsigned requests learn nothing, not even whether a bucket name is valid.
+    access.check_signed()?;
+    let bucket = match parse_target(path) {
+        Ok(Target::Bucket(b)) | Ok(Target::Object(b, _)) => b,
+        // ListBuckets shows only the key's buckets; a bad name is the router's to refuse.
+        Ok(Target::Service) | Err(_) => return Ok(()),
+    };
+    access.check_bucket(&bucket)?;
+    // A copy (CopyObject, UploadPartCopy) reads its source bucket too.
+    match req.header("x-amz-copy-source") {
+        Some(src) => access.check_bucket(&copy_source_bucket(src)),
+        None => Ok(()),
+    }
+}
+
+/// The bucket named by `x-amz-copy-source` (`bucket/key` or `/bucket/key`, URL-encoded),
+/// for the access check; a malformed header is the copy handler's to refuse.
+fn copy_source_bucket(src: &str) -> String {
+    let s = src.trim().trim_start_matches('/');
+    let b = s.split('/').next().unwrap_or("");
+    percent_decode(b, false).unwrap_or_else(|| b.to_string())
+}
+
 /// A parsed `Range` header against an object of `size` bytes.
 #[derive(Debug, PartialEq, Eq)]
 pub enum RangeSpec {
@@ -689,47 +730,6 @@ fn read_json_body(req: &mut Request<'_>) -> Result<serde_json::Value> {
     serde_json::from_str(&text).map_err(|e| {
         DirectorError::BadRequest("MalformedJSON", format!("the body is not JSON: {e}"))
     })
-}
-
-/// What `access` may do, checked for every route before its handler runs (the table in
-/// docs/ARCHITECTURE.md, "Authentication: what is open when").
-fn authorize(access: &Access, method: &str, path: &str, req: &Request<'_>) -> Result<()> {
-    // The status page and the metrics hold counts, not names or data: open to loopback
-    // clients even when keys are configured, like a store's /status.
-    let local = req.remote.is_none_or(|a| a.ip().is_loopback());
-    if let Some(rest) = path.strip_prefix("/_dpyfs/") {
-        if local && method == "GET" && rest == "status" {
-            return Ok(());
-        }
-        return access.check_admin();
-    }
-    if path == "/metrics" && method == "GET" {
-        if local {
-            return Ok(());
-        }
-        return access.check_admin();
-    }
-    // Unsigned requests learn nothing, not even whether a bucket name is valid.
-    access.check_signed()?;
-    let bucket = match parse_target(path) {
-        Ok(Target::Bucket(b)) | Ok(Target::Object(b, _)) => b,
-        // ListBuckets shows only the key's buckets; a bad name is the router's to refuse.
-        Ok(Target::Service) | Err(_) => return Ok(()),
-    };
-    access.check_bucket(&bucket)?;
-    // A copy (CopyObject, UploadPartCopy) reads its source bucket too.
-    match req.header("x-amz-copy-source") {
-        Some(src) => access.check_bucket(&copy_source_bucket(src)),
-        None => Ok(()),
-    }
-}
-
-/// The bucket named by `x-amz-copy-source` (`bucket/key` or `/bucket/key`, URL-encoded),
-/// for the access check; a malformed header is the copy handler's to refuse.
-fn copy_source_bucket(src: &str) -> String {
-    let s = src.trim().trim_start_matches('/');
-    let b = s.split('/').next().unwrap_or("");
-    percent_decode(b, false).unwrap_or_else(|| b.to_string())
 }
 
 fn xml(status: u16, body: String) -> Response {
