@@ -6,6 +6,7 @@
 //!   socket-free `Request`/`Response` handlers are written against.
 //! - `store`: the storage daemon (a content-addressed chunk store).
 //! - `chunker`: content-defined chunking (FastCDC).
+//! - `sigv4`: AWS Signature Version 4 (pure functions; the director verifies, tools sign).
 //! - `director`: the cluster's front door (journal, placement, scatter/gather).
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
@@ -19,6 +20,7 @@ pub mod fsutil;
 pub mod hash;
 pub mod http;
 pub mod metrics;
+pub mod sigv4;
 pub mod store;
 pub mod sys;
 pub mod timefmt;

@@ -2,6 +2,7 @@
 //! placement and the journal; it knows a store only through its HTTP API (`client`).
 
 pub mod api;
+pub mod auth;
 pub mod body;
 pub mod client;
 pub mod error;
@@ -59,6 +60,8 @@ pub struct DirectorConfig {
     /// Uploads with no activity this long are aborted (`--multipart-max-age`); 0: never.
     pub multipart_max_age_secs: u64,
     pub http: ServerConfig,
+    /// The keys file (`--keys`); None serves every request unsigned.
+    pub keys: Option<PathBuf>,
 }
 
 impl DirectorConfig {
@@ -79,6 +82,7 @@ impl DirectorConfig {
             multipart_min_part_bytes: multipart::MIN_PART_BYTES_DEFAULT,
             multipart_max_age_secs: multipart::MAX_AGE_SECS_DEFAULT,
             http: ServerConfig::default(),
+            keys: None,
         }
     }
 }
@@ -466,10 +470,24 @@ fn spawn_background(d: &Arc<Director>) -> Result<()> {
 pub fn start(cfg: DirectorConfig) -> Result<(crate::http::Server, Arc<api::DirectorApi>)> {
     let http = cfg.http.clone();
     let listen = cfg.listen.clone();
+    let auth = auth::Auth::from_path(cfg.keys.as_deref()).map_err(DirectorError::Internal)?;
     let director = Arc::new(Director::open(cfg)?);
     director.poll_stores();
     spawn_background(&director)?;
-    let api = Arc::new(api::DirectorApi::new(Arc::clone(&director)));
+    match &director.cfg.keys {
+        Some(p) => log::info!(
+            "keys file {}: requests must be signed (AWS Signature V4)",
+            p.display()
+        ),
+        None if auth::is_loopback(&listen) => {
+            log::info!("no keys file: unsigned requests are served (loopback only)")
+        }
+        None => log::warn!(
+            "no keys file and --allow-anonymous: anyone who can reach {listen} can read, \
+             write and delete everything"
+        ),
+    }
+    let api = Arc::new(api::DirectorApi::new(Arc::clone(&director)).with_auth(auth));
     let handler_api = Arc::clone(&api);
     let server = crate::http::Server::start(
         &listen,

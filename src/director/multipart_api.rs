@@ -4,6 +4,7 @@
 //! asks `op` whether a request is one of these and hands it over.
 
 use super::api::{CONTENT_TYPE_DEFAULT, DirectorApi, Target};
+use super::body::SignatureChain;
 use super::error::{DirectorError, Result};
 use super::multipart::{LIST_MAX, NewUpload};
 use super::objects::{
@@ -128,11 +129,12 @@ impl DirectorApi {
         op: Op,
         target: Target,
         req: &mut Request<'_>,
+        chain: Option<Box<dyn SignatureChain>>,
     ) -> (&'static str, Result<Response>) {
         let r = match (op, target) {
             (Op::ListUploads, Target::Bucket(b)) => self.list_uploads(&b, req),
             (Op::Create, Target::Object(b, k)) => self.create_upload(b, k, req),
-            (Op::UploadPart, Target::Object(b, k)) => self.upload_part(&b, &k, req),
+            (Op::UploadPart, Target::Object(b, k)) => self.upload_part(&b, &k, req, chain),
             (Op::Complete, Target::Object(b, k)) => self.complete_upload(&b, &k, req),
             (Op::Abort, Target::Object(b, k)) => upload_id(req)
                 .and_then(|id| self.director.abort_upload(&b, &k, &id))
@@ -163,7 +165,13 @@ impl DirectorApi {
         Ok(xml(d.finish("InitiateMultipartUploadResult")))
     }
 
-    fn upload_part(&self, bucket: &str, key: &str, req: &mut Request<'_>) -> Result<Response> {
+    fn upload_part(
+        &self,
+        bucket: &str,
+        key: &str,
+        req: &mut Request<'_>,
+        chain: Option<Box<dyn SignatureChain>>,
+    ) -> Result<Response> {
         let id = upload_id(req)?;
         let number = req
             .query_param("partNumber")
@@ -177,7 +185,7 @@ impl DirectorApi {
             return self.upload_part_copy(bucket, key, &id, number, src, req);
         }
         // Verified as it is read, as an object PUT's body (aws-chunked, checksums).
-        let mut body = super::body::open(req, None)?;
+        let mut body = super::body::open(req, chain)?;
         let len = body.len();
         let p = self
             .director
