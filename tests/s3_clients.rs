@@ -142,12 +142,13 @@ struct Keys {
     secret: String,
 }
 
-/// `dpyfs admin key create` into `file`; `buckets` limits the key to those buckets.
+/// `dpyfs admin key create --keys FILE [--buckets a,b]`; `buckets` limits the key to those.
+/// It prints `AWS_ACCESS_KEY_ID=...` and `AWS_SECRET_ACCESS_KEY=...`.
 fn create_key(file: &Path, buckets: &[&str]) -> Keys {
     let mut c = command("dpyfs");
     c.args(["admin", "key", "create", "--keys", file.to_str().unwrap()]);
-    for b in buckets {
-        c.args(["--bucket", b]);
+    if !buckets.is_empty() {
+        c.args(["--buckets", &buckets.join(",")]);
     }
     let out = run_ok("dpyfs admin key create", &mut c);
     parse_key(&String::from_utf8_lossy(&out.stdout)).unwrap_or_else(|| {
@@ -581,5 +582,7 @@ fn parse_key_reads_json_and_lines() {
     assert_eq!((k.access.as_str(), k.secret.as_str()), ("DPYAAA", "sss"));
     let k = parse_key("Access key id: DPYBBB\nSecret access key: s/t+u\n").unwrap();
     assert_eq!((k.access.as_str(), k.secret.as_str()), ("DPYBBB", "s/t+u"));
+    let k = parse_key("AWS_ACCESS_KEY_ID=DPYCCC\nAWS_SECRET_ACCESS_KEY=a+b/c=\n").unwrap();
+    assert_eq!((k.access.as_str(), k.secret.as_str()), ("DPYCCC", "a+b/c="));
     assert!(parse_key("nothing here").is_none());
 }
