@@ -329,10 +329,17 @@ aws $E s3 ls > buckets.txt
 grep -q ' cli$' buckets.txt
 echo 'presigned hello' > small.txt
 aws $E s3 cp small.txt s3://cli/small.txt
-U="$(aws $E s3 presign s3://cli/small.txt --expires-in 300)"
+aws $E s3 rm --recursive s3://cli/tree
+# presign with SigV4 (asked for in the config file) ...
+printf '[default]\ns3 =\n    signature_version = s3v4\n' > v4-config
+U="$(AWS_CONFIG_FILE=v4-config aws $E s3 presign s3://cli/small.txt --expires-in 300)"
+case "$U" in *X-Amz-Signature=*) ;; *) exit 1;; esac
 curl -fsS "$U" -o small.down
 cmp small.txt small.down
-aws $E s3 rm --recursive s3://cli/tree
+# ... and as aws-cli v1 does by default for us-east-1: SigV2 (AWSAccessKeyId, Signature)
+U="$(aws $E s3 presign s3://cli/small.txt --expires-in 300)"
+curl -fsS "$U" -o small.down2
+cmp small.txt small.down2
 aws $E s3 rm s3://cli/small.txt
 aws $E s3 rm --recursive s3://cli/
 aws $E s3 rb s3://cli

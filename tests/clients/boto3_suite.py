@@ -603,9 +603,11 @@ def http(method, url, body=None):
 
 @auth_case
 def presigned_urls(c):
-    s3 = c.s3
+    """SigV4 presigned URLs (botocore makes them with signature_version="s3v4")."""
     b = c.bucket("presign")
-    s3.put_object(Bucket=b, Key="get me", Body=b"presigned body")
+    c.s3.put_object(Bucket=b, Key="get me", Body=b"presigned body")
+    s3 = c.client(os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"],
+                  signature_version="s3v4")
     url = s3.generate_presigned_url("get_object", Params={"Bucket": b, "Key": "get me"},
                                     ExpiresIn=300)
     eq(http("GET", url), (200, b"presigned body"), "presigned GET")
@@ -614,7 +616,9 @@ def presigned_urls(c):
     eq(http("PUT", purl, b"uploaded by url")[0], 200, "presigned PUT")
     eq(s3.get_object(Bucket=b, Key="put/me")["Body"].read(), b"uploaded by url",
        "presigned PUT stored")
-    status, body = http("GET", url.replace("X-Amz-Signature=", "X-Amz-Signature=0"))
+    i = url.index("X-Amz-Signature=") + len("X-Amz-Signature=")
+    flipped = url[:i] + ("1" if url[i] == "0" else "0") + url[i + 1:]
+    status, body = http("GET", flipped)
     ok(status == 403 and b"SignatureDoesNotMatch" in body, f"tampered signature: {status} {body}")
     status, body = http("PUT", url, b"not allowed")
     ok(status == 403 and b"SignatureDoesNotMatch" in body, f"GET URL used to PUT: {status} {body}")
@@ -623,6 +627,21 @@ def presigned_urls(c):
     time.sleep(2.5)
     status, body = http("GET", short)
     ok(status == 403 and b"AccessDenied" in body, f"expired presigned URL: {status} {body}")
+
+
+@auth_case
+def presigned_url_default_config(c):
+    """boto3's default presigned URL for us-east-1 is SigV2 (AWSAccessKeyId, Signature,
+    Expires), as aws-cli v1's `aws s3 presign`: what users get unless they ask for s3v4."""
+    s3 = c.s3
+    b = c.bucket("presign-v2")
+    s3.put_object(Bucket=b, Key="k", Body=b"v2 body")
+    url = s3.generate_presigned_url("get_object", Params={"Bucket": b, "Key": "k"},
+                                    ExpiresIn=300)
+    ok("Signature=" in url and "X-Amz-Signature" not in url, f"a SigV2 URL: {url}")
+    eq(http("GET", url), (200, b"v2 body"), "default (SigV2) presigned GET")
+    status, body = http("GET", url.replace("Signature=", "Signature=A"))
+    ok(status == 403 and b"SignatureDoesNotMatch" in body, f"tampered SigV2 URL: {status} {body}")
 
 
 # ---------------------------------------------------------------- main
