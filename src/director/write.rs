@@ -17,9 +17,9 @@ use crate::chunker::Chunker;
 use crate::hash::{Hash, to_hex};
 use md5::{Digest, Md5};
 use std::collections::{BTreeMap, VecDeque};
-use std::io::{self, Read};
-use std::sync::Arc;
+use std::io::Read;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 
 /// Chunks uploading at the same time for one request.
@@ -104,22 +104,6 @@ pub struct Ingested {
     pub md5: [u8; 16],
 }
 
-/// Counts and MD5-hashes the body as the chunker pulls it through.
-struct BodyTap<'a> {
-    inner: &'a mut dyn Read,
-    md5: Md5,
-    bytes: u64,
-}
-
-impl Read for BodyTap<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.md5.update(&buf[..n]);
-        self.bytes += n as u64;
-        Ok(n)
-    }
-}
-
 impl Director {
     /// Stores an object from `body`, which verifies itself as it is read (length, hashes,
     /// checksums, chunk signatures): a failed check stops the upload before the commit.
@@ -198,13 +182,7 @@ impl Director {
         len: Option<u64>,
         pins: &mut super::gc::Pins<'_>,
     ) -> Result<Ingested> {
-        let mut tap = BodyTap {
-            inner: body,
-            md5: Md5::new(),
-            bytes: 0,
-        };
-        let chunks = self.scatter(&mut tap, pins)?;
-        let size = tap.bytes;
+        let (chunks, size, md5) = self.scatter(body, pins)?;
         if len.is_some_and(|n| n != size) {
             let n = len.unwrap_or(0);
             return Err(DirectorError::IncompleteBody {
@@ -212,11 +190,7 @@ impl Director {
                 received: size,
             });
         }
-        Ok(Ingested {
-            chunks,
-            size,
-            md5: tap.md5.finalize().into(),
-        })
+        Ok(Ingested { chunks, size, md5 })
     }
 
     /// Writes the manifest chunk of `record` (pinned in `pins`) and returns the record
@@ -253,57 +227,89 @@ impl Director {
     }
 
     /// Chunks the body and replicates every chunk, keeping `CHUNKS_IN_FLIGHT` uploads
-    /// going while the next chunk is read and hashed.
+    /// going while the next chunk is read. The request thread only reads and cuts; each
+    /// chunk is SHA-256-named on its upload thread, and the body's MD5 (the ETag) is
+    /// computed over the chunks, in order, on a thread of its own, so the three hashes run
+    /// on different cores. Returns the chunks, the body's length and its MD5.
     fn scatter(
         &self,
         body: &mut dyn Read,
         pins: &mut super::gc::Pins<'_>,
-    ) -> Result<Vec<ChunkRef>> {
+    ) -> Result<(Vec<ChunkRef>, u64, [u8; 16])> {
         let mut chunker = Chunker::new(body, self.cfg.chunking);
+        let pins = Mutex::new(pins);
         let mut refs = Vec::new();
         thread::scope(|sc| {
+            let (md5_tx, md5_rx) = mpsc::sync_channel::<Arc<Vec<u8>>>(CHUNKS_IN_FLIGHT);
+            let md5 = sc.spawn(move || {
+                let (mut md5, mut bytes) = (Md5::new(), 0u64);
+                for c in md5_rx {
+                    md5.update(&c[..]);
+                    bytes += c.len() as u64;
+                }
+                (bytes, <[u8; 16]>::from(md5.finalize()))
+            });
             let mut in_flight = VecDeque::new();
             let mut first_error = None;
+            let mut count = 0usize;
             loop {
                 let data = match chunker.next_chunk() {
-                    Ok(Some(d)) => d,
+                    Ok(Some(d)) => Arc::new(d),
                     Ok(None) => break,
                     Err(e) => {
                         first_error = Some(body::director_error(&e));
                         break;
                     }
                 };
-                if refs.len() == MANIFEST_CHUNKS_MAX {
+                if count == MANIFEST_CHUNKS_MAX {
                     first_error = Some(DirectorError::EntityTooLarge {
                         limit_bytes: MANIFEST_CHUNKS_MAX as u64
                             * u64::from(self.cfg.chunking.max_chunk()),
                     });
                     break;
                 }
-                let hash = Hash::of(&data);
-                // Pinned before any store is asked for it: garbage collection leaves it be.
-                pins.pin(hash);
-                refs.push(ChunkRef {
-                    hash,
-                    len: data.len() as u32,
-                });
+                count += 1;
+                if md5_tx.send(Arc::clone(&data)).is_err() {
+                    first_error = Some(DirectorError::Internal("the MD5 thread ended".into()));
+                    break;
+                }
                 if in_flight.len() == CHUNKS_IN_FLIGHT {
-                    if let Some(Err(e)) = in_flight.pop_front().map(join_upload) {
-                        first_error = Some(e);
-                        break;
+                    match in_flight.pop_front().map(join_upload) {
+                        Some(Ok(r)) => refs.push(r),
+                        Some(Err(e)) => {
+                            first_error = Some(e);
+                            break;
+                        }
+                        None => {}
                     }
                 }
-                in_flight.push_back(sc.spawn(move || self.replicate(&hash, &data)));
+                let pins = &pins;
+                in_flight.push_back(sc.spawn(move || {
+                    let hash = Hash::of(&data);
+                    // Pinned before any store is asked for it: garbage collection leaves
+                    // it be.
+                    pins.lock().unwrap_or_else(|p| p.into_inner()).pin(hash);
+                    self.replicate(&hash, &data)?;
+                    Ok(ChunkRef {
+                        hash,
+                        len: data.len() as u32,
+                    })
+                }));
             }
             for h in in_flight {
-                let r = join_upload(h);
-                if first_error.is_none() {
-                    first_error = r.err();
+                match join_upload(h) {
+                    Ok(r) => refs.push(r),
+                    Err(e) => {
+                        first_error.get_or_insert(e);
+                    }
                 }
             }
-            match first_error {
-                Some(e) => Err(e),
-                None => Ok(refs),
+            drop(md5_tx);
+            let md5 = md5.join();
+            match (first_error, md5) {
+                (Some(e), _) => Err(e),
+                (None, Ok((bytes, md5))) => Ok((std::mem::take(&mut refs), bytes, md5)),
+                (None, Err(_)) => Err(DirectorError::Internal("the MD5 thread panicked".into())),
             }
         })
     }
@@ -381,7 +387,7 @@ impl Director {
     }
 }
 
-fn join_upload(h: thread::ScopedJoinHandle<'_, Result<()>>) -> Result<()> {
+fn join_upload<T>(h: thread::ScopedJoinHandle<'_, Result<T>>) -> Result<T> {
     h.join()
         .unwrap_or_else(|_| Err(DirectorError::Internal("a chunk upload panicked".into())))
 }
