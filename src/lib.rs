@@ -7,20 +7,25 @@
 //! - `store`: the storage daemon (a content-addressed chunk store).
 //! - `chunker`: content-defined chunking (FastCDC).
 //! - `director`: the cluster's front door (journal, placement, scatter/gather).
+//! - `client`, `tools`: the client side (`dpyfs-put`, `dpyfs-get`, `dpyfs ls/rm/stat/status`).
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod admin;
 pub mod chunker;
 pub mod cli;
+pub mod client;
 pub mod dev;
 pub mod director;
 pub mod fsutil;
 pub mod hash;
 pub mod http;
+pub mod human;
+pub mod logring;
 pub mod metrics;
 pub mod store;
 pub mod sys;
 pub mod timefmt;
+pub mod tools;
 
 /// Version of this build, reported by `/status` and `--version`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -120,12 +120,14 @@ impl DirectorApi {
 
     pub fn handle(&self, req: &mut Request<'_>) -> Response {
         let rid = format!("{:016x}", self.request_ids.fetch_add(1, Ordering::Relaxed));
+        let t0 = Instant::now();
         let (route, result) = self.route(req);
         let resp = match result {
             Ok(r) => r,
             Err(e) => self.error(&e, &req.path, &rid),
         };
         self.metrics.record(route, resp.status);
+        self.metrics.observe(route, t0.elapsed().as_secs_f64());
         resp.with_header("x-amz-request-id", rid)
     }
 
@@ -376,6 +378,12 @@ impl DirectorApi {
         let d = &self.director;
         let json_ok = |v: serde_json::Value| Ok(Response::json(200, &v));
         match (method, rest) {
+            ("GET", "") => Ok(Response::text(
+                200,
+                "text/html; charset=utf-8",
+                super::page::render(&self.status_json()),
+            )
+            .with_header("Cache-Control", "no-store")),
             ("GET", "status") => json_ok(self.status_json()),
             ("POST", "compact") => json_ok(json!({"snapshot_seq": d.compact()?})),
             ("GET", "stores") => json_ok(d.stores.status_json()),
@@ -424,7 +432,10 @@ impl DirectorApi {
             }
             ("GET", r) if r.starts_with("object/") => {
                 match parse_target(&format!("/{}", &r["object/".len()..]))? {
-                    Target::Object(b, k) => self.locate(&b, &k),
+                    Target::Object(b, k) => {
+                        let copies = req.query_param("copies").is_some_and(|v| v != "0");
+                        self.locate(&b, &k, copies)
+                    }
                     _ => Err(DirectorError::BadRequest(
                         "InvalidArgument",
                         "use /_dpyfs/object/<bucket>/<key>".into(),
@@ -438,18 +449,31 @@ impl DirectorApi {
         }
     }
 
-    /// An object's chunks and the stores placement names for each (`dpyfs stat`).
-    fn locate(&self, bucket: &str, key: &str) -> Result<Response> {
+    /// An object's chunks and the stores placement names for each (`dpyfs stat`); with
+    /// `copies`, also which stores hold a copy now (a HEAD to every store that is up).
+    fn locate(&self, bucket: &str, key: &str, copies: bool) -> Result<Response> {
         let m = self.director.read_index().object(bucket, key)?;
         let n = self.director.cfg.replicas;
+        let stores = &self.director.stores;
         let describe = |h: &crate::hash::Hash, len: u64| {
-            let order = self.director.stores.placement(h);
-            json!({
+            let order = stores.placement(h);
+            let mut v = json!({
                 "hash": h.to_hex(),
                 "len": len,
                 "placement": order.iter().take(n).map(|t| &t.id).collect::<Vec<_>>(),
                 "order": order.iter().map(|t| json!({"id": t.id, "url": t.url, "up": t.up})).collect::<Vec<_>>(),
-            })
+            });
+            if copies {
+                let held: Vec<String> = stores
+                    .read_order(h)
+                    .into_iter()
+                    .filter(|t| t.up)
+                    .filter(|t| matches!(stores.client.head_chunk(&t.url, h), Ok(Some(_))))
+                    .map(|t| t.id)
+                    .collect();
+                v["held_by"] = json!(held);
+            }
+            v
         };
         let chunks: Vec<_> = m
             .chunks
@@ -494,6 +518,7 @@ impl DirectorApi {
             "bytes_out": c.bytes_out.load(Ordering::Relaxed),
             "stores": d.stores.status_json(),
             "repair": d.repairer.snapshot(),
+            "recent_errors": crate::logring::snapshot(),
         })
     }
 
@@ -505,7 +530,18 @@ impl DirectorApi {
             (idx.buckets.len(), idx.object_count())
         };
         let stores = d.stores.snapshot();
+        let repair = d.repairer.snapshot();
         let gauges = [
+            (
+                "under_replicated_chunks",
+                "Chunks with fewer than N copies after the last repair pass.",
+                repair.under_replicated as f64,
+            ),
+            (
+                "lost_chunks",
+                "Chunks with no good copy after the last repair pass.",
+                repair.lost_chunks as f64,
+            ),
             ("objects", "Objects in the namespace.", objects as f64),
             ("buckets", "Buckets.", buckets as f64),
             (
@@ -554,11 +590,19 @@ impl DirectorApi {
                 c.bytes_out.load(Ordering::Relaxed) as f64,
             ),
         ];
-        Response::text(
-            200,
-            "text/plain; version=0.0.4",
-            self.metrics.render("dpyfs_director", &gauges),
-        )
+        let mut text = self.metrics.render("dpyfs_director", &gauges);
+        let up: Vec<(String, f64)> = stores
+            .iter()
+            .map(|s| (s.id.clone(), if s.up { 1.0 } else { 0.0 }))
+            .collect();
+        crate::metrics::render_labeled_gauge(
+            &mut text,
+            "dpyfs_director_store_up",
+            "1 if the store answers, 0 if not.",
+            "store",
+            &up,
+        );
+        Response::text(200, "text/plain; version=0.0.4", text)
     }
 }
 

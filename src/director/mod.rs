@@ -10,6 +10,7 @@ pub mod holdings;
 pub mod index;
 pub mod journal;
 pub mod manifest;
+pub mod page;
 pub mod placement;
 pub mod read;
 pub mod recover;
