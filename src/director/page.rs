@@ -84,7 +84,7 @@ h1{font-size:1.4em;margin:0 0 .2em}h2{font-size:1.1em;margin:1.4em 0 .5em}\
 .bar{height:14px;background:#e5e5e5;border-radius:3px;overflow:hidden;margin:6px 0 2px}\
 .fill{height:100%;background:#3b78c4}.fill.high{background:#d35400}\
 table{border-collapse:collapse;background:#fff}td,th{border:1px solid #ddd;padding:3px 8px;text-align:left;font-size:.95em}\
-.kv td:first-child{color:#555}.err{color:#c0392b}.ok{color:#2a8a3a}code{font-size:.9em}";
+.kv td:first-child{color:#555}.err{color:#c0392b}.ok{color:#2a8a3a}code{font-size:.9em}td:first-child{white-space:nowrap}";
 
 /// The whole page for a `/_dpyfs/status` document.
 pub fn render(status: &Value) -> String {
