@@ -89,6 +89,12 @@ impl Response {
         self
     }
 
+    /// Sets a header, replacing any of the same name (case-insensitive).
+    pub fn set_header(mut self, name: &str, value: impl Into<String>) -> Response {
+        self.headers.retain(|(k, _)| !k.eq_ignore_ascii_case(name));
+        self.with_header(name, value)
+    }
+
     /// The body as bytes, for tests of handlers; streams are read to the end.
     pub fn body_bytes(self) -> io::Result<Vec<u8>> {
         match self.body {
@@ -382,6 +388,40 @@ mod server_tests {
         }
         let ok = ureq::get(&format!("{base}/fine")).call().unwrap();
         assert_eq!(ok.into_string().unwrap(), "fine");
+        server.stop();
+        server.join();
+    }
+
+    /// Connections accepted in quick succession are all served while earlier ones stay
+    /// open (tiny_http's thread pool queued a new connection behind kept-alive ones:
+    /// vendor/tiny_http/PATCHES.md, patch 6). Each round opens 16 connections at once and
+    /// keeps every one open; each must be answered.
+    #[test]
+    fn many_new_connections_are_served_while_others_stay_open() {
+        use std::io::{BufRead, BufReader, Write};
+        let handler: Handler =
+            Arc::new(|_: &mut Request<'_>| Response::text(200, "text/plain", "ok"));
+        let cfg = ServerConfig {
+            workers: 4,
+            idle_timeout: Duration::from_secs(30),
+        };
+        let server = Server::start("127.0.0.1:0", &cfg, handler).unwrap();
+        let mut open = Vec::new();
+        for round in 0..8 {
+            let conns: Vec<_> = (0..16)
+                .map(|_| std::net::TcpStream::connect(server.addr).unwrap())
+                .collect();
+            for mut c in conns {
+                c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                c.write_all(b"GET /x HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+                let mut line = String::new();
+                BufReader::new(&c)
+                    .read_line(&mut line)
+                    .unwrap_or_else(|e| panic!("round {round}: no answer: {e}"));
+                assert!(line.starts_with("HTTP/1.1 200"), "{line:?}");
+                open.push(c);
+            }
+        }
         server.stop();
         server.join();
     }

@@ -693,20 +693,15 @@ fn unsupported_s3_operations_and_cut_bodies_change_nothing() {
     let url = obj_url(&c, "keep", "obj");
     assert_eq!(put(&url, b"original").unwrap().status, 200);
     for (method, q, headers, body) in [
-        ("PUT", "?acl", vec![], Some(&b""[..])),
         ("PUT", "?tagging", vec![], Some(&b"<Tagging/>"[..])),
+        ("PUT", "?retention", vec![], Some(&b"<Retention/>"[..])),
+        ("POST", "?restore", vec![], Some(&b"<RestoreRequest/>"[..])),
+        ("PUT", "?unknown-thing", vec![], Some(&b"x"[..])),
         (
             "PUT",
             "?partNumber=1&uploadId=x",
             vec![],
             Some(&b"part"[..]),
-        ),
-        ("DELETE", "?tagging", vec![], None),
-        (
-            "PUT",
-            "",
-            vec![("x-amz-copy-source", "/keep/other")],
-            Some(&b""[..]),
         ),
         (
             "PUT",
@@ -714,7 +709,12 @@ fn unsupported_s3_operations_and_cut_bodies_change_nothing() {
             vec![("Content-Encoding", "aws-chunked")],
             Some(&b"5\r\nhello"[..]),
         ),
-        ("PUT", "", vec![("If-None-Match", "*")], Some(&b"x"[..])),
+        (
+            "PUT",
+            "",
+            vec![("If-None-Match", "\"abc\"")],
+            Some(&b"x"[..]),
+        ),
     ] {
         let r = request(method, &format!("{url}{q}"), &headers, body).unwrap();
         assert_eq!(r.status, 501, "{method} {q} {headers:?}: {}", r.text());
@@ -725,7 +725,13 @@ fn unsupported_s3_operations_and_cut_bodies_change_nothing() {
             "{method} {q} changed the object"
         );
     }
-    let r = request("DELETE", &format!("{}/keep?cors", c.url()), &[], None).unwrap();
+    let r = request(
+        "PUT",
+        &format!("{}/keep?cors", c.url()),
+        &[],
+        Some(b"<CORSConfiguration/>"),
+    )
+    .unwrap();
     assert_eq!(r.status, 501);
     // A chunked body cut in the middle of a chunk is not stored.
     {

@@ -5,13 +5,16 @@
 use super::Director;
 use super::error::{DirectorError, Result};
 use super::index::{ListEntry, ObjectMeta, Record, valid_bucket_name, validate_key};
+use super::objects::{
+    check_owner_only_acl, owner, read_preconditions, response_overrides, stored_headers,
+    subresource, user_meta, write_condition,
+};
 use super::write::NewObject;
 use super::xml::Doc;
 use crate::http::{Body, Request, Response, percent_decode, percent_encode};
 use crate::metrics::Metrics;
 use crate::timefmt::{http_date, iso8601, now_ms};
 use serde_json::json;
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -29,13 +32,13 @@ pub struct DirectorApi {
 }
 
 /// Where a request points, after decoding.
-enum Target {
+pub(super) enum Target {
     Service,
     Bucket(String),
     Object(String, String),
 }
 
-fn parse_target(path: &str) -> Result<Target> {
+pub(super) fn parse_target(path: &str) -> Result<Target> {
     let p = path.strip_prefix('/').unwrap_or(path);
     if p.is_empty() {
         return Ok(Target::Service);
@@ -161,8 +164,15 @@ impl DirectorApi {
             Ok(t) => t,
             Err(e) => return ("invalid", Err(e)),
         };
-        if let Err(e) = refuse_unsupported(&method, &target, req) {
+        let sub = match subresource(&method, &target, req) {
+            Ok(s) => s,
+            Err(e) => return ("unsupported", Err(e)),
+        };
+        if let Err(e) = refuse_streaming(req) {
             return ("unsupported", Err(e));
+        }
+        if let Some(sub) = sub {
+            return ("subresource", self.subresource(&method, &target, sub, req));
         }
         match (method.as_str(), target) {
             ("GET", Target::Service) => ("list_buckets", self.list_buckets()),
@@ -170,6 +180,12 @@ impl DirectorApi {
             ("DELETE", Target::Bucket(b)) => ("delete_bucket", self.delete_bucket(b)),
             ("HEAD", Target::Bucket(b)) => ("head_bucket", self.head_bucket(&b)),
             ("GET", Target::Bucket(b)) => ("list_objects", self.list_objects(&b, req)),
+            ("POST", Target::Bucket(b)) if req.query_param("delete").is_some() => {
+                ("delete_objects", self.delete_objects(b, req))
+            }
+            ("PUT", Target::Object(b, k)) if req.header("x-amz-copy-source").is_some() => {
+                ("copy_object", self.copy_object(b, k, req))
+            }
             ("PUT", Target::Object(b, k)) => ("put_object", self.put_object(b, k, req)),
             ("GET", Target::Object(b, k)) => ("get_object", self.get_object(&b, &k, req, true)),
             ("HEAD", Target::Object(b, k)) => ("head_object", self.get_object(&b, &k, req, false)),
@@ -221,11 +237,6 @@ impl DirectorApi {
     }
 
     fn list_objects(&self, bucket: &str, req: &Request<'_>) -> Result<Response> {
-        if req.query_param("location").is_some() {
-            self.director.read_index().bucket(bucket)?;
-            let d = Doc::bare("LocationConstraint");
-            return Ok(xml(200, d.finish("LocationConstraint")));
-        }
         let v2 = req.query_param("list-type").as_deref() == Some("2");
         let prefix = req.query_param("prefix").unwrap_or_default();
         let delimiter = req.query_param("delimiter").unwrap_or_default();
@@ -240,6 +251,8 @@ impl DirectorApi {
         }
         .min(LIST_KEYS_MAX);
         let url_encode = req.query_param("encoding-type").as_deref() == Some("url");
+        // V1 always names the owner; V2 only when asked.
+        let with_owner = !v2 || req.query_param("fetch-owner").as_deref() == Some("true");
         let token = req.query_param("continuation-token");
         let after = if v2 {
             match &token {
@@ -301,9 +314,11 @@ impl DirectorApi {
                         .elem("Key", &enc(k))
                         .elem("LastModified", &iso8601(m.mtime_ms))
                         .elem("ETag", &format!("\"{}\"", m.etag))
-                        .elem("Size", &m.size.to_string())
-                        .elem("StorageClass", "STANDARD")
-                        .close("Contents");
+                        .elem("Size", &m.size.to_string());
+                    if with_owner {
+                        owner(&mut d);
+                    }
+                    d.elem("StorageClass", "STANDARD").close("Contents");
                 }
                 ListEntry::CommonPrefix(p) => {
                     d.open("CommonPrefixes")
@@ -316,12 +331,7 @@ impl DirectorApi {
     }
 
     fn put_object(&self, bucket: String, key: String, req: &mut Request<'_>) -> Result<Response> {
-        let mut meta = BTreeMap::new();
-        for (k, v) in &req.headers {
-            if let Some(name) = k.strip_prefix("x-amz-meta-") {
-                meta.insert(name.to_string(), v.clone());
-            }
-        }
+        check_owner_only_acl(req, false)?;
         let new = NewObject {
             bucket,
             key,
@@ -329,7 +339,9 @@ impl DirectorApi {
                 .header("content-type")
                 .unwrap_or(CONTENT_TYPE_DEFAULT)
                 .to_string(),
-            meta,
+            meta: user_meta(req),
+            headers: stored_headers(req),
+            condition: write_condition(req)?,
         };
         let len = req.body_len;
         let m = self.director.put_object(new, req.body, len)?;
@@ -344,6 +356,9 @@ impl DirectorApi {
         with_body: bool,
     ) -> Result<Response> {
         let m = self.director.read_index().object(bucket, key)?;
+        if let Some(r) = read_preconditions(req, &m)? {
+            return Ok(r);
+        }
         let (status, start, end) = match parse_range(req.header("range"), m.size) {
             RangeSpec::Full => (200, 0, m.size),
             RangeSpec::Part(a, b) => (206, a, b),
@@ -358,6 +373,7 @@ impl DirectorApi {
             Response::new(status, Body::Stream(body, Some(end - start))),
             &m,
         );
+        r = response_overrides(r, req)?;
         if status == 206 {
             r = r.with_header(
                 "Content-Range",
@@ -606,53 +622,13 @@ impl DirectorApi {
     }
 }
 
-/// Query parameters each kind of request understands. Anything else names an S3
-/// operation this director does not implement (`?acl`, `?tagging`, `?uploads`,
-/// `?versionId`...): answering it as a plain object request could overwrite or delete
-/// data, so it is refused with 501.
-const LIST_PARAMS: &[&str] = &[
-    "list-type",
-    "prefix",
-    "delimiter",
-    "max-keys",
-    "marker",
-    "start-after",
-    "continuation-token",
-    "encoding-type",
-    "fetch-owner",
-    "location",
-];
-/// Headers that change what a PUT means (copy, aws-chunked framing, conditions).
-const UNSUPPORTED_HEADERS: &[&str] = &[
-    "x-amz-copy-source",
-    "x-amz-decoded-content-length",
-    "if-match",
-    "if-none-match",
-    "if-modified-since",
-    "if-unmodified-since",
-];
-
-fn refuse_unsupported(method: &str, target: &Target, req: &Request<'_>) -> Result<()> {
-    let allowed: &[&str] = match (method, target) {
-        ("GET", Target::Bucket(_)) => LIST_PARAMS,
-        _ => &[],
-    };
-    for (k, _) in crate::http::query_pairs(&req.query) {
-        // `x-id` names the operation for newer SDKs; it adds nothing to the path.
-        if k != "x-id" && !allowed.contains(&k.as_str()) {
-            return Err(DirectorError::NotImplemented(format!(
-                "the ?{k} sub-resource"
-            )));
-        }
-    }
-    for h in UNSUPPORTED_HEADERS {
-        if req.header(h).is_some() {
-            return Err(DirectorError::NotImplemented(format!("the {h} header")));
-        }
-    }
+/// aws-chunked bodies are refused until they are decoded: stored as sent, the framing
+/// would become part of the object.
+fn refuse_streaming(req: &Request<'_>) -> Result<()> {
     let streaming = req
         .header("x-amz-content-sha256")
         .is_some_and(|v| v.starts_with("STREAMING-"))
+        || req.header("x-amz-decoded-content-length").is_some()
         || req
             .header("content-encoding")
             .is_some_and(|v| v.contains("aws-chunked"));
@@ -667,7 +643,7 @@ fn refuse_unsupported(method: &str, target: &Target, req: &Request<'_>) -> Resul
 /// Admin request bodies are small JSON documents.
 const ADMIN_BODY_BYTES_MAX: u64 = 64 * 1024;
 
-fn read_json_body(req: &mut Request<'_>) -> Result<serde_json::Value> {
+pub(super) fn read_json_body(req: &mut Request<'_>) -> Result<serde_json::Value> {
     let mut text = String::new();
     std::io::Read::read_to_string(
         &mut std::io::Read::take(&mut req.body, ADMIN_BODY_BYTES_MAX),
@@ -679,7 +655,7 @@ fn read_json_body(req: &mut Request<'_>) -> Result<serde_json::Value> {
     })
 }
 
-fn xml(status: u16, body: String) -> Response {
+pub(super) fn xml(status: u16, body: String) -> Response {
     Response::text(status, "application/xml", body)
 }
 
@@ -702,12 +678,15 @@ fn decode_token(t: &str) -> Result<String> {
     String::from_utf8(bytes.ok_or_else(bad)?).map_err(|_| bad())
 }
 
-fn object_headers(mut r: Response, m: &ObjectMeta) -> Response {
+pub(super) fn object_headers(mut r: Response, m: &ObjectMeta) -> Response {
     r = r
         .with_header("ETag", format!("\"{}\"", m.etag))
         .with_header("Last-Modified", http_date(m.mtime_ms))
         .with_header("Content-Type", m.content_type.clone())
         .with_header("Accept-Ranges", "bytes");
+    for (k, v) in &m.headers {
+        r = r.with_header(k, v.clone());
+    }
     for (k, v) in &m.meta {
         r = r.with_header(&format!("x-amz-meta-{k}"), v.clone());
     }

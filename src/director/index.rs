@@ -16,6 +16,15 @@ use std::sync::Arc;
 
 /// Version of the records this director writes and reads (`"v"` in every record).
 pub const RECORD_VERSION: u64 = 1;
+/// Standard headers an upload may set that are stored and sent back on GET and HEAD
+/// (Content-Type is a field of its own).
+pub const STORED_HEADERS: &[&str] = &[
+    "cache-control",
+    "content-disposition",
+    "content-encoding",
+    "content-language",
+    "expires",
+];
 /// Longest key, in bytes of UTF-8 (as S3).
 pub const KEY_BYTES_MAX: usize = 1024;
 
@@ -37,6 +46,8 @@ pub struct ObjectMeta {
     pub content_type: String,
     /// User metadata (`x-amz-meta-*`), names lowercase without the prefix.
     pub meta: BTreeMap<String, String>,
+    /// The standard headers stored with the object (`STORED_HEADERS`), names lowercase.
+    pub headers: BTreeMap<String, String>,
     pub chunks: Vec<ChunkRef>,
     /// The manifest chunk written for this version.
     pub manifest: Hash,
@@ -58,6 +69,9 @@ pub struct ObjectRecord {
     pub content_type: String,
     #[serde(default)]
     pub meta: BTreeMap<String, String>,
+    /// Content-Encoding, Content-Disposition, ... as sent with the upload (absent if none).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
     /// `[[sha256 hex, length], ...]` in order.
     pub chunks: Vec<(String, u64)>,
     pub manifest: String,
@@ -123,6 +137,7 @@ impl ObjectMeta {
             etag: self.etag.clone(),
             content_type: self.content_type.clone(),
             meta: self.meta.clone(),
+            headers: self.headers.clone(),
             chunks: self
                 .chunks
                 .iter()
@@ -153,6 +168,7 @@ impl ObjectMeta {
             etag: r.etag.clone(),
             content_type: r.content_type.clone(),
             meta: r.meta.clone(),
+            headers: r.headers.clone(),
             chunks,
             manifest: Hash::parse(&r.manifest)
                 .ok_or_else(|| format!("bad manifest name {:?}", r.manifest))?,
@@ -542,6 +558,7 @@ mod tests {
             etag: "e".into(),
             content_type: "t".into(),
             meta: BTreeMap::new(),
+            headers: BTreeMap::new(),
             chunks: if size > 0 {
                 vec![(h.clone(), size)]
             } else {

@@ -48,6 +48,7 @@ mod tests {
                 etag: "d41d8cd98f00b204e9800998ecf8427e".into(),
                 content_type: "text/plain".into(),
                 meta: Default::default(),
+                headers: Default::default(),
                 chunks: vec![],
                 manifest: String::new(),
             },

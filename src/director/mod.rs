@@ -10,6 +10,7 @@ pub mod holdings;
 pub mod index;
 pub mod journal;
 pub mod manifest;
+pub mod objects;
 pub mod page;
 pub mod placement;
 pub mod read;
@@ -190,19 +191,61 @@ impl Director {
 
     /// Validates, journals and applies one record; returns once it is durable.
     pub fn commit(&self, rec: &Record) -> Result<u64> {
-        let map = rec.to_map()?;
+        self.commit_checked(rec, |_| Ok(()))
+    }
+
+    /// `commit`, after `check` has passed on the index as it is when the record applies
+    /// (under the same lock, so no other commit comes between): conditional writes.
+    pub fn commit_checked(
+        &self,
+        rec: &Record,
+        check: impl FnOnce(&Index) -> Result<()>,
+    ) -> Result<u64> {
         let seq = {
             let mut idx = self.index.write().unwrap_or_else(|p| p.into_inner());
-            idx.validate(rec)?;
-            let seq = self.journal.write(map)?;
-            idx.apply(rec).map_err(DirectorError::Internal)?;
-            if rec.is_membership() {
-                self.stores.sync_members(&idx.members);
-            }
-            seq
+            check(&idx)?;
+            self.write_locked(&mut idx, rec)?
         };
         self.journal.wait(seq)?;
         self.maybe_compact();
+        Ok(seq)
+    }
+
+    /// Commits several records, each on its own (one failing does not stop the others),
+    /// sharing one wait for durability: DeleteObjects.
+    pub fn commit_many(&self, recs: &[Record]) -> Vec<Result<u64>> {
+        let mut results: Vec<Result<u64>> = {
+            let mut idx = self.index.write().unwrap_or_else(|p| p.into_inner());
+            recs.iter()
+                .map(|r| self.write_locked(&mut idx, r))
+                .collect()
+        };
+        let last = results
+            .iter()
+            .filter_map(|r| r.as_ref().ok())
+            .max()
+            .copied();
+        if let Some(seq) = last {
+            if let Err(e) = self.journal.wait(seq) {
+                let msg = e.to_string();
+                for r in results.iter_mut().filter(|r| r.is_ok()) {
+                    *r = Err(DirectorError::Internal(msg.clone()));
+                }
+            }
+            self.maybe_compact();
+        }
+        results
+    }
+
+    /// Validates, journals (without waiting for the fsync) and applies one record.
+    fn write_locked(&self, idx: &mut Index, rec: &Record) -> Result<u64> {
+        let map = rec.to_map()?;
+        idx.validate(rec)?;
+        let seq = self.journal.write(map)?;
+        idx.apply(rec).map_err(DirectorError::Internal)?;
+        if rec.is_membership() {
+            self.stores.sync_members(&idx.members);
+        }
         Ok(seq)
     }
 

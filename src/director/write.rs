@@ -10,7 +10,7 @@
 use super::Director;
 use super::client::CallError;
 use super::error::{DirectorError, Result};
-use super::index::{ChunkRef, ObjectMeta, ObjectRecord, Record};
+use super::index::{ChunkRef, Index, ObjectMeta, ObjectRecord, Record};
 use super::manifest::{self, Manifest};
 use crate::chunker::Chunker;
 use crate::hash::{Hash, to_hex};
@@ -36,6 +36,60 @@ pub struct NewObject {
     pub key: String,
     pub content_type: String,
     pub meta: BTreeMap<String, String>,
+    /// Stored standard headers (`index::STORED_HEADERS`).
+    pub headers: BTreeMap<String, String>,
+    pub condition: WriteCondition,
+}
+
+/// A condition on the key's current version for a write to take effect (`If-None-Match: *`,
+/// `If-Match` on PUT). Checked before the body is read and again, atomically, at commit.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum WriteCondition {
+    #[default]
+    Any,
+    /// The key must not exist.
+    Absent,
+    /// The key must exist with one of these ETags (unquoted; "*" matches any).
+    EtagIs(Vec<String>),
+}
+
+impl WriteCondition {
+    pub fn check(&self, idx: &Index, bucket: &str, key: &str) -> Result<()> {
+        let current = match idx.object(bucket, key) {
+            Ok(m) => Some(m),
+            Err(DirectorError::NoSuchKey { .. }) => None,
+            Err(e) => return Err(e),
+        };
+        let ok = match (self, &current) {
+            (WriteCondition::Any, _) => true,
+            (WriteCondition::Absent, c) => c.is_none(),
+            (WriteCondition::EtagIs(_), None) => {
+                return Err(DirectorError::NoSuchKey {
+                    bucket: bucket.to_string(),
+                    key: key.to_string(),
+                });
+            }
+            (WriteCondition::EtagIs(tags), Some(m)) => {
+                tags.iter().any(|t| t == "*" || *t == m.etag)
+            }
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(precondition_failed(match self {
+                WriteCondition::Absent => "If-None-Match: the key already exists",
+                _ => "If-Match: the object's ETag differs",
+            }))
+        }
+    }
+}
+
+pub fn precondition_failed(why: &str) -> DirectorError {
+    DirectorError::S3(
+        412,
+        "PreconditionFailed",
+        format!("at least one of the preconditions did not hold ({why}); nothing was changed"),
+    )
 }
 
 /// Counts and MD5-hashes the body as the chunker pulls it through.
@@ -63,7 +117,11 @@ impl Director {
         len: Option<u64>,
     ) -> Result<Arc<ObjectMeta>> {
         // Refuse early, before reading a byte, when the request cannot succeed.
-        self.read_index().bucket(&new.bucket)?;
+        {
+            let idx = self.read_index();
+            idx.bucket(&new.bucket)?;
+            new.condition.check(&idx, &new.bucket, &new.key)?;
+        }
         self.check_live_stores()?;
         let mut tap = BodyTap {
             inner: body,
@@ -79,12 +137,31 @@ impl Director {
                 received: tap.bytes,
             });
         }
+        let etag = to_hex(&tap.md5.finalize());
+        let meta = self.store_object(new, chunks, etag, &mut pins)?;
+        self.counters
+            .bytes_in
+            .fetch_add(meta.size, Ordering::Relaxed);
+        Ok(meta)
+    }
+
+    /// Makes an object version from chunks that already have their copies: writes its
+    /// manifest chunk, then journals it (if `new.condition` still holds). Used by PUT,
+    /// copy and multipart completion; `pins` must hold `chunks`.
+    pub fn store_object(
+        &self,
+        new: NewObject,
+        chunks: Vec<ChunkRef>,
+        etag: String,
+        pins: &mut super::gc::Pins<'_>,
+    ) -> Result<Arc<ObjectMeta>> {
         let mut record = ObjectRecord {
-            size: tap.bytes,
+            size: chunks.iter().map(|c| u64::from(c.len)).sum(),
             mtime: crate::timefmt::now_ms(),
-            etag: to_hex(&tap.md5.finalize()),
+            etag,
             content_type: new.content_type.clone(),
             meta: new.meta.clone(),
+            headers: new.headers.clone(),
             chunks: chunks
                 .iter()
                 .map(|c| (c.hash.to_hex(), u64::from(c.len)))
@@ -101,18 +178,20 @@ impl Director {
         self.replicate(&mh, &m)?;
         record.manifest = mh.to_hex();
         let meta = ObjectMeta::from_record(&record).map_err(DirectorError::Internal)?;
-        self.commit(&Record::ObjectPut {
-            bucket: new.bucket,
-            key: new.key,
+        let (bucket, key, condition) = (new.bucket, new.key, new.condition);
+        let rec = Record::ObjectPut {
+            bucket,
+            key,
             object: record,
+        };
+        self.commit_checked(&rec, |idx| match &rec {
+            Record::ObjectPut { bucket, key, .. } => condition.check(idx, bucket, key),
+            _ => Ok(()),
         })?;
-        self.counters
-            .bytes_in
-            .fetch_add(meta.size, Ordering::Relaxed);
         Ok(Arc::new(meta))
     }
 
-    fn check_live_stores(&self) -> Result<()> {
+    pub fn check_live_stores(&self) -> Result<()> {
         let live = self.stores.live_count();
         if live < self.cfg.replicas {
             return Err(DirectorError::InsufficientStores {

@@ -69,7 +69,12 @@ impl TaskPool {
     pub fn spawn(&self, code: Box<dyn FnMut() + Send>) {
         let mut queue = self.sharing.todo.lock().unwrap();
 
-        if self.sharing.waiting_tasks.load(Ordering::Acquire) == 0 {
+        // dpyfs patch 6: a woken thread still counts as waiting until it takes the lock
+        // again, so "someone is waiting" is not enough: two spawns in a row both queued
+        // their task for the one idle thread, and the second task (a new connection) sat
+        // in the queue until some kept-alive connection ended. Queue only when there are
+        // more waiting threads than queued tasks; both counts change under this lock.
+        if self.sharing.waiting_tasks.load(Ordering::Acquire) <= queue.len() {
             self.add_thread(Some(code));
         } else {
             queue.push_back(code);

@@ -1,0 +1,777 @@
+//! The S3 object operations beyond plain PUT/GET/DELETE: CopyObject, DeleteObjects,
+//! conditional requests, stored headers and `response-*` overrides, and the bucket and
+//! object sub-resources clients probe (`?acl`, `?versioning`, `?policy`...), each answered
+//! as honestly as a single-owner, unversioned store can: an empty or owner-only document,
+//! S3's own "not configured" 404, or 501 NotImplemented when the client asks to change
+//! something dpyfs does not have.
+
+use super::api::{DirectorApi, Target, xml};
+use super::error::{DirectorError, Result};
+use super::index::{ObjectMeta, Record, STORED_HEADERS, validate_key};
+use super::write::{NewObject, WriteCondition, precondition_failed};
+use super::xml::{self as x, Doc};
+use crate::http::{Request, Response, percent_decode, query_pairs};
+use crate::timefmt::{iso8601, parse_http_date};
+use std::collections::BTreeMap;
+use std::io::Read;
+
+/// The owner every bucket and object has: dpyfs has one.
+pub const OWNER_ID: &str = "dpyfs";
+/// Most keys one DeleteObjects request may name (S3's limit).
+pub const DELETE_KEYS_MAX: usize = 1000;
+/// Largest XML request body read (DeleteObjects of 1000 keys of 1024 bytes fits).
+const XML_BODY_BYTES_MAX: u64 = 2 * 1024 * 1024;
+
+/// Query parameters a ListObjects request understands.
+const LIST_PARAMS: &[&str] = &[
+    "list-type",
+    "prefix",
+    "delimiter",
+    "max-keys",
+    "marker",
+    "start-after",
+    "continuation-token",
+    "encoding-type",
+    "fetch-owner",
+];
+/// `response-*` overrides of a GET, and the header each sets.
+const RESPONSE_OVERRIDES: &[(&str, &str)] = &[
+    ("response-cache-control", "Cache-Control"),
+    ("response-content-disposition", "Content-Disposition"),
+    ("response-content-encoding", "Content-Encoding"),
+    ("response-content-language", "Content-Language"),
+    ("response-content-type", "Content-Type"),
+    ("response-expires", "Expires"),
+];
+
+/// Sub-resources: a query parameter that names another operation on the same path.
+/// Those answered are in `DirectorApi::subresource`; the rest get 501.
+const SUBRESOURCES: &[&str] = &[
+    "accelerate",
+    "acl",
+    "analytics",
+    "attributes",
+    "cors",
+    "encryption",
+    "intelligent-tiering",
+    "inventory",
+    "legal-hold",
+    "lifecycle",
+    "location",
+    "logging",
+    "metrics",
+    "notification",
+    "object-lock",
+    "ownershipControls",
+    "policy",
+    "policyStatus",
+    "publicAccessBlock",
+    "replication",
+    "requestPayment",
+    "restore",
+    "retention",
+    "select",
+    "tagging",
+    "torrent",
+    "uploadId",
+    "uploads",
+    "versioning",
+    "versions",
+    "website",
+];
+
+/// Finds the sub-resource a request names, if any, and refuses parameters the plain
+/// operation does not understand: answering, say, `?tagging` as a plain PUT would
+/// overwrite the object. Returns the sub-resource's name.
+pub(super) fn subresource(
+    method: &str,
+    target: &Target,
+    req: &Request<'_>,
+) -> Result<Option<&'static str>> {
+    let pairs = query_pairs(&req.query);
+    for (k, _) in &pairs {
+        if let Some(s) = SUBRESOURCES.iter().find(|s| **s == k.as_str()) {
+            return Ok(Some(s));
+        }
+    }
+    let allowed: &[&str] = match (method, target) {
+        ("GET", Target::Bucket(_)) => LIST_PARAMS,
+        ("POST", Target::Bucket(_)) => &["delete"],
+        ("GET", Target::Object(..)) => &[
+            "versionId",
+            "response-cache-control",
+            "response-content-disposition",
+            "response-content-encoding",
+            "response-content-language",
+            "response-content-type",
+            "response-expires",
+        ],
+        ("HEAD", Target::Object(..)) | ("DELETE", Target::Object(..)) => &["versionId"],
+        _ => &[],
+    };
+    for (k, v) in &pairs {
+        // `x-id` names the operation for newer SDKs; `X-Amz-*` carry a presigned
+        // request's signature (checked by auth). Neither changes what is asked.
+        if k == "x-id" || k.starts_with("X-Amz-") {
+            continue;
+        }
+        if !allowed.contains(&k.as_str()) {
+            return Err(DirectorError::NotImplemented(format!(
+                "the ?{k} sub-resource"
+            )));
+        }
+        // Unversioned: the only version an object has is "null" (rclone asks for it).
+        if k == "versionId" && v != "null" {
+            return Err(DirectorError::BadRequest(
+                "InvalidArgument",
+                format!("invalid version id {v:?}: versioning is not enabled on this bucket"),
+            ));
+        }
+    }
+    Ok(None)
+}
+
+/// `x-amz-meta-*` headers, names lowercase without the prefix.
+pub fn user_meta(req: &Request<'_>) -> BTreeMap<String, String> {
+    req.headers
+        .iter()
+        .filter_map(|(k, v)| Some((k.strip_prefix("x-amz-meta-")?.to_string(), v.clone())))
+        .collect()
+}
+
+/// The standard headers an upload sets that are stored with the object.
+pub fn stored_headers(req: &Request<'_>) -> BTreeMap<String, String> {
+    STORED_HEADERS
+        .iter()
+        .filter_map(|h| {
+            let v = req.header(h)?;
+            // aws-chunked is the request's framing, not the object's encoding.
+            let v = if *h == "content-encoding" {
+                let kept: Vec<&str> = v
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|e| !e.is_empty() && !e.eq_ignore_ascii_case("aws-chunked"))
+                    .collect();
+                if kept.is_empty() {
+                    return None;
+                }
+                kept.join(", ")
+            } else {
+                v.to_string()
+            };
+            Some((h.to_string(), v))
+        })
+        .collect()
+}
+
+/// ETags in an If-Match / If-None-Match header, unquoted (`*` kept as is).
+fn etag_list(h: &str) -> Vec<String> {
+    h.split(',')
+        .map(|t| {
+            let t = t.trim();
+            let t = t.strip_prefix("W/").unwrap_or(t);
+            t.trim_matches('"').to_string()
+        })
+        .filter(|t| !t.is_empty())
+        .collect()
+}
+
+/// The condition a PUT carries: `If-None-Match: *` (create only) or `If-Match`.
+pub fn write_condition(req: &Request<'_>) -> Result<WriteCondition> {
+    match (req.header("if-none-match"), req.header("if-match")) {
+        (Some(_), Some(_)) => Err(DirectorError::NotImplemented(
+            "If-Match together with If-None-Match on a write".into(),
+        )),
+        (Some(h), None) if h.trim() == "*" => Ok(WriteCondition::Absent),
+        (Some(_), None) => Err(DirectorError::NotImplemented(
+            "If-None-Match on a write with anything but '*'".into(),
+        )),
+        (None, Some(h)) => Ok(WriteCondition::EtagIs(etag_list(h))),
+        (None, None) => Ok(WriteCondition::Any),
+    }
+}
+
+/// How an object's version compares with one request's conditions.
+struct Conditions<'a> {
+    if_match: Option<&'a str>,
+    if_none_match: Option<&'a str>,
+    if_modified_since: Option<&'a str>,
+    if_unmodified_since: Option<&'a str>,
+}
+
+enum Verdict {
+    Proceed,
+    NotModified,
+    Failed(&'static str),
+}
+
+impl Conditions<'_> {
+    /// RFC 9110 section 13.2.2's order, which is also S3's: If-Match, else
+    /// If-Unmodified-Since; then If-None-Match, else If-Modified-Since. Dates compare at
+    /// whole seconds (Last-Modified has no finer precision); unparseable dates are ignored.
+    fn evaluate(&self, m: &ObjectMeta) -> Verdict {
+        let secs = m.mtime_ms / 1000;
+        let date = |h: Option<&str>| h.and_then(parse_http_date).map(|ms| ms / 1000);
+        let matches = |h: &str| etag_list(h).iter().any(|t| t == "*" || *t == m.etag);
+        if let Some(h) = self.if_match {
+            if !matches(h) {
+                return Verdict::Failed("If-Match");
+            }
+        } else if let Some(d) = date(self.if_unmodified_since) {
+            if secs > d {
+                return Verdict::Failed("If-Unmodified-Since");
+            }
+        }
+        if let Some(h) = self.if_none_match {
+            if matches(h) {
+                return Verdict::NotModified;
+            }
+        } else if let Some(d) = date(self.if_modified_since) {
+            if secs <= d {
+                return Verdict::NotModified;
+            }
+        }
+        Verdict::Proceed
+    }
+}
+
+/// GET/HEAD conditions: `Some(304 response)`, an error 412, or None to go on.
+pub fn read_preconditions(req: &Request<'_>, m: &ObjectMeta) -> Result<Option<Response>> {
+    let c = Conditions {
+        if_match: req.header("if-match"),
+        if_none_match: req.header("if-none-match"),
+        if_modified_since: req.header("if-modified-since"),
+        if_unmodified_since: req.header("if-unmodified-since"),
+    };
+    match c.evaluate(m) {
+        Verdict::Proceed => Ok(None),
+        Verdict::NotModified => Ok(Some(
+            Response::empty(304)
+                .with_header("ETag", format!("\"{}\"", m.etag))
+                .with_header("Last-Modified", crate::timefmt::http_date(m.mtime_ms)),
+        )),
+        Verdict::Failed(which) => Err(precondition_failed(which)),
+    }
+}
+
+/// Applies `response-*` query overrides of a GET.
+pub fn response_overrides(mut r: Response, req: &Request<'_>) -> Result<Response> {
+    for (param, header) in RESPONSE_OVERRIDES {
+        if let Some(v) = req.query_param(param) {
+            if v.contains(['\r', '\n']) {
+                return Err(DirectorError::BadRequest(
+                    "InvalidArgument",
+                    format!("{param} may not hold a line break"),
+                ));
+            }
+            r = r.set_header(header, v);
+        }
+    }
+    Ok(r)
+}
+
+/// `<Owner>` as S3 writes it in listings and ACLs.
+pub fn owner(d: &mut Doc) {
+    d.open("Owner")
+        .elem("ID", OWNER_ID)
+        .elem("DisplayName", OWNER_ID)
+        .close("Owner");
+}
+
+/// Canned ACLs that mean "only the owner": accepted and changing nothing.
+const OWNER_ONLY_ACLS: &[&str] = &["private", "bucket-owner-full-control"];
+
+/// Refuses an ACL that would grant anyone but the owner: dpyfs has no ACLs, so it can
+/// only accept the one it already has (as S3 with "bucket owner enforced" does).
+pub(super) fn check_owner_only_acl(req: &mut Request<'_>, body: bool) -> Result<()> {
+    let refuse = |what: &str| {
+        DirectorError::BadRequest(
+            "AccessControlListNotSupported",
+            format!("dpyfs has no ACLs beyond the owner's; {what} cannot be granted"),
+        )
+    };
+    if let Some(acl) = req.header("x-amz-acl") {
+        if !OWNER_ONLY_ACLS.contains(&acl.trim()) {
+            return Err(refuse(&format!("the canned ACL {acl:?}")));
+        }
+    }
+    if let Some((h, _)) = req
+        .headers
+        .iter()
+        .find(|(k, _)| k.starts_with("x-amz-grant-"))
+    {
+        return Err(refuse(&format!("a {h} header")));
+    }
+    if !body {
+        return Ok(());
+    }
+    let text = read_small_body(req)?;
+    if text.trim().is_empty() {
+        return Ok(());
+    }
+    let doc = parse_xml(&text)?;
+    let grants = doc
+        .child("AccessControlList")
+        .map(|l| l.all("Grant").collect::<Vec<_>>())
+        .unwrap_or_default();
+    for g in grants {
+        let id = g.child("Grantee").and_then(|e| e.child_text("ID"));
+        if id != Some(OWNER_ID) {
+            return Err(refuse("access for another grantee"));
+        }
+    }
+    Ok(())
+}
+
+fn read_small_body(req: &mut Request<'_>) -> Result<String> {
+    let mut text = String::new();
+    (&mut req.body)
+        .take(XML_BODY_BYTES_MAX + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| DirectorError::BodyRead(e.to_string()))?;
+    if text.len() as u64 > XML_BODY_BYTES_MAX {
+        return Err(DirectorError::BadRequest(
+            "MaxMessageLengthExceeded",
+            format!("the XML body is larger than {XML_BODY_BYTES_MAX} bytes"),
+        ));
+    }
+    Ok(text)
+}
+
+fn parse_xml(text: &str) -> Result<x::Element> {
+    x::parse(text).map_err(|e| {
+        DirectorError::BadRequest("MalformedXML", format!("the XML body is malformed: {e}"))
+    })
+}
+
+/// `x-amz-copy-source`: `bucket/key` or `/bucket/key`, URL-encoded, maybe `?versionId=`.
+fn parse_copy_source(h: &str) -> Result<(String, String)> {
+    let bad = |why: &str| {
+        DirectorError::BadRequest("InvalidArgument", format!("x-amz-copy-source {h:?}: {why}"))
+    };
+    let (path, version) = match h.split_once('?') {
+        Some((p, q)) => (p, q.strip_prefix("versionId=")),
+        None => (h, None),
+    };
+    if version.is_some_and(|v| v != "null") || (h.contains('?') && version.is_none()) {
+        return Err(bad("only versionId=null exists: versioning is not enabled"));
+    }
+    let p = path.strip_prefix('/').unwrap_or(path);
+    let (b, k) = p
+        .split_once('/')
+        .ok_or_else(|| bad("give it as bucket/key"))?;
+    let bucket = percent_decode(b, false).ok_or_else(|| bad("bad encoding"))?;
+    let key = percent_decode(k, false).ok_or_else(|| bad("bad encoding"))?;
+    if key.is_empty() {
+        return Err(bad("the key is empty"));
+    }
+    validate_key(&key)?;
+    Ok((bucket, key))
+}
+
+impl DirectorApi {
+    /// A request that names a sub-resource (see `SUBRESOURCES`).
+    pub(super) fn subresource(
+        &self,
+        method: &str,
+        target: &Target,
+        sub: &str,
+        req: &mut Request<'_>,
+    ) -> Result<Response> {
+        let not_configured = |code: &'static str, what: &str| {
+            Err(DirectorError::S3(
+                404,
+                code,
+                format!("the bucket has no {what} (dpyfs does not offer it)"),
+            ))
+        };
+        let empty = |root: &str| Ok(xml(200, Doc::new(root).finish(root)));
+        let idx_check = || -> Result<()> {
+            let idx = self.director.read_index();
+            match target {
+                Target::Bucket(b) => idx.bucket(b).map(|_| ()),
+                Target::Object(b, k) => idx.object(b, k).map(|_| ()),
+                Target::Service => Ok(()),
+            }
+        };
+        let is_bucket = matches!(target, Target::Bucket(_));
+        let is_object = matches!(target, Target::Object(..));
+        match (method, sub) {
+            ("GET", "acl") if is_bucket || is_object => {
+                idx_check()?;
+                Ok(xml(200, acl_document()))
+            }
+            ("PUT", "acl") if is_bucket || is_object => {
+                idx_check()?;
+                check_owner_only_acl(req, true)?;
+                Ok(Response::empty(200))
+            }
+            ("GET", "tagging") if is_object => {
+                idx_check()?;
+                let mut d = Doc::new("Tagging");
+                d.open("TagSet").close("TagSet");
+                Ok(xml(200, d.finish("Tagging")))
+            }
+            ("DELETE", "tagging") if is_object => {
+                idx_check()?;
+                Ok(Response::empty(204))
+            }
+            (_, _) if !is_bucket => Err(DirectorError::NotImplemented(format!(
+                "{method} on the object's ?{sub} sub-resource"
+            ))),
+            // Bucket sub-resources from here on.
+            ("GET", _) | ("DELETE", _) => {
+                idx_check()?;
+                let get = method == "GET";
+                match sub {
+                    "location" if get => {
+                        // Empty: the default region, as S3 answers for us-east-1.
+                        Ok(xml(
+                            200,
+                            Doc::new("LocationConstraint").finish("LocationConstraint"),
+                        ))
+                    }
+                    "versioning" if get => empty("VersioningConfiguration"),
+                    "logging" if get => empty("BucketLoggingStatus"),
+                    "accelerate" if get => empty("AccelerateConfiguration"),
+                    "notification" if get => empty("NotificationConfiguration"),
+                    "requestPayment" if get => {
+                        let mut d = Doc::new("RequestPaymentConfiguration");
+                        d.elem("Payer", "BucketOwner");
+                        Ok(xml(200, d.finish("RequestPaymentConfiguration")))
+                    }
+                    "policy" | "policyStatus" if get => {
+                        not_configured("NoSuchBucketPolicy", "bucket policy")
+                    }
+                    "cors" if get => {
+                        not_configured("NoSuchCORSConfiguration", "CORS configuration")
+                    }
+                    "lifecycle" if get => {
+                        not_configured("NoSuchLifecycleConfiguration", "lifecycle configuration")
+                    }
+                    "tagging" if get => not_configured("NoSuchTagSet", "tags"),
+                    "encryption" if get => not_configured(
+                        "ServerSideEncryptionConfigurationNotFoundError",
+                        "server-side encryption configuration",
+                    ),
+                    "website" if get => {
+                        not_configured("NoSuchWebsiteConfiguration", "website configuration")
+                    }
+                    "object-lock" if get => not_configured(
+                        "ObjectLockConfigurationNotFoundError",
+                        "object lock configuration",
+                    ),
+                    "replication" if get => not_configured(
+                        "ReplicationConfigurationNotFoundError",
+                        "replication configuration",
+                    ),
+                    "ownershipControls" if get => {
+                        not_configured("OwnershipControlsNotFoundError", "ownership controls")
+                    }
+                    "publicAccessBlock" if get => not_configured(
+                        "NoSuchPublicAccessBlockConfiguration",
+                        "public access block",
+                    ),
+                    // Removing a configuration that does not exist succeeds, as in S3.
+                    "policy" | "cors" | "lifecycle" | "tagging" | "encryption" | "website"
+                    | "replication" | "ownershipControls" | "publicAccessBlock"
+                        if !get =>
+                    {
+                        Ok(Response::empty(204))
+                    }
+                    _ => Err(DirectorError::NotImplemented(format!(
+                        "{method} on the bucket's ?{sub} sub-resource"
+                    ))),
+                }
+            }
+            _ => Err(DirectorError::NotImplemented(format!(
+                "{method} on the bucket's ?{sub} sub-resource (dpyfs offers no versioning, \
+                 policies, CORS, lifecycle, tagging, encryption or website settings)"
+            ))),
+        }
+    }
+
+    /// CopyObject: a new version of `bucket/key` made from an existing object's chunk
+    /// list. No data moves; only a new manifest chunk is written.
+    pub(super) fn copy_object(
+        &self,
+        bucket: String,
+        key: String,
+        req: &mut Request<'_>,
+    ) -> Result<Response> {
+        let src_header = req.header("x-amz-copy-source").unwrap_or_default();
+        let (sb, sk) = parse_copy_source(src_header)?;
+        if req.header("x-amz-copy-source-range").is_some() {
+            return Err(DirectorError::BadRequest(
+                "InvalidArgument",
+                "x-amz-copy-source-range belongs to UploadPartCopy, not CopyObject".into(),
+            ));
+        }
+        let replace = match req
+            .header("x-amz-metadata-directive")
+            .unwrap_or("COPY")
+            .trim()
+        {
+            "COPY" => false,
+            "REPLACE" => true,
+            other => {
+                return Err(DirectorError::BadRequest(
+                    "InvalidArgument",
+                    format!("x-amz-metadata-directive {other:?}: use COPY or REPLACE"),
+                ));
+            }
+        };
+        if req.header("x-amz-tagging-directive") == Some("REPLACE") {
+            return Err(DirectorError::NotImplemented("object tags".into()));
+        }
+        check_owner_only_acl(req, false)?;
+        if sb == bucket && sk == key && !replace {
+            return Err(DirectorError::BadRequest(
+                "InvalidRequest",
+                "this copy request is illegal because it is trying to copy an object to itself \
+                 without changing the object's metadata (use x-amz-metadata-directive: REPLACE)"
+                    .into(),
+            ));
+        }
+        let mut pins = self.director.pins();
+        // Read the source and pin its chunks under one index lock: once pinned, garbage
+        // collection keeps them even if the source is deleted before the copy commits.
+        let src = {
+            let idx = self.director.read_index();
+            idx.bucket(&bucket)?;
+            let src = idx.object(&sb, &sk)?;
+            for c in &src.chunks {
+                pins.pin(c.hash);
+            }
+            src
+        };
+        let cond = Conditions {
+            if_match: req.header("x-amz-copy-source-if-match"),
+            if_none_match: req.header("x-amz-copy-source-if-none-match"),
+            if_modified_since: req.header("x-amz-copy-source-if-modified-since"),
+            if_unmodified_since: req.header("x-amz-copy-source-if-unmodified-since"),
+        };
+        match cond.evaluate(&src) {
+            Verdict::Proceed => {}
+            Verdict::NotModified => {
+                return Err(precondition_failed(
+                    "x-amz-copy-source-if-none-match/if-modified-since",
+                ));
+            }
+            Verdict::Failed(w) => return Err(precondition_failed(w)),
+        }
+        let (content_type, meta, headers) = if replace {
+            let ct = req
+                .header("content-type")
+                .unwrap_or(super::api::CONTENT_TYPE_DEFAULT);
+            (ct.to_string(), user_meta(req), stored_headers(req))
+        } else {
+            let s = &src;
+            (s.content_type.clone(), s.meta.clone(), s.headers.clone())
+        };
+        let new = NewObject {
+            bucket,
+            key,
+            content_type,
+            meta,
+            headers,
+            condition: write_condition(req)?,
+        };
+        self.director.check_live_stores()?;
+        let m = self
+            .director
+            .store_object(new, src.chunks.clone(), src.etag.clone(), &mut pins)?;
+        let mut d = Doc::new("CopyObjectResult");
+        d.elem("LastModified", &iso8601(m.mtime_ms))
+            .elem("ETag", &format!("\"{}\"", m.etag));
+        Ok(xml(200, d.finish("CopyObjectResult")))
+    }
+
+    /// DeleteObjects (`POST /bucket?delete`): up to 1000 keys, each deleted on its own,
+    /// one fsync for all.
+    pub(super) fn delete_objects(&self, bucket: String, req: &mut Request<'_>) -> Result<Response> {
+        self.director.read_index().bucket(&bucket)?;
+        let text = read_small_body(req)?;
+        let doc = parse_xml(&text)?;
+        if doc.name != "Delete" {
+            return Err(DirectorError::BadRequest(
+                "MalformedXML",
+                format!("expected a <Delete> document, got <{}>", doc.name),
+            ));
+        }
+        let quiet = doc.child_text("Quiet") == Some("true");
+        let objects: Vec<&x::Element> = doc.all("Object").collect();
+        if objects.is_empty() || objects.len() > DELETE_KEYS_MAX {
+            return Err(DirectorError::BadRequest(
+                "MalformedXML",
+                format!(
+                    "a Delete document names 1 to {DELETE_KEYS_MAX} objects, not {}",
+                    objects.len()
+                ),
+            ));
+        }
+        // Keys as sent (not trimmed: a key may end in a space).
+        let mut keys = Vec::with_capacity(objects.len());
+        for o in objects {
+            let key = o.child("Key").map(|k| k.text.clone()).ok_or_else(|| {
+                DirectorError::BadRequest("MalformedXML", "an <Object> without <Key>".into())
+            })?;
+            let version = o.child_text("VersionId").filter(|v| !v.is_empty());
+            keys.push((key, version.map(str::to_string)));
+        }
+        let mut outcome: Vec<Option<DirectorError>> = Vec::with_capacity(keys.len());
+        let mut records = Vec::new();
+        for (k, v) in &keys {
+            let err = match (validate_key(k), v.as_deref()) {
+                (Err(e), _) => Some(e),
+                (Ok(()), Some(v)) if v != "null" => Some(DirectorError::BadRequest(
+                    "NoSuchVersion",
+                    format!("version {v:?} does not exist: versioning is not enabled"),
+                )),
+                _ => {
+                    records.push(Record::ObjectDelete {
+                        bucket: bucket.clone(),
+                        key: k.clone(),
+                    });
+                    None
+                }
+            };
+            outcome.push(err);
+        }
+        let mut committed = self.director.commit_many(&records).into_iter();
+        let mut d = Doc::new("DeleteResult");
+        for ((k, v), err) in keys.iter().zip(outcome) {
+            let err = match err {
+                Some(e) => Some(e),
+                None => committed.next().and_then(|r| r.err()),
+            };
+            match err {
+                None if quiet => {}
+                None => {
+                    d.open("Deleted").elem("Key", k);
+                    if let Some(v) = v {
+                        d.elem("VersionId", v);
+                    }
+                    d.close("Deleted");
+                }
+                Some(e) => {
+                    let (_, code) = e.status_and_code();
+                    d.open("Error")
+                        .elem("Key", k)
+                        .elem("Code", code)
+                        .elem("Message", &e.to_string())
+                        .close("Error");
+                }
+            }
+        }
+        Ok(xml(200, d.finish("DeleteResult")))
+    }
+}
+
+fn acl_document() -> String {
+    let mut d = Doc::new("AccessControlPolicy");
+    owner(&mut d);
+    d.open("AccessControlList")
+        .open("Grant")
+        .open_attrs(
+            "Grantee",
+            &[
+                ("xmlns:xsi", "http://www.w3.org/2001/XMLSchema-instance"),
+                ("xsi:type", "CanonicalUser"),
+            ],
+        )
+        .elem("ID", OWNER_ID)
+        .elem("DisplayName", OWNER_ID)
+        .close("Grantee")
+        .elem("Permission", "FULL_CONTROL")
+        .close("Grant")
+        .close("AccessControlList");
+    d.finish("AccessControlPolicy")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(etag: &str, mtime_ms: u64) -> ObjectMeta {
+        ObjectMeta {
+            size: 0,
+            mtime_ms,
+            etag: etag.into(),
+            content_type: String::new(),
+            meta: BTreeMap::new(),
+            headers: BTreeMap::new(),
+            chunks: vec![],
+            manifest: crate::hash::Hash::of(b""),
+        }
+    }
+
+    fn verdict(c: Conditions<'_>, m: &ObjectMeta) -> &'static str {
+        match c.evaluate(m) {
+            Verdict::Proceed => "go",
+            Verdict::NotModified => "304",
+            Verdict::Failed(_) => "412",
+        }
+    }
+
+    #[test]
+    fn conditions_follow_rfc_order() {
+        // Thu, 26 Nov 2026 10:00:00 GMT
+        let m = meta("abc", 1_795_687_200_000);
+        let before = "Thu, 26 Nov 2026 09:00:00 GMT";
+        let same = "Thu, 26 Nov 2026 10:00:00 GMT";
+        let none = Conditions {
+            if_match: None,
+            if_none_match: None,
+            if_modified_since: None,
+            if_unmodified_since: None,
+        };
+        let c = |im, inm, ims, ius| Conditions {
+            if_match: im,
+            if_none_match: inm,
+            if_modified_since: ims,
+            if_unmodified_since: ius,
+        };
+        assert_eq!(verdict(none, &m), "go");
+        assert_eq!(verdict(c(Some("\"abc\""), None, None, None), &m), "go");
+        assert_eq!(
+            verdict(c(Some("\"x\", \"abc\""), None, None, None), &m),
+            "go"
+        );
+        assert_eq!(verdict(c(Some("\"x\""), None, None, None), &m), "412");
+        assert_eq!(verdict(c(Some("*"), None, None, None), &m), "go");
+        assert_eq!(verdict(c(None, Some("\"abc\""), None, None), &m), "304");
+        assert_eq!(verdict(c(None, Some("\"x\""), None, None), &m), "go");
+        assert_eq!(verdict(c(None, None, Some(same), None), &m), "304");
+        assert_eq!(verdict(c(None, None, Some(before), None), &m), "go");
+        assert_eq!(verdict(c(None, None, None, Some(before)), &m), "412");
+        assert_eq!(verdict(c(None, None, None, Some(same)), &m), "go");
+        // If-Match true wins over a failing If-Unmodified-Since (S3 and RFC 9110).
+        assert_eq!(verdict(c(Some("abc"), None, None, Some(before)), &m), "go");
+        // If-None-Match false (differs) wins over If-Modified-Since.
+        assert_eq!(verdict(c(None, Some("x"), Some(same), None), &m), "go");
+        // Unparseable dates are ignored.
+        assert_eq!(verdict(c(None, None, Some("yesterday"), None), &m), "go");
+    }
+
+    #[test]
+    fn copy_sources() {
+        assert_eq!(
+            parse_copy_source("/bkt/a%20b/c").unwrap(),
+            ("bkt".to_string(), "a b/c".to_string())
+        );
+        assert_eq!(
+            parse_copy_source("bkt/k?versionId=null").unwrap(),
+            ("bkt".to_string(), "k".to_string())
+        );
+        assert!(parse_copy_source("bkt").is_err());
+        assert!(parse_copy_source("bkt/").is_err());
+        assert!(parse_copy_source("bkt/k?versionId=abc").is_err());
+        assert!(parse_copy_source("bkt/%FF").is_err());
+    }
+
+    #[test]
+    fn etag_lists() {
+        assert_eq!(etag_list("\"a\", W/\"b\",*"), ["a", "b", "*"]);
+    }
+}
