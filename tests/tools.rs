@@ -187,6 +187,19 @@ fn put_and_get_files_stdin_and_trees_with_exit_statuses() {
     assert_exit(&o, 0);
     assert!(o.stdout == piped, "stdout differs from what went in");
 
+    // Keys in the environment: this build cannot sign yet, says so, and still works.
+    let o = command("dpyfs-get")
+        .args(["bk1/piped", "signed.bin"])
+        .current_dir(&work)
+        .env("DPYFS_URL", &url)
+        .env("DPYFS_ACCESS_KEY", "AKIDEXAMPLE")
+        .env("DPYFS_SECRET_KEY", "secret")
+        .output()
+        .unwrap();
+    assert_exit(&o, 0);
+    assert!(err(&o).contains("cannot sign requests yet"), "{}", err(&o));
+    assert!(fs::read(work.join("signed.bin")).unwrap() == piped);
+
     // A tree, recursively, and back: diff -r finds no difference.
     let o = tool(
         "dpyfs-put",

@@ -106,7 +106,16 @@ fn get_tree(client: &Client, t: &TransferConfig, src: &Remote, dest: &Path) -> u
             continue;
         }
         let what = format!("{}/{key}", src.bucket);
-        let rel = &key[prefix.len()..];
+        let rel = match key.strip_prefix(&prefix) {
+            // A folder marker named like the prefix itself: the destination folder.
+            Some("") => continue,
+            Some(r) => r,
+            None => {
+                failed += 1;
+                super::report_failure(PROGRAM, &what, &"listed, but not under the prefix");
+                continue;
+            }
+        };
         let r = match local_path(rel) {
             None => Err(ClientError::Final(
                 "the key cannot be a safe local path (empty, '.' or '..' parts)".into(),
