@@ -492,12 +492,20 @@ fn an_interrupted_download_leaves_no_file() {
     let w = Watched::spawn(
         "dpyfs-get",
         &url,
-        &["--limit-rate", "8M", "bkt/big", "dest/big"],
+        // 8 retries: 39.5 s of back-off in all, ample for a restart on a busy machine.
+        &[
+            "--retries",
+            "8",
+            "--limit-rate",
+            "8M",
+            "bkt/big",
+            "dest/big",
+        ],
         dir.path(),
     );
     partial_started(&dest);
     c.director.kill();
-    w.wait_stderr("retry 1/5");
+    w.wait_stderr("retry 1/8");
     c.director.restart();
     let (code, e) = w.finish();
     assert_eq!(code, 0, "{e}");
@@ -523,10 +531,16 @@ fn put_retries_until_a_late_director_answers() {
     let w = Watched::spawn(
         "dpyfs-put",
         &url,
-        &["--mkbucket", file.to_str().unwrap(), "late/f.bin"],
+        &[
+            "--retries",
+            "8",
+            "--mkbucket",
+            file.to_str().unwrap(),
+            "late/f.bin",
+        ],
         dir.path(),
     );
-    w.wait_stderr("retry 1/5");
+    w.wait_stderr("retry 1/8");
     let data_dir = dir.path().join("director");
     let mut args = vec![
         "--listen".to_string(),
@@ -764,4 +778,43 @@ fn status_page_in_headless_chromium() {
     assert!(dom.contains("2 of 3 up"), "{dom}");
     assert!(dom.contains("badge down"), "{dom}");
     eprintln!("status page screenshot: {}", shot.display());
+}
+
+#[test]
+fn recursive_get_and_ls_follow_listing_pages() {
+    // More keys than one ListObjectsV2 page (1000) holds.
+    let dir = TempDir::new("tools-pages");
+    let c = Cluster::start(&dir, 3, 2, &[]);
+    let url = c.url();
+    let work = dir.path().join("work");
+    for i in 0..1005 {
+        let sub = work.join(format!("many/d{}", i % 7));
+        fs::create_dir_all(&sub).unwrap();
+        fs::write(sub.join(format!("f{i:04}")), format!("{i}\n")).unwrap();
+    }
+    let o = tool(
+        "dpyfs-put",
+        &url,
+        &["-r", "--mkbucket", "many", "pgs/"],
+        &work,
+        None,
+    );
+    assert_exit(&o, 0);
+    let o = tool("dpyfs", &url, &["ls", "-r", "pgs/many/"], &work, None);
+    assert_exit(&o, 0);
+    assert_eq!(out(&o).lines().count(), 1005);
+    let o = tool("dpyfs", &url, &["ls", "pgs/many/"], &work, None);
+    assert_eq!(out(&o).lines().count(), 7, "{}", out(&o));
+    let o = tool("dpyfs-get", &url, &["-r", "pgs/many/", "back"], &work, None);
+    assert_exit(&o, 0);
+    let d = Command::new("diff")
+        .args(["-r", "many", "back"])
+        .current_dir(&work)
+        .output()
+        .unwrap();
+    assert!(
+        d.status.success(),
+        "diff -r:\n{}",
+        String::from_utf8_lossy(&d.stdout)
+    );
 }
