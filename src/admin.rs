@@ -10,6 +10,9 @@ pub const REPAIR_WAIT_MS: u64 = 3_600_000;
 pub struct Admin {
     url: String,
     agent: ureq::Agent,
+    /// From AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY: requests are signed (SigV4) for a
+    /// director with keys.
+    creds: Option<crate::sigv4::Credentials>,
 }
 
 fn call(r: Result<ureq::Response, ureq::Error>) -> Result<Value, String> {
@@ -40,23 +43,51 @@ impl Admin {
                 .timeout_connect(Duration::from_secs(5))
                 .timeout_read(Duration::from_secs(3600))
                 .build(),
+            creds: credentials_from_env(),
         }
     }
 
+    /// One call to `/_dpyfs/<path>`, signed when credentials are set.
+    fn send(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value, String> {
+        let url = format!("{}/_dpyfs/{path}", self.url);
+        let body = body.map(|b| b.to_string());
+        let mut r = self.agent.request(method, &url);
+        if let Some(c) = &self.creds {
+            let host = self
+                .url
+                .split_once("://")
+                .map_or(self.url.as_str(), |(_, h)| h)
+                .split('/')
+                .next()
+                .unwrap_or("");
+            let (p, q) = path.split_once('?').unwrap_or((path, ""));
+            let payload = crate::sigv4::sha256_hex(body.as_deref().unwrap_or("").as_bytes());
+            for (k, v) in crate::sigv4::sign_headers(
+                c,
+                "us-east-1",
+                method,
+                &format!("/_dpyfs/{p}"),
+                q,
+                host,
+                &[],
+                &payload,
+                crate::timefmt::now_ms() / 1000,
+            ) {
+                r = r.set(&k, &v);
+            }
+        }
+        call(match body {
+            Some(b) => r.send_string(&b),
+            None => r.call(),
+        })
+    }
+
     fn get(&self, path: &str) -> Result<Value, String> {
-        call(
-            self.agent
-                .get(&format!("{}/_dpyfs/{path}", self.url))
-                .call(),
-        )
+        self.send("GET", path, None)
     }
 
     fn post(&self, path: &str, body: Option<Value>) -> Result<Value, String> {
-        let r = self.agent.post(&format!("{}/_dpyfs/{path}", self.url));
-        call(match body {
-            Some(b) => r.send_string(&b.to_string()),
-            None => r.call(),
-        })
+        self.send("POST", path, body)
     }
 
     pub fn store_add(
@@ -114,11 +145,7 @@ impl Admin {
     }
 
     pub fn store_remove(&self, id: &str) -> Result<String, String> {
-        call(
-            self.agent
-                .delete(&format!("{}/_dpyfs/stores/{id}", self.url))
-                .call(),
-        )?;
+        self.send("DELETE", &format!("stores/{id}"), None)?;
         Ok(format!("store {id} removed"))
     }
 
@@ -211,9 +238,10 @@ impl Admin {
         }
         let ok = v["ok"] == true;
         out.push_str(&format!(
-            "fsck{}: {} objects, {} chunks, {} verified copies (N={}): {} under-replicated, {} lost — {}\n",
+            "fsck{}: {} objects, {} multipart uploads in progress, {} chunks, {} verified copies (N={}): {} under-replicated, {} lost — {}\n",
             if deep { " --deep" } else { "" },
             v["objects"],
+            v["uploads"],
             v["chunks"],
             v["copies_verified"],
             v["replicas"],
@@ -223,6 +251,15 @@ impl Admin {
         ));
         Ok((out, ok))
     }
+}
+
+/// The usual AWS variables, when both are set.
+fn credentials_from_env() -> Option<crate::sigv4::Credentials> {
+    let var = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
+    Some(crate::sigv4::Credentials {
+        access_key: var("AWS_ACCESS_KEY_ID")?,
+        secret_key: var("AWS_SECRET_ACCESS_KEY")?,
+    })
 }
 
 fn repair_text(r: &Value) -> String {
@@ -244,4 +281,103 @@ fn repair_text(r: &Value) -> String {
         ));
     }
     s
+}
+
+/// `dpyfs admin key ...`: these edit the keys file itself (a running director re-reads it
+/// within a second); they do not talk to the director.
+pub mod keys {
+    use crate::director::auth::{KeyEntry, generate_key, update_keys_file};
+    use crate::director::index::valid_bucket_name;
+    use std::path::Path;
+
+    /// `--buckets a,b` to a list, each name checked.
+    pub fn parse_buckets(s: &str) -> Result<Vec<String>, String> {
+        let list: Vec<String> = s
+            .split(',')
+            .map(|b| b.trim().to_string())
+            .filter(|b| !b.is_empty())
+            .collect();
+        if list.is_empty() {
+            return Err("--buckets needs at least one bucket name".into());
+        }
+        for b in &list {
+            if !valid_bucket_name(b) {
+                return Err(format!("{b:?} is not a valid bucket name"));
+            }
+        }
+        Ok(list)
+    }
+
+    /// Makes a key and adds it to the file (created, mode 0600, if missing). Returns the
+    /// lines for stdout (`AWS_ACCESS_KEY_ID=...`, `AWS_SECRET_ACCESS_KEY=...`: the only
+    /// time the secret is shown) and a note for people.
+    pub fn create(path: &Path, buckets: Option<Vec<String>>) -> Result<(String, String), String> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        }
+        let k = generate_key(buckets)?;
+        let added = k.clone();
+        update_keys_file(path, move |kf| {
+            kf.keys.push(added);
+            Ok(())
+        })?;
+        let out = format!(
+            "AWS_ACCESS_KEY_ID={}\nAWS_SECRET_ACCESS_KEY={}\n",
+            k.access_key, k.secret_key
+        );
+        let note = format!(
+            "key {} added to {} ({}); the secret is shown only this once. A director started \
+             with --keys {} uses it within a second.",
+            k.access_key,
+            path.display(),
+            describe(&k),
+            path.display()
+        );
+        Ok((out, note))
+    }
+
+    fn describe(k: &KeyEntry) -> String {
+        match &k.buckets {
+            None => "all buckets and the cluster routes".into(),
+            Some(b) => format!("buckets {}", b.join(",")),
+        }
+    }
+
+    /// The keys, without their secrets.
+    pub fn list(path: &Path) -> Result<String, String> {
+        let kf = crate::director::auth::KeysFile::load(path)?;
+        let mut out = format!("{:<24} {:<22} {}\n", "ACCESS KEY ID", "CREATED", "BUCKETS");
+        for k in &kf.keys {
+            out.push_str(&format!(
+                "{:<24} {:<22} {}\n",
+                k.access_key,
+                crate::timefmt::iso8601(k.created * 1000)
+                    .split('.')
+                    .next()
+                    .unwrap_or(""),
+                k.buckets.as_ref().map_or("(all)".into(), |b| b.join(","))
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Removes a key; an unknown id is an error.
+    pub fn delete(path: &Path, id: &str) -> Result<String, String> {
+        if !path.exists() {
+            return Err(format!("{} does not exist", path.display()));
+        }
+        update_keys_file(path, |kf| {
+            let before = kf.keys.len();
+            kf.keys.retain(|k| k.access_key != id);
+            if kf.keys.len() == before {
+                return Err(format!("no key {id} in {}", path.display()));
+            }
+            Ok(())
+        })?;
+        Ok(format!(
+            "key {id} deleted from {}; a running director refuses it within a second",
+            path.display()
+        ))
+    }
 }

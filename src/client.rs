@@ -1,10 +1,11 @@
 //! The client side of the director's HTTP API, shared by `dpyfs-put`, `dpyfs-get` and the
 //! `dpyfs ls/rm/stat/status` commands: S3-style object calls, ListObjectsV2 pages,
-//! `/_dpyfs/...` JSON, retries with back-off, and (one place) request signing. The only
+//! `/_dpyfs/...` JSON, retries with back-off, and (one place) SigV4 request signing. The only
 //! client module that touches ureq types: callers see `ClientError`, `Download` and plain
 //! values.
 
 use crate::http::percent_encode;
+use crate::sigv4::Credentials;
 use std::fmt;
 use std::io::Read;
 use std::sync::Arc;
@@ -74,26 +75,18 @@ impl fmt::Display for ClientError {
 }
 
 /// Access keys from the environment: `DPYFS_ACCESS_KEY`/`DPYFS_SECRET_KEY`, else
-/// `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`.
-#[derive(Clone, Debug)]
-pub struct Keys {
-    pub access_key: String,
-    pub secret_key: String,
-}
-
-impl Keys {
-    pub fn from_env() -> Option<Keys> {
-        let pair = |a: &str, s: &str| {
-            let a = std::env::var(a).ok().filter(|v| !v.is_empty())?;
-            let s = std::env::var(s).ok().filter(|v| !v.is_empty())?;
-            Some(Keys {
-                access_key: a,
-                secret_key: s,
-            })
-        };
-        pair("DPYFS_ACCESS_KEY", "DPYFS_SECRET_KEY")
-            .or_else(|| pair("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"))
-    }
+/// `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY` (both of a pair must be set).
+pub fn credentials_from_env() -> Option<Credentials> {
+    let pair = |a: &str, s: &str| {
+        let a = std::env::var(a).ok().filter(|v| !v.is_empty())?;
+        let s = std::env::var(s).ok().filter(|v| !v.is_empty())?;
+        Some(Credentials {
+            access_key: a,
+            secret_key: s,
+        })
+    };
+    pair("DPYFS_ACCESS_KEY", "DPYFS_SECRET_KEY")
+        .or_else(|| pair("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"))
 }
 
 /// The director URL: `--url`, else `DPYFS_URL`, else `URL_DEFAULT`.
@@ -142,7 +135,7 @@ pub struct Client {
     /// host[:port] as the Host header carries it (signatures cover it).
     host: String,
     agent: ureq::Agent,
-    keys: Option<Keys>,
+    keys: Option<Credentials>,
     region: String,
     pub retries: u32,
     pub notice: Notice,
@@ -170,7 +163,7 @@ impl Client {
                 .timeout_read(Duration::from_secs(READ_TIMEOUT_SECS))
                 .timeout_write(Duration::from_secs(READ_TIMEOUT_SECS))
                 .build(),
-            keys: Keys::from_env(),
+            keys: credentials_from_env(),
             region: std::env::var("AWS_REGION")
                 .or_else(|_| std::env::var("AWS_DEFAULT_REGION"))
                 .unwrap_or_else(|_| REGION_DEFAULT.to_string()),
@@ -234,7 +227,7 @@ impl Client {
         if let Payload::Reader(_, Some(n)) = &body {
             all.push(("content-length".into(), n.to_string()));
         }
-        for (k, v) in self.sign(method, path, query, &all, &payload_hash)? {
+        for (k, v) in self.sign(method, path, query, &all, &payload_hash) {
             all.push((k, v));
         }
         for (k, v) in &all {
@@ -252,13 +245,9 @@ impl Client {
         }
     }
 
-    /// Headers that sign this request, or none without keys.
-    ///
-    /// SIGNING PLUGS IN HERE, and only here: with `Keys` from the environment this is to
-    /// return `crate::sigv4::sign_headers(&creds, &self.region, method, path, query,
-    /// &self.host, headers, payload_hash, now_unix)` (x-amz-date, x-amz-content-sha256,
-    /// authorization). `src/sigv4.rs` (issue 4) has not landed on this branch yet, so
-    /// requests go unsigned and `signing_note` tells the user once.
+    /// Headers that sign this request (AWS SigV4: x-amz-date, x-amz-content-sha256,
+    /// authorization), or none without keys. Every header in `headers` is signed, and
+    /// `host`; a streamed body is `UNSIGNED-PAYLOAD`.
     fn sign(
         &self,
         method: &str,
@@ -266,27 +255,26 @@ impl Client {
         query: &str,
         headers: &[(String, String)],
         payload_hash: &str,
-    ) -> Result<Vec<(String, String)>> {
-        let _ = (
+    ) -> Vec<(String, String)> {
+        let Some(creds) = &self.keys else {
+            return Vec::new();
+        };
+        crate::sigv4::sign_headers(
+            creds,
+            &self.region,
             method,
             path,
             query,
+            &self.host,
             headers,
             payload_hash,
-            &self.host,
-            &self.region,
-        );
-        Ok(Vec::new())
+            crate::timefmt::now_ms() / 1000,
+        )
     }
 
-    /// A warning to print once when keys are set but requests cannot be signed.
-    pub fn signing_note(&self) -> Option<String> {
-        self.keys.as_ref().map(|k| {
-            format!(
-                "access key {} is set, but this build cannot sign requests yet (SigV4 comes with issue 4): sending them unsigned",
-                k.access_key
-            )
-        })
+    /// Whether requests are signed (keys were found in the environment).
+    pub fn signs(&self) -> bool {
+        self.keys.is_some()
     }
 
     // ---- objects and buckets ----

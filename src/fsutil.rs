@@ -54,6 +54,13 @@ impl Drop for TmpGuard {
 /// is written, fsynced, renamed over the target, and then the folder is fsynced. A reader
 /// sees either the old file or the whole new one, never a part.
 pub fn write_atomic(target: &Path, data: &[u8]) -> io::Result<()> {
+    write_atomic_mode(target, data, 0o666)
+}
+
+/// `write_atomic` creating the file with permission bits `mode` (less the umask): 0o600
+/// for a file of secrets, which is never readable by others, not even for a moment.
+pub fn write_atomic_mode(target: &Path, data: &[u8], mode: u32) -> io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
     let dir = match target.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
@@ -64,7 +71,11 @@ pub fn write_atomic(target: &Path, data: &[u8]) -> io::Result<()> {
         .unwrap_or_else(|| "file".into());
     let tmp = dir.join(unique_tmp_name(&format!(".{name}")));
     let guard = TmpGuard::new(tmp.clone());
-    let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(&tmp)?;
     f.write_all(data)?;
     f.sync_all()?;
     drop(f);
@@ -95,6 +106,17 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names.len(), 1, "left behind: {names:?}");
+        fs::remove_dir_all(d).unwrap();
+    }
+
+    #[test]
+    fn write_atomic_mode_sets_the_permissions() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = scratch("mode");
+        let t = d.join("secret.json");
+        write_atomic_mode(&t, b"s", 0o600).unwrap();
+        let mode = fs::metadata(&t).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
         fs::remove_dir_all(d).unwrap();
     }
 

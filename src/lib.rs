@@ -6,11 +6,13 @@
 //!   socket-free `Request`/`Response` handlers are written against.
 //! - `store`: the storage daemon (a content-addressed chunk store).
 //! - `chunker`: content-defined chunking (FastCDC).
+//! - `sigv4`: AWS Signature Version 4 (pure functions; the director verifies, tools sign).
 //! - `director`: the cluster's front door (journal, placement, scatter/gather).
 //! - `client`, `tools`: the client side (`dpyfs-put`, `dpyfs-get`, `dpyfs ls/rm/stat/status`).
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod admin;
+pub mod checksum;
 pub mod chunker;
 pub mod cli;
 pub mod client;
@@ -22,6 +24,7 @@ pub mod http;
 pub mod human;
 pub mod logring;
 pub mod metrics;
+pub mod sigv4;
 pub mod store;
 pub mod sys;
 pub mod timefmt;

@@ -93,6 +93,38 @@ pub fn iso8601(ms: u64) -> String {
     )
 }
 
+/// `20130524T000000Z`: the basic ISO 8601 form SigV4 signs (`x-amz-date`, `X-Amz-Date`).
+pub fn amz_date(ms: u64) -> String {
+    let p = parts(ms);
+    format!(
+        "{}{:02}{:02}T{:02}{:02}{:02}Z",
+        p.y, p.mo, p.d, p.h, p.mi, p.s
+    )
+}
+
+/// Parses `20130524T000000Z` to unix milliseconds; anything else is None.
+pub fn parse_amz_date(s: &str) -> Option<u64> {
+    let b = s.as_bytes();
+    if b.len() != 16 || b[8] != b'T' || b[15] != b'Z' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u64> {
+        let t = s.get(r)?;
+        if !t.bytes().all(|c| c.is_ascii_digit()) {
+            return None;
+        }
+        t.parse().ok()
+    };
+    let (y, mo, d) = (num(0..4)?, num(4..6)?, num(6..8)?);
+    let (h, mi, sec) = (num(9..11)?, num(11..13)?, num(13..15)?);
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
+        return None;
+    }
+    let days = days_from_civil(y as i64, mo as u32, d as u32);
+    let secs = u64::try_from(days).ok()? * 86_400 + h * 3600 + mi * 60 + sec;
+    Some(secs * 1000)
+}
+
 /// Parses an RFC 7231 date (`Thu, 26 Nov 2026 07:16:07 GMT`) to unix milliseconds.
 pub fn parse_http_date(s: &str) -> Option<u64> {
     let mut it = s.split_whitespace();
@@ -134,5 +166,17 @@ mod tests {
             assert_eq!(parse_http_date(&http_date(ms)), Some(ms));
         }
         assert_eq!(parse_http_date("yesterday"), None);
+    }
+
+    #[test]
+    fn amz_dates_round_trip() {
+        assert_eq!(amz_date(1_369_353_600_000), "20130524T000000Z");
+        for ms in [0u64, 951_782_400_000, 1_795_677_367_000] {
+            assert_eq!(parse_amz_date(&amz_date(ms)), Some(ms));
+        }
+        assert_eq!(parse_amz_date("20130524T000000"), None);
+        assert_eq!(parse_amz_date("2013-05-24T00:00:00Z"), None);
+        assert_eq!(parse_amz_date("20131324T000000Z"), None);
+        assert_eq!(parse_amz_date("2013052+T000000Z"), None);
     }
 }

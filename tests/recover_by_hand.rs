@@ -81,6 +81,29 @@ fn format_md_recovery_section_gets_files_back() {
             .status,
         200
     );
+    // A multipart object is journaled as upload_complete, with an ETag that is not the
+    // MD5 of its bytes.
+    let multi = random_bytes((5 << 20) + 4000, 63);
+    let r = request(
+        "POST",
+        &format!("{u}/photos/multi.bin?uploads"),
+        &[],
+        Some(b""),
+    )
+    .unwrap();
+    let id = xml_values(&r.text(), "UploadId").pop().unwrap();
+    let mut xml = String::from("<CompleteMultipartUpload>");
+    for (n, piece) in [(1, &multi[..5 << 20]), (2, &multi[5 << 20..])] {
+        let q = format!("{u}/photos/multi.bin?partNumber={n}&uploadId={id}");
+        let r = request("PUT", &q, &[], Some(piece)).unwrap();
+        assert_eq!(r.status, 200, "{}", r.text());
+        let etag = r.header("etag").unwrap();
+        xml += &format!("<Part><PartNumber>{n}</PartNumber><ETag>{etag}</ETag></Part>");
+    }
+    xml += "</CompleteMultipartUpload>";
+    let q = format!("{u}/photos/multi.bin?uploadId={id}");
+    let r = request("POST", &q, &[], Some(xml.as_bytes())).unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(put(&format!("{u}/photos/gone"), b"x").unwrap().status, 200);
     assert_eq!(
         request("DELETE", &format!("{u}/photos/gone"), &[], None)
@@ -97,7 +120,11 @@ fn format_md_recovery_section_gets_files_back() {
         .map(|i| dir.path().join(format!("store{i}")).display().to_string())
         .collect();
     let stores = stores.join(" ");
-    for (key, want) in [("2024/beach.jpg", &late), ("2023/early.bin", &early)] {
+    for (key, want) in [
+        ("2024/beach.jpg", &late),
+        ("2023/early.bin", &early),
+        ("multi.bin", &multi),
+    ] {
         let out = dir.path().join("recovered.bin");
         let r = recover(&dir, &stores, "photos", key, &out);
         assert!(

@@ -187,19 +187,6 @@ fn put_and_get_files_stdin_and_trees_with_exit_statuses() {
     assert_exit(&o, 0);
     assert!(o.stdout == piped, "stdout differs from what went in");
 
-    // Keys in the environment: this build cannot sign yet, says so, and still works.
-    let o = command("dpyfs-get")
-        .args(["bk1/piped", "signed.bin"])
-        .current_dir(&work)
-        .env("DPYFS_URL", &url)
-        .env("DPYFS_ACCESS_KEY", "AKIDEXAMPLE")
-        .env("DPYFS_SECRET_KEY", "secret")
-        .output()
-        .unwrap();
-    assert_exit(&o, 0);
-    assert!(err(&o).contains("cannot sign requests yet"), "{}", err(&o));
-    assert!(fs::read(work.join("signed.bin")).unwrap() == piped);
-
     // A tree, recursively, and back: diff -r finds no difference.
     let o = tool(
         "dpyfs-put",
@@ -817,4 +804,132 @@ fn recursive_get_and_ls_follow_listing_pages() {
         "diff -r:\n{}",
         String::from_utf8_lossy(&d.stdout)
     );
+}
+
+/// Runs a tool with these environment variables (and no others of the key kind).
+fn tool_env(name: &str, url: &str, args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> Output {
+    let mut c = command(name);
+    c.args(args)
+        .current_dir(cwd)
+        .env("DPYFS_URL", url)
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("DPYFS_ACCESS_KEY")
+        .env_remove("DPYFS_SECRET_KEY")
+        .stdin(Stdio::null());
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().unwrap()
+}
+
+#[test]
+fn tools_sign_requests_with_keys_from_the_environment() {
+    let dir = TempDir::new("tools-keys");
+    let keys = dir.path().join("keys.json");
+    let o = command("dpyfs")
+        .args(["admin", "key", "create", "--keys", keys.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", err(&o));
+    let text = out(&o);
+    let var = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}=")))
+            .unwrap_or_else(|| panic!("no {name} in {text}"))
+            .to_string()
+    };
+    let (id, secret) = (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY"));
+    let c = Cluster::start(&dir, 3, 2, &["--keys", keys.to_str().unwrap()]);
+    let url = c.url();
+    let work = dir.path().join("work");
+    fs::create_dir_all(work.join("tree/sub")).unwrap();
+    let data = random_bytes(2_500_000, 9);
+    fs::write(work.join("tree/sub/é x.bin"), &data).unwrap();
+    fs::write(work.join("tree/a.txt"), b"a\n").unwrap();
+    let dpyfs_keys = [
+        ("DPYFS_ACCESS_KEY", id.as_str()),
+        ("DPYFS_SECRET_KEY", secret.as_str()),
+    ];
+    let aws_keys = [
+        ("AWS_ACCESS_KEY_ID", id.as_str()),
+        ("AWS_SECRET_ACCESS_KEY", secret.as_str()),
+    ];
+
+    // Without keys: refused, each failure reported, status 1, nothing stored.
+    let o = tool_env(
+        "dpyfs-put",
+        &url,
+        &["--mkbucket", "-r", "tree", "sig/"],
+        &work,
+        &[],
+    );
+    assert_exit(&o, 1);
+    assert!(err(&o).contains("403"), "{}", err(&o));
+    // A wrong secret: SignatureDoesNotMatch, status 1.
+    let o = tool_env(
+        "dpyfs",
+        &url,
+        &["ls"],
+        &work,
+        &[
+            ("DPYFS_ACCESS_KEY", id.as_str()),
+            ("DPYFS_SECRET_KEY", "not-the-secret"),
+        ],
+    );
+    assert_exit(&o, 1);
+    assert!(err(&o).contains("SignatureDoesNotMatch"), "{}", err(&o));
+
+    // Signed (DPYFS_ variables): a tree with a Unicode key, and stdin (chunked, unsigned payload).
+    let o = tool_env(
+        "dpyfs-put",
+        &url,
+        &["--mkbucket", "-r", "tree", "sig/"],
+        &work,
+        &dpyfs_keys,
+    );
+    assert_exit(&o, 0);
+    let o = tool_env(
+        "dpyfs-put",
+        &url,
+        &["-", "sig/from-stdin"],
+        &work,
+        &dpyfs_keys,
+    );
+    assert_exit(&o, 0);
+    // Signed with the AWS_ variables: back, verified, and the other commands.
+    let o = tool_env(
+        "dpyfs-get",
+        &url,
+        &["-r", "sig/tree/", "back"],
+        &work,
+        &aws_keys,
+    );
+    assert_exit(&o, 0);
+    let d = Command::new("diff")
+        .args(["-r", "tree", "back"])
+        .current_dir(&work)
+        .output()
+        .unwrap();
+    assert!(
+        d.status.success(),
+        "diff -r:\n{}",
+        String::from_utf8_lossy(&d.stdout)
+    );
+    let o = tool_env("dpyfs", &url, &["ls", "-r", "sig"], &work, &aws_keys);
+    assert_exit(&o, 0);
+    assert_eq!(out(&o), "from-stdin\ntree/a.txt\ntree/sub/é x.bin\n");
+    let o = tool_env(
+        "dpyfs",
+        &url,
+        &["stat", "sig/tree/sub/é x.bin"],
+        &work,
+        &aws_keys,
+    );
+    assert_exit(&o, 0);
+    let o = tool_env("dpyfs", &url, &["status"], &work, &aws_keys);
+    assert_exit(&o, 0);
+    let o = tool_env("dpyfs", &url, &["rm", "-r", "sig"], &work, &aws_keys);
+    assert_exit(&o, 0);
+    assert!(out(&o).ends_with("deleted bucket sig\n"), "{}", out(&o));
 }

@@ -6,9 +6,9 @@ use dpyfs::chunker::Chunking;
 mod daemon;
 
 use dpyfs::cli;
+use dpyfs::director::auth::is_loopback;
 use dpyfs::director::{self, DirectorConfig};
 use dpyfs::store::engine::parse_size;
-use std::net::ToSocketAddrs;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -90,20 +90,32 @@ fn options() -> getopts::Options {
         "seconds an unreferenced chunk is kept before deletion (default 3600)",
         "SECS",
     );
+    o.optopt(
+        "",
+        "multipart-min-part",
+        "smallest multipart part except the last (default 5M)",
+        "BYTES",
+    );
+    o.optopt(
+        "",
+        "multipart-max-age",
+        "seconds without activity before a multipart upload is aborted, 0 never (default 604800)",
+        "SECS",
+    );
+    o.optopt(
+        "",
+        "keys",
+        "keys file (see 'dpyfs admin key'): requests must be signed with one of its keys",
+        "FILE",
+    );
     o.optflag(
         "",
         "allow-anonymous",
-        "serve unsigned requests on a non-loopback address",
+        "without --keys: serve unsigned requests on a non-loopback address anyway",
     );
     cli::http_flags(&mut o);
     cli::standard_flags(&mut o);
     o
-}
-
-fn is_loopback(addr: &str) -> bool {
-    addr.to_socket_addrs()
-        .map(|mut a| a.all(|s| s.ip().is_loopback()))
-        .unwrap_or(false)
 }
 
 fn config(m: &getopts::Matches) -> Result<DirectorConfig, String> {
@@ -117,10 +129,12 @@ fn config(m: &getopts::Matches) -> Result<DirectorConfig, String> {
             return Err(format!("--store {s:?}: a store URL starts with http://"));
         }
     }
-    if !is_loopback(&listen) && !m.opt_present("allow-anonymous") {
+    let keys = m.opt_str("keys").map(PathBuf::from);
+    if keys.is_none() && !is_loopback(&listen) && !m.opt_present("allow-anonymous") {
         return Err(format!(
             "--listen {listen} is not a loopback address and this director has no keys: \
-             anyone on the network could read and write. Add --allow-anonymous to do it anyway."
+             anyone on the network could read and write. Give --keys FILE (see \
+             'dpyfs admin key create'), or add --allow-anonymous to do it anyway."
         ));
     }
     let mut c = DirectorConfig::new(
@@ -178,7 +192,14 @@ fn config(m: &getopts::Matches) -> Result<DirectorConfig, String> {
     if let Some(s) = cli::opt_value(m, "gc-grace", secs)? {
         c.gc_grace_secs = s;
     }
+    if let Some(n) = cli::opt_value(m, "multipart-min-part", parse_size)? {
+        c.multipart_min_part_bytes = n;
+    }
+    if let Some(s) = cli::opt_value(m, "multipart-max-age", secs)? {
+        c.multipart_max_age_secs = s;
+    }
     cli::apply_http_flags(m, &mut c.http)?;
+    c.keys = keys;
     Ok(c)
 }
 

@@ -1,7 +1,7 @@
 //! `dpyfs`: everything else: `dpyfs dev` (a whole local cluster in one command), `ls`,
 //! `rm`, `stat`, `status`, `admin` (store membership, repair, gc), `fsck` and `recover`.
 
-use dpyfs::admin::Admin;
+use dpyfs::admin::{Admin, keys};
 use dpyfs::cli;
 use dpyfs::dev::{self, DevConfig};
 use std::path::PathBuf;
@@ -22,10 +22,16 @@ Commands:
   admin store remove ID               refused while it holds the only copy of anything
   admin repair [--no-wait]            run a repair pass now and report
   admin gc [--dry-run]                delete unreferenced chunks past their grace period
+  admin key create [--buckets a,b] [--keys FILE]
+                                      make an access key (prints id and secret once)
+  admin key list [--keys FILE]        list access keys (no secrets)
+  admin key delete ID [--keys FILE]   remove an access key
   fsck [--deep]                       check that every object has N verified copies
   recover --store URL... --data DIR   rebuild a director's journal from the stores
 
 --url (or DPYFS_URL) is the director, default http://127.0.0.1:7070.
+--keys (or DPYFS_KEYS) is the keys file, default /etc/dpyfs/keys.json; a director
+started with --keys on the same file re-reads it within a second.
 'dpyfs COMMAND --help' describes each command.";
 
 /// Prints a result; failure is exit status 1.
@@ -71,6 +77,18 @@ fn admin_main(url: &str, args: &[String]) -> ExitCode {
     );
     o.optflag("", "dry-run", "gc: report only");
     o.optflag("", "no-wait", "repair: do not wait for the pass");
+    o.optopt(
+        "",
+        "keys",
+        "key: the keys file (default $DPYFS_KEYS or /etc/dpyfs/keys.json)",
+        "FILE",
+    );
+    o.optopt(
+        "",
+        "buckets",
+        "key create: the only buckets the key may touch",
+        "a,b",
+    );
     cli::standard_flags(&mut o);
     let m = match cli::parse(&o, args, "dpyfs admin", HELP) {
         Ok(m) => m,
@@ -78,7 +96,32 @@ fn admin_main(url: &str, args: &[String]) -> ExitCode {
     };
     let a = Admin::new(url);
     let free: Vec<&str> = m.free.iter().map(String::as_str).collect();
+    let keys_path = PathBuf::from(
+        m.opt_str("keys")
+            .or_else(|| std::env::var("DPYFS_KEYS").ok().filter(|v| !v.is_empty()))
+            .unwrap_or_else(|| dpyfs::director::auth::KEYS_PATH_DEFAULT.into()),
+    );
     match free.as_slice() {
+        ["key", "create"] => {
+            let buckets = match m
+                .opt_str("buckets")
+                .map(|b| keys::parse_buckets(&b))
+                .transpose()
+            {
+                Ok(b) => b,
+                Err(e) => return cli::usage_error("dpyfs admin", &e),
+            };
+            match keys::create(&keys_path, buckets) {
+                Ok((out, note)) => {
+                    print!("{out}");
+                    eprintln!("{note}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => report(Err(e)),
+            }
+        }
+        ["key", "list"] => report(keys::list(&keys_path)),
+        ["key", "delete", id] => report(keys::delete(&keys_path, id)),
         ["store", "add", store_url] => {
             let weight = match cli::opt_value(&m, "weight", |s| {
                 s.parse::<f64>().ok().filter(|w| *w > 0.0)

@@ -3,11 +3,14 @@
 //! No sockets here (see `crate::http`).
 
 use super::Director;
+use super::auth::{Access, Auth};
+use super::body;
 use super::error::{DirectorError, Result};
 use super::index::{ListEntry, ObjectMeta, Record, valid_bucket_name, validate_key};
+use super::multipart_api;
 use super::objects::{
-    check_owner_only_acl, owner, read_preconditions, response_overrides, stored_headers,
-    subresource, user_meta, write_condition,
+    check_acl_headers, owner, read_preconditions, refuse_unknown_params, response_overrides,
+    stored_headers, subresource, user_meta, write_condition,
 };
 use super::write::NewObject;
 use super::xml::Doc;
@@ -27,6 +30,8 @@ pub const CONTENT_TYPE_DEFAULT: &str = "binary/octet-stream";
 pub struct DirectorApi {
     pub director: Arc<Director>,
     pub metrics: Metrics,
+    /// Verifies every request before it is routed (open when there is no keys file).
+    pub auth: Auth,
     started: Instant,
     request_ids: std::sync::atomic::AtomicU64,
 }
@@ -62,6 +67,47 @@ pub(super) fn parse_target(path: &str) -> Result<Target> {
             Ok(Target::Object(bucket, key))
         }
     }
+}
+
+/// What `access` may do, checked for every route before its handler runs (the table in
+/// docs/ARCHITECTURE.md, "Authentication: what is open when").
+fn authorize(access: &Access, method: &str, path: &str, req: &Request<'_>) -> Result<()> {
+    // The status page and the metrics hold counts, not names or data: open to loopback
+    // clients even when keys are configured, like a store's /status.
+    let local = req.remote.is_none_or(|a| a.ip().is_loopback());
+    if let Some(rest) = path.strip_prefix("/_dpyfs/") {
+        if local && method == "GET" && rest == "status" {
+            return Ok(());
+        }
+        return access.check_admin();
+    }
+    if path == "/metrics" && method == "GET" {
+        if local {
+            return Ok(());
+        }
+        return access.check_admin();
+    }
+    // Unsigned requests learn nothing, not even whether a bucket name is valid.
+    access.check_signed()?;
+    let bucket = match parse_target(path) {
+        Ok(Target::Bucket(b)) | Ok(Target::Object(b, _)) => b,
+        // ListBuckets shows only the key's buckets; a bad name is the router's to refuse.
+        Ok(Target::Service) | Err(_) => return Ok(()),
+    };
+    access.check_bucket(&bucket)?;
+    // A copy (CopyObject, UploadPartCopy) reads its source bucket too.
+    match req.header("x-amz-copy-source") {
+        Some(src) => access.check_bucket(&copy_source_bucket(src)),
+        None => Ok(()),
+    }
+}
+
+/// The bucket named by `x-amz-copy-source` (`bucket/key` or `/bucket/key`, URL-encoded),
+/// for the access check; a malformed header is the copy handler's to refuse.
+fn copy_source_bucket(src: &str) -> String {
+    let s = src.trim().trim_start_matches('/');
+    let b = s.split('/').next().unwrap_or("");
+    percent_decode(b, false).unwrap_or_else(|| b.to_string())
 }
 
 /// A parsed `Range` header against an object of `size` bytes.
@@ -116,15 +162,30 @@ impl DirectorApi {
         DirectorApi {
             director,
             metrics: Metrics::default(),
+            auth: Auth::open(),
             started: Instant::now(),
             request_ids: std::sync::atomic::AtomicU64::new(1),
         }
     }
 
+    /// The same API with keys: requests must be signed.
+    pub fn with_auth(mut self, auth: Auth) -> DirectorApi {
+        self.auth = auth;
+        self
+    }
+
     pub fn handle(&self, req: &mut Request<'_>) -> Response {
         let rid = format!("{:016x}", self.request_ids.fetch_add(1, Ordering::Relaxed));
         let t0 = Instant::now();
-        let (route, result) = self.route(req);
+        // Before any routing or body reading: a refused request touches nothing.
+        let now = now_ms();
+        let (route, result) = match self.auth.verify(req, now) {
+            Ok(mut access) => self.route(req, &mut access),
+            Err(e) if super::auth::body_hash_may_be_signed(req, &e) => {
+                self.route_buffered(req, now)
+            }
+            Err(e) => ("auth", Err(e)),
+        };
         let resp = match result {
             Ok(r) => r,
             Err(e) => self.error(&e, &req.path, &rid),
@@ -132,6 +193,33 @@ impl DirectorApi {
         self.metrics.record(route, resp.status);
         self.metrics.observe(route, t0.elapsed().as_secs_f64());
         resp.with_header("x-amz-request-id", rid)
+    }
+
+    /// A small body read into memory and its hash tried as the signed payload: curl's
+    /// `--aws-sigv4 --data ...` signs the hash of its body without sending it.
+    fn route_buffered(&self, req: &mut Request<'_>, now: u64) -> (&'static str, Result<Response>) {
+        let mut body = Vec::new();
+        let limit = super::auth::SIGNED_BODY_BYTES_MAX;
+        if let Err(e) =
+            std::io::Read::read_to_end(&mut std::io::Read::take(&mut req.body, limit), &mut body)
+        {
+            return ("auth", Err(DirectorError::BodyRead(e.to_string())));
+        }
+        let hash = crate::sigv4::sha256_hex(&body);
+        let mut cursor = std::io::Cursor::new(body);
+        let mut buffered = Request {
+            method: req.method.clone(),
+            path: req.path.clone(),
+            query: req.query.clone(),
+            headers: req.headers.clone(),
+            body: &mut cursor,
+            body_len: req.body_len,
+            remote: req.remote,
+        };
+        match self.auth.verify_with_body_hash(&buffered, now, &hash) {
+            Ok(mut access) => self.route(&mut buffered, &mut access),
+            Err(e) => ("auth", Err(e)),
+        }
     }
 
     fn error(&self, e: &DirectorError, resource: &str, rid: &str) -> Response {
@@ -151,9 +239,18 @@ impl DirectorApi {
         r
     }
 
-    fn route(&self, req: &mut Request<'_>) -> (&'static str, Result<Response>) {
+    /// Routes a verified request. `access` says who sent it (checked by `authorize` before
+    /// any handler runs); `access.chain` is for whoever reads a streaming body.
+    fn route(
+        &self,
+        req: &mut Request<'_>,
+        access: &mut Access,
+    ) -> (&'static str, Result<Response>) {
         let method = req.method.clone();
         let path = req.path.clone();
+        if let Err(e) = authorize(access, &method, &path, req) {
+            return ("auth", Err(e));
+        }
         if let Some(rest) = path.strip_prefix("/_dpyfs/") {
             return ("admin", self.admin(&method, rest, req));
         }
@@ -164,18 +261,21 @@ impl DirectorApi {
             Ok(t) => t,
             Err(e) => return ("invalid", Err(e)),
         };
+        if let Some(op) = multipart_api::op(&method, &target, req) {
+            if let Err(e) = refuse_unknown_params(&req.query, op.params()) {
+                return ("unsupported", Err(e));
+            }
+            return self.multipart(op, target, req, access.chain.take());
+        }
         let sub = match subresource(&method, &target, req) {
             Ok(s) => s,
             Err(e) => return ("unsupported", Err(e)),
         };
-        if let Err(e) = refuse_streaming(req) {
-            return ("unsupported", Err(e));
-        }
         if let Some(sub) = sub {
             return ("subresource", self.subresource(&method, &target, sub, req));
         }
         match (method.as_str(), target) {
-            ("GET", Target::Service) => ("list_buckets", self.list_buckets()),
+            ("GET", Target::Service) => ("list_buckets", self.list_buckets(access)),
             ("PUT", Target::Bucket(b)) => ("create_bucket", self.create_bucket(b)),
             ("DELETE", Target::Bucket(b)) => ("delete_bucket", self.delete_bucket(b)),
             ("HEAD", Target::Bucket(b)) => ("head_bucket", self.head_bucket(&b)),
@@ -186,7 +286,10 @@ impl DirectorApi {
             ("PUT", Target::Object(b, k)) if req.header("x-amz-copy-source").is_some() => {
                 ("copy_object", self.copy_object(b, k, req))
             }
-            ("PUT", Target::Object(b, k)) => ("put_object", self.put_object(b, k, req)),
+            ("PUT", Target::Object(b, k)) => (
+                "put_object",
+                self.put_object(b, k, req, access.chain.take()),
+            ),
             ("GET", Target::Object(b, k)) => ("get_object", self.get_object(&b, &k, req, true)),
             ("HEAD", Target::Object(b, k)) => ("head_object", self.get_object(&b, &k, req, false)),
             ("DELETE", Target::Object(b, k)) => ("delete_object", self.delete_object(b, k)),
@@ -199,7 +302,8 @@ impl DirectorApi {
         }
     }
 
-    fn list_buckets(&self) -> Result<Response> {
+    /// The buckets `access` may touch (a key with a bucket list sees only those).
+    fn list_buckets(&self, access: &Access) -> Result<Response> {
         let idx = self.director.read_index();
         let mut d = Doc::new("ListAllMyBucketsResult");
         d.open("Owner")
@@ -207,7 +311,7 @@ impl DirectorApi {
             .elem("DisplayName", "dpyfs")
             .close("Owner")
             .open("Buckets");
-        for (name, b) in &idx.buckets {
+        for (name, b) in idx.buckets.iter().filter(|(n, _)| access.may_touch(n)) {
             d.open("Bucket")
                 .elem("Name", name)
                 .elem("CreationDate", &iso8601(b.created_ms))
@@ -330,8 +434,14 @@ impl DirectorApi {
         Ok(xml(200, d.finish("ListBucketResult")))
     }
 
-    fn put_object(&self, bucket: String, key: String, req: &mut Request<'_>) -> Result<Response> {
-        check_owner_only_acl(req, false)?;
+    fn put_object(
+        &self,
+        bucket: String,
+        key: String,
+        req: &mut Request<'_>,
+        chain: Option<Box<dyn body::SignatureChain>>,
+    ) -> Result<Response> {
+        check_acl_headers(req)?;
         let new = NewObject {
             bucket,
             key,
@@ -342,10 +452,16 @@ impl DirectorApi {
             meta: user_meta(req),
             headers: stored_headers(req),
             condition: write_condition(req)?,
+            checksum: None,
         };
-        let len = req.body_len;
-        let m = self.director.put_object(new, req.body, len)?;
-        Ok(Response::empty(200).with_header("ETag", format!("\"{}\"", m.etag)))
+        // A signed streaming body's chunk signatures are checked through `chain`.
+        let mut body = body::open(req, chain)?;
+        let m = self.director.put_object(new, &mut body)?;
+        let mut r = Response::empty(200).with_header("ETag", format!("\"{}\"", m.etag));
+        if let Some((alg, value)) = &m.checksum {
+            r = r.with_header(&format!("x-amz-checksum-{alg}"), value.clone());
+        }
+        Ok(r)
     }
 
     fn get_object(
@@ -373,6 +489,13 @@ impl DirectorApi {
             Response::new(status, Body::Stream(body, Some(end - start))),
             &m,
         );
+        // As S3: the stored checksum only when asked for, and only for the whole object.
+        let asked = req
+            .header("x-amz-checksum-mode")
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("ENABLED"));
+        if let (true, 200, Some((alg, value))) = (asked, status, &m.checksum) {
+            r = r.with_header(&format!("x-amz-checksum-{alg}"), value.clone());
+        }
         r = response_overrides(r, req)?;
         if status == 206 {
             r = r.with_header(
@@ -622,24 +745,6 @@ impl DirectorApi {
     }
 }
 
-/// aws-chunked bodies are refused until they are decoded: stored as sent, the framing
-/// would become part of the object.
-fn refuse_streaming(req: &Request<'_>) -> Result<()> {
-    let streaming = req
-        .header("x-amz-content-sha256")
-        .is_some_and(|v| v.starts_with("STREAMING-"))
-        || req.header("x-amz-decoded-content-length").is_some()
-        || req
-            .header("content-encoding")
-            .is_some_and(|v| v.contains("aws-chunked"));
-    if streaming {
-        return Err(DirectorError::NotImplemented(
-            "aws-chunked request bodies".into(),
-        ));
-    }
-    Ok(())
-}
-
 /// Admin request bodies are small JSON documents.
 const ADMIN_BODY_BYTES_MAX: u64 = 64 * 1024;
 
@@ -735,6 +840,14 @@ mod tests {
             parse_target("/bkt/a%00"),
             Err(DirectorError::InvalidKey(_))
         ));
+    }
+
+    #[test]
+    fn copy_sources_name_their_bucket() {
+        assert_eq!(copy_source_bucket("/photos/a%20b.jpg"), "photos");
+        assert_eq!(copy_source_bucket("photos/a.jpg?versionId=null"), "photos");
+        assert_eq!(copy_source_bucket("ph%6Ftos/a"), "photos");
+        assert_eq!(copy_source_bucket(""), "");
     }
 
     #[test]

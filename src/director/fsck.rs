@@ -30,6 +30,8 @@ pub struct FsckReport {
     pub deep: bool,
     pub replicas: usize,
     pub objects: u64,
+    /// Multipart uploads in progress whose parts were checked.
+    pub uploads: u64,
     pub chunks: u64,
     pub copies_verified: u64,
     pub under_replicated_objects: u64,
@@ -83,37 +85,57 @@ impl Director {
             ..FsckReport::default()
         };
         let idx = self.read_index();
-        for (bname, b) in &idx.buckets {
-            for (k, o) in &b.objects {
-                rep.objects += 1;
-                let bad: Vec<ChunkCopies> = o
+        // Objects, then multipart uploads in progress (named `bucket/key?uploadId=ID`):
+        // their parts are acknowledged data too.
+        let objects = idx.buckets.iter().flat_map(|(bname, b)| {
+            b.objects.iter().map(move |(k, o)| {
+                let hashes: Vec<Hash> = o
                     .chunks
                     .iter()
                     .map(|c| c.hash)
                     .chain([o.manifest])
-                    .filter_map(|h| {
-                        short.get(&h).map(|c| ChunkCopies {
-                            hash: h.to_hex(),
-                            copies: *c,
-                        })
-                    })
                     .collect();
-                if bad.is_empty() {
-                    continue;
-                }
-                let lost = bad.iter().any(|c| c.copies == 0);
-                let (count, list) = if lost {
-                    (&mut rep.lost_objects, &mut rep.lost)
-                } else {
-                    (&mut rep.under_replicated_objects, &mut rep.under_replicated)
-                };
-                *count += 1;
-                if list.len() < FSCK_REPORT_OBJECTS_MAX {
-                    list.push(ObjectProblem {
-                        object: format!("{bname}/{k}"),
-                        chunks: bad,
-                    });
-                }
+                (false, format!("{bname}/{k}"), hashes)
+            })
+        });
+        let uploads = idx.uploads.iter().map(|((b, k, id), u)| {
+            let hashes: Vec<Hash> = u
+                .parts
+                .values()
+                .flat_map(|p| p.chunks.iter().map(|c| c.hash))
+                .collect();
+            (true, format!("{b}/{k}?uploadId={id}"), hashes)
+        });
+        for (is_upload, name, hashes) in objects.chain(uploads) {
+            if is_upload {
+                rep.uploads += 1;
+            } else {
+                rep.objects += 1;
+            }
+            let bad: Vec<ChunkCopies> = hashes
+                .iter()
+                .filter_map(|h| {
+                    short.get(h).map(|c| ChunkCopies {
+                        hash: h.to_hex(),
+                        copies: *c,
+                    })
+                })
+                .collect();
+            if bad.is_empty() {
+                continue;
+            }
+            let lost = bad.iter().any(|c| c.copies == 0);
+            let (count, list) = if lost {
+                (&mut rep.lost_objects, &mut rep.lost)
+            } else {
+                (&mut rep.under_replicated_objects, &mut rep.under_replicated)
+            };
+            *count += 1;
+            if list.len() < FSCK_REPORT_OBJECTS_MAX {
+                list.push(ObjectProblem {
+                    object: name,
+                    chunks: bad,
+                });
             }
         }
         rep.ok = rep.lost_objects == 0 && rep.under_replicated_objects == 0;

@@ -12,7 +12,8 @@ use crate::hash::Hash;
 /// Names asked for per listing call.
 pub const LIST_PAGE_CHUNKS: usize = 10_000;
 
-/// Every chunk the namespace references, sorted and unique: (hash, length).
+/// Every chunk the namespace references (objects, their manifests, and the parts of
+/// uploads in progress), sorted and unique: (hash, length).
 pub fn referenced(idx: &Index) -> Vec<(Hash, u32)> {
     let mut v: Vec<(Hash, u32)> = Vec::new();
     for b in idx.buckets.values() {
@@ -20,6 +21,13 @@ pub fn referenced(idx: &Index) -> Vec<(Hash, u32)> {
             v.extend(o.chunks.iter().map(|c| (c.hash, c.len)));
             // Manifest lengths are not kept; 0 means "any length".
             v.push((o.manifest, 0));
+        }
+    }
+    // Parts of multipart uploads in progress are acknowledged data: kept, repaired and
+    // checked like objects' chunks.
+    for u in idx.uploads.values() {
+        for p in u.parts.values() {
+            v.extend(p.chunks.iter().map(|c| (c.hash, c.len)));
         }
     }
     v.sort_unstable_by_key(|a| a.0);

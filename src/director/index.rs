@@ -7,6 +7,7 @@
 //! old journals. An unknown record type or version is refused, never skipped.
 
 use super::error::{DirectorError, Result};
+use super::multipart::{PartRecord, UploadKey, Uploads};
 use crate::hash::Hash;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -51,6 +52,9 @@ pub struct ObjectMeta {
     pub chunks: Vec<ChunkRef>,
     /// The manifest chunk written for this version.
     pub manifest: Hash,
+    /// The checksum the client sent and the director verified: (algorithm, base64 value),
+    /// e.g. ("crc32", "NhCmhg=="). Returned as `x-amz-checksum-<algorithm>`.
+    pub checksum: Option<(String, String)>,
 }
 
 #[derive(Debug, Default)]
@@ -75,6 +79,9 @@ pub struct ObjectRecord {
     /// `[[sha256 hex, length], ...]` in order.
     pub chunks: Vec<(String, u64)>,
     pub manifest: String,
+    /// `[algorithm, base64 value]` of the verified x-amz-checksum-*; absent if none was sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<(String, String)>,
 }
 
 /// A journal record (without the `seq` and `v` fields, which the caller handles).
@@ -116,6 +123,43 @@ pub enum Record {
     StoreRemove {
         id: String,
     },
+    /// CreateMultipartUpload: an upload starts (multipart.rs).
+    UploadCreate {
+        bucket: String,
+        key: String,
+        upload_id: String,
+        /// Unix ms.
+        initiated: u64,
+        content_type: String,
+        #[serde(default)]
+        meta: BTreeMap<String, String>,
+        /// Stored standard headers, as in `ObjectRecord::headers`.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        headers: BTreeMap<String, String>,
+    },
+    /// UploadPart / UploadPartCopy: part `number` is stored (replacing an earlier one).
+    UploadPart {
+        bucket: String,
+        key: String,
+        upload_id: String,
+        number: u32,
+        part: PartRecord,
+    },
+    /// CompleteMultipartUpload: the upload becomes the object `object`, whose chunk list
+    /// is the listed parts' lists in order; `parts` are the `[number, etag]` used.
+    UploadComplete {
+        bucket: String,
+        key: String,
+        upload_id: String,
+        parts: Vec<(u32, String)>,
+        object: ObjectRecord,
+    },
+    /// AbortMultipartUpload, or an abandoned upload cleaned after `--multipart-max-age`.
+    UploadAbort {
+        bucket: String,
+        key: String,
+        upload_id: String,
+    },
 }
 
 /// A store that belongs to the cluster, as journaled.
@@ -144,6 +188,7 @@ impl ObjectMeta {
                 .map(|c| (c.hash.to_hex(), u64::from(c.len)))
                 .collect(),
             manifest: self.manifest.to_hex(),
+            checksum: self.checksum.clone(),
         }
     }
 
@@ -172,6 +217,7 @@ impl ObjectMeta {
             chunks,
             manifest: Hash::parse(&r.manifest)
                 .ok_or_else(|| format!("bad manifest name {:?}", r.manifest))?,
+            checksum: r.checksum.clone(),
         })
     }
 }
@@ -262,6 +308,8 @@ pub struct Index {
     pub buckets: BTreeMap<String, Bucket>,
     /// Stores of the cluster, by id.
     pub members: BTreeMap<String, Member>,
+    /// Multipart uploads in progress, by (bucket, key, upload id).
+    pub uploads: Uploads,
 }
 
 /// One entry of a listing.
@@ -321,6 +369,10 @@ impl Index {
             | Record::StoreRemove { id } => {
                 self.member(id)?;
             }
+            Record::UploadCreate { .. }
+            | Record::UploadPart { .. }
+            | Record::UploadComplete { .. }
+            | Record::UploadAbort { .. } => self.validate_upload(r)?,
         }
         Ok(())
     }
@@ -345,6 +397,8 @@ impl Index {
             }
             Record::BucketDelete { bucket } => {
                 self.buckets.remove(bucket);
+                // Uploads in progress go with their bucket (their parts become garbage).
+                self.uploads.retain(|k: &UploadKey, _| k.0 != *bucket);
             }
             Record::ObjectPut {
                 bucket,
@@ -392,6 +446,10 @@ impl Index {
             Record::StoreRemove { id } => {
                 self.members.remove(id);
             }
+            Record::UploadCreate { .. }
+            | Record::UploadPart { .. }
+            | Record::UploadComplete { .. }
+            | Record::UploadAbort { .. } => self.apply_upload(r)?,
         }
         Ok(())
     }
@@ -494,7 +552,12 @@ impl Index {
                 serde_json::json!({"created": b.created_ms, "objects": objects}),
             );
         }
-        serde_json::json!({ "v": RECORD_VERSION, "buckets": buckets, "members": self.members })
+        let mut state =
+            serde_json::json!({ "v": RECORD_VERSION, "buckets": buckets, "members": self.members });
+        if !self.uploads.is_empty() {
+            state["uploads"] = super::multipart::uploads_to_snapshot(&self.uploads);
+        }
+        state
     }
 
     pub fn from_snapshot(v: &Value) -> std::result::Result<Index, String> {
@@ -532,6 +595,9 @@ impl Index {
             idx.members =
                 serde_json::from_value(m.clone()).map_err(|e| format!("snapshot members: {e}"))?;
         }
+        if let Some(u) = v.get("uploads") {
+            idx.uploads = super::multipart::uploads_from_snapshot(u, &idx)?;
+        }
         Ok(idx)
     }
 }
@@ -565,7 +631,29 @@ mod tests {
                 vec![]
             },
             manifest: h,
+            checksum: None,
         }
+    }
+
+    /// Records written before checksums existed still read, and a record without one is
+    /// written exactly as before (issue 4).
+    #[test]
+    fn the_checksum_field_is_optional_both_ways() {
+        let old = obj(1);
+        let text = serde_json::to_string(&old).unwrap();
+        assert!(!text.contains("checksum"), "{text}");
+        assert_eq!(serde_json::from_str::<ObjectRecord>(&text).unwrap(), old);
+        let mut new = obj(1);
+        new.checksum = Some(("crc32".into(), "NhCmhg==".into()));
+        let text = serde_json::to_string(&new).unwrap();
+        assert!(
+            text.contains(r#""checksum":["crc32","NhCmhg=="]"#),
+            "{text}"
+        );
+        let back: ObjectRecord = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, new);
+        let meta = ObjectMeta::from_record(&back).unwrap();
+        assert_eq!(meta.to_record(), new);
     }
 
     fn index_with(keys: &[&str]) -> Index {

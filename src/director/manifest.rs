@@ -51,6 +51,7 @@ mod tests {
                 headers: Default::default(),
                 chunks: vec![],
                 manifest: String::new(),
+                checksum: Some(("crc64nvme".into(), "AAAAAAAAAAA=".into())),
             },
         };
         let bytes = encode(&m);

@@ -2,6 +2,8 @@
 //! placement and the journal; it knows a store only through its HTTP API (`client`).
 
 pub mod api;
+pub mod auth;
+pub mod body;
 pub mod client;
 pub mod error;
 pub mod fsck;
@@ -10,6 +12,8 @@ pub mod holdings;
 pub mod index;
 pub mod journal;
 pub mod manifest;
+pub mod multipart;
+pub mod multipart_api;
 pub mod objects;
 pub mod page;
 pub mod placement;
@@ -52,7 +56,13 @@ pub struct DirectorConfig {
     pub repair_rate_bytes_per_sec: u64,
     pub repair_copies: usize,
     pub gc_grace_secs: u64,
+    /// Smallest multipart part except the last (`--multipart-min-part`).
+    pub multipart_min_part_bytes: u64,
+    /// Uploads with no activity this long are aborted (`--multipart-max-age`); 0: never.
+    pub multipart_max_age_secs: u64,
     pub http: ServerConfig,
+    /// The keys file (`--keys`); None serves every request unsigned.
+    pub keys: Option<PathBuf>,
 }
 
 impl DirectorConfig {
@@ -70,7 +80,10 @@ impl DirectorConfig {
             repair_rate_bytes_per_sec: repair::REPAIR_RATE_BYTES_PER_SEC_DEFAULT,
             repair_copies: repair::REPAIR_COPIES_DEFAULT,
             gc_grace_secs: gc::GC_GRACE_SECS_DEFAULT,
+            multipart_min_part_bytes: multipart::MIN_PART_BYTES_DEFAULT,
+            multipart_max_age_secs: multipart::MAX_AGE_SECS_DEFAULT,
             http: ServerConfig::default(),
+            keys: None,
         }
     }
 }
@@ -408,8 +421,8 @@ impl Director {
     }
 }
 
-/// The store poller (liveness, new members, lost stores trigger repair) and the repair
-/// loop.
+/// The store poller (liveness, new members, lost stores trigger repair), the repair
+/// loop and the expiry of abandoned multipart uploads.
 fn spawn_background(d: &Arc<Director>) -> Result<()> {
     let poller = Arc::clone(d);
     std::thread::Builder::new()
@@ -444,6 +457,13 @@ fn spawn_background(d: &Arc<Director>) -> Result<()> {
         .name("repair".into())
         .spawn(move || repairer.repair_loop())
         .map_err(|e| DirectorError::Internal(format!("cannot start repair: {e}")))?;
+    if d.cfg.multipart_max_age_secs > 0 {
+        let expiry = Arc::clone(d);
+        std::thread::Builder::new()
+            .name("multipart-expiry".into())
+            .spawn(move || expiry.expiry_loop())
+            .map_err(|e| DirectorError::Internal(format!("cannot start multipart expiry: {e}")))?;
+    }
     Ok(())
 }
 
@@ -451,10 +471,24 @@ fn spawn_background(d: &Arc<Director>) -> Result<()> {
 pub fn start(cfg: DirectorConfig) -> Result<(crate::http::Server, Arc<api::DirectorApi>)> {
     let http = cfg.http.clone();
     let listen = cfg.listen.clone();
+    let auth = auth::Auth::from_path(cfg.keys.as_deref()).map_err(DirectorError::Internal)?;
     let director = Arc::new(Director::open(cfg)?);
     director.poll_stores();
     spawn_background(&director)?;
-    let api = Arc::new(api::DirectorApi::new(Arc::clone(&director)));
+    match &director.cfg.keys {
+        Some(p) => log::info!(
+            "keys file {}: requests must be signed (AWS Signature V4)",
+            p.display()
+        ),
+        None if auth::is_loopback(&listen) => {
+            log::info!("no keys file: unsigned requests are served (loopback only)")
+        }
+        None => log::warn!(
+            "no keys file and --allow-anonymous: anyone who can reach {listen} can read, \
+             write and delete everything"
+        ),
+    }
+    let api = Arc::new(api::DirectorApi::new(Arc::clone(&director)).with_auth(auth));
     let handler_api = Arc::clone(&api);
     let server = crate::http::Server::start(
         &listen,

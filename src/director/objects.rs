@@ -7,7 +7,7 @@
 
 use super::api::{DirectorApi, Target, xml};
 use super::error::{DirectorError, Result};
-use super::index::{ObjectMeta, Record, STORED_HEADERS, validate_key};
+use super::index::{ObjectMeta, Record, STORED_HEADERS, valid_bucket_name, validate_key};
 use super::write::{NewObject, WriteCondition, precondition_failed};
 use super::xml::{self as x, Doc};
 use crate::http::{Request, Response, percent_decode, query_pairs};
@@ -109,17 +109,8 @@ pub(super) fn subresource(
         ("HEAD", Target::Object(..)) | ("DELETE", Target::Object(..)) => &["versionId"],
         _ => &[],
     };
+    refuse_unknown_params(&req.query, allowed)?;
     for (k, v) in &pairs {
-        // `x-id` names the operation for newer SDKs; `X-Amz-*` carry a presigned
-        // request's signature (checked by auth). Neither changes what is asked.
-        if k == "x-id" || k.starts_with("X-Amz-") {
-            continue;
-        }
-        if !allowed.contains(&k.as_str()) {
-            return Err(DirectorError::NotImplemented(format!(
-                "the ?{k} sub-resource"
-            )));
-        }
         // Unversioned: the only version an object has is "null" (rclone asks for it).
         if k == "versionId" && v != "null" {
             return Err(DirectorError::BadRequest(
@@ -129,6 +120,21 @@ pub(super) fn subresource(
         }
     }
     Ok(None)
+}
+
+/// Refuses (501) any query parameter not in `allowed`: it names an operation this
+/// director does not implement. `x-id` names the operation for newer SDKs; `X-Amz-*` carry
+/// a presigned request's signature (checked by auth); neither changes what is asked.
+pub(super) fn refuse_unknown_params(query: &str, allowed: &[&str]) -> Result<()> {
+    for (k, _) in query_pairs(query) {
+        if k == "x-id" || k.starts_with("X-Amz-") || allowed.contains(&k.as_str()) {
+            continue;
+        }
+        return Err(DirectorError::NotImplemented(format!(
+            "the ?{k} sub-resource"
+        )));
+    }
+    Ok(())
 }
 
 /// `x-amz-meta-*` headers, names lowercase without the prefix.
@@ -147,15 +153,7 @@ pub fn stored_headers(req: &Request<'_>) -> BTreeMap<String, String> {
             let v = req.header(h)?;
             // aws-chunked is the request's framing, not the object's encoding.
             let v = if *h == "content-encoding" {
-                let kept: Vec<&str> = v
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|e| !e.is_empty() && !e.eq_ignore_ascii_case("aws-chunked"))
-                    .collect();
-                if kept.is_empty() {
-                    return None;
-                }
-                kept.join(", ")
+                super::body::stored_content_encoding(v)?
             } else {
                 v.to_string()
             };
@@ -270,6 +268,24 @@ pub fn response_overrides(mut r: Response, req: &Request<'_>) -> Result<Response
     Ok(r)
 }
 
+/// The `x-amz-copy-source-if-*` conditions of CopyObject and UploadPartCopy against the
+/// source: any that does not hold is 412 PreconditionFailed (never 304).
+pub(super) fn check_copy_source_conditions(req: &Request<'_>, src: &ObjectMeta) -> Result<()> {
+    let cond = Conditions {
+        if_match: req.header("x-amz-copy-source-if-match"),
+        if_none_match: req.header("x-amz-copy-source-if-none-match"),
+        if_modified_since: req.header("x-amz-copy-source-if-modified-since"),
+        if_unmodified_since: req.header("x-amz-copy-source-if-unmodified-since"),
+    };
+    match cond.evaluate(src) {
+        Verdict::Proceed => Ok(()),
+        Verdict::NotModified => Err(precondition_failed(
+            "x-amz-copy-source-if-none-match / if-modified-since",
+        )),
+        Verdict::Failed(w) => Err(precondition_failed(w)),
+    }
+}
+
 /// `<Owner>` as S3 writes it in listings and ACLs.
 pub fn owner(d: &mut Doc) {
     d.open("Owner")
@@ -281,18 +297,20 @@ pub fn owner(d: &mut Doc) {
 /// Canned ACLs that mean "only the owner": accepted and changing nothing.
 const OWNER_ONLY_ACLS: &[&str] = &["private", "bucket-owner-full-control"];
 
-/// Refuses an ACL that would grant anyone but the owner: dpyfs has no ACLs, so it can
-/// only accept the one it already has (as S3 with "bucket owner enforced" does).
-pub(super) fn check_owner_only_acl(req: &mut Request<'_>, body: bool) -> Result<()> {
-    let refuse = |what: &str| {
-        DirectorError::BadRequest(
-            "AccessControlListNotSupported",
-            format!("dpyfs has no ACLs beyond the owner's; {what} cannot be granted"),
-        )
-    };
+fn acl_refused(what: &str) -> DirectorError {
+    DirectorError::BadRequest(
+        "AccessControlListNotSupported",
+        format!("dpyfs has no ACLs beyond the owner's; {what} cannot be granted"),
+    )
+}
+
+/// Refuses ACL headers (`x-amz-acl`, `x-amz-grant-*`) that would grant anyone but the
+/// owner: dpyfs has no ACLs, so it can only accept the one it already has (as S3 does for
+/// buckets with ACLs disabled).
+pub(super) fn check_acl_headers(req: &Request<'_>) -> Result<()> {
     if let Some(acl) = req.header("x-amz-acl") {
         if !OWNER_ONLY_ACLS.contains(&acl.trim()) {
-            return Err(refuse(&format!("the canned ACL {acl:?}")));
+            return Err(acl_refused(&format!("the canned ACL {acl:?}")));
         }
     }
     if let Some((h, _)) = req
@@ -300,11 +318,14 @@ pub(super) fn check_owner_only_acl(req: &mut Request<'_>, body: bool) -> Result<
         .iter()
         .find(|(k, _)| k.starts_with("x-amz-grant-"))
     {
-        return Err(refuse(&format!("a {h} header")));
+        return Err(acl_refused(&format!("a {h} header")));
     }
-    if !body {
-        return Ok(());
-    }
+    Ok(())
+}
+
+/// `PUT ?acl`: the headers, and an ACL document in the body that may name only the owner.
+fn check_acl_request(req: &mut Request<'_>) -> Result<()> {
+    check_acl_headers(req)?;
     let text = read_small_body(req)?;
     if text.trim().is_empty() {
         return Ok(());
@@ -317,7 +338,7 @@ pub(super) fn check_owner_only_acl(req: &mut Request<'_>, body: bool) -> Result<
     for g in grants {
         let id = g.child("Grantee").and_then(|e| e.child_text("ID"));
         if id != Some(OWNER_ID) {
-            return Err(refuse("access for another grantee"));
+            return Err(acl_refused("access for another grantee"));
         }
     }
     Ok(())
@@ -345,7 +366,7 @@ fn parse_xml(text: &str) -> Result<x::Element> {
 }
 
 /// `x-amz-copy-source`: `bucket/key` or `/bucket/key`, URL-encoded, maybe `?versionId=`.
-fn parse_copy_source(h: &str) -> Result<(String, String)> {
+pub(super) fn parse_copy_source(h: &str) -> Result<(String, String)> {
     let bad = |why: &str| {
         DirectorError::BadRequest("InvalidArgument", format!("x-amz-copy-source {h:?}: {why}"))
     };
@@ -362,6 +383,9 @@ fn parse_copy_source(h: &str) -> Result<(String, String)> {
         .ok_or_else(|| bad("give it as bucket/key"))?;
     let bucket = percent_decode(b, false).ok_or_else(|| bad("bad encoding"))?;
     let key = percent_decode(k, false).ok_or_else(|| bad("bad encoding"))?;
+    if !valid_bucket_name(&bucket) {
+        return Err(DirectorError::InvalidBucketName(bucket));
+    }
     if key.is_empty() {
         return Err(bad("the key is empty"));
     }
@@ -403,7 +427,7 @@ impl DirectorApi {
             }
             ("PUT", "acl") if is_bucket || is_object => {
                 idx_check()?;
-                check_owner_only_acl(req, true)?;
+                check_acl_request(req)?;
                 Ok(Response::empty(200))
             }
             ("GET", "tagging") if is_object => {
@@ -524,7 +548,7 @@ impl DirectorApi {
         if req.header("x-amz-tagging-directive") == Some("REPLACE") {
             return Err(DirectorError::NotImplemented("object tags".into()));
         }
-        check_owner_only_acl(req, false)?;
+        check_acl_headers(req)?;
         if sb == bucket && sk == key && !replace {
             return Err(DirectorError::BadRequest(
                 "InvalidRequest",
@@ -545,21 +569,7 @@ impl DirectorApi {
             }
             src
         };
-        let cond = Conditions {
-            if_match: req.header("x-amz-copy-source-if-match"),
-            if_none_match: req.header("x-amz-copy-source-if-none-match"),
-            if_modified_since: req.header("x-amz-copy-source-if-modified-since"),
-            if_unmodified_since: req.header("x-amz-copy-source-if-unmodified-since"),
-        };
-        match cond.evaluate(&src) {
-            Verdict::Proceed => {}
-            Verdict::NotModified => {
-                return Err(precondition_failed(
-                    "x-amz-copy-source-if-none-match/if-modified-since",
-                ));
-            }
-            Verdict::Failed(w) => return Err(precondition_failed(w)),
-        }
+        check_copy_source_conditions(req, &src)?;
         let (content_type, meta, headers) = if replace {
             let ct = req
                 .header("content-type")
@@ -576,6 +586,8 @@ impl DirectorApi {
             meta,
             headers,
             condition: write_condition(req)?,
+            // The bytes are the source's, so is their checksum.
+            checksum: src.checksum.clone(),
         };
         self.director.check_live_stores()?;
         let m = self
@@ -625,7 +637,7 @@ impl DirectorApi {
             let err = match (validate_key(k), v.as_deref()) {
                 (Err(e), _) => Some(e),
                 (Ok(()), Some(v)) if v != "null" => Some(DirectorError::BadRequest(
-                    "NoSuchVersion",
+                    "InvalidArgument",
                     format!("version {v:?} does not exist: versioning is not enabled"),
                 )),
                 _ => {
@@ -703,6 +715,7 @@ mod tests {
             headers: BTreeMap::new(),
             chunks: vec![],
             manifest: crate::hash::Hash::of(b""),
+            checksum: None,
         }
     }
 

@@ -136,14 +136,14 @@ impl Director {
 
 /// The part of one chunk that a range needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Piece {
-    chunk: ChunkRef,
-    skip: usize,
-    take: usize,
+pub(super) struct Piece {
+    pub chunk: ChunkRef,
+    pub skip: usize,
+    pub take: usize,
 }
 
 /// Maps the byte range `start..end` onto chunk pieces.
-fn pieces(chunks: &[ChunkRef], start: u64, end: u64) -> Vec<Piece> {
+pub(super) fn pieces(chunks: &[ChunkRef], start: u64, end: u64) -> Vec<Piece> {
     let mut out = Vec::new();
     if start >= end {
         return out;

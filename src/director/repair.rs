@@ -343,6 +343,15 @@ impl Director {
                     }
                 }
             }
+            for ((b, k, id), u) in &idx.uploads {
+                let hit = u
+                    .parts
+                    .values()
+                    .any(|p| p.chunks.iter().any(|c| c.hash.to_hex() == lost.hash));
+                if hit && lost.objects.len() < REPORT_LOST_MAX {
+                    lost.objects.push(format!("{b}/{k}?uploadId={id}"));
+                }
+            }
         }
     }
 }

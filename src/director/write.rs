@@ -8,6 +8,7 @@
 //! previous ones upload.
 
 use super::Director;
+use super::body::{self, CheckedBody};
 use super::client::CallError;
 use super::error::{DirectorError, Result};
 use super::index::{ChunkRef, Index, ObjectMeta, ObjectRecord, Record};
@@ -39,6 +40,8 @@ pub struct NewObject {
     /// Stored standard headers (`index::STORED_HEADERS`).
     pub headers: BTreeMap<String, String>,
     pub condition: WriteCondition,
+    /// The verified checksum the client sent (algorithm, base64 value), kept and returned.
+    pub checksum: Option<(String, String)>,
 }
 
 /// A condition on the key's current version for a write to take effect (`If-None-Match: *`,
@@ -92,6 +95,15 @@ pub fn precondition_failed(why: &str) -> DirectorError {
     )
 }
 
+/// A body stored as chunks: what `ingest` returns.
+#[derive(Clone, Debug)]
+pub struct Ingested {
+    pub chunks: Vec<ChunkRef>,
+    pub size: u64,
+    /// Binary MD5 of the body.
+    pub md5: [u8; 16],
+}
+
 /// Counts and MD5-hashes the body as the chunker pulls it through.
 struct BodyTap<'a> {
     inner: &'a mut dyn Read,
@@ -109,13 +121,14 @@ impl Read for BodyTap<'_> {
 }
 
 impl Director {
-    /// Stores an object from `body` (`len` is the Content-Length if the client sent one).
+    /// Stores an object from `body`, which verifies itself as it is read (length, hashes,
+    /// checksums, chunk signatures): a failed check stops the upload before the commit.
     pub fn put_object(
         &self,
         new: NewObject,
-        body: &mut dyn Read,
-        len: Option<u64>,
+        body: &mut CheckedBody<'_>,
     ) -> Result<Arc<ObjectMeta>> {
+        let len = body.len();
         // Refuse early, before reading a byte, when the request cannot succeed.
         {
             let idx = self.read_index();
@@ -123,22 +136,14 @@ impl Director {
             new.condition.check(&idx, &new.bucket, &new.key)?;
         }
         self.check_live_stores()?;
-        let mut tap = BodyTap {
-            inner: body,
-            md5: Md5::new(),
-            bytes: 0,
-        };
         let mut pins = self.pins();
-        let chunks = self.scatter(&mut tap, &mut pins)?;
-        if len.is_some_and(|n| n != tap.bytes) {
-            let n = len.unwrap_or(0);
-            return Err(DirectorError::IncompleteBody {
-                expected: n,
-                received: tap.bytes,
-            });
-        }
-        let etag = to_hex(&tap.md5.finalize());
-        let meta = self.store_object(new, chunks, etag, &mut pins)?;
+        let ingested = self.ingest(body, len, &mut pins)?;
+        // Known once the body has been read to its end (and verified).
+        let new = NewObject {
+            checksum: body.checksum(),
+            ..new
+        };
+        let meta = self.store_object(new, ingested.chunks, to_hex(&ingested.md5), &mut pins)?;
         self.counters
             .bytes_in
             .fetch_add(meta.size, Ordering::Relaxed);
@@ -146,8 +151,8 @@ impl Director {
     }
 
     /// Makes an object version from chunks that already have their copies: writes its
-    /// manifest chunk, then journals it (if `new.condition` still holds). Used by PUT,
-    /// copy and multipart completion; `pins` must hold `chunks`.
+    /// manifest chunk, then journals it (if `new.condition` still holds). Used by PUT and
+    /// copy; `pins` must hold `chunks`.
     pub fn store_object(
         &self,
         new: NewObject,
@@ -155,7 +160,7 @@ impl Director {
         etag: String,
         pins: &mut super::gc::Pins<'_>,
     ) -> Result<Arc<ObjectMeta>> {
-        let mut record = ObjectRecord {
+        let record = ObjectRecord {
             size: chunks.iter().map(|c| u64::from(c.len)).sum(),
             mtime: crate::timefmt::now_ms(),
             etag,
@@ -167,16 +172,9 @@ impl Director {
                 .map(|c| (c.hash.to_hex(), u64::from(c.len)))
                 .collect(),
             manifest: String::new(),
+            checksum: new.checksum.clone(),
         };
-        let m = manifest::encode(&Manifest {
-            bucket: new.bucket.clone(),
-            key: new.key.clone(),
-            object: record.clone(),
-        });
-        let mh = Hash::of(&m);
-        pins.pin(mh);
-        self.replicate(&mh, &m)?;
-        record.manifest = mh.to_hex();
+        let record = self.write_manifest(&new.bucket, &new.key, record, pins)?;
         let meta = ObjectMeta::from_record(&record).map_err(DirectorError::Internal)?;
         let (bucket, key, condition) = (new.bucket, new.key, new.condition);
         let rec = Record::ObjectPut {
@@ -189,6 +187,58 @@ impl Director {
             _ => Ok(()),
         })?;
         Ok(Arc::new(meta))
+    }
+
+    /// A request body becomes replicated chunks (pinned in `pins`), counted and
+    /// MD5-hashed on the way; `len` is the length the client announced, if any. Shared
+    /// by object PUT and multipart UploadPart.
+    pub fn ingest(
+        &self,
+        body: &mut dyn Read,
+        len: Option<u64>,
+        pins: &mut super::gc::Pins<'_>,
+    ) -> Result<Ingested> {
+        let mut tap = BodyTap {
+            inner: body,
+            md5: Md5::new(),
+            bytes: 0,
+        };
+        let chunks = self.scatter(&mut tap, pins)?;
+        let size = tap.bytes;
+        if len.is_some_and(|n| n != size) {
+            let n = len.unwrap_or(0);
+            return Err(DirectorError::IncompleteBody {
+                expected: n,
+                received: size,
+            });
+        }
+        Ok(Ingested {
+            chunks,
+            size,
+            md5: tap.md5.finalize().into(),
+        })
+    }
+
+    /// Writes the manifest chunk of `record` (pinned in `pins`) and returns the record
+    /// with its `manifest` field set, ready to be journaled.
+    pub fn write_manifest(
+        &self,
+        bucket: &str,
+        key: &str,
+        mut record: ObjectRecord,
+        pins: &mut super::gc::Pins<'_>,
+    ) -> Result<ObjectRecord> {
+        record.manifest = String::new();
+        let m = manifest::encode(&Manifest {
+            bucket: bucket.to_string(),
+            key: key.to_string(),
+            object: record.clone(),
+        });
+        let mh = Hash::of(&m);
+        pins.pin(mh);
+        self.replicate(&mh, &m)?;
+        record.manifest = mh.to_hex();
+        Ok(record)
     }
 
     pub fn check_live_stores(&self) -> Result<()> {
@@ -219,7 +269,7 @@ impl Director {
                     Ok(Some(d)) => d,
                     Ok(None) => break,
                     Err(e) => {
-                        first_error = Some(DirectorError::BodyRead(e.to_string()));
+                        first_error = Some(body::director_error(&e));
                         break;
                     }
                 };

@@ -99,6 +99,13 @@ impl Element {
         self.children.iter().filter(move |c| c.name == name)
     }
 
+    /// The trimmed text of the only child named `name`; None if there is none or several.
+    pub fn one_text<'a>(&'a self, name: &'a str) -> Option<&'a str> {
+        let mut it = self.all(name);
+        let first = it.next()?;
+        it.next().is_none().then_some(first.text.trim())
+    }
+
     /// The trimmed text of the first child named `name`.
     pub fn child_text(&self, name: &str) -> Option<&str> {
         self.child(name).map(|c| c.text.trim())

@@ -51,9 +51,6 @@ impl TransferConfig {
         c.retries = self.retries;
         if self.verbosity != Verbosity::Quiet {
             c.notice = Arc::new(move |m: &str| eprintln!("{program}: {m}"));
-            if let Some(note) = c.signing_note() {
-                eprintln!("{program}: warning: {note}");
-            }
         }
         Ok(c)
     }

@@ -1,0 +1,473 @@
+//! The multipart routes of the S3 API (path style), as `Request -> Response`: which
+//! requests are multipart operations, their query parameters, and their XML. The
+//! operations themselves are in `multipart.rs`. Kept apart from `api.rs`, which only
+//! asks `op` whether a request is one of these and hands it over.
+
+use super::api::{CONTENT_TYPE_DEFAULT, DirectorApi, Target};
+use super::body::SignatureChain;
+use super::error::{DirectorError, Result};
+use super::multipart::{LIST_MAX, NewUpload};
+use super::objects::{
+    check_acl_headers, check_copy_source_conditions, parse_copy_source, stored_headers, user_meta,
+};
+use super::xml as xmlparse;
+use super::xml::Doc;
+use crate::http::{Request, Response, percent_encode, query_pairs};
+use crate::timefmt::iso8601;
+use std::io::Read;
+
+/// Largest CompleteMultipartUpload body read: 10 000 parts with a checksum each take
+/// about 2 MiB.
+pub const COMPLETE_XML_BYTES_MAX: u64 = 4 << 20;
+
+/// The multipart operations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// `POST /b/k?uploads`
+    Create,
+    /// `PUT /b/k?partNumber=N&uploadId=X` (UploadPartCopy with `x-amz-copy-source`)
+    UploadPart,
+    /// `POST /b/k?uploadId=X`
+    Complete,
+    /// `DELETE /b/k?uploadId=X`
+    Abort,
+    /// `GET /b/k?uploadId=X`
+    ListParts,
+    /// `GET /b?uploads`
+    ListUploads,
+}
+
+/// Which multipart operation a request is, if any. Flags count with or without a value
+/// (`?uploads` and rclone's `?uploads=`).
+pub(super) fn op(method: &str, target: &Target, req: &Request<'_>) -> Option<Op> {
+    let pairs = query_pairs(&req.query);
+    let has = |k: &str| pairs.iter().any(|(n, _)| n == k);
+    match (method, target) {
+        ("POST", Target::Object(..)) if has("uploads") => Some(Op::Create),
+        ("POST", Target::Object(..)) if has("uploadId") => Some(Op::Complete),
+        ("PUT", Target::Object(..)) if has("uploadId") || has("partNumber") => Some(Op::UploadPart),
+        ("GET", Target::Object(..)) if has("uploadId") => Some(Op::ListParts),
+        ("DELETE", Target::Object(..)) if has("uploadId") => Some(Op::Abort),
+        ("GET", Target::Bucket(_)) if has("uploads") => Some(Op::ListUploads),
+        _ => None,
+    }
+}
+
+impl Op {
+    /// The query parameters each operation understands (anything else is refused).
+    pub fn params(self) -> &'static [&'static str] {
+        match self {
+            Op::Create => &["uploads"],
+            Op::UploadPart => &["partNumber", "uploadId"],
+            Op::Complete | Op::Abort => &["uploadId"],
+            Op::ListParts => &["uploadId", "max-parts", "part-number-marker"],
+            Op::ListUploads => &[
+                "uploads",
+                "prefix",
+                "delimiter",
+                "key-marker",
+                "upload-id-marker",
+                "max-uploads",
+                "encoding-type",
+            ],
+        }
+    }
+
+    fn route_name(self) -> &'static str {
+        match self {
+            Op::Create => "create_multipart_upload",
+            Op::UploadPart => "upload_part",
+            Op::Complete => "complete_multipart_upload",
+            Op::Abort => "abort_multipart_upload",
+            Op::ListParts => "list_parts",
+            Op::ListUploads => "list_multipart_uploads",
+        }
+    }
+}
+
+fn xml(body: String) -> Response {
+    Response::text(200, "application/xml", body)
+}
+
+fn invalid(msg: String) -> DirectorError {
+    DirectorError::BadRequest("InvalidArgument", msg)
+}
+
+fn malformed(msg: String) -> DirectorError {
+    DirectorError::BadRequest(
+        "MalformedXML",
+        format!("the XML you provided was not well-formed or did not validate: {msg}"),
+    )
+}
+
+/// A numeric query parameter, `default` when absent.
+fn number<T: std::str::FromStr>(req: &Request<'_>, name: &str, default: T) -> Result<T> {
+    match req.query_param(name) {
+        None => Ok(default),
+        Some(v) => v
+            .parse::<T>()
+            .map_err(|_| invalid(format!("{name} {v:?} is not a valid number"))),
+    }
+}
+
+fn upload_id(req: &Request<'_>) -> Result<String> {
+    req.query_param("uploadId")
+        .ok_or_else(|| invalid("the request needs an uploadId".into()))
+}
+
+fn owner(d: &mut Doc, tag: &str) {
+    d.open(tag)
+        .elem("ID", "dpyfs")
+        .elem("DisplayName", "dpyfs")
+        .close(tag);
+}
+
+impl DirectorApi {
+    /// Runs a multipart operation (the caller has refused unknown parameters).
+    pub(super) fn multipart(
+        &self,
+        op: Op,
+        target: Target,
+        req: &mut Request<'_>,
+        chain: Option<Box<dyn SignatureChain>>,
+    ) -> (&'static str, Result<Response>) {
+        let r = match (op, target) {
+            (Op::ListUploads, Target::Bucket(b)) => self.list_uploads(&b, req),
+            (Op::Create, Target::Object(b, k)) => self.create_upload(b, k, req),
+            (Op::UploadPart, Target::Object(b, k)) => self.upload_part(&b, &k, req, chain),
+            (Op::Complete, Target::Object(b, k)) => self.complete_upload(&b, &k, req),
+            (Op::Abort, Target::Object(b, k)) => upload_id(req)
+                .and_then(|id| self.director.abort_upload(&b, &k, &id))
+                .map(|()| Response::empty(204)),
+            (Op::ListParts, Target::Object(b, k)) => self.list_parts(&b, &k, req),
+            _ => Err(DirectorError::Internal("multipart route mismatch".into())),
+        };
+        (op.route_name(), r)
+    }
+
+    fn create_upload(&self, bucket: String, key: String, req: &Request<'_>) -> Result<Response> {
+        check_acl_headers(req)?;
+        let content_type = req
+            .header("content-type")
+            .unwrap_or(CONTENT_TYPE_DEFAULT)
+            .to_string();
+        let id = self.director.create_upload(NewUpload {
+            bucket: bucket.clone(),
+            key: key.clone(),
+            content_type,
+            meta: user_meta(req),
+            headers: stored_headers(req),
+        })?;
+        let mut d = Doc::new("InitiateMultipartUploadResult");
+        d.elem("Bucket", &bucket)
+            .elem("Key", &key)
+            .elem("UploadId", &id);
+        Ok(xml(d.finish("InitiateMultipartUploadResult")))
+    }
+
+    fn upload_part(
+        &self,
+        bucket: &str,
+        key: &str,
+        req: &mut Request<'_>,
+        chain: Option<Box<dyn SignatureChain>>,
+    ) -> Result<Response> {
+        let id = upload_id(req)?;
+        let number = req
+            .query_param("partNumber")
+            .ok_or_else(|| invalid("the request needs a partNumber".into()))?;
+        let number: u32 = number.parse().map_err(|_| {
+            invalid(format!(
+                "part number {number:?}: it must be an integer between 1 and 10000"
+            ))
+        })?;
+        if let Some(src) = req.header("x-amz-copy-source") {
+            return self.upload_part_copy(bucket, key, &id, number, src, req);
+        }
+        // Verified as it is read, as an object PUT's body (aws-chunked, checksums).
+        let mut body = super::body::open(req, chain)?;
+        let len = body.len();
+        let p = self
+            .director
+            .upload_part(bucket, key, &id, number, &mut body, len)?;
+        let mut r = Response::empty(200).with_header("ETag", format!("\"{}\"", p.etag));
+        if let Some((alg, value)) = body.checksum() {
+            r = r.with_header(&format!("x-amz-checksum-{alg}"), value);
+        }
+        Ok(r)
+    }
+
+    /// UploadPartCopy: `x-amz-copy-source: [/]bucket/key[?versionId=null]`, URL-encoded,
+    /// and optionally `x-amz-copy-source-range: bytes=first-last`.
+    fn upload_part_copy(
+        &self,
+        bucket: &str,
+        key: &str,
+        id: &str,
+        number: u32,
+        src: &str,
+        req: &Request<'_>,
+    ) -> Result<Response> {
+        let (sb, sk) = parse_copy_source(src)?;
+        // The upload is checked first: an unknown upload is NoSuchUpload whatever the source.
+        self.director.read_index().upload(bucket, key, id)?;
+        let m = self.director.read_index().object(&sb, &sk)?;
+        check_copy_source_conditions(req, &m)?;
+        let (start, end) = match req.header("x-amz-copy-source-range") {
+            None => (0, m.size),
+            Some(r) => parse_copy_range(r, m.size)?,
+        };
+        let p = self
+            .director
+            .upload_part_copy(bucket, key, id, number, &m, start, end)?;
+        let mut d = Doc::new("CopyPartResult");
+        d.elem("LastModified", &iso8601(p.mtime_ms))
+            .elem("ETag", &format!("\"{}\"", p.etag));
+        Ok(xml(d.finish("CopyPartResult")))
+    }
+
+    fn complete_upload(&self, bucket: &str, key: &str, req: &mut Request<'_>) -> Result<Response> {
+        let id = upload_id(req)?;
+        // The upload is checked before the body is read: an unknown one is NoSuchUpload.
+        self.director.read_index().upload(bucket, key, &id)?;
+        let mut body = Vec::new();
+        (&mut req.body)
+            .take(COMPLETE_XML_BYTES_MAX + 1)
+            .read_to_end(&mut body)
+            .map_err(|e| DirectorError::BodyRead(e.to_string()))?;
+        if body.len() as u64 > COMPLETE_XML_BYTES_MAX {
+            return Err(malformed(format!(
+                "the body is larger than {COMPLETE_XML_BYTES_MAX} bytes"
+            )));
+        }
+        let text = String::from_utf8(body).map_err(|_| malformed("not UTF-8".into()))?;
+        let parts = parse_complete(&text)?;
+        let m = self.director.complete_upload(bucket, key, &id, &parts)?;
+        let host = req.header("host").unwrap_or("localhost");
+        let path = format!(
+            "/{}/{}",
+            percent_encode(bucket, false),
+            percent_encode(key, true)
+        );
+        let mut d = Doc::new("CompleteMultipartUploadResult");
+        d.elem("Location", &format!("http://{host}{path}"))
+            .elem("Bucket", bucket)
+            .elem("Key", key)
+            .elem("ETag", &format!("\"{}\"", m.etag));
+        Ok(xml(d.finish("CompleteMultipartUploadResult")))
+    }
+
+    fn list_parts(&self, bucket: &str, key: &str, req: &Request<'_>) -> Result<Response> {
+        let id = upload_id(req)?;
+        let max = number(req, "max-parts", LIST_MAX)?.min(LIST_MAX);
+        let marker: u32 = number(req, "part-number-marker", 0)?;
+        let idx = self.director.read_index();
+        let up = idx.upload(bucket, key, &id)?;
+        let mut d = Doc::new("ListPartsResult");
+        d.elem("Bucket", bucket)
+            .elem("Key", key)
+            .elem("UploadId", &id);
+        owner(&mut d, "Initiator");
+        owner(&mut d, "Owner");
+        d.elem("StorageClass", "STANDARD")
+            .elem("PartNumberMarker", &marker.to_string());
+        let after: Vec<_> = up
+            .parts
+            .range(marker.saturating_add(1)..)
+            .take(max.saturating_add(1))
+            .collect();
+        let truncated = after.len() > max;
+        let shown = &after[..after.len().min(max)];
+        if let Some((n, _)) = shown.last() {
+            d.elem("NextPartNumberMarker", &n.to_string());
+        }
+        d.elem("MaxParts", &max.to_string())
+            .elem("IsTruncated", if truncated { "true" } else { "false" });
+        for (n, p) in shown {
+            d.open("Part")
+                .elem("PartNumber", &n.to_string())
+                .elem("LastModified", &iso8601(p.mtime_ms))
+                .elem("ETag", &format!("\"{}\"", p.etag))
+                .elem("Size", &p.size.to_string())
+                .close("Part");
+        }
+        Ok(xml(d.finish("ListPartsResult")))
+    }
+
+    fn list_uploads(&self, bucket: &str, req: &Request<'_>) -> Result<Response> {
+        if req.query_param("delimiter").is_some_and(|d| !d.is_empty()) {
+            return Err(DirectorError::NotImplemented(
+                "the delimiter parameter of ListMultipartUploads".into(),
+            ));
+        }
+        let prefix = req.query_param("prefix").unwrap_or_default();
+        let key_marker = req.query_param("key-marker").unwrap_or_default();
+        let id_marker = req.query_param("upload-id-marker").unwrap_or_default();
+        let max = number(req, "max-uploads", LIST_MAX)?.min(LIST_MAX);
+        let url_encode = req.query_param("encoding-type").as_deref() == Some("url");
+        let enc = |s: &str| {
+            if url_encode {
+                percent_encode(s, true)
+            } else {
+                s.to_string()
+            }
+        };
+        let page = self.director.read_index().list_uploads(
+            bucket,
+            &prefix,
+            &key_marker,
+            &id_marker,
+            max,
+        )?;
+        let mut d = Doc::new("ListMultipartUploadsResult");
+        d.elem("Bucket", bucket)
+            .elem("KeyMarker", &enc(&key_marker))
+            .elem("UploadIdMarker", &id_marker)
+            .elem("Prefix", &enc(&prefix));
+        if url_encode {
+            d.elem("EncodingType", "url");
+        }
+        if let (true, Some(last)) = (page.truncated, page.entries.last()) {
+            d.elem("NextKeyMarker", &enc(&last.key))
+                .elem("NextUploadIdMarker", &last.upload_id);
+        }
+        d.elem("MaxUploads", &max.to_string())
+            .elem("IsTruncated", if page.truncated { "true" } else { "false" });
+        for u in &page.entries {
+            d.open("Upload")
+                .elem("Key", &enc(&u.key))
+                .elem("UploadId", &u.upload_id);
+            owner(&mut d, "Initiator");
+            owner(&mut d, "Owner");
+            d.elem("StorageClass", "STANDARD")
+                .elem("Initiated", &iso8601(u.initiated_ms))
+                .close("Upload");
+        }
+        Ok(xml(d.finish("ListMultipartUploadsResult")))
+    }
+}
+
+/// `[(part number, etag)]` from a CompleteMultipartUpload document. Each `<Part>` needs
+/// exactly one `<PartNumber>` and one `<ETag>`; other elements in a part (the
+/// `<ChecksumCRC32>`... that SDKs add) are accepted and ignored; anything else in the
+/// root is refused.
+pub fn parse_complete(text: &str) -> Result<Vec<(u32, String)>> {
+    let root = xmlparse::parse(text).map_err(malformed)?;
+    if root.name != "CompleteMultipartUpload" {
+        return Err(malformed(format!(
+            "the root element is <{}>, not <CompleteMultipartUpload>",
+            root.name
+        )));
+    }
+    let mut out = Vec::with_capacity(root.children.len());
+    for p in &root.children {
+        if p.name != "Part" {
+            return Err(malformed(format!("unexpected element <{}>", p.name)));
+        }
+        let n = p
+            .one_text("PartNumber")
+            .ok_or_else(|| malformed("a <Part> needs one <PartNumber>".into()))?;
+        let n: u32 = n.parse().map_err(|_| {
+            DirectorError::S3(
+                400,
+                "InvalidPart",
+                format!("part number {n:?} is not a number"),
+            )
+        })?;
+        let etag = p
+            .one_text("ETag")
+            .ok_or_else(|| malformed(format!("part {n} needs one <ETag>")))?;
+        out.push((n, etag.to_string()));
+    }
+    Ok(out)
+}
+
+/// `bytes=first-last` (both given, inclusive) within an object of `size` bytes, as
+/// `start..end`.
+pub fn parse_copy_range(r: &str, size: u64) -> Result<(u64, u64)> {
+    let bad = || {
+        invalid(format!(
+            "x-amz-copy-source-range {r:?}: use bytes=first-last, first <= last"
+        ))
+    };
+    let (a, b) = r
+        .trim()
+        .strip_prefix("bytes=")
+        .and_then(|s| s.split_once('-'))
+        .ok_or_else(bad)?;
+    let (a, b) = (
+        a.trim().parse::<u64>().map_err(|_| bad())?,
+        b.trim().parse::<u64>().map_err(|_| bad())?,
+    );
+    if a > b {
+        return Err(bad());
+    }
+    if b >= size {
+        return Err(DirectorError::InvalidRange { size });
+    }
+    Ok((a, b + 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn complete_documents() {
+        let ok = "<CompleteMultipartUpload><Part><PartNumber>2</PartNumber><ETag>\"ab\"</ETag><ChecksumCRC32>x</ChecksumCRC32></Part></CompleteMultipartUpload>";
+        assert_eq!(parse_complete(ok).unwrap(), [(2, "\"ab\"".to_string())]);
+        let code = |doc: &str| parse_complete(doc).unwrap_err().status_and_code().1;
+        assert_eq!(code("<Other/>"), "MalformedXML");
+        assert_eq!(
+            code("<CompleteMultipartUpload><Part><ETag>x</ETag></Part></CompleteMultipartUpload>"),
+            "MalformedXML"
+        );
+        assert_eq!(
+            code(
+                "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber></Part></CompleteMultipartUpload>"
+            ),
+            "MalformedXML"
+        );
+        assert_eq!(
+            code(
+                "<CompleteMultipartUpload><Part><PartNumber>x</PartNumber><ETag>e</ETag></Part></CompleteMultipartUpload>"
+            ),
+            "InvalidPart"
+        );
+        assert_eq!(
+            code("<CompleteMultipartUpload><Foo/></CompleteMultipartUpload>"),
+            "MalformedXML"
+        );
+        assert_eq!(code("<CompleteMultipartUpload>"), "MalformedXML");
+    }
+
+    #[test]
+    fn copy_sources_and_ranges() {
+        assert_eq!(
+            parse_copy_source("/src/a%20b/c").unwrap(),
+            ("src".to_string(), "a b/c".to_string())
+        );
+        assert_eq!(
+            parse_copy_source("src/k?versionId=null").unwrap(),
+            ("src".to_string(), "k".to_string())
+        );
+        assert_eq!(
+            parse_copy_source("src/k?versionId=3")
+                .unwrap_err()
+                .status_and_code(),
+            (400, "InvalidArgument")
+        );
+        assert!(parse_copy_source("src").is_err());
+        assert!(parse_copy_source("src/").is_err());
+        assert!(parse_copy_source("BAD/k").is_err());
+        assert_eq!(parse_copy_range("bytes=0-9", 10).unwrap(), (0, 10));
+        assert_eq!(parse_copy_range("bytes=3-3", 10).unwrap(), (3, 4));
+        assert!(matches!(
+            parse_copy_range("bytes=5-10", 10),
+            Err(DirectorError::InvalidRange { .. })
+        ));
+        for bad in ["bytes=5-2", "bytes=-2", "bytes=1-", "items=0-1", "0-1"] {
+            assert!(parse_copy_range(bad, 10).is_err(), "{bad}");
+        }
+    }
+}

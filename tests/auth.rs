@@ -1,0 +1,637 @@
+//! Signed requests against the real director (issue 4, authentication): curl's
+//! `--aws-sigv4`, presigned URLs, every refusal, bucket-limited keys, keys created and
+//! deleted while the director runs, and the open (keyless) director's rules.
+//!
+//! Requests are signed by curl wherever it can; `dpyfs::sigv4` signs only what curl cannot
+//! express (a skewed date, presigned URLs), and those functions are checked against the
+//! AWS examples in `src/sigv4.rs`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::*;
+use dpyfs::sigv4::{self, Credentials};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+struct Key {
+    id: String,
+    secret: String,
+}
+
+/// `dpyfs admin key create --keys FILE [--buckets ..]`, as a person would run it.
+fn key_create(keys: &Path, buckets: Option<&str>) -> Key {
+    let mut args = vec!["admin", "key", "create", "--keys", keys.to_str().unwrap()];
+    if let Some(b) = buckets {
+        args.extend_from_slice(&["--buckets", b]);
+    }
+    let out = dpyfs(&args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let var = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}=")))
+            .unwrap_or_else(|| panic!("no {name} in {text}"))
+            .to_string()
+    };
+    Key {
+        id: var("AWS_ACCESS_KEY_ID"),
+        secret: var("AWS_SECRET_ACCESS_KEY"),
+    }
+}
+
+fn dpyfs(args: &[&str]) -> Output {
+    command("dpyfs").args(args).output().unwrap()
+}
+
+/// A cluster of one store and a director with `--keys FILE` (created with one full key).
+fn keyed_cluster(dir: &TempDir) -> (Cluster, PathBuf, Key) {
+    let keys = dir.path().join("keys.json");
+    let admin = key_create(&keys, None);
+    let c = Cluster::start(dir, 1, 1, &["--keys", keys.to_str().unwrap()]);
+    (c, keys, admin)
+}
+
+/// curl with `--aws-sigv4` as the README shows it; returns (status, body).
+fn scurl(key: &Key, args: &[&str]) -> (u16, String) {
+    let user = format!("{}:{}", key.id, key.secret);
+    let mut all = vec!["--aws-sigv4", "aws:amz:us-east-1:s3", "--user", &user];
+    all.extend_from_slice(args);
+    curl(&all)
+}
+
+fn curl(args: &[&str]) -> (u16, String) {
+    let out = Command::new("curl")
+        .args(["-sS", "-w", "\n%{http_code}"])
+        .args(args)
+        .output()
+        .expect("curl is needed for this test: apt-get install curl");
+    assert!(
+        out.status.success(),
+        "curl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap();
+    (code.trim().parse().unwrap(), body.to_string())
+}
+
+fn code_of(body: &str) -> String {
+    xml_values(body, "Code")
+        .first()
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn keys_in(body: &str) -> Vec<String> {
+    xml_values(body, "Key")
+}
+
+#[test]
+fn curl_aws_sigv4_puts_gets_lists_and_deletes() {
+    let dir = TempDir::new("auth-curl");
+    let (c, _keys, k) = keyed_cluster(&dir);
+    let u = c.url();
+    assert_eq!(scurl(&k, &["-X", "PUT", &format!("{u}/photos")]).0, 200);
+    let f = dir.path().join("f.bin");
+    let data = random_bytes(300_000, 7);
+    std::fs::write(&f, &data).unwrap();
+    // Keys with a space, a plus, a tilde, unicode and folders.
+    for key in ["plain.bin", "a%20b+c~d.bin", "dir/%C3%A9t%C3%A9.bin"] {
+        let url = format!("{u}/photos/{key}");
+        let (st, body) = scurl(&k, &["-T", f.to_str().unwrap(), &url]);
+        assert_eq!(st, 200, "PUT {key}: {body}");
+        let out = dir.path().join("got.bin");
+        let (st, _) = scurl(&k, &["-o", out.to_str().unwrap(), &url]);
+        assert_eq!(st, 200, "GET {key}");
+        assert_eq!(sha256_hex(&std::fs::read(&out).unwrap()), sha256_hex(&data));
+    }
+    // Listing, with a query curl sends unsorted and a prefix with a space.
+    let (st, body) = scurl(&k, &[&format!("{u}/photos?prefix=a%20b&list-type=2")]);
+    assert_eq!(st, 200, "{body}");
+    assert_eq!(keys_in(&body), vec!["a b+c~d.bin"]);
+    let (st, body) = scurl(&k, &[&format!("{u}/photos?list-type=2")]);
+    assert_eq!(st, 200);
+    assert_eq!(keys_in(&body).len(), 3);
+    let (st, body) = scurl(&k, &[&format!("{u}/")]);
+    assert_eq!(
+        (st, xml_values(&body, "Name")),
+        (200, vec!["photos".into()])
+    );
+    // The header curl can be told to send is signed as well.
+    let (st, _) = scurl(
+        &k,
+        &[
+            "-H",
+            "x-amz-content-sha256: UNSIGNED-PAYLOAD",
+            "-X",
+            "PUT",
+            "--data-binary",
+            "some text",
+            &format!("{u}/photos/data.txt"),
+        ],
+    );
+    assert_eq!(st, 200);
+    // Without the header, curl signs the hash of a --data body: read and checked.
+    let (st, body) = scurl(
+        &k,
+        &[
+            "-X",
+            "PUT",
+            "--data-binary",
+            "from --data",
+            &format!("{u}/photos/data2.txt"),
+        ],
+    );
+    assert_eq!(st, 200, "{body}");
+    assert_eq!(
+        scurl(&k, &[&format!("{u}/photos/data2.txt")]).1,
+        "from --data"
+    );
+    for key in [
+        "data2.txt",
+        "plain.bin",
+        "a%20b+c~d.bin",
+        "dir/%C3%A9t%C3%A9.bin",
+        "data.txt",
+    ] {
+        let (st, _) = scurl(&k, &["-X", "DELETE", &format!("{u}/photos/{key}")]);
+        assert_eq!(st, 204, "DELETE {key}");
+    }
+    let (_, body) = scurl(&k, &[&format!("{u}/photos?list-type=2")]);
+    assert!(keys_in(&body).is_empty(), "{body}");
+}
+
+#[test]
+fn unsigned_and_wrongly_signed_requests_are_refused_and_store_nothing() {
+    let dir = TempDir::new("auth-refused");
+    let (c, _keys, k) = keyed_cluster(&dir);
+    let u = c.url();
+    assert_eq!(scurl(&k, &["-X", "PUT", &format!("{u}/photos")]).0, 200);
+    let f = dir.path().join("f.txt");
+    std::fs::write(&f, b"payload").unwrap();
+    let f = f.to_str().unwrap();
+    let obj = format!("{u}/photos/x.txt");
+
+    let (st, body) = curl(&["-T", f, &obj]);
+    assert_eq!(
+        (st, code_of(&body).as_str()),
+        (403, "AccessDenied"),
+        "{body}"
+    );
+    let (st, body) = curl(&[&format!("{u}/photos?list-type=2")]);
+    assert_eq!((st, code_of(&body).as_str()), (403, "AccessDenied"));
+    let (st, body) = curl(&[&format!("{u}/")]);
+    assert_eq!((st, code_of(&body).as_str()), (403, "AccessDenied"));
+    let (st, _) = curl(&["-X", "PUT", &format!("{u}/newbucket")]);
+    assert_eq!(st, 403);
+
+    let wrong = Key {
+        id: k.id.clone(),
+        secret: "not-the-secret".into(),
+    };
+    let (st, body) = scurl(&wrong, &["-T", f, &obj]);
+    assert_eq!(
+        (st, code_of(&body).as_str()),
+        (403, "SignatureDoesNotMatch"),
+        "{body}"
+    );
+    // A --data body with a wrong secret is read, and still refused.
+    let (st, body) = scurl(&wrong, &["-X", "PUT", "--data-binary", "x", &obj]);
+    assert_eq!(
+        (st, code_of(&body).as_str()),
+        (403, "SignatureDoesNotMatch")
+    );
+    let unknown = Key {
+        id: "DPYFSNOSUCHKEY000000".into(),
+        secret: k.secret.clone(),
+    };
+    let (st, body) = scurl(&unknown, &["-T", f, &obj]);
+    assert_eq!((st, code_of(&body).as_str()), (403, "InvalidAccessKeyId"));
+
+    // A date 20 minutes off: signed by sigv4::sign_headers (checked against AWS's
+    // example), since curl always signs with the current time.
+    let creds = Credentials {
+        access_key: k.id.clone(),
+        secret_key: k.secret.clone(),
+    };
+    let host = format!("127.0.0.1:{}", c.director.port);
+    let now = dpyfs::timefmt::now_ms() / 1000;
+    for at in [now - 20 * 60, now + 20 * 60] {
+        let headers = sigv4::sign_headers(
+            &creds,
+            "us-east-1",
+            "PUT",
+            "/photos/x.txt",
+            "",
+            &host,
+            &[],
+            &sigv4::sha256_hex(b"payload"),
+            at,
+        );
+        let h: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let r = request("PUT", &obj, &h, Some(b"payload")).unwrap();
+        assert_eq!(
+            (r.status, code_of(&r.text()).as_str()),
+            (403, "RequestTimeTooSkewed"),
+            "{}",
+            r.text()
+        );
+    }
+    // The same signer with the right time is accepted (the refusal was the date).
+    let headers = sigv4::sign_headers(
+        &creds,
+        "us-east-1",
+        "GET",
+        "/photos",
+        "list-type=2",
+        &host,
+        &[],
+        sigv4::EMPTY_SHA256,
+        now,
+    );
+    let h: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let r = request("GET", &format!("{u}/photos?list-type=2"), &h, None).unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    // Nothing was stored by any refused request.
+    assert!(keys_in(&r.text()).is_empty(), "{}", r.text());
+    let (_, body) = scurl(&k, &[&format!("{u}/")]);
+    assert_eq!(xml_values(&body, "Name"), vec!["photos".to_string()]);
+    // A malformed header is a 400.
+    let (st, body) = curl(&["-H", "Authorization: AWS4-HMAC-SHA256 Credential=x", &obj]);
+    assert_eq!(
+        (st, code_of(&body).as_str()),
+        (400, "AuthorizationHeaderMalformed")
+    );
+    // The secret never reaches the log.
+    assert!(!c.director.log_text().contains(&k.secret));
+}
+
+#[test]
+fn presigned_get_works_until_it_expires() {
+    let dir = TempDir::new("auth-presign");
+    let (c, _keys, k) = keyed_cluster(&dir);
+    let u = c.url();
+    assert_eq!(scurl(&k, &["-X", "PUT", &format!("{u}/photos")]).0, 200);
+    let f = dir.path().join("f.txt");
+    std::fs::write(&f, b"shared by link").unwrap();
+    let (st, _) = scurl(
+        &k,
+        &["-T", f.to_str().unwrap(), &format!("{u}/photos/a%20b.txt")],
+    );
+    assert_eq!(st, 200);
+    let creds = Credentials {
+        access_key: k.id.clone(),
+        secret_key: k.secret.clone(),
+    };
+    let host = format!("127.0.0.1:{}", c.director.port);
+    let now = dpyfs::timefmt::now_ms() / 1000;
+    let path = "/photos/a%20b.txt";
+    let q = sigv4::presign_query(&creds, "eu-west-1", "GET", path, &host, 3600, now);
+    let (st, body) = curl(&[&format!("{u}{path}?{q}")]);
+    assert_eq!((st, body.as_str()), (200, "shared by link"));
+    // Expired: signed two hours ago for one hour.
+    let old = sigv4::presign_query(&creds, "eu-west-1", "GET", path, &host, 3600, now - 7200);
+    let (st, body) = curl(&[&format!("{u}{path}?{old}")]);
+    assert_eq!(
+        (st, code_of(&body).as_str()),
+        (403, "AccessDenied"),
+        "{body}"
+    );
+    assert!(body.contains("expired"), "{body}");
+    // Another object, or another method, with the same query: refused.
+    let (st, body) = curl(&[&format!("{u}/photos/other.txt?{q}")]);
+    assert_eq!(
+        (st, code_of(&body).as_str()),
+        (403, "SignatureDoesNotMatch")
+    );
+    let (st, _) = curl(&["-X", "DELETE", &format!("{u}{path}?{q}")]);
+    assert_eq!(st, 403);
+    // Longer than seven days: malformed.
+    let long = q.replace("X-Amz-Expires=3600", "X-Amz-Expires=604801");
+    let (st, body) = curl(&[&format!("{u}{path}?{long}")]);
+    assert_eq!(
+        (st, code_of(&body).as_str()),
+        (400, "AuthorizationQueryParametersError")
+    );
+    // The object is still there.
+    assert_eq!(scurl(&k, &[&format!("{u}{path}")]).1, "shared by link");
+}
+
+#[test]
+fn a_bucket_limited_key_touches_only_its_buckets() {
+    let dir = TempDir::new("auth-limited");
+    let (c, keys, admin) = keyed_cluster(&dir);
+    let u = c.url();
+    for b in ["photos", "private"] {
+        assert_eq!(scurl(&admin, &["-X", "PUT", &format!("{u}/{b}")]).0, 200);
+    }
+    let lim = key_create(&keys, Some("photos,music"));
+    let f = dir.path().join("f.txt");
+    std::fs::write(&f, b"mine").unwrap();
+    let f = f.to_str().unwrap();
+    assert_eq!(scurl(&lim, &["-T", f, &format!("{u}/photos/a.txt")]).0, 200);
+    assert_eq!(scurl(&lim, &[&format!("{u}/photos/a.txt")]).1, "mine");
+    // Another bucket: refused, nothing stored.
+    let (st, body) = scurl(&lim, &["-T", f, &format!("{u}/private/a.txt")]);
+    assert_eq!(
+        (st, code_of(&body).as_str()),
+        (403, "AccessDenied"),
+        "{body}"
+    );
+    let (st, _) = scurl(&lim, &[&format!("{u}/private?list-type=2")]);
+    assert_eq!(st, 403);
+    let (_, body) = scurl(&admin, &[&format!("{u}/private?list-type=2")]);
+    assert!(keys_in(&body).is_empty(), "{body}");
+    let (_, body) = scurl(&admin, &[&format!("{u}/private/a.txt")]);
+    assert_eq!(code_of(&body), "NoSuchKey");
+    // Copying out of another bucket is refused (the source bucket is checked too).
+    assert_eq!(
+        scurl(&admin, &["-T", f, &format!("{u}/private/secret.txt")]).0,
+        200
+    );
+    let (st, body) = scurl(
+        &lim,
+        &[
+            "-X",
+            "PUT",
+            "-H",
+            "x-amz-copy-source: /private/secret.txt",
+            &format!("{u}/photos/stolen.txt"),
+        ],
+    );
+    assert_eq!(
+        (st, code_of(&body).as_str()),
+        (403, "AccessDenied"),
+        "{body}"
+    );
+    let (st, _) = scurl(&lim, &[&format!("{u}/photos/stolen.txt")]);
+    assert_eq!(st, 404);
+    // Creating a bucket outside the list is refused; inside it is fine.
+    let (st, body) = scurl(&lim, &["-X", "PUT", &format!("{u}/other")]);
+    assert_eq!((st, code_of(&body).as_str()), (403, "AccessDenied"));
+    assert_eq!(scurl(&lim, &["-X", "PUT", &format!("{u}/music")]).0, 200);
+    // ListBuckets shows only its buckets; the admin key sees all three.
+    let (_, body) = scurl(&lim, &[&format!("{u}/")]);
+    assert_eq!(xml_values(&body, "Name"), vec!["music", "photos"]);
+    let (_, body) = scurl(&admin, &[&format!("{u}/")]);
+    assert_eq!(
+        xml_values(&body, "Name"),
+        vec!["music", "photos", "private"]
+    );
+    // Cluster routes need a key without a bucket list.
+    let (st, _) = scurl(&lim, &["-X", "POST", &format!("{u}/_dpyfs/repair")]);
+    assert_eq!(st, 403);
+    let (st, _) = scurl(&admin, &["-X", "POST", &format!("{u}/_dpyfs/repair")]);
+    assert_eq!(st, 202);
+}
+
+#[test]
+fn keys_created_and_deleted_take_effect_without_a_restart() {
+    let dir = TempDir::new("auth-reload");
+    let (c, keys, admin) = keyed_cluster(&dir);
+    let u = c.url();
+    assert_eq!(scurl(&admin, &["-X", "PUT", &format!("{u}/photos")]).0, 200);
+    let pid = c.director.pid();
+    let new = key_create(&keys, None);
+    // Used at once: an unknown key makes the director look at the file again.
+    let (st, body) = scurl(&new, &[&format!("{u}/photos?list-type=2")]);
+    assert_eq!(st, 200, "{body}");
+    let list = dpyfs(&["admin", "key", "list", "--keys", keys.to_str().unwrap()]);
+    let text = String::from_utf8(list.stdout).unwrap();
+    assert!(text.contains(&new.id) && text.contains(&admin.id), "{text}");
+    assert!(!text.contains(&new.secret) && !text.contains(&admin.secret));
+    let del = dpyfs(&[
+        "admin",
+        "key",
+        "delete",
+        &new.id,
+        "--keys",
+        keys.to_str().unwrap(),
+    ]);
+    assert!(
+        del.status.success(),
+        "{}",
+        String::from_utf8_lossy(&del.stderr)
+    );
+    // Refused once the director has looked at the file again (at most a second later).
+    wait_for(10_000, "the deleted key to be refused", || {
+        let (st, body) = scurl(&new, &[&format!("{u}/photos?list-type=2")]);
+        (st == 403).then(|| assert_eq!(code_of(&body), "InvalidAccessKeyId"))
+    });
+    assert_eq!(scurl(&admin, &[&format!("{u}/photos?list-type=2")]).0, 200);
+    assert_eq!(c.director.pid(), pid, "the director was not restarted");
+    // Deleting a key that does not exist fails.
+    let again = dpyfs(&[
+        "admin",
+        "key",
+        "delete",
+        &new.id,
+        "--keys",
+        keys.to_str().unwrap(),
+    ]);
+    assert!(!again.status.success());
+}
+
+#[test]
+fn cluster_routes_need_a_signature_but_status_and_metrics_stay_open_on_loopback() {
+    let dir = TempDir::new("auth-admin");
+    let (c, _keys, admin) = keyed_cluster(&dir);
+    let u = c.url();
+    assert_eq!(curl(&[&format!("{u}/_dpyfs/status")]).0, 200);
+    assert_eq!(curl(&[&format!("{u}/metrics")]).0, 200);
+    for (m, path) in [
+        ("POST", "/_dpyfs/repair"),
+        ("GET", "/_dpyfs/stores"),
+        ("POST", "/_dpyfs/gc"),
+    ] {
+        let (st, body) = curl(&["-X", m, &format!("{u}{path}")]);
+        assert_eq!(
+            (st, code_of(&body).as_str()),
+            (403, "AccessDenied"),
+            "{path}"
+        );
+    }
+    // `dpyfs admin` signs with the usual AWS variables.
+    let unsigned = dpyfs(&["--url", &u, "admin", "store", "list"]);
+    assert!(!unsigned.status.success());
+    let signed = command("dpyfs")
+        .args(["--url", &u, "admin", "store", "list"])
+        .env("AWS_ACCESS_KEY_ID", &admin.id)
+        .env("AWS_SECRET_ACCESS_KEY", &admin.secret)
+        .output()
+        .unwrap();
+    assert!(
+        signed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&signed.stderr)
+    );
+    assert!(String::from_utf8_lossy(&signed.stdout).contains("s1"));
+}
+
+#[test]
+fn an_open_director_serves_signed_and_unsigned_requests() {
+    let dir = TempDir::new("auth-open");
+    let c = Cluster::start(&dir, 1, 1, &[]);
+    let u = c.url();
+    assert_eq!(curl(&["-X", "PUT", &format!("{u}/photos")]).0, 200);
+    let any = Key {
+        id: "ANYKEY".into(),
+        secret: "anysecret".into(),
+    };
+    let f = dir.path().join("f.txt");
+    std::fs::write(&f, b"open").unwrap();
+    let (st, body) = scurl(&any, &["-T", f.to_str().unwrap(), &format!("{u}/photos/x")]);
+    assert_eq!(st, 200, "{body}");
+    assert_eq!(curl(&[&format!("{u}/photos/x")]).1, "open");
+}
+
+#[test]
+fn a_non_loopback_listen_address_needs_keys_or_allow_anonymous() {
+    let dir = TempDir::new("auth-listen");
+    let port = free_port().to_string();
+    let listen = format!("0.0.0.0:{port}");
+    let data = dir.path().join("d");
+    let out = command("dpyfs-director")
+        .args(["--listen", &listen, "--data", data.to_str().unwrap()])
+        .args(["--store", "http://127.0.0.1:1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("not a loopback address") && err.contains("--allow-anonymous"),
+        "{err}"
+    );
+    assert!(!data.exists(), "nothing may be created before the refusal");
+    // With --allow-anonymous it starts, and says so.
+    let d = Daemon::start(
+        "dpyfs-director",
+        &[
+            "--listen",
+            "0.0.0.0:{port}",
+            "--data",
+            data.to_str().unwrap(),
+            "--store",
+            "http://127.0.0.1:1",
+            "--allow-anonymous",
+        ],
+        dir.path(),
+    );
+    let log = d.log_text();
+    assert!(
+        log.contains("WARN") && log.contains("anyone who can reach"),
+        "{log}"
+    );
+}
+
+/// A signed streaming upload (STREAMING-AWS4-HMAC-SHA256-PAYLOAD, as the SDKs send over
+/// https): every chunk signature is checked; one changed byte is refused and stores nothing.
+#[test]
+fn signed_streaming_uploads_are_checked_chunk_by_chunk() {
+    let dir = TempDir::new("auth-stream");
+    let (c, _keys, k) = keyed_cluster(&dir);
+    let creds = Credentials {
+        access_key: k.id.clone(),
+        secret_key: k.secret.clone(),
+    };
+    let host = format!("127.0.0.1:{}", c.director.port);
+    let signed = |method: &str, path: &str, extra: &[(String, String)], payload: &str| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let mut h = extra.to_vec();
+        h.extend(sigv4::sign_headers(
+            &creds,
+            "us-east-1",
+            method,
+            path,
+            "",
+            &host,
+            extra,
+            payload,
+            now,
+        ));
+        h
+    };
+    let as_refs = |h: &[(String, String)]| -> Vec<(String, String)> { h.to_vec() };
+    let send = |method: &str, path: &str, h: &[(String, String)], body: Option<&[u8]>| {
+        let refs: Vec<(&str, &str)> = h.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        request(method, &format!("{}{path}", c.url()), &refs, body).unwrap()
+    };
+    let h = signed("PUT", "/stream", &[], sigv4::EMPTY_SHA256);
+    assert_eq!(send("PUT", "/stream", &h, None).status, 200);
+
+    let data = random_bytes(150_000, 42);
+    let body_for = |data: &[u8], tamper: bool| {
+        let extra = vec![
+            ("content-encoding".to_string(), "aws-chunked".to_string()),
+            (
+                "x-amz-decoded-content-length".to_string(),
+                data.len().to_string(),
+            ),
+        ];
+        let h = signed("PUT", "/stream/obj", &extra, sigv4::STREAMING_PAYLOAD);
+        let auth = h.iter().find(|(k, _)| k == "authorization").unwrap();
+        let seed = auth.1.rsplit("Signature=").next().unwrap().to_string();
+        let date = h.iter().find(|(k, _)| k == "x-amz-date").unwrap().1.clone();
+        let scope = sigv4::Scope {
+            date: date[..8].to_string(),
+            region: "us-east-1".into(),
+            service: "s3".into(),
+        };
+        let key = sigv4::signing_key(&k.secret, &scope.date, "us-east-1", "s3");
+        let mut prev = seed;
+        let mut out = Vec::new();
+        let mut pieces: Vec<&[u8]> = data.chunks(65_536).collect();
+        pieces.push(&[]);
+        for p in pieces {
+            let sig = sigv4::chunk_signature(&key, &date, &scope, &prev, &sigv4::sha256_hex(p));
+            out.extend_from_slice(format!("{:x};chunk-signature={sig}\r\n", p.len()).as_bytes());
+            out.extend_from_slice(p);
+            out.extend_from_slice(b"\r\n");
+            prev = sig;
+        }
+        if tamper {
+            // One byte of the second chunk's data.
+            let i = out.len() / 2;
+            out[i] ^= 1;
+        }
+        (as_refs(&h), out)
+    };
+    let (h, body) = body_for(&data, false);
+    let r = send("PUT", "/stream/obj", &h, Some(&body));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let hg = signed("GET", "/stream/obj", &[], sigv4::EMPTY_SHA256);
+    let g = send("GET", "/stream/obj", &hg, None);
+    assert_eq!(g.status, 200);
+    assert_eq!(g.body, data);
+
+    let other = random_bytes(150_000, 43);
+    let (h, body) = body_for(&other, true);
+    let r = send("PUT", "/stream/obj", &h, Some(&body));
+    assert_eq!(
+        (r.status, code_of(&r.text()).as_str()),
+        (403, "SignatureDoesNotMatch"),
+        "{}",
+        r.text()
+    );
+    let g = send(
+        "GET",
+        "/stream/obj",
+        &signed("GET", "/stream/obj", &[], sigv4::EMPTY_SHA256),
+        None,
+    );
+    assert_eq!(g.body, data, "the refused upload replaced the object");
+}

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs the real S3 clients that tests/s3_clients.rs runs, if they are missing:
+#   apt: rclone, s3cmd, curl (and python3-venv when `python3 -m venv` cannot work)
+#   pip: tests/clients/requirements.txt (boto3, aws-cli) into a venv, by default target/s3-venv
+# Idempotent; parallel callers wait on a lock. Usage: install.sh [VENV_DIR]
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+venv="${1:-$root/target/s3-venv}"
+mkdir -p "$(dirname "$venv")"
+exec 9>"$(dirname "$venv")/.s3-clients.lock"
+flock 9
+
+need_apt=()
+command -v rclone >/dev/null || need_apt+=(rclone)
+command -v s3cmd >/dev/null || need_apt+=(s3cmd)
+command -v curl >/dev/null || need_apt+=(curl)
+if [ ! -x "$venv/bin/python" ] && ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
+  need_apt+=(python3-venv)
+fi
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+    echo "missing: ${need_apt[*]}; install them with: sudo apt-get install -y ${need_apt[*]}" >&2
+    exit 1
+  fi
+  echo "installing with apt: ${need_apt[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q >&2
+  apt-get install -y -q "${need_apt[@]}" >&2
+fi
+
+# The venv is good when it holds exactly the pinned requirements.
+if [ -x "$venv/bin/python" ] && cmp -s "$here/requirements.txt" "$venv/requirements.txt"; then
+  exit 0
+fi
+echo "creating $venv with $(grep -v '^#' "$here/requirements.txt" | tr '\n' ' ')" >&2
+rm -rf "$venv"
+python3 -m venv "$venv"
+"$venv/bin/pip" install -q --disable-pip-version-check -r "$here/requirements.txt" >&2
+cp "$here/requirements.txt" "$venv/requirements.txt"
