@@ -932,4 +932,22 @@ fn tools_sign_requests_with_keys_from_the_environment() {
     let o = tool_env("dpyfs", &url, &["rm", "-r", "sig"], &work, &aws_keys);
     assert_exit(&o, 0);
     assert!(out(&o).ends_with("deleted bucket sig\n"), "{}", out(&o));
+
+    // The status page stays open to loopback without a signature, but the recent errors'
+    // messages (which may name buckets and keys) are left out of it.
+    let mut c = c;
+    c.stores[1].kill();
+    c.wait_stores_up(2);
+    let page = get(&format!("{url}/_dpyfs/")).unwrap();
+    assert_eq!(page.status, 200);
+    let html = page.text();
+    assert!(html.contains("id=\"store-s2\""), "{html}");
+    assert!(
+        html.contains("sign the request to see the message"),
+        "{html}"
+    );
+    assert!(!html.contains("store s2 (http"), "{html}");
+    let o = tool_env("dpyfs", &url, &["status"], &work, &aws_keys);
+    assert_exit(&o, 1);
+    assert!(out(&o).contains("store s2 (http"), "{}", out(&o));
 }

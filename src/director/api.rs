@@ -76,7 +76,8 @@ fn authorize(access: &Access, method: &str, path: &str, req: &Request<'_>) -> Re
     // clients even when keys are configured, like a store's /status.
     let local = req.remote.is_none_or(|a| a.ip().is_loopback());
     if let Some(rest) = path.strip_prefix("/_dpyfs/") {
-        if local && method == "GET" && rest == "status" {
+        // `rest` empty: the status page, the same figures as HTML.
+        if local && method == "GET" && (rest == "status" || rest.is_empty()) {
             return Ok(());
         }
         return access.check_admin();
@@ -252,7 +253,8 @@ impl DirectorApi {
             return ("auth", Err(e));
         }
         if let Some(rest) = path.strip_prefix("/_dpyfs/") {
-            return ("admin", self.admin(&method, rest, req));
+            let unsigned = matches!(access.principal, super::auth::Principal::Anonymous);
+            return ("admin", self.admin(&method, rest, req, unsigned));
         }
         if path == "/metrics" && method == "GET" {
             return ("metrics", Ok(self.metrics_text()));
@@ -513,17 +515,26 @@ impl DirectorApi {
         Ok(Response::empty(204))
     }
 
-    fn admin(&self, method: &str, rest: &str, req: &mut Request<'_>) -> Result<Response> {
+    /// `unsigned`: an unsigned request on a keyed director (only the status page and
+    /// status JSON from loopback get here), which sees no recent error messages: they may
+    /// name buckets and keys.
+    fn admin(
+        &self,
+        method: &str,
+        rest: &str,
+        req: &mut Request<'_>,
+        unsigned: bool,
+    ) -> Result<Response> {
         let d = &self.director;
         let json_ok = |v: serde_json::Value| Ok(Response::json(200, &v));
         match (method, rest) {
             ("GET", "") => Ok(Response::text(
                 200,
                 "text/html; charset=utf-8",
-                super::page::render(&self.status_json()),
+                super::page::render(&self.status_json_for(unsigned)),
             )
             .with_header("Cache-Control", "no-store")),
-            ("GET", "status") => json_ok(self.status_json()),
+            ("GET", "status") => json_ok(self.status_json_for(unsigned)),
             ("POST", "compact") => json_ok(json!({"snapshot_seq": d.compact()?})),
             ("GET", "stores") => json_ok(d.stores.status_json()),
             ("POST", "stores") => {
@@ -627,6 +638,17 @@ impl DirectorApi {
                 "replicas": n, "chunks": chunks, "manifest": describe(&m.manifest, 0),
             }),
         ))
+    }
+
+    /// `status_json`, with the recent errors' messages left out when `redact`.
+    fn status_json_for(&self, redact: bool) -> serde_json::Value {
+        let mut v = self.status_json();
+        if redact {
+            for e in v["recent_errors"].as_array_mut().into_iter().flatten() {
+                e["message"] = json!("(sign the request to see the message)");
+            }
+        }
+        v
     }
 
     pub fn status_json(&self) -> serde_json::Value {
