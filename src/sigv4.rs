@@ -47,6 +47,102 @@ impl std::fmt::Debug for Credentials {
     }
 }
 
+/// HMAC-SHA1, for the Signature Version 2 presigned URLs older clients still make.
+pub fn hmac_sha1(key: &[u8], data: &[u8]) -> [u8; 20] {
+    let mut mac = match <Hmac<sha1::Sha1> as KeyInit>::new_from_slice(key) {
+        Ok(m) => m,
+        Err(_) => unreachable!("HMAC accepts keys of any length"),
+    };
+    mac.update(data);
+    let mut out = [0u8; 20];
+    out.copy_from_slice(&mac.finalize().into_bytes());
+    out
+}
+
+/// Query parameters that belong to a Signature Version 2 canonical resource (the
+/// sub-resources and response overrides), in the order they are written.
+pub const V2_SUBRESOURCES: &[&str] = &[
+    "acl",
+    "cors",
+    "delete",
+    "lifecycle",
+    "location",
+    "logging",
+    "notification",
+    "partNumber",
+    "policy",
+    "requestPayment",
+    "response-cache-control",
+    "response-content-disposition",
+    "response-content-encoding",
+    "response-content-language",
+    "response-content-type",
+    "response-expires",
+    "tagging",
+    "torrent",
+    "uploadId",
+    "uploads",
+    "versionId",
+    "versioning",
+    "versions",
+    "website",
+];
+
+/// The Signature Version 2 string to sign of a presigned request: verb, Content-MD5,
+/// Content-Type, Expires, the `x-amz-*` headers and the canonical resource (the path as
+/// sent and the sub-resources of the query, values decoded, sorted by name).
+pub fn v2_string_to_sign(
+    method: &str,
+    path: &str,
+    query: &str,
+    headers: &[(String, String)],
+    expires: &str,
+) -> String {
+    let header = |n: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(n))
+            .map_or("", |(_, v)| v.trim())
+    };
+    let mut amz: Vec<(String, String)> = headers
+        .iter()
+        .filter(|(k, _)| k.to_ascii_lowercase().starts_with("x-amz-"))
+        .map(|(k, v)| (k.to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    amz.sort();
+    let mut amz_block = String::new();
+    for (i, (k, v)) in amz.iter().enumerate() {
+        if i > 0 && amz[i - 1].0 == *k {
+            amz_block.pop();
+            amz_block.push(',');
+        } else {
+            amz_block.push_str(k);
+            amz_block.push(':');
+        }
+        amz_block.push_str(v);
+        amz_block.push('\n');
+    }
+    let mut subs: Vec<(String, String)> = crate::http::query_pairs(query)
+        .into_iter()
+        .filter(|(k, _)| V2_SUBRESOURCES.contains(&k.as_str()))
+        .collect();
+    subs.sort();
+    let mut resource = path.to_string();
+    for (i, (k, v)) in subs.iter().enumerate() {
+        resource.push(if i == 0 { '?' } else { '&' });
+        resource.push_str(k);
+        if !v.is_empty() {
+            resource.push('=');
+            resource.push_str(v);
+        }
+    }
+    format!(
+        "{method}\n{}\n{}\n{expires}\n{amz_block}{resource}",
+        header("content-md5"),
+        header("content-type")
+    )
+}
+
 pub fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
     // HMAC takes a key of any length: new_from_slice cannot fail for it.
     let mut mac = match <Hmac<Sha256> as KeyInit>::new_from_slice(key) {
@@ -806,5 +902,34 @@ mod tests {
     #[test]
     fn credentials_debug_hides_the_secret() {
         assert!(!format!("{:?}", creds()).contains(SECRET));
+    }
+
+    /// The query-string authentication example of the S3 Signature Version 2
+    /// documentation ("Query string request authentication alternative").
+    #[test]
+    fn v2_presigned_example() {
+        let sts = v2_string_to_sign("GET", "/johnsmith/photos/puppy.jpg", "", &[], "1175139620");
+        assert_eq!(sts, "GET\n\n\n1175139620\n/johnsmith/photos/puppy.jpg");
+        let sig = crate::checksum::base64_encode(&hmac_sha1(
+            b"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+            sts.as_bytes(),
+        ));
+        assert_eq!(sig, "NpgCjnDzrM+WFzoENXmpNDUsSn8=");
+        let sts = v2_string_to_sign(
+            "PUT",
+            "/b/k",
+            "uploadId=x&partNumber=2&foo=1",
+            &[
+                ("X-Amz-Meta-B".into(), " 2 ".into()),
+                ("x-amz-meta-a".into(), "1".into()),
+                ("x-amz-meta-a".into(), "3".into()),
+                ("Content-Type".into(), "text/plain".into()),
+            ],
+            "9",
+        );
+        assert_eq!(
+            sts,
+            "PUT\n\ntext/plain\n9\nx-amz-meta-a:1,3\nx-amz-meta-b:2\n/b/k?partNumber=2&uploadId=x"
+        );
     }
 }

@@ -555,6 +555,9 @@ impl Auth {
         let header = req.header("authorization");
         let presigned = req.query_param("X-Amz-Algorithm").is_some()
             || req.query_param("X-Amz-Signature").is_some();
+        if header.is_none() && !presigned && req.query_param("AWSAccessKeyId").is_some() {
+            return verify_v2_presigned(keys, req, now_ms);
+        }
         let claim = match (header, presigned) {
             (None, false) => {
                 return Ok(Access {
@@ -653,6 +656,68 @@ impl Auth {
             chain,
         })
     }
+}
+
+/// A Signature Version 2 presigned URL (`?AWSAccessKeyId=..&Expires=..&Signature=..`), which
+/// boto3 and aws-cli v1 still make by default (`generate_presigned_url`, `aws s3 presign`).
+/// Only this form of version 2 is accepted: an `Authorization: AWS ...` header is refused.
+fn verify_v2_presigned(keys: &Keys, req: &Request<'_>, now_ms: u64) -> Result<Access> {
+    let param = |name: &str| {
+        req.query_param(name)
+            .ok_or_else(|| query_error(format!("the query parameter {name} is missing")))
+    };
+    let access_key = param("AWSAccessKeyId")?;
+    let expires_text = param("Expires")?;
+    let signature = param("Signature")?;
+    let expires: u64 = expires_text.parse().map_err(|_| {
+        query_error(format!(
+            "Expires {expires_text:?} is not a number of seconds since 1970"
+        ))
+    })?;
+    if now_ms / 1000 > expires {
+        return Err(access_denied(format!(
+            "the presigned URL expired at {} (unix seconds {expires})",
+            amz_date(expires.saturating_mul(1000))
+        )));
+    }
+    if expires > now_ms / 1000 + sigv4::PRESIGN_EXPIRES_MAX_SECS {
+        return Err(query_error(format!(
+            "a presigned URL may be valid for 7 days at most (Expires {expires})"
+        )));
+    }
+    let Some(key) = keys.get(&access_key) else {
+        return Err(DirectorError::S3(
+            403,
+            "InvalidAccessKeyId",
+            format!("the access key id {access_key} is not known to this director"),
+        ));
+    };
+    let sts = sigv4::v2_string_to_sign(
+        &req.method,
+        &req.path,
+        &req.query,
+        &req.headers,
+        &expires_text,
+    );
+    let want = crate::checksum::base64_encode(&sigv4::hmac_sha1(
+        key.secret_key.as_bytes(),
+        sts.as_bytes(),
+    ));
+    if !sigv4::same_signature(&want, &signature) {
+        log::info!(
+            "refused {} {}: version 2 signature mismatch for key {access_key}",
+            req.method,
+            req.path
+        );
+        return Err(signature_mismatch());
+    }
+    Ok(Access {
+        principal: Principal::Key {
+            access_key: key.access_key,
+            buckets: key.buckets,
+        },
+        chain: None,
+    })
 }
 
 /// The payload value of `x-amz-content-sha256`, checked.

@@ -122,12 +122,20 @@ pub(super) fn subresource(
     Ok(None)
 }
 
+/// The query parameters of a Signature Version 2 presigned URL (checked by auth).
+const V2_PRESIGN_PARAMS: &[&str] = &["AWSAccessKeyId", "Expires", "Signature"];
+
 /// Refuses (501) any query parameter not in `allowed`: it names an operation this
-/// director does not implement. `x-id` names the operation for newer SDKs; `X-Amz-*` carry
-/// a presigned request's signature (checked by auth); neither changes what is asked.
+/// director does not implement. `x-id` names the operation for newer SDKs; `X-Amz-*` and
+/// `V2_PRESIGN_PARAMS` carry a presigned request's signature (checked by auth); none of
+/// them changes what is asked.
 pub(super) fn refuse_unknown_params(query: &str, allowed: &[&str]) -> Result<()> {
     for (k, _) in query_pairs(query) {
-        if k == "x-id" || k.starts_with("X-Amz-") || allowed.contains(&k.as_str()) {
+        if k == "x-id"
+            || k.starts_with("X-Amz-")
+            || V2_PRESIGN_PARAMS.contains(&k.as_str())
+            || allowed.contains(&k.as_str())
+        {
             continue;
         }
         return Err(DirectorError::NotImplemented(format!(
