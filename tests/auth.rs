@@ -667,7 +667,10 @@ fn version_2_presigned_urls_work_until_they_expire() {
     assert_eq!((st, code_of(&body).as_str()), (403, "AccessDenied"));
     let altered = presign("/old/k%20v2", now + 300).replace("/old/k%20v2", "/old/other");
     let (st, body) = curl(&[&altered]);
-    assert_eq!((st, code_of(&body).as_str()), (403, "SignatureDoesNotMatch"));
+    assert_eq!(
+        (st, code_of(&body).as_str()),
+        (403, "SignatureDoesNotMatch")
+    );
     let other_key = presign("/old/k%20v2", now + 300).replace(&k.id, "DPYFSNOSUCHKEY0000");
     let (st, body) = curl(&[&other_key]);
     assert_eq!((st, code_of(&body).as_str()), (403, "InvalidAccessKeyId"));
