@@ -154,7 +154,7 @@ fn render_repair(h: &mut String, r: &Value) {
     let _ = writeln!(
         h,
         "<h2>Replica health</h2><table class=\"kv\"><tr><td>state</td><td>{health}</td></tr>\
-         <tr><td>repair</td><td>{}; {} passes, last finished {}</td></tr>\
+         <tr><td>repair</td><td>{}; passes so far: {}; last finished {}</td></tr>\
          <tr><td>last pass</td><td>{} chunks checked, {} copies made, {} failed, {} waiting for down stores</td></tr></table>",
         if r["running"] == true {
             "running"

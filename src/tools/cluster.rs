@@ -215,7 +215,7 @@ pub fn status_text(v: &Value, url: &str) -> (String, bool) {
     let under = rep["under_replicated"].as_u64().unwrap_or(0);
     let lost = rep["lost_chunks"].as_u64().unwrap_or(0);
     let mut s = format!(
-        "director {url}  version {}  up {}\n  {} objects in {} buckets, {} copies of every chunk\n  journal {} (seq {})\n  repair: {}, {} passes; {under} under-replicated, {lost} lost, {} waiting for down stores\n",
+        "director {url}  version {}  up {}\n  {} objects in {} buckets, {} copies of every chunk\n  journal {} (seq {})\n  repair: {}, passes so far: {}; {under} under-replicated, {lost} lost, {} waiting for down stores\n",
         v["version"].as_str().unwrap_or("?"),
         super::progress::duration(v["uptime_seconds"].as_f64().unwrap_or(0.0)),
         v["objects"],
