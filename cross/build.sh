@@ -63,14 +63,20 @@ for n in "${names[@]}"; do
 done
 [ $fail -eq 0 ] || exit 1
 
-(cd "$out" && sha256sum "${names[@]}" >SHA256SUMS)
+# The example systemd units travel with the binaries (README: "A real cluster").
+units=()
+for u in "$root"/docs/systemd/*.service; do
+  cp "$u" "$out/"
+  units+=("$(basename "$u")")
+done
+(cd "$out" && sha256sum "${names[@]}" "${units[@]}" >SHA256SUMS)
 
 # A reproducible tarball: fixed order, owner and time (the last commit's, else 0).
 epoch=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || echo 0)}
 dist=dpyfs-$version-$arch
 tarball=$root/target/cross/$dist.tar.gz
 tar --sort=name --owner=0 --group=0 --numeric-owner --mtime="@$epoch" \
-  --transform "s,^\.,$dist," -C "$out" -cf - ./SHA256SUMS "${names[@]/#/./}" |
+  --transform "s,^\.,$dist," -C "$out" -cf - ./SHA256SUMS "${names[@]/#/./}" "${units[@]/#/./}" |
   gzip -n -9 >"$tarball"
 
 echo "cross/build.sh: $arch done in $(( $(date +%s) - start )) s:"

@@ -87,3 +87,60 @@ pub fn apply_http_flags(
     }
     Ok(())
 }
+
+/// The flags `dpyfs-put` and `dpyfs-get` share.
+pub fn transfer_flags(opts: &mut getopts::Options) {
+    opts.optflag("r", "recursive", "folders and everything in them");
+    opts.optopt(
+        "",
+        "url",
+        "the director (default $DPYFS_URL, else http://127.0.0.1:7070)",
+        "URL",
+    );
+    opts.optflag(
+        "q",
+        "quiet",
+        "print errors only (no progress, no retry notices)",
+    );
+    opts.optflag("v", "verbose", "also print one line per file transferred");
+    opts.optopt(
+        "",
+        "retries",
+        "retries after a connection error or a 5xx answer, with back-off from 0.5 s doubling to 8 s (default 5)",
+        "N",
+    );
+    opts.optopt(
+        "",
+        "limit-rate",
+        "at most this many bytes per second (K, M, G suffixes)",
+        "RATE",
+    );
+}
+
+/// Builds the shared transfer settings; progress only when stderr is a terminal.
+pub fn transfer_config(m: &getopts::Matches) -> Result<crate::tools::TransferConfig, String> {
+    use crate::tools::Verbosity;
+    let verbosity = match (m.opt_present("quiet"), m.opt_present("verbose")) {
+        (true, true) => return Err("-q and -v exclude each other".into()),
+        (true, false) => Verbosity::Quiet,
+        (false, true) => Verbosity::Verbose,
+        (false, false) => Verbosity::Normal,
+    };
+    let retries = opt_value(m, "retries", |s| {
+        s.parse::<u32>().ok().filter(|n| *n <= 100)
+    })?
+    .unwrap_or(crate::client::RETRIES_DEFAULT);
+    let limit_rate = opt_value(m, "limit-rate", |s| {
+        crate::store::engine::parse_size(s).filter(|n| *n > 0)
+    })?;
+    let url = m.opt_str("url").unwrap_or_else(crate::client::default_url);
+    crate::client::Client::new(&url)?;
+    Ok(crate::tools::TransferConfig {
+        url,
+        recursive: m.opt_present("recursive"),
+        verbosity,
+        progress: verbosity != Verbosity::Quiet && crate::sys::stderr_is_terminal(),
+        retries,
+        limit_rate,
+    })
+}

@@ -8,22 +8,27 @@
 //! - `chunker`: content-defined chunking (FastCDC).
 //! - `sigv4`: AWS Signature Version 4 (pure functions; the director verifies, tools sign).
 //! - `director`: the cluster's front door (journal, placement, scatter/gather).
+//! - `client`, `tools`: the client side (`dpyfs-put`, `dpyfs-get`, `dpyfs ls/rm/stat/status`).
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod admin;
 pub mod checksum;
 pub mod chunker;
 pub mod cli;
+pub mod client;
 pub mod dev;
 pub mod director;
 pub mod fsutil;
 pub mod hash;
 pub mod http;
+pub mod human;
+pub mod logring;
 pub mod metrics;
 pub mod sigv4;
 pub mod store;
 pub mod sys;
 pub mod timefmt;
+pub mod tools;
 
 /// Version of this build, reported by `/status` and `--version`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

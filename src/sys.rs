@@ -133,6 +133,13 @@ pub fn stop_requested() -> bool {
     STOP_REQUESTED.load(std::sync::atomic::Ordering::SeqCst)
 }
 
+/// True when stderr is a terminal (the progress line of the client tools is shown only
+/// then). `isatty(3)`, through the standard library's safe wrapper.
+pub fn stderr_is_terminal() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal()
+}
+
 /// Sends SIGTERM to a child we started (by its PID).
 pub fn terminate(pid: u32) -> io::Result<()> {
     let pid = libc::pid_t::try_from(pid)

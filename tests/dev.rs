@@ -1,4 +1,4 @@
-//! `dpyfs dev` and the README's curl recipes, run verbatim against it.
+//! `dpyfs dev`, and the README's curl recipes and tool examples, run verbatim against it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -21,17 +21,45 @@ fn free_port_run(n: u16) -> u16 {
     panic!("no run of {n} free ports found");
 }
 
-/// The README's curl recipes block (between the `readme-recipes` markers).
-fn readme_recipes() -> String {
+/// A `sh` block of the README: the first one after `<!-- MARKER -->`.
+fn readme_block(marker: &str) -> String {
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
     let start = readme
-        .find("<!-- readme-recipes -->")
-        .expect("marker in README");
+        .find(&format!("<!-- {marker} -->"))
+        .unwrap_or_else(|| panic!("marker {marker} in README"));
     let rest = &readme[start..];
     let a = rest.find("```sh\n").unwrap() + 6;
     let b = rest[a..].find("```").unwrap();
     rest[a..a + b].to_string()
+}
+
+/// Runs a README block with bash (`set -euo pipefail`) in `dir`, the tools on PATH and
+/// DPYFS_URL pointing at the test's cluster.
+fn run_block(marker: &str, dir: &std::path::Path, url: &str) {
+    let script = readme_block(marker).replace("http://127.0.0.1:7070", url);
+    let bin_dir = bin("dpyfs").parent().unwrap().to_path_buf();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let run = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "set -euo pipefail\ncd '{}'\n{script}",
+            dir.display()
+        ))
+        .env("PATH", path)
+        .env("DPYFS_URL", url)
+        .output()
+        .expect("bash and curl are needed: apt-get install curl");
+    assert!(
+        run.status.success(),
+        "README block {marker} failed:\n{}\n{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
 }
 
 #[test]
@@ -63,21 +91,8 @@ fn dpyfs_dev_runs_a_cluster_that_the_readme_recipes_work_against() {
     };
     let (mut child, _out) = start();
     let url = format!("http://127.0.0.1:{port}");
-    let script = readme_recipes().replace("http://127.0.0.1:7070", &url);
-    let run = Command::new("bash")
-        .arg("-c")
-        .arg(format!(
-            "set -euo pipefail\ncd '{}'\n{script}",
-            dir.path().display()
-        ))
-        .output()
-        .expect("bash and curl are needed: apt-get install curl");
-    assert!(
-        run.status.success(),
-        "README recipes failed:\n{}\n{}",
-        String::from_utf8_lossy(&run.stdout),
-        String::from_utf8_lossy(&run.stderr)
-    );
+    run_block("readme-recipes", dir.path(), &url);
+    run_block("readme-tools", dir.path(), &url);
     // SIGTERM (as Ctrl-C would) stops every daemon; a second start finds the data.
     Command::new("kill")
         .args(["-TERM", &child.id().to_string()])

@@ -1,5 +1,5 @@
-//! `dpyfs`: everything else: `dpyfs dev` (a whole local cluster in one command), `admin`
-//! (store membership, repair, gc), `fsck` and `recover`.
+//! `dpyfs`: everything else: `dpyfs dev` (a whole local cluster in one command), `ls`,
+//! `rm`, `stat`, `status`, `admin` (store membership, repair, gc), `fsck` and `recover`.
 
 use dpyfs::admin::{Admin, keys};
 use dpyfs::cli;
@@ -11,6 +11,11 @@ const HELP: &str = "Usage: dpyfs [--url URL] COMMAND [options]
 
 Commands:
   dev                                 run a whole local cluster (director + stores)
+  ls [-l] [-r] [bucket[/prefix]]      buckets, or keys and folders under a prefix
+  rm [-r] bucket/key|bucket/prefix/|bucket
+                                      delete a key, everything under a prefix, a bucket
+  stat bucket/key                     size, ETag, chunks and the stores holding each copy
+  status                              the director and a table of its stores
   admin store add URL [--zone Z] [--weight W]
   admin store list
   admin store drain ID                move every chunk off a store
@@ -212,6 +217,127 @@ fn recover_main(args: &[String]) -> ExitCode {
 
 const PROGRAM: &str = "dpyfs";
 
+/// Parses a client subcommand's flags; Err(exit code) when it should stop now.
+fn sub_parse(
+    name: &str,
+    args: &[String],
+    synopsis: &str,
+    flags: impl FnOnce(&mut getopts::Options),
+) -> Result<getopts::Matches, ExitCode> {
+    let mut o = getopts::Options::new();
+    flags(&mut o);
+    cli::standard_flags(&mut o);
+    cli::parse(&o, args, &format!("dpyfs {name}"), synopsis)
+}
+
+fn client_of(url: &str) -> Result<dpyfs::client::Client, ExitCode> {
+    dpyfs::client::Client::new(url).map_err(|e| cli::usage_error(PROGRAM, &e))
+}
+
+/// The exit status of a client tool (Err is a usage error).
+fn tool_exit(name: &str, r: Result<u8, String>) -> ExitCode {
+    match r {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => cli::usage_error(&format!("dpyfs {name}"), &e),
+    }
+}
+
+fn ls_main(url: &str, args: &[String]) -> ExitCode {
+    let synopsis = "Usage: dpyfs [--url URL] ls [-l] [-r] [bucket[/prefix]]\n\n\
+                    Without an argument, lists the buckets. With bucket[/prefix], lists the keys that\n\
+                    start with the prefix, and the folders below it (ending in '/'); -r lists every\n\
+                    key instead of folders. -l adds size, modification time and ETag.\n\
+                    Exit status: 0 listed, 1 failed (no such bucket, no answer), 2 usage error.";
+    let m = match sub_parse("ls", args, synopsis, |o| {
+        o.optflag("l", "long", "size, time and ETag too");
+        o.optflag("r", "recursive", "every key, no folders");
+    }) {
+        Ok(m) => m,
+        Err(c) => return c,
+    };
+    if m.free.len() > 1 {
+        return cli::usage_error("dpyfs ls", "one bucket[/prefix] at most");
+    }
+    let c = match client_of(url) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    tool_exit(
+        "ls",
+        dpyfs::tools::cluster::ls(
+            &c,
+            m.free.first().map(String::as_str),
+            m.opt_present("long"),
+            m.opt_present("recursive"),
+        ),
+    )
+}
+
+fn rm_main(url: &str, args: &[String]) -> ExitCode {
+    let synopsis = "Usage: dpyfs [--url URL] rm [-r] bucket/key|bucket/prefix/|bucket\n\n\
+                    Deletes one key (an error if it does not exist); with -r every key under the\n\
+                    prefix. 'bucket' alone deletes the bucket if it is empty; 'rm -r bucket' deletes\n\
+                    its objects, then the bucket. Prints one line per deletion.\n\
+                    Exit status: 0 deleted, 1 something failed (each reported), 2 usage error.";
+    let m = match sub_parse("rm", args, synopsis, |o| {
+        o.optflag("r", "recursive", "everything under the prefix");
+    }) {
+        Ok(m) => m,
+        Err(c) => return c,
+    };
+    let [target] = m.free.as_slice() else {
+        return cli::usage_error("dpyfs rm", "give one bucket/key, bucket/prefix/ or bucket");
+    };
+    let c = match client_of(url) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    tool_exit(
+        "rm",
+        dpyfs::tools::cluster::rm(&c, target, m.opt_present("recursive")),
+    )
+}
+
+fn stat_main(url: &str, args: &[String]) -> ExitCode {
+    let synopsis = "Usage: dpyfs [--url URL] stat bucket/key\n\n\
+                    Prints an object's size, ETag, content type and time, and each chunk with the\n\
+                    stores that hold a copy now (asked of every store that is up) and those placement\n\
+                    wants. Exit status: 0 fine, 1 failed or a chunk has fewer than N copies, 2 usage.";
+    let m = match sub_parse("stat", args, synopsis, |_| {}) {
+        Ok(m) => m,
+        Err(c) => return c,
+    };
+    let [target] = m.free.as_slice() else {
+        return cli::usage_error("dpyfs stat", "give one bucket/key");
+    };
+    let c = match client_of(url) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    tool_exit("stat", dpyfs::tools::cluster::stat(&c, target))
+}
+
+fn status_main(url: &str, args: &[String]) -> ExitCode {
+    let synopsis = "Usage: dpyfs [--url URL] status\n\n\
+                    The director (version, objects, journal size, repair state) and one line per\n\
+                    store: up/down, zone, disk used and free, chunks, scrub state; then the most\n\
+                    recent errors. The same as JSON: GET /_dpyfs/status; as a page: GET /_dpyfs/.\n\
+                    Exit status: 0 healthy, 1 a store is down, chunks are under-replicated or lost,\n\
+                    or no answer; 2 usage error.";
+    let m = match sub_parse("status", args, synopsis, |_| {}) {
+        Ok(m) => m,
+        Err(c) => return c,
+    };
+    if !m.free.is_empty() {
+        return cli::usage_error("dpyfs status", "takes no arguments");
+    }
+    let c = match client_of(url) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    ExitCode::from(dpyfs::tools::cluster::status(&c))
+}
+
 fn dev_main(args: &[String]) -> ExitCode {
     let mut o = getopts::Options::new();
     o.optopt("", "dir", "data and logs (default ./dpyfs-data)", "DIR");
@@ -284,6 +410,10 @@ fn main() -> ExitCode {
     }
     match args.first().map(String::as_str) {
         Some("dev") => dev_main(&args[1..]),
+        Some("ls") => ls_main(&url, &args[1..]),
+        Some("rm") => rm_main(&url, &args[1..]),
+        Some("stat") => stat_main(&url, &args[1..]),
+        Some("status") => status_main(&url, &args[1..]),
         Some("admin") => admin_main(&url, &args[1..]),
         Some("fsck") => fsck_main(&url, &args[1..]),
         Some("recover") => recover_main(&args[1..]),

@@ -76,7 +76,8 @@ fn authorize(access: &Access, method: &str, path: &str, req: &Request<'_>) -> Re
     // clients even when keys are configured, like a store's /status.
     let local = req.remote.is_none_or(|a| a.ip().is_loopback());
     if let Some(rest) = path.strip_prefix("/_dpyfs/") {
-        if local && method == "GET" && rest == "status" {
+        // `rest` empty: the status page, the same figures as HTML.
+        if local && method == "GET" && (rest == "status" || rest.is_empty()) {
             return Ok(());
         }
         return access.check_admin();
@@ -176,6 +177,7 @@ impl DirectorApi {
 
     pub fn handle(&self, req: &mut Request<'_>) -> Response {
         let rid = format!("{:016x}", self.request_ids.fetch_add(1, Ordering::Relaxed));
+        let t0 = Instant::now();
         // Before any routing or body reading: a refused request touches nothing.
         let now = now_ms();
         let (route, result) = match self.auth.verify(req, now) {
@@ -190,6 +192,7 @@ impl DirectorApi {
             Err(e) => self.error(&e, &req.path, &rid),
         };
         self.metrics.record(route, resp.status);
+        self.metrics.observe(route, t0.elapsed().as_secs_f64());
         resp.with_header("x-amz-request-id", rid)
     }
 
@@ -250,7 +253,8 @@ impl DirectorApi {
             return ("auth", Err(e));
         }
         if let Some(rest) = path.strip_prefix("/_dpyfs/") {
-            return ("admin", self.admin(&method, rest, req));
+            let unsigned = matches!(access.principal, super::auth::Principal::Anonymous);
+            return ("admin", self.admin(&method, rest, req, unsigned));
         }
         if path == "/metrics" && method == "GET" {
             return ("metrics", Ok(self.metrics_text()));
@@ -511,11 +515,26 @@ impl DirectorApi {
         Ok(Response::empty(204))
     }
 
-    fn admin(&self, method: &str, rest: &str, req: &mut Request<'_>) -> Result<Response> {
+    /// `unsigned`: an unsigned request on a keyed director (only the status page and
+    /// status JSON from loopback get here), which sees no recent error messages: they may
+    /// name buckets and keys.
+    fn admin(
+        &self,
+        method: &str,
+        rest: &str,
+        req: &mut Request<'_>,
+        unsigned: bool,
+    ) -> Result<Response> {
         let d = &self.director;
         let json_ok = |v: serde_json::Value| Ok(Response::json(200, &v));
         match (method, rest) {
-            ("GET", "status") => json_ok(self.status_json()),
+            ("GET", "") => Ok(Response::text(
+                200,
+                "text/html; charset=utf-8",
+                super::page::render(&self.status_json_for(unsigned)),
+            )
+            .with_header("Cache-Control", "no-store")),
+            ("GET", "status") => json_ok(self.status_json_for(unsigned)),
             ("POST", "compact") => json_ok(json!({"snapshot_seq": d.compact()?})),
             ("GET", "stores") => json_ok(d.stores.status_json()),
             ("POST", "stores") => {
@@ -563,7 +582,10 @@ impl DirectorApi {
             }
             ("GET", r) if r.starts_with("object/") => {
                 match parse_target(&format!("/{}", &r["object/".len()..]))? {
-                    Target::Object(b, k) => self.locate(&b, &k),
+                    Target::Object(b, k) => {
+                        let copies = req.query_param("copies").is_some_and(|v| v != "0");
+                        self.locate(&b, &k, copies)
+                    }
                     _ => Err(DirectorError::BadRequest(
                         "InvalidArgument",
                         "use /_dpyfs/object/<bucket>/<key>".into(),
@@ -577,18 +599,31 @@ impl DirectorApi {
         }
     }
 
-    /// An object's chunks and the stores placement names for each (`dpyfs stat`).
-    fn locate(&self, bucket: &str, key: &str) -> Result<Response> {
+    /// An object's chunks and the stores placement names for each (`dpyfs stat`); with
+    /// `copies`, also which stores hold a copy now (a HEAD to every store that is up).
+    fn locate(&self, bucket: &str, key: &str, copies: bool) -> Result<Response> {
         let m = self.director.read_index().object(bucket, key)?;
         let n = self.director.cfg.replicas;
+        let stores = &self.director.stores;
         let describe = |h: &crate::hash::Hash, len: u64| {
-            let order = self.director.stores.placement(h);
-            json!({
+            let order = stores.placement(h);
+            let mut v = json!({
                 "hash": h.to_hex(),
                 "len": len,
                 "placement": order.iter().take(n).map(|t| &t.id).collect::<Vec<_>>(),
                 "order": order.iter().map(|t| json!({"id": t.id, "url": t.url, "up": t.up})).collect::<Vec<_>>(),
-            })
+            });
+            if copies {
+                let held: Vec<String> = stores
+                    .read_order(h)
+                    .into_iter()
+                    .filter(|t| t.up)
+                    .filter(|t| matches!(stores.client.head_chunk(&t.url, h), Ok(Some(_))))
+                    .map(|t| t.id)
+                    .collect();
+                v["held_by"] = json!(held);
+            }
+            v
         };
         let chunks: Vec<_> = m
             .chunks
@@ -603,6 +638,17 @@ impl DirectorApi {
                 "replicas": n, "chunks": chunks, "manifest": describe(&m.manifest, 0),
             }),
         ))
+    }
+
+    /// `status_json`, with the recent errors' messages left out when `redact`.
+    fn status_json_for(&self, redact: bool) -> serde_json::Value {
+        let mut v = self.status_json();
+        if redact {
+            for e in v["recent_errors"].as_array_mut().into_iter().flatten() {
+                e["message"] = json!("(sign the request to see the message)");
+            }
+        }
+        v
     }
 
     pub fn status_json(&self) -> serde_json::Value {
@@ -633,6 +679,7 @@ impl DirectorApi {
             "bytes_out": c.bytes_out.load(Ordering::Relaxed),
             "stores": d.stores.status_json(),
             "repair": d.repairer.snapshot(),
+            "recent_errors": crate::logring::snapshot(),
         })
     }
 
@@ -644,7 +691,18 @@ impl DirectorApi {
             (idx.buckets.len(), idx.object_count())
         };
         let stores = d.stores.snapshot();
+        let repair = d.repairer.snapshot();
         let gauges = [
+            (
+                "under_replicated_chunks",
+                "Chunks with fewer than N copies after the last repair pass.",
+                repair.under_replicated as f64,
+            ),
+            (
+                "lost_chunks",
+                "Chunks with no good copy after the last repair pass.",
+                repair.lost_chunks as f64,
+            ),
             ("objects", "Objects in the namespace.", objects as f64),
             ("buckets", "Buckets.", buckets as f64),
             (
@@ -693,11 +751,19 @@ impl DirectorApi {
                 c.bytes_out.load(Ordering::Relaxed) as f64,
             ),
         ];
-        Response::text(
-            200,
-            "text/plain; version=0.0.4",
-            self.metrics.render("dpyfs_director", &gauges),
-        )
+        let mut text = self.metrics.render("dpyfs_director", &gauges);
+        let up: Vec<(String, f64)> = stores
+            .iter()
+            .map(|s| (s.id.clone(), if s.up { 1.0 } else { 0.0 }))
+            .collect();
+        crate::metrics::render_labeled_gauge(
+            &mut text,
+            "dpyfs_director_store_up",
+            "1 if the store answers, 0 if not.",
+            "store",
+            &up,
+        );
+        Response::text(200, "text/plain; version=0.0.4", text)
     }
 }
 

@@ -15,6 +15,7 @@ pub mod manifest;
 pub mod multipart;
 pub mod multipart_api;
 pub mod objects;
+pub mod page;
 pub mod placement;
 pub mod read;
 pub mod recover;

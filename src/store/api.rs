@@ -64,8 +64,10 @@ impl StoreApi {
     }
 
     pub fn handle(&self, req: &mut Request<'_>) -> Response {
+        let t0 = Instant::now();
         let (route, resp) = self.route(req);
         self.metrics.record(route, resp.status);
+        self.metrics.observe(route, t0.elapsed().as_secs_f64());
         resp
     }
 

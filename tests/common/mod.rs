@@ -90,7 +90,11 @@ pub struct Daemon {
 impl Daemon {
     /// Starts `name` with `args`; `{port}` in args is replaced by a free port.
     pub fn start(name: &str, args: &[&str], log_dir: &Path) -> Daemon {
-        let port = free_port();
+        Daemon::start_at(name, args, log_dir, free_port())
+    }
+
+    /// As `start`, on a port chosen by the caller (e.g. one a client already tries).
+    pub fn start_at(name: &str, args: &[&str], log_dir: &Path, port: u16) -> Daemon {
         let args: Vec<String> = args
             .iter()
             .map(|a| a.replace("{port}", &port.to_string()))

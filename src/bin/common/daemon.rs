@@ -23,7 +23,13 @@ pub fn run<C, T, E: Display>(
         Ok(c) => c,
         Err(e) => return cli::usage_error(program, &e),
     };
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    // Warnings and errors are also kept in memory for the status page (dpyfs::logring).
+    let logger =
+        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).build();
+    let max = logger.filter().max(log::LevelFilter::Warn);
+    if log::set_boxed_logger(Box::new(dpyfs::logring::RecordingLogger { inner: logger })).is_ok() {
+        log::set_max_level(max);
+    }
     match start(cfg) {
         Ok((server, _state)) => {
             server.join();
