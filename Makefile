@@ -2,7 +2,7 @@
 CARGO ?= cargo
 DATA ?= ./dpyfs-data
 
-.PHONY: build release test lint fmt run bench bench-quick cross cross-test clean
+.PHONY: build release test test-deps lint fmt run bench bench-quick cross cross-test clean
 
 build:
 	$(CARGO) build --bins
@@ -12,10 +12,16 @@ release:
 
 # The whole test suite: formatting, lints, unit and integration tests (real binaries on
 # 127.0.0.1 with temporary directories).
-test:
+test: test-deps
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
 	$(CARGO) test
+
+# What the tests run besides our binaries (curl, jq, script, chromium, rclone, s3cmd from
+# apt; boto3 and aws-cli into target/s3-venv): installed when missing, as root; otherwise it
+# prints the apt-get line to run.
+test-deps:
+	bash tests/clients/install.sh
 
 lint:
 	$(CARGO) clippy --all-targets -- -D warnings

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs the real S3 clients that tests/s3_clients.rs runs, if they are missing:
-#   apt: rclone, s3cmd, curl (and python3-venv when `python3 -m venv` cannot work)
+# Installs what the test suite needs, if it is missing (`make test` runs it first):
+#   apt: rclone, s3cmd, curl (and python3-venv when `python3 -m venv` cannot work) for the
+#        S3 client tests; jq, script (util-linux) and chromium for the tool and page tests
 #   pip: tests/clients/requirements.txt (boto3, aws-cli) into a venv, by default target/s3-venv
 # Idempotent; parallel callers wait on a lock. Usage: install.sh [VENV_DIR]
 set -euo pipefail
@@ -15,6 +16,9 @@ need_apt=()
 command -v rclone >/dev/null || need_apt+=(rclone)
 command -v s3cmd >/dev/null || need_apt+=(s3cmd)
 command -v curl >/dev/null || need_apt+=(curl)
+command -v jq >/dev/null || need_apt+=(jq)
+command -v script >/dev/null || need_apt+=(util-linux)
+command -v chromium >/dev/null || command -v chromium-browser >/dev/null || need_apt+=(chromium)
 if [ ! -x "$venv/bin/python" ] && ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
   need_apt+=(python3-venv)
 fi
