@@ -865,3 +865,46 @@ fn a_full_store_is_skipped_and_writes_keep_n_copies() {
         .json();
     assert_eq!(st["chunks"]["count"], 0, "the full store took chunks");
 }
+
+/// Stores send chunks to the director without hashing them first (`GET ?verify=0`): the
+/// director verifies every byte, reads a bad copy's chunk from another store, and has the
+/// store that sent it check and quarantine it.
+#[test]
+fn a_bad_copy_is_skipped_on_read_and_quarantined_by_its_store() {
+    let dir = TempDir::new("dir-badcopy");
+    let c = Cluster::start(&dir, 3, 2, &[]);
+    mkbucket(&c, "bad");
+    let data = random_bytes(300_000, 9);
+    assert_eq!(put(&obj_url(&c, "bad", "k"), &data).unwrap().status, 200);
+    let loc = locate(&c, "bad", "k");
+    let hash = loc["chunks"][0]["hash"].as_str().unwrap().to_string();
+    let first = loc["chunks"][0]["placement"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let store_dir = dir.path().join(first.replace('s', "store"));
+    let file = files_under(&store_dir.join("chunks"))
+        .into_iter()
+        .find(|p| p.file_name().and_then(|n| n.to_str()) == Some(hash.as_str()))
+        .expect("the first placement store holds the chunk");
+    let mut bytes = fs::read(&file).unwrap();
+    bytes[100] ^= 0xff;
+    fs::write(&file, &bytes).unwrap();
+
+    let g = get(&obj_url(&c, "bad", "k")).unwrap();
+    assert_eq!(g.status, 200);
+    assert!(g.body == data, "the object came back wrong");
+    assert_eq!(c.status()["chunks"]["bad_copies_seen"], 1);
+    let q = files_under(&store_dir.join("quarantine"));
+    assert_eq!(q.len(), 1, "the bad copy was not quarantined");
+    assert!(!file.exists());
+    // A store's own GET (no ?verify=0) still refuses to send a bad copy.
+    let store = c
+        .stores
+        .iter()
+        .find(|s| s.args.iter().any(|a| a == &first))
+        .unwrap();
+    fs::write(&file, &bytes).unwrap();
+    let r = get(&format!("{}/chunks/{hash}", store.url())).unwrap();
+    assert_eq!(r.status, 404);
+}

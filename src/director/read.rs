@@ -39,6 +39,7 @@ impl Director {
                         bytes.len(),
                         c.hash
                     );
+                    self.report_bad_copy(&t.url, &c.hash);
                 }
                 Err(super::client::CallError::Transport(e)) => {
                     self.stores.mark_down(&t.id, &e);
@@ -50,6 +51,16 @@ impl Director {
             }
         }
         Err(DirectorError::ChunkUnavailable(c.hash))
+    }
+
+    /// Asks a store that sent a copy that does not verify to check it itself, which
+    /// quarantines it (the store's GET no longer hashes before sending: the director does).
+    pub fn report_bad_copy(&self, url: &str, h: &Hash) {
+        match self.stores.client.head_chunk(url, h) {
+            Ok(None) => log::warn!("store {url} quarantined its bad copy of chunk {h}"),
+            Ok(Some(_)) => log::warn!("store {url} finds its copy of chunk {h} good now"),
+            Err(e) => log::warn!("store {url}: asking it to verify chunk {h}: {e}"),
+        }
     }
 
     /// Bytes `start..end` of the object as a stream. The first chunk is fetched before

@@ -315,6 +315,7 @@ impl Director {
                 Ok(_) => {
                     self.counters.bad_copies.fetch_add(1, Ordering::Relaxed);
                     log::warn!("repair: copy of {h} on {} does not verify", s.id);
+                    self.report_bad_copy(&s.url, h);
                 }
                 Err(e) => log::warn!("repair: reading {h} from {}: {e}", s.id),
             }

@@ -112,7 +112,15 @@ impl StoreApi {
         };
         match method.as_str() {
             "PUT" => ("chunk_put", self.put(&h, req)),
-            "GET" => ("chunk_get", self.get(&h, req.header("range"))),
+            "GET" => (
+                "chunk_get",
+                // `?verify=0`: the reader verifies every byte itself (the director does).
+                self.get(
+                    &h,
+                    req.header("range"),
+                    req.query_param("verify").is_none_or(|v| v != "0"),
+                ),
+            ),
             "HEAD" => (
                 "chunk_head",
                 self.head(&h, req.query_param("verify").is_some_and(|v| v == "1")),
@@ -143,9 +151,9 @@ impl StoreApi {
     }
 
     /// The whole chunk, or with `Range: bytes=a-b` a part of it (the whole chunk is still
-    /// verified first). `dpyfs recover` reads the first line of every chunk this way.
-    fn get(&self, h: &Hash, range: Option<&str>) -> Response {
-        let (mut f, len) = match self.store.open_verified(h) {
+    /// verified first, unless the reader asked `?verify=0` because it checks the bytes). `dpyfs recover` reads the first line of every chunk this way.
+    fn get(&self, h: &Hash, range: Option<&str>, verify: bool) -> Response {
+        let (mut f, len) = match self.store.open_chunk(h, verify) {
             Ok(x) => x,
             Err(e) => return from_error(&e),
         };
