@@ -14,6 +14,7 @@ pub fn run<C, T, E: Display>(
     config: impl FnOnce(&getopts::Matches) -> Result<C, String>,
     start: impl FnOnce(C) -> Result<(dpyfs::http::Server, T), E>,
 ) -> ExitCode {
+    dpyfs::sys::tune_allocator();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let m = match cli::parse(opts, &args, program, synopsis) {
         Ok(m) => m,
