@@ -138,33 +138,9 @@ const CRC32C_POLY: u32 = 0x82F6_3B78;
 /// init and final xor all ones.
 const CRC64NVME_POLY: u64 = 0x9A6C_9329_AC4B_C9B5;
 
-const fn tables32(poly: u32) -> [[u32; 256]; 8] {
-    let mut t = [[0u32; 256]; 8];
-    let mut i = 0;
-    while i < 256 {
-        let mut c = i as u32;
-        let mut k = 0;
-        while k < 8 {
-            c = if c & 1 != 0 { (c >> 1) ^ poly } else { c >> 1 };
-            k += 1;
-        }
-        t[0][i] = c;
-        i += 1;
-    }
-    let mut s = 1;
-    while s < 8 {
-        let mut i = 0;
-        while i < 256 {
-            let prev = t[s - 1][i];
-            t[s][i] = (prev >> 8) ^ t[0][(prev & 0xff) as usize];
-            i += 1;
-        }
-        s += 1;
-    }
-    t
-}
-
-const fn tables64(poly: u64) -> [[u64; 256]; 8] {
+/// Slicing-by-8 tables of a reflected CRC of up to 64 bits. A 32-bit CRC uses the same
+/// tables: its register never holds more than 32 bits, so the values fit and match.
+const fn tables(poly: u64) -> [[u64; 256]; 8] {
     let mut t = [[0u64; 256]; 8];
     let mut i = 0;
     while i < 256 {
@@ -190,35 +166,13 @@ const fn tables64(poly: u64) -> [[u64; 256]; 8] {
     t
 }
 
-static CRC32C_TABLES: [[u32; 256]; 8] = tables32(CRC32C_POLY);
-static CRC64NVME_TABLES: [[u64; 256]; 8] = tables64(CRC64NVME_POLY);
+static CRC32C_TABLES: [[u64; 256]; 8] = tables(CRC32C_POLY as u64);
+static CRC64NVME_TABLES: [[u64; 256]; 8] = tables(CRC64NVME_POLY);
 
-/// Continues a CRC-32C: `crc` is a previous result (0 to start).
-pub fn crc32c_update(crc: u32, data: &[u8]) -> u32 {
-    let t = &CRC32C_TABLES;
-    let mut c = !crc;
-    let mut blocks = data.chunks_exact(8);
-    for b in &mut blocks {
-        let lo = c ^ u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-        c = t[7][(lo & 0xff) as usize]
-            ^ t[6][((lo >> 8) & 0xff) as usize]
-            ^ t[5][((lo >> 16) & 0xff) as usize]
-            ^ t[4][(lo >> 24) as usize]
-            ^ t[3][b[4] as usize]
-            ^ t[2][b[5] as usize]
-            ^ t[1][b[6] as usize]
-            ^ t[0][b[7] as usize];
-    }
-    for &x in blocks.remainder() {
-        c = (c >> 8) ^ t[0][((c ^ u32::from(x)) & 0xff) as usize];
-    }
-    !c
-}
-
-/// Continues a CRC-64/NVME: `crc` is a previous result (0 to start).
-pub fn crc64nvme_update(crc: u64, data: &[u8]) -> u64 {
-    let t = &CRC64NVME_TABLES;
-    let mut c = !crc;
+/// Runs the (already inverted) register `c` of a reflected CRC over `data`, 8 bytes a step.
+/// For a 32-bit CRC the upper half of the register stays zero, so bytes 4..8 of each step
+/// are pure data, exactly as in 32-bit slicing-by-8.
+fn reflected_update(t: &[[u64; 256]; 8], mut c: u64, data: &[u8]) -> u64 {
     let mut blocks = data.chunks_exact(8);
     for b in &mut blocks {
         let x = c ^ u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
@@ -234,7 +188,18 @@ pub fn crc64nvme_update(crc: u64, data: &[u8]) -> u64 {
     for &x in blocks.remainder() {
         c = (c >> 8) ^ t[0][((c ^ u64::from(x)) & 0xff) as usize];
     }
-    !c
+    c
+}
+
+/// Continues a CRC-32C: `crc` is a previous result (0 to start).
+pub fn crc32c_update(crc: u32, data: &[u8]) -> u32 {
+    // The register stays below 2^32 (see `tables`), so the cast loses nothing.
+    !(reflected_update(&CRC32C_TABLES, u64::from(!crc), data) as u32)
+}
+
+/// Continues a CRC-64/NVME: `crc` is a previous result (0 to start).
+pub fn crc64nvme_update(crc: u64, data: &[u8]) -> u64 {
+    !reflected_update(&CRC64NVME_TABLES, !crc, data)
 }
 
 const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

@@ -12,7 +12,7 @@
 //! - header values are trimmed and runs of spaces collapsed to one.
 
 use crate::hash::{Hash, to_hex};
-use crate::http::percent_decode;
+use crate::http::{percent_decode, percent_encode};
 use crate::timefmt::amz_date;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
@@ -177,23 +177,6 @@ pub fn same_signature(a: &str, b: &str) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Percent-encodes every byte outside `A-Z a-z 0-9 - _ . ~` as `%XX` (uppercase hex),
-/// keeping `/` when `keep_slash`: AWS's `UriEncode`.
-pub fn uri_encode(s: &str, keep_slash: bool) -> String {
-    let mut out = String::with_capacity(s.len());
-    for &b in s.as_bytes() {
-        if b.is_ascii_alphanumeric()
-            || matches!(b, b'-' | b'_' | b'.' | b'~')
-            || (keep_slash && b == b'/')
-        {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 /// The canonical URI of a path as sent: decoded once and encoded once, so `%7E` and `~`,
 /// or `%2f` and `%2F`, sign the same. A path that does not decode to UTF-8 is used as
 /// sent. Empty is `/`.
@@ -202,7 +185,7 @@ pub fn canonical_uri(path: &str) -> String {
         return "/".into();
     }
     match percent_decode(path, false) {
-        Some(p) => uri_encode(&p, true),
+        Some(p) => percent_encode(&p, true),
         None => path.to_string(),
     }
 }
@@ -220,7 +203,7 @@ pub fn canonical_query(query: &str, skip: &[&str]) -> String {
             (dec(k), dec(v))
         })
         .filter(|(k, _)| !skip.contains(&k.as_str()))
-        .map(|(k, v)| (uri_encode(&k, false), uri_encode(&v, false)))
+        .map(|(k, v)| (percent_encode(&k, false), percent_encode(&v, false)))
         .collect();
     pairs.sort();
     let parts: Vec<String> = pairs.into_iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -531,7 +514,7 @@ pub fn presign_query(
     };
     let query = format!(
         "X-Amz-Algorithm={ALGORITHM}&X-Amz-Credential={}&X-Amz-Date={datetime}&X-Amz-Expires={expires_secs}&X-Amz-SignedHeaders=host",
-        uri_encode(&format!("{}/{}", creds.access_key, scope.text()), false)
+        percent_encode(&format!("{}/{}", creds.access_key, scope.text()), false)
     );
     let signed = vec!["host".to_string()];
     let creq = CanonicalRequest {

@@ -671,6 +671,12 @@ fn version_2_presigned_urls_work_until_they_expire() {
         (st, code_of(&body).as_str()),
         (403, "SignatureDoesNotMatch")
     );
+    let bad_expires = presign("/old/k%20v2", now + 300).replace("Expires=", "Expires=soon");
+    let (st, body) = curl(&[&bad_expires]);
+    assert_eq!(
+        (st, code_of(&body).as_str()),
+        (400, "AuthorizationQueryParametersError")
+    );
     let other_key = presign("/old/k%20v2", now + 300).replace(&k.id, "DPYFSNOSUCHKEY0000");
     let (st, body) = curl(&[&other_key]);
     assert_eq!((st, code_of(&body).as_str()), (403, "InvalidAccessKeyId"));

@@ -540,3 +540,67 @@ fn sub_resources_clients_probe() {
         200
     );
 }
+
+/// With fewer live stores than copies, copies, multipart parts and completions are refused
+/// (503 InsufficientStores) and nothing is journaled; reads of what exists go on.
+#[test]
+fn copy_and_multipart_writes_need_n_live_stores_and_change_nothing() {
+    let dir = TempDir::new("s3-down");
+    let mut c = Cluster::start(&dir, 3, 2, &["--multipart-min-part", "1"]);
+    mkbucket(&c, "down");
+    put(&url(&c, "down/src"), b"source bytes").unwrap();
+    let r = request("POST", &url(&c, "down/mp?uploads"), &[], Some(b"")).unwrap();
+    let id = xml_values(&r.text(), "UploadId").pop().unwrap();
+    let part1 = request(
+        "PUT",
+        &url(&c, &format!("down/mp?partNumber=1&uploadId={id}")),
+        &[],
+        Some(b"part one"),
+    )
+    .unwrap();
+    assert_eq!(part1.status, 200);
+    c.stores[0].kill();
+    c.stores[1].kill();
+    c.wait_stores_up(1);
+    let seq_before = c.status()["journal"]["last_seq"].clone();
+    let refused = [
+        request(
+            "PUT",
+            &url(&c, "down/copy"),
+            &[("x-amz-copy-source", "/down/src")],
+            None,
+        ),
+        request(
+            "PUT",
+            &url(&c, &format!("down/mp?partNumber=2&uploadId={id}")),
+            &[],
+            Some(b"part two"),
+        ),
+        request(
+            "POST",
+            &url(&c, &format!("down/mp?uploadId={id}")),
+            &[],
+            Some(
+                format!(
+                    "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>{}</ETag></Part></CompleteMultipartUpload>",
+                    part1.header("etag").unwrap()
+                )
+                .as_bytes(),
+            ),
+        ),
+    ];
+    for r in refused {
+        let r = r.unwrap();
+        assert_eq!(
+            (r.status, code_of(&r).as_str()),
+            (503, "InsufficientStores"),
+            "{}",
+            r.text()
+        );
+    }
+    assert_eq!(c.status()["journal"]["last_seq"], seq_before);
+    assert_eq!(get(&url(&c, "down/copy")).unwrap().status, 404);
+    assert_eq!(get(&url(&c, "down/mp")).unwrap().status, 404);
+    let parts = get(&url(&c, &format!("down/mp?uploadId={id}"))).unwrap();
+    assert_eq!(xml_values(&parts.text(), "PartNumber"), ["1"]);
+}

@@ -94,22 +94,18 @@ pub(super) fn subresource(
             return Ok(Some(s));
         }
     }
-    let allowed: &[&str] = match (method, target) {
-        ("GET", Target::Bucket(_)) => LIST_PARAMS,
-        ("POST", Target::Bucket(_)) => &["delete"],
-        ("GET", Target::Object(..)) => &[
-            "versionId",
-            "response-cache-control",
-            "response-content-disposition",
-            "response-content-encoding",
-            "response-content-language",
-            "response-content-type",
-            "response-expires",
-        ],
-        ("HEAD", Target::Object(..)) | ("DELETE", Target::Object(..)) => &["versionId"],
-        _ => &[],
+    let allowed: Vec<&str> = match (method, target) {
+        ("GET", Target::Bucket(_)) => LIST_PARAMS.to_vec(),
+        ("POST", Target::Bucket(_)) => vec!["delete"],
+        ("GET", Target::Object(..)) => RESPONSE_OVERRIDES
+            .iter()
+            .map(|(param, _)| *param)
+            .chain(["versionId"])
+            .collect(),
+        ("HEAD", Target::Object(..)) | ("DELETE", Target::Object(..)) => vec!["versionId"],
+        _ => Vec::new(),
     };
-    refuse_unknown_params(&req.query, allowed)?;
+    refuse_unknown_params(&req.query, &allowed)?;
     for (k, v) in &pairs {
         // Unversioned: the only version an object has is "null" (rclone asks for it).
         if k == "versionId" && v != "null" {

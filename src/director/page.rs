@@ -12,6 +12,15 @@ use std::fmt::Write;
 pub const REFRESH_SECS: u32 = 5;
 
 /// `up`, `down`, `lost` or `draining`.
+/// A store's disk (total, free) bytes from its entry in the director's status JSON.
+pub fn disk_bytes(st: &Value) -> (Option<u64>, Option<u64>) {
+    let field = |f: &str| {
+        st.pointer(&format!("/status/disk/{f}"))
+            .and_then(Value::as_u64)
+    };
+    (field("total_bytes"), field("free_bytes"))
+}
+
 pub fn store_state(st: &Value) -> &'static str {
     if st["draining"] == true {
         "draining"
@@ -177,12 +186,7 @@ fn render_repair(h: &mut String, r: &Value) {
 fn render_store(h: &mut String, st: &Value) {
     let state = store_state(st);
     let id = esc(st["id"].as_str().unwrap_or("?"));
-    let total = st
-        .pointer("/status/disk/total_bytes")
-        .and_then(Value::as_u64);
-    let free = st
-        .pointer("/status/disk/free_bytes")
-        .and_then(Value::as_u64);
+    let (total, free) = disk_bytes(st);
     let _ = write!(
         h,
         "<div class=\"store\" id=\"store-{id}\"><h3>{id}<span class=\"badge {state}\">{state}</span></h3>\

@@ -245,12 +245,7 @@ pub fn status_text(v: &Value, url: &str) -> (String, bool) {
     for st in v["stores"].as_array().into_iter().flatten() {
         let state = crate::director::page::store_state(st);
         all_up &= st["up"] == true;
-        let total = st
-            .pointer("/status/disk/total_bytes")
-            .and_then(Value::as_u64);
-        let free = st
-            .pointer("/status/disk/free_bytes")
-            .and_then(Value::as_u64);
+        let (total, free) = crate::director::page::disk_bytes(st);
         let (used, free_s, pct) = match (total, free) {
             (Some(t), Some(f)) if t > 0 => (
                 bytes(t - f.min(t)),
