@@ -638,3 +638,31 @@ fn abandoned_upload_is_aborted_after_max_age() {
         "{journal}"
     );
 }
+
+/// A part whose body does not match its Content-MD5 is refused (400 BadDigest) and not
+/// recorded; with the right Content-MD5 it is.
+#[test]
+fn a_part_with_a_wrong_content_md5_is_refused_and_not_recorded() {
+    let dir = TempDir::new("mp-md5");
+    let c = small_parts_cluster(&dir, &[]);
+    mkbucket(&c, "mpb");
+    let bk = "mpb/md5";
+    let id = create(&c, bk);
+    let data = random_bytes(100_000, 77);
+    let b64 = |d: &[u8]| dpyfs::checksum::base64_encode(&Md5::digest(d));
+    let u = url(&c, bk, &format!("?partNumber=1&uploadId={id}"));
+    let r = request("PUT", &u, &[("Content-MD5", &b64(b"other"))], Some(&data)).unwrap();
+    assert_eq!(
+        (r.status, code_of(&r).as_str()),
+        (400, "BadDigest"),
+        "{}",
+        r.text()
+    );
+    assert!(xml_values(&list_parts(&c, bk, &id, "").text(), "PartNumber").is_empty());
+    let r = request("PUT", &u, &[("Content-MD5", &b64(&data))], Some(&data)).unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        xml_values(&list_parts(&c, bk, &id, "").text(), "ETag"),
+        [format!("\"{}\"", md5_hex(&data))]
+    );
+}

@@ -34,7 +34,6 @@ use super::error::{DirectorError, Result};
 use crate::checksum::{Algorithm, Checksummer, base64_decode, base64_encode};
 use crate::hash::to_hex;
 use crate::http::Request;
-use md5::Md5;
 use sha2::{Digest, Sha256};
 use std::fmt;
 use std::io::{self, Read};
@@ -92,6 +91,20 @@ impl BodyCheckError {
 
 fn refuse(status: u16, code: &'static str, message: impl Into<String>) -> io::Error {
     BodyCheckError::new(status, code, message).into_io()
+}
+
+/// `Content-MD5` (`want`, from `CheckedBody::content_md5`) against the MD5 of what was
+/// received: 400 BadDigest when they differ.
+pub fn check_content_md5(want: Option<[u8; 16]>, got: &[u8; 16]) -> Result<()> {
+    match want {
+        Some(w) if w != *got => Err(DirectorError::S3(
+            400,
+            "BadDigest",
+            "The Content-MD5 you specified did not match what we received; nothing was stored."
+                .into(),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Malformed aws-chunked framing.
@@ -368,7 +381,6 @@ pub struct CheckedBody<'r> {
     // Checks of the decoded payload.
     total: u64,
     sha256: Option<Sha256>,
-    md5: Option<Md5>,
     summer: Option<Checksummer>,
     verified: Option<(String, String)>,
     finished: bool,
@@ -377,7 +389,8 @@ pub struct CheckedBody<'r> {
 
 /// Opens the body of `req` for reading: decodes aws-chunked framing (recognised from
 /// x-amz-content-sha256 STREAMING-* even without Content-Encoding), and verifies at EOF the
-/// payload SHA-256, Content-MD5 and any x-amz-checksum-* (header or trailer). A failed check
+/// payload SHA-256 and any x-amz-checksum-* (header or trailer); Content-MD5 is only parsed
+/// here and compared by the writer (`check_content_md5`) with the ETag's MD5. A failed check
 /// is an io::Error whose inner error is `BodyCheckError`; `director_error(&io::Error)` turns
 /// any body read error into the right DirectorError. Headers that are themselves invalid
 /// (a Content-MD5 that is not base64, two checksums, ...) are refused here.
@@ -389,7 +402,6 @@ pub fn open<'r>(
     let chunked = announced.framing != Framing::Plain;
     Ok(CheckedBody {
         sha256: announced.sha256.map(|_| Sha256::new()),
-        md5: announced.md5.as_ref().map(|_| Md5::new()),
         summer: announced
             .checksum
             .as_ref()
@@ -426,6 +438,14 @@ impl CheckedBody<'_> {
     /// Whether the body is known in advance to be empty.
     pub fn is_empty(&self) -> bool {
         self.announced.len == Some(0)
+    }
+
+    /// The `Content-MD5` the client sent (16 bytes, checked for form by `open`). The body's
+    /// MD5 is computed once, by the writer, which needs it for the ETag anyway; the writer
+    /// compares with `check_content_md5` before anything is committed.
+    pub fn content_md5(&self) -> Option<[u8; 16]> {
+        let d = self.announced.md5.as_ref()?;
+        <[u8; 16]>::try_from(d.as_slice()).ok()
     }
 
     /// After EOF: the verified checksum the client sent, e.g. ("crc32", base64 value).
@@ -752,15 +772,6 @@ impl CheckedBody<'_> {
                 ));
             }
         }
-        if let (Some(want), Some(h)) = (&self.announced.md5, self.md5.take()) {
-            if h.finalize().as_slice() != want.as_slice() {
-                return Err(refuse(
-                    400,
-                    "BadDigest",
-                    "The Content-MD5 you specified did not match what we received.",
-                ));
-            }
-        }
         if let Some(summer) = self.summer.take() {
             let alg = summer.algorithm();
             let got = summer.finish();
@@ -805,9 +816,6 @@ impl Read for CheckedBody<'_> {
                 let data = &out[..n];
                 self.total += n as u64;
                 if let Some(h) = self.sha256.as_mut() {
-                    h.update(data);
-                }
-                if let Some(h) = self.md5.as_mut() {
                     h.update(data);
                 }
                 if let Some(c) = self.summer.as_mut() {

@@ -493,9 +493,9 @@ impl Director {
         key: &str,
         upload_id: &str,
         number: u32,
-        body: &mut dyn Read,
-        len: Option<u64>,
+        body: &mut super::body::CheckedBody<'_>,
     ) -> Result<Part> {
+        let (len, want_md5) = (body.len(), body.content_md5());
         check_part_number(number)?;
         if len.is_some_and(|n| n > PART_BYTES_MAX) {
             return Err(DirectorError::EntityTooLarge {
@@ -512,6 +512,7 @@ impl Director {
                 limit_bytes: PART_BYTES_MAX,
             });
         }
+        super::body::check_content_md5(want_md5, &got.md5)?;
         let part = Part {
             size: got.size,
             mtime_ms: crate::timefmt::now_ms(),

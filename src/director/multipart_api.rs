@@ -186,10 +186,9 @@ impl DirectorApi {
         }
         // Verified as it is read, as an object PUT's body (aws-chunked, checksums).
         let mut body = super::body::open(req, chain)?;
-        let len = body.len();
         let p = self
             .director
-            .upload_part(bucket, key, &id, number, &mut body, len)?;
+            .upload_part(bucket, key, &id, number, &mut body)?;
         let mut r = Response::empty(200).with_header("ETag", format!("\"{}\"", p.etag));
         if let Some((alg, value)) = body.checksum() {
             r = r.with_header(&format!("x-amz-checksum-{alg}"), value);

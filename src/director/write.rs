@@ -121,7 +121,9 @@ impl Director {
         }
         self.check_live_stores()?;
         let mut pins = self.pins();
+        let want_md5 = body.content_md5();
         let ingested = self.ingest(body, len, &mut pins)?;
+        body::check_content_md5(want_md5, &ingested.md5)?;
         // Known once the body has been read to its end (and verified).
         let new = NewObject {
             checksum: body.checksum(),
