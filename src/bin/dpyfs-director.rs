@@ -6,7 +6,7 @@ use dpyfs::chunker::Chunking;
 mod daemon;
 
 use dpyfs::cli;
-use dpyfs::director::auth::is_loopback;
+use dpyfs::director::s3::auth::is_loopback;
 use dpyfs::director::{self, DirectorConfig};
 use dpyfs::store::engine::parse_size;
 use std::path::PathBuf;

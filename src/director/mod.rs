@@ -1,40 +1,24 @@
 //! The director: the cluster's front door. It knows buckets, keys, objects, chunk lists,
 //! placement and the journal; it knows a store only through its HTTP API (`client`).
 
-pub mod api;
-pub mod auth;
-pub mod body;
-pub mod client;
+pub mod admin;
+pub mod data;
 pub mod error;
-pub mod fsck;
-pub mod gc;
-pub mod holdings;
-pub mod index;
-pub mod journal;
-pub mod manifest;
-pub mod multipart;
-pub mod multipart_api;
-pub mod objects;
-pub mod page;
-pub mod placement;
-pub mod read;
-pub mod recover;
-pub mod repair;
-pub mod stores;
-pub mod write;
-pub mod xml;
+pub mod meta;
+pub mod s3;
+pub mod upkeep;
 
 use crate::chunker::Chunking;
 use crate::http::ServerConfig;
+use data::stores::Stores;
 use error::{DirectorError, Result};
-use index::{Index, Record};
-use journal::{Journal, JournalConfig};
+use meta::index::{Index, Record};
+use meta::journal::{Journal, JournalConfig};
 use std::fs::{File, OpenOptions};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
-use stores::Stores;
 
 /// Default number of copies of every chunk.
 pub const REPLICAS_DEFAULT: usize = 2;
@@ -75,13 +59,13 @@ impl DirectorConfig {
             chunking: Chunking::default_cdc(),
             store_token_file: None,
             compact_bytes: COMPACT_BYTES_DEFAULT,
-            lost_after: Duration::from_secs(stores::LOST_AFTER_SECS_DEFAULT),
-            repair_interval: Duration::from_secs(repair::REPAIR_INTERVAL_SECS_DEFAULT),
-            repair_rate_bytes_per_sec: repair::REPAIR_RATE_BYTES_PER_SEC_DEFAULT,
-            repair_copies: repair::REPAIR_COPIES_DEFAULT,
-            gc_grace_secs: gc::GC_GRACE_SECS_DEFAULT,
-            multipart_min_part_bytes: multipart::MIN_PART_BYTES_DEFAULT,
-            multipart_max_age_secs: multipart::MAX_AGE_SECS_DEFAULT,
+            lost_after: Duration::from_secs(data::stores::LOST_AFTER_SECS_DEFAULT),
+            repair_interval: Duration::from_secs(upkeep::repair::REPAIR_INTERVAL_SECS_DEFAULT),
+            repair_rate_bytes_per_sec: upkeep::repair::REPAIR_RATE_BYTES_PER_SEC_DEFAULT,
+            repair_copies: upkeep::repair::REPAIR_COPIES_DEFAULT,
+            gc_grace_secs: upkeep::gc::GC_GRACE_SECS_DEFAULT,
+            multipart_min_part_bytes: meta::uploads::MIN_PART_BYTES_DEFAULT,
+            multipart_max_age_secs: meta::uploads::MAX_AGE_SECS_DEFAULT,
             http: ServerConfig::default(),
             keys: None,
         }
@@ -108,9 +92,9 @@ pub struct Director {
     pub journal: Journal,
     pub stores: Arc<Stores>,
     pub counters: Counters,
-    pub repairer: repair::Repairer,
+    pub repairer: upkeep::repair::Repairer,
     /// Chunks of uploads in flight, which garbage collection must not touch.
-    pub inflight: std::sync::Mutex<gc::InFlight>,
+    pub inflight: std::sync::Mutex<upkeep::gc::InFlight>,
     /// Held by a repair pass or a GC pass: one at a time.
     maintenance: std::sync::Mutex<()>,
     compacting: AtomicBool,
@@ -176,10 +160,13 @@ impl Director {
             .map(crate::store::read_token)
             .transpose()
             .map_err(|e| DirectorError::Internal(e.to_string()))?;
-        let stores = Arc::new(Stores::new(client::StoreClient::new(token), cfg.lost_after));
+        let stores = Arc::new(Stores::new(
+            data::store_client::StoreClient::new(token),
+            cfg.lost_after,
+        ));
         stores.sync_members(&index.members);
         stores.add_pending(&cfg.stores);
-        let repairer = repair::Repairer::new(
+        let repairer = upkeep::repair::Repairer::new(
             cfg.repair_interval,
             cfg.repair_rate_bytes_per_sec,
             cfg.repair_copies,
@@ -191,7 +178,7 @@ impl Director {
             stores,
             counters: Counters::default(),
             repairer,
-            inflight: std::sync::Mutex::new(gc::InFlight::default()),
+            inflight: std::sync::Mutex::new(upkeep::gc::InFlight::default()),
             maintenance: std::sync::Mutex::new(()),
             compacting: AtomicBool::new(false),
             _dir_lock: dir_lock,
@@ -346,7 +333,7 @@ impl Director {
                         .pointer("/disk/total_bytes")
                         .and_then(|t| t.as_u64())
                         .unwrap_or(0);
-                    (total as f64 / (1u64 << 30) as f64).max(placement::WEIGHT_MIN)
+                    (total as f64 / (1u64 << 30) as f64).max(data::placement::WEIGHT_MIN)
                 }),
             },
         };
@@ -372,7 +359,7 @@ impl Director {
             .iter()
             .position(|s| s.id == id)
             .ok_or_else(|| DirectorError::BadRequest("NoSuchStore", format!("no store '{id}'")))?;
-        let refs = holdings::referenced(&self.read_index());
+        let refs = upkeep::holdings::referenced(&self.read_index());
         let mut only_here = 0u64;
         let failed = self.scan_holdings(
             &refs,
@@ -380,7 +367,7 @@ impl Director {
                 let elsewhere = seen
                     .holders
                     .iter()
-                    .any(|(i, size)| *i != target && holdings::right_size(seen.len, *size));
+                    .any(|(i, size)| *i != target && upkeep::holdings::right_size(seen.len, *size));
                 only_here += u64::from(!elsewhere);
             },
             &mut |_, _| {},
@@ -434,10 +421,10 @@ fn spawn_background(d: &Arc<Director>) -> Result<()> {
             let mut lost_before: Vec<String> = Vec::new();
             let mut up_before: Vec<String> = Vec::new();
             loop {
-                std::thread::sleep(Duration::from_millis(stores::STATUS_POLL_MS));
+                std::thread::sleep(Duration::from_millis(data::stores::STATUS_POLL_MS));
                 let changed = poller.poll_stores();
                 let now = poller.stores.snapshot();
-                let ids = |f: &dyn Fn(&stores::StoreState) -> bool| -> Vec<String> {
+                let ids = |f: &dyn Fn(&data::stores::StoreState) -> bool| -> Vec<String> {
                     now.iter().filter(|s| f(s)).map(|s| s.id.clone()).collect()
                 };
                 let lost = ids(&|s| s.lost(poller.cfg.lost_after));
@@ -468,10 +455,10 @@ fn spawn_background(d: &Arc<Director>) -> Result<()> {
 }
 
 /// Opens the director and starts serving.
-pub fn start(cfg: DirectorConfig) -> Result<(crate::http::Server, Arc<api::DirectorApi>)> {
+pub fn start(cfg: DirectorConfig) -> Result<(crate::http::Server, Arc<s3::api::DirectorApi>)> {
     let http = cfg.http.clone();
     let listen = cfg.listen.clone();
-    let auth = auth::Auth::from_path(cfg.keys.as_deref()).map_err(DirectorError::Internal)?;
+    let auth = s3::auth::Auth::from_path(cfg.keys.as_deref()).map_err(DirectorError::Internal)?;
     let director = Arc::new(Director::open(cfg)?);
     director.poll_stores();
     spawn_background(&director)?;
@@ -480,7 +467,7 @@ pub fn start(cfg: DirectorConfig) -> Result<(crate::http::Server, Arc<api::Direc
             "keys file {}: requests must be signed (AWS Signature V4)",
             p.display()
         ),
-        None if auth::is_loopback(&listen) => {
+        None if s3::auth::is_loopback(&listen) => {
             log::info!("no keys file: unsigned requests are served (loopback only)")
         }
         None => log::warn!(
@@ -488,7 +475,7 @@ pub fn start(cfg: DirectorConfig) -> Result<(crate::http::Server, Arc<api::Direc
              write and delete everything"
         ),
     }
-    let api = Arc::new(api::DirectorApi::new(Arc::clone(&director)).with_auth(auth));
+    let api = Arc::new(s3::api::DirectorApi::new(Arc::clone(&director)).with_auth(auth));
     let handler_api = Arc::clone(&api);
     let server = crate::http::Server::start(
         &listen,

@@ -68,7 +68,7 @@ impl Remote {
     pub fn parse(s: &str) -> Result<Remote, String> {
         let s = s.strip_prefix("s3://").unwrap_or(s);
         let (b, k) = s.split_once('/').unwrap_or((s, ""));
-        if !crate::director::index::valid_bucket_name(b) {
+        if !crate::director::meta::index::valid_bucket_name(b) {
             return Err(format!(
                 "{b:?} is not a bucket name (3-63 characters: a-z, 0-9, '.', '-'); write bucket/key"
             ));
@@ -178,7 +178,7 @@ pub fn content_type_of(name: &str) -> &'static str {
         "gz" | "tgz" => "application/gzip",
         "tar" => "application/x-tar",
         "zip" => "application/zip",
-        _ => crate::director::api::CONTENT_TYPE_DEFAULT,
+        _ => crate::director::s3::api::CONTENT_TYPE_DEFAULT,
     }
 }
 

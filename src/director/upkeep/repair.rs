@@ -7,8 +7,8 @@
 //! nothing is copied elsewhere for it, so a reboot does not start a storm of copies. Once
 //! it is lost (down longer than `--lost-after`), the next store in order is wanted instead.
 
-use super::Director;
 use super::holdings::{Seen, referenced, right_size};
+use crate::director::Director;
 use crate::hash::Hash;
 use serde::Serialize;
 use std::sync::atomic::Ordering;

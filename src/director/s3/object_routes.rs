@@ -6,11 +6,13 @@
 //! something dpyfs does not have.
 
 use super::api::{DirectorApi, Target, xml};
-use super::error::{DirectorError, Result};
-use super::index::{ObjectMeta, Record, STORED_HEADERS, valid_bucket_name, validate_key};
-use super::write::{NewObject, WriteCondition, precondition_failed};
-use super::xml::{self as x, Doc};
+use crate::director::data::scatter::{NewObject, WriteCondition, precondition_failed};
+use crate::director::error::{DirectorError, Result};
+use crate::director::meta::index::{
+    ObjectMeta, Record, STORED_HEADERS, valid_bucket_name, validate_key,
+};
 use crate::http::{Request, Response, percent_decode, query_pairs};
+use crate::s3::xml::{self as x, Doc};
 use crate::timefmt::{iso8601, parse_http_date};
 use std::collections::BTreeMap;
 use std::io::Read;

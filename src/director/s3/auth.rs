@@ -12,8 +12,8 @@
 //! file format is in docs/FORMAT.md. Secrets never reach a log line or an error message.
 
 use super::body::SignatureChain;
-use super::error::{DirectorError, Result};
-use super::index::valid_bucket_name;
+use crate::director::error::{DirectorError, Result};
+use crate::director::meta::index::valid_bucket_name;
 use crate::http::Request;
 use crate::sigv4::{self, Scope};
 use crate::timefmt::{amz_date, parse_amz_date, parse_http_date};

@@ -9,9 +9,9 @@
 //! under the `InFlight` lock, so an upload cannot pin a chunk between GC's check and delete.
 //! The grace period (by the chunk file's mtime on its store) is a third line of defence.
 
-use super::Director;
-use super::error::Result;
 use super::holdings::referenced;
+use crate::director::Director;
+use crate::director::error::Result;
 use crate::hash::Hash;
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};

@@ -2,20 +2,22 @@
 //! routing, URL decoding and key validation (in one place), S3 XML bodies and errors.
 //! No sockets here (see `crate::http`).
 
-use super::Director;
 use super::auth::{Access, Auth};
 use super::body;
-use super::error::{DirectorError, Result};
-use super::index::{ListEntry, ObjectMeta, Record, valid_bucket_name, validate_key};
-use super::multipart_api;
-use super::objects::{
+use super::multipart_routes;
+use super::object_routes::{
     check_acl_headers, owner, read_preconditions, refuse_unknown_params, response_overrides,
     stored_headers, subresource, user_meta, write_condition,
 };
-use super::write::NewObject;
-use super::xml::Doc;
+use crate::director::Director;
+use crate::director::data::scatter::NewObject;
+use crate::director::error::{DirectorError, Result};
+use crate::director::meta::index::{
+    ListEntry, ObjectMeta, Record, valid_bucket_name, validate_key,
+};
 use crate::http::{Body, Request, Response, percent_decode, percent_encode};
 use crate::metrics::Metrics;
+use crate::s3::xml::Doc;
 use crate::timefmt::{http_date, iso8601, now_ms};
 use serde_json::json;
 use std::sync::Arc;
@@ -263,7 +265,7 @@ impl DirectorApi {
             Ok(t) => t,
             Err(e) => return ("invalid", Err(e)),
         };
-        if let Some(op) = multipart_api::op(&method, &target, req) {
+        if let Some(op) = multipart_routes::op(&method, &target, req) {
             if let Err(e) = refuse_unknown_params(&req.query, op.params()) {
                 return ("unsupported", Err(e));
             }
@@ -531,7 +533,7 @@ impl DirectorApi {
             ("GET", "") => Ok(Response::text(
                 200,
                 "text/html; charset=utf-8",
-                super::page::render(&self.status_json_for(unsigned)),
+                crate::director::admin::page::render(&self.status_json_for(unsigned)),
             )
             .with_header("Cache-Control", "no-store")),
             ("GET", "status") => json_ok(self.status_json_for(unsigned)),

@@ -30,8 +30,8 @@
 //! <empty line>
 //! ```
 
-use super::error::{DirectorError, Result};
 use crate::checksum::{Algorithm, Checksummer, base64_decode, base64_encode};
+use crate::director::error::{DirectorError, Result};
 use crate::hash::to_hex;
 use crate::http::Request;
 use sha2::{Digest, Sha256};

@@ -5,14 +5,14 @@
 
 use super::api::{CONTENT_TYPE_DEFAULT, DirectorApi, Target};
 use super::body::SignatureChain;
-use super::error::{DirectorError, Result};
-use super::multipart::{LIST_MAX, NewUpload};
-use super::objects::{
+use super::object_routes::{
     check_acl_headers, check_copy_source_conditions, parse_copy_source, stored_headers, user_meta,
 };
-use super::xml as xmlparse;
-use super::xml::Doc;
+use crate::director::error::{DirectorError, Result};
+use crate::director::meta::uploads::{LIST_MAX, NewUpload};
 use crate::http::{Request, Response, percent_encode, query_pairs};
+use crate::s3::xml as xmlparse;
+use crate::s3::xml::Doc;
 use crate::timefmt::iso8601;
 use std::io::Read;
 

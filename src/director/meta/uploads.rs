@@ -8,11 +8,11 @@
 //! object record (no data is copied), writes its manifest chunk and journals
 //! `upload_complete`, which removes the upload and puts the object in one record.
 
-use super::Director;
-use super::error::{DirectorError, Result};
 use super::index::{ChunkRef, Index, ObjectMeta, ObjectRecord, Record};
-use super::read::pieces;
-use super::write::MANIFEST_CHUNKS_MAX;
+use crate::director::Director;
+use crate::director::data::gather::pieces;
+use crate::director::data::scatter::MANIFEST_CHUNKS_MAX;
+use crate::director::error::{DirectorError, Result};
 use crate::hash::{Hash, to_hex};
 use md5::{Digest, Md5};
 use serde::{Deserialize, Serialize};
@@ -325,7 +325,7 @@ impl Index {
     }
 
     /// The validation half of `Index::validate` for upload records.
-    pub(super) fn validate_upload(&self, r: &Record) -> Result<()> {
+    pub(crate) fn validate_upload(&self, r: &Record) -> Result<()> {
         match r {
             Record::UploadCreate {
                 bucket,
@@ -391,7 +391,7 @@ impl Index {
     }
 
     /// The apply half of `Index::apply` for upload records (validated before).
-    pub(super) fn apply_upload(&mut self, r: &Record) -> std::result::Result<(), String> {
+    pub(crate) fn apply_upload(&mut self, r: &Record) -> std::result::Result<(), String> {
         match r {
             Record::UploadCreate {
                 bucket,
@@ -493,7 +493,7 @@ impl Director {
         key: &str,
         upload_id: &str,
         number: u32,
-        body: &mut super::body::CheckedBody<'_>,
+        body: &mut crate::director::s3::body::CheckedBody<'_>,
     ) -> Result<Part> {
         let (len, want_md5) = (body.len(), body.content_md5());
         check_part_number(number)?;
@@ -512,7 +512,7 @@ impl Director {
                 limit_bytes: PART_BYTES_MAX,
             });
         }
-        super::body::check_content_md5(want_md5, &got.md5)?;
+        crate::director::s3::body::check_content_md5(want_md5, &got.md5)?;
         let part = Part {
             size: got.size,
             mtime_ms: crate::timefmt::now_ms(),

@@ -6,8 +6,8 @@
 //! (`ObjectMeta`) and converted by hand, so the memory layout can change without breaking
 //! old journals. An unknown record type or version is refused, never skipped.
 
-use super::error::{DirectorError, Result};
-use super::multipart::{PartRecord, UploadKey, Uploads};
+use super::uploads::{PartRecord, UploadKey, Uploads};
+use crate::director::error::{DirectorError, Result};
 use crate::hash::Hash;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -555,7 +555,7 @@ impl Index {
         let mut state =
             serde_json::json!({ "v": RECORD_VERSION, "buckets": buckets, "members": self.members });
         if !self.uploads.is_empty() {
-            state["uploads"] = super::multipart::uploads_to_snapshot(&self.uploads);
+            state["uploads"] = super::uploads::uploads_to_snapshot(&self.uploads);
         }
         state
     }
@@ -596,7 +596,7 @@ impl Index {
                 serde_json::from_value(m.clone()).map_err(|e| format!("snapshot members: {e}"))?;
         }
         if let Some(u) = v.get("uploads") {
-            idx.uploads = super::multipart::uploads_from_snapshot(u, &idx)?;
+            idx.uploads = super::uploads::uploads_from_snapshot(u, &idx)?;
         }
         Ok(idx)
     }

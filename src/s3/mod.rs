@@ -1,0 +1,3 @@
+//! What the director, the tools and `dpyfs admin` share about S3: the small XML documents.
+
+pub mod xml;
