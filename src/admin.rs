@@ -286,8 +286,8 @@ fn repair_text(r: &Value) -> String {
 /// `dpyfs admin key ...`: these edit the keys file itself (a running director re-reads it
 /// within a second); they do not talk to the director.
 pub mod keys {
-    use crate::director::meta::index::valid_bucket_name;
-    use crate::director::s3::auth::{KeyEntry, generate_key, update_keys_file};
+    use crate::s3::keys::{KeyEntry, generate_key, update_keys_file};
+    use crate::s3::names::valid_bucket_name;
     use std::path::Path;
 
     /// `--buckets a,b` to a list, each name checked.
@@ -346,7 +346,7 @@ pub mod keys {
 
     /// The keys, without their secrets.
     pub fn list(path: &Path) -> Result<String, String> {
-        let kf = crate::director::s3::auth::KeysFile::load(path)?;
+        let kf = crate::s3::keys::KeysFile::load(path)?;
         let mut out = format!("{:<24} {:<22} {}\n", "ACCESS KEY ID", "CREATED", "BUCKETS");
         for k in &kf.keys {
             out.push_str(&format!(

@@ -26,6 +26,7 @@ pub mod logring;
 pub mod metrics;
 pub mod s3;
 pub mod sigv4;
+pub mod status_page;
 pub mod store;
 pub mod sys;
 pub mod timefmt;

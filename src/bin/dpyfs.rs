@@ -99,7 +99,7 @@ fn admin_main(url: &str, args: &[String]) -> ExitCode {
     let keys_path = PathBuf::from(
         m.opt_str("keys")
             .or_else(|| std::env::var("DPYFS_KEYS").ok().filter(|v| !v.is_empty()))
-            .unwrap_or_else(|| dpyfs::director::s3::auth::KEYS_PATH_DEFAULT.into()),
+            .unwrap_or_else(|| dpyfs::s3::keys::KEYS_PATH_DEFAULT.into()),
     );
     match free.as_slice() {
         ["key", "create"] => {

@@ -243,9 +243,9 @@ pub fn status_text(v: &Value, url: &str) -> (String, bool) {
     ));
     let mut all_up = true;
     for st in v["stores"].as_array().into_iter().flatten() {
-        let state = crate::director::admin::page::store_state(st);
+        let state = crate::status_page::store_state(st);
         all_up &= st["up"] == true;
-        let (total, free) = crate::director::admin::page::disk_bytes(st);
+        let (total, free) = crate::status_page::disk_bytes(st);
         let (used, free_s, pct) = match (total, free) {
             (Some(t), Some(f)) if t > 0 => (
                 bytes(t - f.min(t)),
@@ -265,7 +265,7 @@ pub fn status_text(v: &Value, url: &str) -> (String, bool) {
             st.pointer("/status/chunks/count")
                 .and_then(Value::as_u64)
                 .map_or("-".into(), |n| n.to_string()),
-            crate::director::admin::page::scrub_summary(st),
+            crate::status_page::scrub_summary(st),
         ));
     }
     let errors = v["recent_errors"].as_array().cloned().unwrap_or_default();

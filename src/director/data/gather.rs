@@ -5,7 +5,8 @@
 
 use crate::director::Director;
 use crate::director::error::{DirectorError, Result};
-use crate::director::meta::index::{ChunkRef, ObjectMeta};
+use crate::director::meta::index::ObjectMeta;
+use crate::director::meta::records::ChunkRef;
 use crate::hash::Hash;
 use std::collections::VecDeque;
 use std::io::{self, Read};

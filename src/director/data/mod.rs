@@ -2,6 +2,8 @@
 //! gather (read), and the client the director uses to call stores.
 
 pub mod gather;
+pub mod multipart;
+pub mod pins;
 pub mod placement;
 pub mod scatter;
 pub mod store_client;

@@ -11,8 +11,9 @@ use super::store_client::CallError;
 use crate::chunker::Chunker;
 use crate::director::Director;
 use crate::director::error::{DirectorError, Result};
-use crate::director::meta::index::{ChunkRef, Index, ObjectMeta, ObjectRecord, Record};
+use crate::director::meta::index::{Index, ObjectMeta};
 use crate::director::meta::manifest::{self, Manifest};
+use crate::director::meta::records::{ChunkRef, ObjectRecord, Record};
 use crate::director::s3::body::{self, CheckedBody};
 use crate::hash::{Hash, to_hex};
 use md5::{Digest, Md5};
@@ -144,7 +145,7 @@ impl Director {
         new: NewObject,
         chunks: Vec<ChunkRef>,
         etag: String,
-        pins: &mut crate::director::upkeep::gc::Pins<'_>,
+        pins: &mut super::pins::Pins<'_>,
     ) -> Result<Arc<ObjectMeta>> {
         let record = ObjectRecord {
             size: chunks.iter().map(|c| u64::from(c.len)).sum(),
@@ -182,7 +183,7 @@ impl Director {
         &self,
         body: &mut dyn Read,
         len: Option<u64>,
-        pins: &mut crate::director::upkeep::gc::Pins<'_>,
+        pins: &mut super::pins::Pins<'_>,
     ) -> Result<Ingested> {
         let (chunks, size, md5) = self.scatter(body, pins)?;
         if len.is_some_and(|n| n != size) {
@@ -202,7 +203,7 @@ impl Director {
         bucket: &str,
         key: &str,
         mut record: ObjectRecord,
-        pins: &mut crate::director::upkeep::gc::Pins<'_>,
+        pins: &mut super::pins::Pins<'_>,
     ) -> Result<ObjectRecord> {
         record.manifest = String::new();
         let m = manifest::encode(&Manifest {
@@ -236,7 +237,7 @@ impl Director {
     fn scatter(
         &self,
         body: &mut dyn Read,
-        pins: &mut crate::director::upkeep::gc::Pins<'_>,
+        pins: &mut super::pins::Pins<'_>,
     ) -> Result<(Vec<ChunkRef>, u64, [u8; 16])> {
         let mut chunker = Chunker::new(body, self.cfg.chunking);
         let pins = Mutex::new(pins);

@@ -5,7 +5,7 @@
 
 use super::placement::{self, Candidate};
 use super::store_client::{CallError, StoreClient};
-use crate::director::meta::index::Member;
+use crate::director::meta::records::Member;
 use crate::hash::Hash;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;

@@ -4,4 +4,6 @@
 pub mod index;
 pub mod journal;
 pub mod manifest;
+pub mod records;
+pub mod upload_index;
 pub mod uploads;

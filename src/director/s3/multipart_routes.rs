@@ -3,14 +3,17 @@
 //! operations themselves are in `multipart.rs`. Kept apart from `api.rs`, which only
 //! asks `op` whether a request is one of these and hands it over.
 
-use super::api::{CONTENT_TYPE_DEFAULT, DirectorApi, Target};
+use super::DirectorApi;
 use super::body::SignatureChain;
 use super::object_routes::{
     check_acl_headers, check_copy_source_conditions, parse_copy_source, stored_headers, user_meta,
 };
+use super::target::Target;
+use crate::director::data::multipart::NewUpload;
 use crate::director::error::{DirectorError, Result};
-use crate::director::meta::uploads::{LIST_MAX, NewUpload};
+use crate::director::meta::uploads::LIST_MAX;
 use crate::http::{Request, Response, percent_encode, query_pairs};
+use crate::s3::names::CONTENT_TYPE_DEFAULT;
 use crate::s3::xml as xmlparse;
 use crate::s3::xml::Doc;
 use crate::timefmt::iso8601;

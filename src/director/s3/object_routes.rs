@@ -5,12 +5,12 @@
 //! S3's own "not configured" 404, or 501 NotImplemented when the client asks to change
 //! something dpyfs does not have.
 
-use super::api::{DirectorApi, Target, xml};
+use super::DirectorApi;
+use super::target::{Target, xml};
 use crate::director::data::scatter::{NewObject, WriteCondition, precondition_failed};
 use crate::director::error::{DirectorError, Result};
-use crate::director::meta::index::{
-    ObjectMeta, Record, STORED_HEADERS, valid_bucket_name, validate_key,
-};
+use crate::director::meta::index::{ObjectMeta, STORED_HEADERS, valid_bucket_name, validate_key};
+use crate::director::meta::records::Record;
 use crate::http::{Request, Response, percent_decode, query_pairs};
 use crate::s3::xml::{self as x, Doc};
 use crate::timefmt::{iso8601, parse_http_date};
@@ -579,7 +579,7 @@ impl DirectorApi {
         let (content_type, meta, headers) = if replace {
             let ct = req
                 .header("content-type")
-                .unwrap_or(super::api::CONTENT_TYPE_DEFAULT);
+                .unwrap_or(crate::s3::names::CONTENT_TYPE_DEFAULT);
             (ct.to_string(), user_meta(req), stored_headers(req))
         } else {
             let s = &src;

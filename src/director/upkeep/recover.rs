@@ -6,9 +6,10 @@
 
 use super::holdings::LIST_PAGE_CHUNKS;
 use crate::director::data::store_client::{Listed, StoreClient};
-use crate::director::meta::index::{ObjectMeta, Record, valid_bucket_name, validate_key};
+use crate::director::meta::index::{ObjectMeta, valid_bucket_name, validate_key};
 use crate::director::meta::journal::{Journal, JournalConfig};
 use crate::director::meta::manifest::{self, MANIFEST_MAGIC, Manifest};
+use crate::director::meta::records::Record;
 use crate::hash::Hash;
 use serde::Serialize;
 use std::collections::BTreeMap;
