@@ -19,6 +19,8 @@ pub mod client;
 pub mod dev;
 pub mod director;
 pub mod fsutil;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod hash;
 pub mod http;
 pub mod human;

@@ -612,7 +612,7 @@ fn load_newest_snapshot(dir: &Path) -> Result<(Option<Value>, u64)> {
 
 /// Checks one line read from a segment, `\n` included. Returns its seq and object, or why
 /// it is bad.
-fn check_line(raw: &[u8]) -> Result<(u64, Map<String, Value>), String> {
+pub(crate) fn check_line(raw: &[u8]) -> Result<(u64, Map<String, Value>), String> {
     let line = raw
         .strip_suffix(b"\n")
         .ok_or("the line has no newline at its end (an interrupted write)")?;
