@@ -68,9 +68,15 @@ pub fn http_flags(opts: &mut getopts::Options) {
         "seconds before an idle connection is dropped (default 60)",
         "SECS",
     );
+    opts.optopt(
+        "",
+        "connections-max",
+        "open connections at most; more are answered 503 (default 512)",
+        "N",
+    );
 }
 
-/// Applies `--workers` and `--idle-timeout` to `http`.
+/// Applies `--workers`, `--idle-timeout` and `--connections-max` to `http`.
 pub fn apply_http_flags(
     m: &getopts::Matches,
     http: &mut crate::http::ServerConfig,
@@ -84,6 +90,13 @@ pub fn apply_http_flags(
         s.parse::<u64>().ok().filter(|n| *n > 0)
     })? {
         http.idle_timeout = std::time::Duration::from_secs(s);
+    }
+    if let Some(n) = opt_value(m, "connections-max", |s| {
+        s.parse::<usize>()
+            .ok()
+            .filter(|n| (1..=1_000_000).contains(n))
+    })? {
+        http.connections_max = n;
     }
     Ok(())
 }

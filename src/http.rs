@@ -7,13 +7,37 @@ use std::io::{self, Read};
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// The bounds of a request head and of open connections, enforced by the vendored
+/// tiny_http (vendor/tiny_http/PATCHES.md): a request line or header line over
+/// `LINE_BYTES_MAX` (16 KiB), a head over `HEAD_BYTES_MAX` (64 KiB) or over `HEADERS_MAX`
+/// (100) headers is answered 414/431 and the connection closed; a head must arrive within
+/// `HEAD_TIMEOUT_SECS` (15 s) of its first byte (else 408); beyond `CONNECTIONS_MAX` (512)
+/// open connections a new one is answered 503 and closed.
+pub use tiny_http::{
+    CONNECTIONS_MAX, HEAD_BYTES_MAX, HEAD_TIMEOUT_SECS, HEADERS_MAX, LINE_BYTES_MAX,
+};
 
 /// Default number of threads that run handlers; each holds at most one request.
 pub const WORKERS_MAX: usize = 32;
 /// An idle or stalled connection is dropped after this long without progress.
 pub const IDLE_TIMEOUT_MS: u64 = 60_000;
+/// One worker in this many (at least one when there are two or more) never takes a request
+/// whose body is still to be read from the client, so status pages, GETs, HEADs and small
+/// requests are served while slow uploads hold all the others.
+pub const RESERVE_WORKERS_DIVISOR: usize = 4;
+/// A request body must arrive at `BODY_RATE_BYTES_MIN` bytes or more in every
+/// `BODY_RATE_WINDOW_SECS` spent waiting for it (about 100 bytes a second, far below any
+/// real link), or the read fails and the connection closes. Only time spent waiting for
+/// the client counts, not the handler's own work between reads.
+pub const BODY_RATE_WINDOW_SECS: u64 = 20;
+pub const BODY_RATE_BYTES_MIN: u64 = 2048;
+/// Each connection holds two file descriptors; a quarter of the descriptor limit at most
+/// goes to connections, the rest stays for files and outgoing connections.
+const FDS_PER_CONNECTION_SHARE: u64 = 4;
 
 /// A parsed request: everything a handler needs, no sockets.
 pub struct Request<'a> {
@@ -118,6 +142,12 @@ pub type Handler = Arc<dyn Fn(&mut Request<'_>) -> Response + Send + Sync>;
 pub struct ServerConfig {
     pub workers: usize,
     pub idle_timeout: Duration,
+    /// Open connections at most (lowered to what the descriptor limit allows).
+    pub connections_max: usize,
+    /// See `HEAD_TIMEOUT_SECS`.
+    pub head_timeout: Duration,
+    /// See `BODY_RATE_WINDOW_SECS`.
+    pub body_rate_window: Duration,
 }
 
 impl Default for ServerConfig {
@@ -125,7 +155,47 @@ impl Default for ServerConfig {
         ServerConfig {
             workers: WORKERS_MAX,
             idle_timeout: Duration::from_millis(IDLE_TIMEOUT_MS),
+            connections_max: CONNECTIONS_MAX,
+            head_timeout: Duration::from_secs(HEAD_TIMEOUT_SECS),
+            body_rate_window: Duration::from_secs(BODY_RATE_WINDOW_SECS),
         }
+    }
+}
+
+/// How many workers are kept for requests without a body on the wire.
+pub fn reserve_workers(workers: usize) -> usize {
+    if workers < 2 {
+        0
+    } else {
+        (workers / RESERVE_WORKERS_DIVISOR).max(1)
+    }
+}
+
+/// The connection cap in force: `configured`, but at most a share of the descriptor limit.
+pub fn connections_cap(configured: usize, fd_limit: Option<u64>) -> usize {
+    let by_fds = fd_limit.map_or(usize::MAX, |n| {
+        usize::try_from(n / FDS_PER_CONNECTION_SHARE).unwrap_or(usize::MAX)
+    });
+    configured.min(by_fds).max(1)
+}
+
+/// The workers that may hold a request whose body is still on the wire.
+struct BodySlots {
+    busy: AtomicUsize,
+    max: usize,
+}
+
+impl BodySlots {
+    fn try_take(&self) -> bool {
+        self.busy
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.max).then_some(n + 1)
+            })
+            .is_ok()
+    }
+
+    fn release(&self) {
+        self.busy.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -149,16 +219,36 @@ impl Server {
         crate::sys::set_listener_nodelay(&listener)?;
         crate::sys::set_listener_timeouts(&listener, cfg.idle_timeout)?;
         let local = listener.local_addr()?;
-        let server = tiny_http::Server::from_listener(listener, None)
+        let fd_limit = crate::sys::raise_fd_limit();
+        let connections_max = connections_cap(cfg.connections_max, fd_limit);
+        if connections_max < cfg.connections_max {
+            log::info!(
+                "at most {connections_max} connections (the file descriptor limit is {})",
+                fd_limit.unwrap_or_default()
+            );
+        }
+        let limits = tiny_http::Limits {
+            connections_max,
+            head_timeout: cfg.head_timeout,
+            ..tiny_http::Limits::default()
+        };
+        let server = tiny_http::Server::from_listener_with_limits(listener, None, limits)
             .map_err(|e| io::Error::other(e.to_string()))?;
         let server = Arc::new(server);
-        let mut workers = Vec::with_capacity(cfg.workers);
-        for i in 0..cfg.workers.max(1) {
+        let workers_n = cfg.workers.max(1);
+        let slots = Arc::new(BodySlots {
+            busy: AtomicUsize::new(0),
+            max: workers_n - reserve_workers(workers_n),
+        });
+        let mut workers = Vec::with_capacity(workers_n);
+        for i in 0..workers_n {
             let s = Arc::clone(&server);
             let h = Arc::clone(&handler);
+            let slots = Arc::clone(&slots);
+            let window = cfg.body_rate_window;
             let t = thread::Builder::new()
                 .name(format!("http-{i}"))
-                .spawn(move || worker_loop(&s, &h))?;
+                .spawn(move || worker_loop(&s, &h, &slots, window))?;
             workers.push(t);
         }
         Ok(Server {
@@ -168,11 +258,19 @@ impl Server {
         })
     }
 
-    /// Blocks until every worker has stopped (that is, until `stop` or forever).
-    pub fn join(self) {
+    /// Blocks until every worker has stopped (that is, until `stop` or forever). An error
+    /// means the server stopped on its own because its accept thread died: the daemon must
+    /// exit non-zero so that its supervisor restarts it.
+    pub fn join(self) -> io::Result<()> {
         for w in self.workers {
             let _ = w.join();
         }
+        if self.server.accept_failed() {
+            return Err(io::Error::other(
+                "the HTTP accept thread died; no connection is accepted any more",
+            ));
+        }
+        Ok(())
     }
 
     /// Stops accepting work: workers return once their current request is answered.
@@ -183,20 +281,96 @@ impl Server {
     }
 }
 
-fn worker_loop(server: &tiny_http::Server, handler: &Handler) {
+fn worker_loop(server: &tiny_http::Server, handler: &Handler, slots: &BodySlots, window: Duration) {
     loop {
-        let rq = match server.recv() {
+        // A request whose body is still on the wire needs a body slot; the workers beyond
+        // the slots (the reserve) serve the others meanwhile.
+        let mut holds_slot = false;
+        let next = server.recv_where(|rq| {
+            if !rq.body_on_wire() {
+                return true;
+            }
+            holds_slot = slots.try_take();
+            holds_slot
+        });
+        let rq = match next {
             Ok(rq) => rq,
             Err(e) => {
                 log::debug!("http worker stopping: {e}");
                 return;
             }
         };
-        serve_one(rq, handler);
+        serve_one(rq, handler, window);
+        if holds_slot {
+            slots.release();
+        }
     }
 }
 
-fn serve_one(mut rq: tiny_http::Request, handler: &Handler) {
+/// A request body as the handler sees it: `100 Continue` goes out only when the handler
+/// first reads (a request refused before that, say a 403, is answered without inviting the
+/// body), and the body must keep a minimum rate (see `BODY_RATE_WINDOW_SECS`).
+struct BodyReader<'a, C: FnMut() -> Instant> {
+    rq: &'a mut tiny_http::Request,
+    rate: MinRate<C>,
+}
+
+impl<C: FnMut() -> Instant> Read for BodyReader<'_, C> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let rq = &mut *self.rq;
+        self.rate.read(|b| rq.as_reader().read(b), buf)
+    }
+}
+
+/// The minimum-rate rule of `BODY_RATE_WINDOW_SECS`, over any read function and clock.
+struct MinRate<C: FnMut() -> Instant> {
+    clock: C,
+    window: Duration,
+    bytes_min: u64,
+    waited: Duration,
+    got: u64,
+}
+
+impl<C: FnMut() -> Instant> MinRate<C> {
+    fn new(clock: C, window: Duration, bytes_min: u64) -> Self {
+        MinRate {
+            clock,
+            window,
+            bytes_min,
+            waited: Duration::ZERO,
+            got: 0,
+        }
+    }
+
+    fn read(
+        &mut self,
+        read: impl FnOnce(&mut [u8]) -> io::Result<usize>,
+        buf: &mut [u8],
+    ) -> io::Result<usize> {
+        let start = (self.clock)();
+        let n = read(buf)?;
+        self.waited += (self.clock)().saturating_duration_since(start);
+        self.got += n as u64;
+        if n == 0 || self.waited < self.window {
+            return Ok(n);
+        }
+        if self.got < self.bytes_min {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "the request body arrived at less than {} bytes in {} s",
+                    self.bytes_min,
+                    self.window.as_secs()
+                ),
+            ));
+        }
+        self.waited = Duration::ZERO;
+        self.got = 0;
+        Ok(n)
+    }
+}
+
+fn serve_one(mut rq: tiny_http::Request, handler: &Handler, window: Duration) {
     let method = rq.method().as_str().to_ascii_uppercase();
     let url = rq.url().to_string();
     let (path, query) = match url.split_once('?') {
@@ -221,12 +395,16 @@ fn serve_one(mut rq: tiny_http::Request, handler: &Handler) {
         .filter(|_| !headers.iter().any(|(k, _)| k == "transfer-encoding"));
     let remote = rq.remote_addr().copied();
     let response = {
+        let mut body = BodyReader {
+            rq: &mut rq,
+            rate: MinRate::new(Instant::now, window, BODY_RATE_BYTES_MIN),
+        };
         let mut req = Request {
             method: method.clone(),
             path,
             query,
             headers,
-            body: rq.as_reader(),
+            body: &mut body,
             body_len,
             remote,
         };
@@ -375,6 +553,7 @@ mod server_tests {
         let cfg = ServerConfig {
             workers: 2,
             idle_timeout: Duration::from_secs(5),
+            ..ServerConfig::default()
         };
         let server = Server::start("127.0.0.1:0", &cfg, handler).unwrap();
         let base = format!("http://{}", server.addr);
@@ -389,7 +568,7 @@ mod server_tests {
         let ok = ureq::get(&format!("{base}/fine")).call().unwrap();
         assert_eq!(ok.into_string().unwrap(), "fine");
         server.stop();
-        server.join();
+        server.join().unwrap();
     }
 
     /// Connections accepted in quick succession are all served while earlier ones stay
@@ -404,6 +583,7 @@ mod server_tests {
         let cfg = ServerConfig {
             workers: 4,
             idle_timeout: Duration::from_secs(30),
+            ..ServerConfig::default()
         };
         let server = Server::start("127.0.0.1:0", &cfg, handler).unwrap();
         let mut open = Vec::new();
@@ -423,6 +603,6 @@ mod server_tests {
             }
         }
         server.stop();
-        server.join();
+        server.join().unwrap();
     }
 }
