@@ -528,6 +528,70 @@ mod tests {
         assert_eq!(percent_decode(&percent_encode(k, false), false).unwrap(), k);
     }
 
+    /// The minimum body rate counts only time spent waiting for the client, and fails a
+    /// body that brings too little in a window (a fake clock: no sleeping).
+    #[test]
+    fn min_rate_fails_trickles_and_passes_slow_links() {
+        use std::cell::Cell;
+        let base = Instant::now();
+        let now = Cell::new(Duration::ZERO);
+        let window = Duration::from_secs(BODY_RATE_WINDOW_SECS);
+        let mut buf = [0u8; 4096];
+        // A byte every 5 s: refused once a window has been spent waiting.
+        let mut rate = MinRate::new(|| base + now.get(), window, BODY_RATE_BYTES_MIN);
+        let mut reads = 0;
+        let err = loop {
+            reads += 1;
+            let r = rate.read(
+                |_| {
+                    now.set(now.get() + Duration::from_secs(5));
+                    Ok(1)
+                },
+                &mut buf,
+            );
+            if let Err(e) = r {
+                break e;
+            }
+            assert!(reads < 10, "never refused");
+        };
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(reads, 4);
+        // 1 KiB a second (a very slow link) for a long time: never refused.
+        now.set(Duration::ZERO);
+        let mut rate = MinRate::new(|| base + now.get(), window, BODY_RATE_BYTES_MIN);
+        for _ in 0..1000 {
+            let r = rate.read(
+                |b| {
+                    now.set(now.get() + Duration::from_secs(1));
+                    Ok(b.len().min(1024))
+                },
+                &mut buf,
+            );
+            assert_eq!(r.unwrap(), 1024);
+        }
+        // A handler that works 60 s between reads of a fast body: its own time is not
+        // the client's.
+        now.set(Duration::ZERO);
+        let mut rate = MinRate::new(|| base + now.get(), window, BODY_RATE_BYTES_MIN);
+        for _ in 0..10 {
+            now.set(now.get() + Duration::from_secs(60));
+            assert_eq!(rate.read(|b| Ok(b.len().min(100)), &mut buf).unwrap(), 100);
+        }
+        // The end of the body is never an error.
+        assert_eq!(rate.read(|_| Ok(0), &mut buf).unwrap(), 0);
+    }
+
+    #[test]
+    fn reserve_and_connection_cap() {
+        assert_eq!(reserve_workers(1), 0);
+        assert_eq!(reserve_workers(2), 1);
+        assert_eq!(reserve_workers(32), 8);
+        assert_eq!(connections_cap(512, Some(1024)), 256);
+        assert_eq!(connections_cap(512, Some(65_536)), 512);
+        assert_eq!(connections_cap(512, None), 512);
+        assert_eq!(connections_cap(512, Some(2)), 1);
+    }
+
     #[test]
     fn query_parsing() {
         let p = query_pairs("after=ab&limit=10&flag");
@@ -567,6 +631,58 @@ mod server_tests {
         }
         let ok = ureq::get(&format!("{base}/fine")).call().unwrap();
         assert_eq!(ok.into_string().unwrap(), "fine");
+        server.stop();
+        server.join().unwrap();
+    }
+
+    /// Requests whose bodies never come hold every body worker, and a GET is served by the
+    /// reserve; a head trickled past its deadline is answered 408 (a 1 s deadline here).
+    #[test]
+    fn reserve_workers_serve_gets_while_bodies_stall() {
+        use std::io::{BufRead, BufReader, Write};
+        let handler: Handler = Arc::new(|req: &mut Request<'_>| {
+            let mut v = Vec::new();
+            match req.body.read_to_end(&mut v) {
+                Ok(n) => Response::text(200, "text/plain", format!("{n}")),
+                Err(e) => Response::text(400, "text/plain", e.to_string()),
+            }
+        });
+        let cfg = ServerConfig {
+            workers: 4,
+            idle_timeout: Duration::from_secs(30),
+            head_timeout: Duration::from_secs(1),
+            ..ServerConfig::default()
+        };
+        let server = Server::start("127.0.0.1:0", &cfg, handler).unwrap();
+        let stalled: Vec<std::net::TcpStream> = (0..6)
+            .map(|_| {
+                let mut c = std::net::TcpStream::connect(server.addr).unwrap();
+                c.write_all(b"PUT /x HTTP/1.1\r\nContent-Length: 100000\r\n\r\nabc")
+                    .unwrap();
+                c
+            })
+            .collect();
+        for _ in 0..3 {
+            let mut c = std::net::TcpStream::connect(server.addr).unwrap();
+            c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            c.write_all(b"GET /x HTTP/1.1\r\n\r\n").unwrap();
+            let mut line = String::new();
+            BufReader::new(&c).read_line(&mut line).unwrap();
+            assert!(line.starts_with("HTTP/1.1 200"), "{line:?}");
+        }
+        let mut slow = std::net::TcpStream::connect(server.addr).unwrap();
+        slow.write_all(b"GET /x HTTP/1.1\r\nX: ").unwrap();
+        slow.set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        let mut answer = String::new();
+        for _ in 0..50 {
+            let _ = slow.write_all(b"x");
+            if BufReader::new(&slow).read_line(&mut answer).is_ok() {
+                break;
+            }
+        }
+        assert!(answer.starts_with("HTTP/1.1 408"), "{answer:?}");
+        drop(stalled);
         server.stop();
         server.join().unwrap();
     }

@@ -84,6 +84,8 @@ pub struct Daemon {
     pub args: Vec<String>,
     pub port: u16,
     pub log: PathBuf,
+    /// When set, the daemon runs under `ulimit -n` of this many descriptors.
+    pub fd_limit: Option<u64>,
     child: Option<Child>,
 }
 
@@ -95,6 +97,18 @@ impl Daemon {
 
     /// As `start`, on a port chosen by the caller (e.g. one a client already tries).
     pub fn start_at(name: &str, args: &[&str], log_dir: &Path, port: u16) -> Daemon {
+        Daemon::start_limited(name, args, log_dir, port, None)
+    }
+
+    /// As `start_at`, with at most `fd_limit` open file descriptors when given (the
+    /// daemon is started by `sh -c 'ulimit -n N; exec ...'`, so its PID is the daemon's).
+    pub fn start_limited(
+        name: &str,
+        args: &[&str],
+        log_dir: &Path,
+        port: u16,
+        fd_limit: Option<u64>,
+    ) -> Daemon {
         let args: Vec<String> = args
             .iter()
             .map(|a| a.replace("{port}", &port.to_string()))
@@ -104,6 +118,7 @@ impl Daemon {
             args,
             port,
             log: log_dir.join(format!("{name}-{port}.log")),
+            fd_limit,
             child: None,
         };
         d.restart();
@@ -127,8 +142,21 @@ impl Daemon {
             .append(true)
             .open(&self.log)
             .unwrap();
-        command(&self.name)
-            .args(&self.args)
+        let mut cmd = match self.fd_limit {
+            None => command(&self.name),
+            Some(n) => {
+                let mut c = Command::new("sh");
+                c.arg("-c")
+                    .arg(format!("ulimit -n {n} && exec \"$@\""))
+                    .arg("sh");
+                if let Some(runner) = std::env::var("DPYFS_RUNNER").ok().filter(|r| !r.is_empty()) {
+                    c.arg(runner);
+                }
+                c.arg(bin(&self.name));
+                c
+            }
+        };
+        cmd.args(&self.args)
             .env(
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or("info".into()),
