@@ -16,6 +16,7 @@ test: test-deps
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
 	$(CARGO) test
+	$(CARGO) test -p tiny_http --lib
 
 # What the tests run besides our binaries (curl, jq, script, chromium, rclone, s3cmd from
 # apt; boto3 and aws-cli into target/s3-venv): installed when missing, as root; otherwise it

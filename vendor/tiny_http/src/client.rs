@@ -416,6 +416,13 @@ impl Iterator for ClientConnection {
         // the client sent a "connection: close" header in this previous request
         //  or is using HTTP 1.0, meaning that no new request will come
         if self.no_more_requests {
+            // dpyfs: once the last request is answered, a body it left unread is not
+            // drained but the connection closes lingering (see `linger`).
+            let unread = self.next_header_source.wait_turn().is_ok()
+                && self.previous_body.as_ref().is_some_and(|b| b.closing());
+            if unread {
+                self.linger();
+            }
             return None;
         }
 

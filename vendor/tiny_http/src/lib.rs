@@ -639,3 +639,79 @@ impl Drop for Server {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// dpyfs: an accept thread that dies (a panic) closes the queue, so every waiting
+    /// `recv` fails at once, and leaves `accept_failed` set for the owner to exit on; a
+    /// server closed on purpose sets nothing.
+    #[test]
+    fn a_dead_accept_thread_is_reported() {
+        let messages = MessagesQueue::<Message>::with_capacity(1);
+        let failed = Arc::new(AtomicBool::new(false));
+        let waiter = {
+            let m = messages.clone();
+            thread::spawn(move || m.pop_where(|_| true).is_none())
+        };
+        let end = AcceptThreadEnd {
+            close: Arc::new(AtomicBool::new(false)),
+            failed: failed.clone(),
+            messages: messages.clone(),
+        };
+        let dying = thread::spawn(move || {
+            let _end = end;
+            panic!("deliberate panic standing for a dead accept thread");
+        });
+        assert!(dying.join().is_err());
+        assert!(failed.load(Relaxed));
+        assert!(waiter.join().unwrap());
+        assert!(messages.pop().is_none());
+
+        let failed = Arc::new(AtomicBool::new(false));
+        drop(AcceptThreadEnd {
+            close: Arc::new(AtomicBool::new(true)),
+            failed: failed.clone(),
+            messages: MessagesQueue::with_capacity(1),
+        });
+        assert!(!failed.load(Relaxed));
+    }
+
+    /// dpyfs: the framings RFC 9112 §6.3 makes ambiguous are refused.
+    #[test]
+    fn ambiguous_framings_are_refused() {
+        use crate::request::{framing, Framing};
+        let h = |pairs: &[(&str, &str)]| -> Vec<Header> {
+            pairs
+                .iter()
+                .map(|(k, v)| Header::from_bytes(k.as_bytes(), v.as_bytes()).unwrap())
+                .collect()
+        };
+        let v11 = HTTPVersion(1, 1);
+        assert_eq!(framing(&h(&[]), &v11), Ok(Framing::NoBody));
+        assert_eq!(
+            framing(&h(&[("Content-Length", "12")]), &v11),
+            Ok(Framing::Length(12))
+        );
+        assert_eq!(
+            framing(&h(&[("transfer-encoding", "Chunked")]), &v11),
+            Ok(Framing::Chunked)
+        );
+        for bad in [
+            &[("Content-Length", "5"), ("Content-Length", "5")][..],
+            &[("Content-Length", "5"), ("Content-Length", "6")][..],
+            &[("Content-Length", "5"), ("Transfer-Encoding", "chunked")][..],
+            &[("Transfer-Encoding", "gzip")][..],
+            &[("Transfer-Encoding", "gzip, chunked")][..],
+            &[("Transfer-Encoding", "chunked"), ("Transfer-Encoding", "chunked")][..],
+            &[("Content-Length", "+5")][..],
+            &[("Content-Length", "")][..],
+            &[("Content-Length", "5,5")][..],
+            &[("Content-Length", "99999999999999999999999")][..],
+        ] {
+            assert!(framing(&h(bad), &v11).is_err(), "{:?}", bad);
+        }
+        assert!(framing(&h(&[("Transfer-Encoding", "chunked")]), &HTTPVersion(1, 0)).is_err());
+    }
+}
