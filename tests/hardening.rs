@@ -61,6 +61,9 @@ fn read_all(s: &mut TcpStream, wait: Duration) -> Exchange {
 fn exchange(port: u16, bytes: &[u8]) -> Exchange {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     let _ = s.write_all(bytes);
+    // Half-closed, as a client that has sent all it will: the server's lingering close then
+    // ends at once.
+    let _ = s.shutdown(std::net::Shutdown::Write);
     read_all(&mut s, ANSWER_WAIT)
 }
 

@@ -159,8 +159,11 @@ pub const HEAD_TIMEOUT_SECS: u64 = 15;
 pub const CONNECTIONS_MAX: usize = 512;
 /// dpyfs: how long a connection closed by the server goes on reading what the client
 /// still sends (see `ClientConnection::linger`), and how much of it at most.
-pub const LINGER_MS: u64 = 2_000;
-pub const LINGER_BYTES_MAX: u64 = 1024 * 1024;
+/// Long enough for a refused 8 MiB chunk upload to arrive over a slow LAN, so that a
+/// client that sends its whole body before reading (dpyfs's director, to a store) still
+/// gets the answer rather than a reset.
+pub const LINGER_MS: u64 = 5_000;
+pub const LINGER_BYTES_MAX: u64 = 16 * 1024 * 1024;
 /// dpyfs: a condition that may repeat (refused connections, accept errors) is logged at
 /// most once in this long, with the count of the repeats.
 const REPEAT_LOG_SECS: u64 = 60;
@@ -205,15 +208,15 @@ impl RepeatLog {
         }
     }
 
-    fn error(&mut self, what: std::fmt::Arguments<'_>) {
+    fn log(&mut self, level: log::Level, what: std::fmt::Arguments<'_>) {
         let due = self
             .last
             .map_or(true, |t| t.elapsed() >= Duration::from_secs(REPEAT_LOG_SECS));
         if due {
             if self.missed > 0 {
-                log::error!("{} ({} more since the last report)", what, self.missed);
+                log::log!(level, "{} ({} more since the last report)", what, self.missed);
             } else {
-                log::error!("{}", what);
+                log::log!(level, "{}", what);
             }
             self.last = Some(Instant::now());
             self.missed = 0;
@@ -433,7 +436,7 @@ impl Server {
                     Ok((mut sock, remote)) if live.load(Relaxed) >= limits.connections_max => {
                         use std::io::Write;
                         sock.write_all(BUSY_RESPONSE).ok();
-                        refusals.error(format_args!(
+                        refusals.log(log::Level::Warn, format_args!(
                             "refused a connection from {:?}: {} connections are open (the limit)",
                             remote, limits.connections_max
                         ));
@@ -462,7 +465,7 @@ impl Server {
                         let (read_closable, write_closable) = match pair {
                             Ok(p) => p,
                             Err(e) => {
-                                accept_errors.error(format_args!(
+                                accept_errors.log(log::Level::Error, format_args!(
                                     "dropped a new connection: {}",
                                     e
                                 ));
@@ -515,7 +518,10 @@ impl Server {
                         continue
                     }
                     Err(e) => {
-                        accept_errors.error(format_args!("Error accepting new client: {}", e));
+                        accept_errors.log(
+                            log::Level::Error,
+                            format_args!("Error accepting new client: {}", e),
+                        );
                         thread::sleep(std::time::Duration::from_millis(100));
                         continue;
                     }
