@@ -111,6 +111,12 @@ pub fn run(cfg: &DevConfig) -> Result<(), String> {
 
 fn start_and_wait(cfg: &DevConfig, running: &mut Vec<Running>) -> Result<(), String> {
     let dir = cfg.dir.display().to_string();
+    // Even a local cluster's stores answer only its director: the token is made at the
+    // first start and kept with the data.
+    let token = cfg.dir.join("store.token");
+    crate::store::create_token_file(&token)
+        .map_err(|e| format!("cannot write {}: {e}", token.display()))?;
+    let token = token.display().to_string();
     let mut store_urls = Vec::new();
     for i in 1..=cfg.stores {
         let port = cfg.port + i as u16;
@@ -124,6 +130,8 @@ fn start_and_wait(cfg: &DevConfig, running: &mut Vec<Running>) -> Result<(), Str
             &name,
             "--zone",
             &format!("zone{i}"),
+            "--token-file",
+            &token,
         ]
         .iter()
         .map(|s| s.to_string())
@@ -141,6 +149,8 @@ fn start_and_wait(cfg: &DevConfig, running: &mut Vec<Running>) -> Result<(), Str
         format!("{dir}/director"),
         "--replicas".into(),
         cfg.replicas.to_string(),
+        "--store-token-file".into(),
+        token.clone(),
     ];
     for u in &store_urls {
         args.push("--store".into());

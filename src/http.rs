@@ -329,6 +329,16 @@ pub fn query_pairs(q: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// True when every address `addr` (as given to `--listen`) resolves to is a loopback
+/// address. A daemon that listens anywhere else must authenticate its callers: an address
+/// that does not resolve counts as not loopback.
+pub fn is_loopback(addr: &str) -> bool {
+    use std::net::ToSocketAddrs;
+    addr.to_socket_addrs()
+        .map(|mut a| a.all(|s| s.ip().is_loopback()))
+        .unwrap_or(false)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

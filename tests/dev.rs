@@ -5,6 +5,7 @@ mod common;
 
 use common::*;
 use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
 
 /// A base port with `n` free ports after it.
@@ -93,6 +94,14 @@ fn dpyfs_dev_runs_a_cluster_that_the_readme_recipes_work_against() {
     let url = format!("http://127.0.0.1:{port}");
     run_block("readme-recipes", dir.path(), &url);
     run_block("readme-tools", dir.path(), &url);
+    // The stores answer only the director (issue 18, item 1): the token was made at the
+    // first start, readable by its owner alone.
+    let token = data.join("store.token");
+    let mode = std::fs::metadata(&token).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "{}", token.display());
+    let store = format!("http://127.0.0.1:{}", port + 1);
+    assert_eq!(get(&format!("{store}/chunks")).unwrap().status, 401);
+    assert_eq!(get(&format!("{store}/status")).unwrap().status, 200);
     // SIGTERM (as Ctrl-C would) stops every daemon; a second start finds the data.
     Command::new("kill")
         .args(["-TERM", &child.id().to_string()])

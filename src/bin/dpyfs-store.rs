@@ -35,7 +35,7 @@ fn options() -> getopts::Options {
     o.optopt(
         "",
         "token-file",
-        "require 'Authorization: Bearer <first line of FILE>'",
+        "require 'Authorization: Bearer <first line of FILE>' (needed off loopback)",
         "FILE",
     );
     o.optopt(
@@ -95,6 +95,7 @@ fn config(m: &getopts::Matches) -> Result<StoreConfig, String> {
         c.scrub_pause = Duration::from_secs(s);
     }
     cli::apply_http_flags(m, &mut c.http)?;
+    store::check_listen_auth(&c)?;
     Ok(c)
 }
 
