@@ -179,3 +179,34 @@ fn make_help_and_the_readme_list_every_target() {
         );
     }
 }
+
+/// The README's flag tables name every flag the daemons' `--help` lists (issue 17: the
+/// director's table had fallen behind).
+#[test]
+fn readme_flag_tables_list_every_daemon_flag() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    for name in ["dpyfs-director", "dpyfs-store"] {
+        let start = readme
+            .find(&format!("\n## {name}\n"))
+            .unwrap_or_else(|| panic!("no section {name}"));
+        let section = &readme[start + 1..];
+        let section = &section[..section[3..].find("\n## ").map_or(section.len(), |i| i + 3)];
+        let o = command(name).arg("--help").output().unwrap();
+        assert!(o.status.success());
+        let help = String::from_utf8_lossy(&o.stdout);
+        let flags: Vec<&str> = help
+            .split_whitespace()
+            .filter(|w| w.starts_with("--") && w.len() > 2)
+            .map(|w| w.trim_end_matches(','))
+            .filter(|w| w.chars().skip(2).all(|c| c.is_ascii_lowercase() || c == '-'))
+            .collect();
+        assert!(flags.len() > 5, "{help}");
+        for flag in flags.iter().filter(|f| **f != "--help") {
+            assert!(
+                section.contains(&format!("`{flag}`")),
+                "README's {name} table lacks `{flag}`"
+            );
+        }
+    }
+}

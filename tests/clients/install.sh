@@ -34,7 +34,14 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   fi
   echo "installing with apt (no recommends): ${need_apt[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -q >&2
+  # An index mid-sync on the mirror (often a foreign architecture added for `make cross`)
+  # fails the update though the packages needed here are listed: retry, then go on with
+  # the indexes apt has; the install itself says if a package is really missing.
+  for try in 1 2 3; do
+    apt-get update -q >&2 && break
+    echo "apt-get update failed (try $try of 3)" >&2
+    [ "$try" = 3 ] || sleep 10
+  done
   apt-get install -y -q --no-install-recommends "${need_apt[@]}" >&2
 fi
 
