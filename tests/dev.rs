@@ -199,7 +199,11 @@ fn readme_flag_tables_list_every_daemon_flag() {
             .split_whitespace()
             .filter(|w| w.starts_with("--") && w.len() > 2)
             .map(|w| w.trim_end_matches(','))
-            .filter(|w| w.chars().skip(2).all(|c| c.is_ascii_lowercase() || c == '-'))
+            .filter(|w| {
+                w.chars()
+                    .skip(2)
+                    .all(|c| c.is_ascii_lowercase() || c == '-')
+            })
             .collect();
         assert!(flags.len() > 5, "{help}");
         for flag in flags.iter().filter(|f| **f != "--help") {
