@@ -36,6 +36,9 @@ pub fn command(name: &str) -> Command {
     }
 }
 
+/// How long `TempDir`'s leak check waits for processes still using the folder to exit.
+pub const LEAK_GRACE_MS: u64 = 2_000;
+
 /// A fresh temporary directory, removed when dropped unless the test failed.
 pub struct TempDir(pub PathBuf);
 
@@ -65,7 +68,16 @@ impl Drop for TempDir {
     /// arguments (a daemon the test started and lost, or one `dpyfs dev` left behind)
     /// would outlive the test with its folder deleted. It is stopped and the test fails.
     fn drop(&mut self) {
-        let leaked = processes_using(&self.0);
+        // A short grace for processes already on their way out (a browser's helpers, a
+        // daemon whose parent is reaping it); a leaked daemon does not leave by itself.
+        let mut leaked = processes_using(&self.0);
+        for _ in 0..LEAK_GRACE_MS / 100 {
+            if leaked.is_empty() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+            leaked = processes_using(&self.0);
+        }
         stop_pids(&leaked);
         if std::thread::panicking() {
             eprintln!("test directory kept for inspection: {}", self.0.display());
