@@ -427,7 +427,7 @@ impl Client {
 
 /// Whether a transport error is a refused connection (nothing listens on the port), as
 /// opposed to a reset, a timeout or a name that does not resolve.
-fn refused(t: &ureq::Transport) -> bool {
+pub(crate) fn refused(t: &ureq::Transport) -> bool {
     let mut source = std::error::Error::source(t);
     while let Some(e) = source {
         if let Some(io) = e.downcast_ref::<std::io::Error>() {

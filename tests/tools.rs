@@ -559,6 +559,7 @@ fn no_director_is_named_with_the_likely_cause() {
         ("dpyfs-get", &["--retries", "1", "bkt/f.txt"][..]),
         ("dpyfs-put", &["--retries", "1", "f.txt", "bkt/"][..]),
         ("dpyfs", &["ls"][..]),
+        ("dpyfs", &["admin", "store", "list"][..]),
     ] {
         let o = tool(name, &url, args, dir.path(), None);
         assert_exit(&o, 1);
