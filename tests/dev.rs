@@ -140,6 +140,20 @@ fn dpyfs_dev_names_a_taken_port_before_starting() {
         "the holder is not named:\n{err}"
     );
     assert!(!data.exists(), "dpyfs dev created its folder anyway");
+    // A file as its folder is named as such, before the ports are even looked at.
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"x").unwrap();
+    let o = command("dpyfs")
+        .args(["dev", "--dir", file.to_str().unwrap()])
+        .args(["--port", &port.to_string()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!("--dir {} is not a directory", file.display())),
+        "{err}"
+    );
     // Nothing was started: the director's and first store's ports are still free.
     for p in [port, port + 1] {
         assert!(std::net::TcpListener::bind(("127.0.0.1", p)).is_ok(), "{p}");

@@ -22,7 +22,7 @@ command -v jq >/dev/null || need_apt+=(jq)
 command -v script >/dev/null || need_apt+=(util-linux)
 command -v chromium >/dev/null || command -v chromium-browser >/dev/null || need_apt+=(chromium)
 # Without recommends no font comes with chromium: the screenshot would show empty boxes.
-fc-list 2>/dev/null | grep -q . || need_apt+=(fonts-dejavu-core)
+find /usr/share/fonts -name '*.[ot]tf' 2>/dev/null | grep -q . || need_apt+=(fonts-dejavu-core)
 if [ ! -x "$venv/bin/python" ] && ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
   need_apt+=(python3-venv)
 fi
