@@ -80,8 +80,10 @@ impl Response {
             .with_header("Content-Type", content_type)
     }
 
+    /// A JSON document, ending with a newline (so a shell prompt after curl starts on its
+    /// own line).
     pub fn json(status: u16, value: &serde_json::Value) -> Response {
-        Response::text(status, "application/json", value.to_string())
+        Response::text(status, "application/json", value.to_string() + "\n")
     }
 
     pub fn with_header(mut self, name: &str, value: impl Into<String>) -> Response {

@@ -652,3 +652,71 @@ fn put_over_a_rotted_copy_heals_it() {
     assert!(get(&chunk_url(&s, &hex)).unwrap().body == data);
     assert_eq!(files_under(&data_dir(&dir).join("quarantine")).len(), 2);
 }
+
+/// Issue 17: `--version`/`-V` answer without the required flags, and a `--data` that is a
+/// file (or under one) is named as "not a directory", with nothing created; both daemons.
+#[test]
+fn daemons_answer_version_and_refuse_a_file_as_data_folder() {
+    let dir = TempDir::new("store-flags");
+    let file = dir.path().join("a-file");
+    fs::write(&file, b"not a folder").unwrap();
+    let listen = format!("127.0.0.1:{}", free_port());
+    for name in ["dpyfs-store", "dpyfs-director"] {
+        for flag in ["--version", "-V"] {
+            let out = command(name).arg(flag).output().unwrap();
+            assert!(out.status.success(), "{name} {flag}: {out:?}");
+            assert_eq!(
+                String::from_utf8_lossy(&out.stdout),
+                format!("{name} {}\n", env!("CARGO_PKG_VERSION"))
+            );
+        }
+        for data in [file.clone(), file.join("sub")] {
+            let out = command(name)
+                .args(["--listen", &listen, "--data", data.to_str().unwrap()])
+                .args(if name == "dpyfs-director" {
+                    &["--store", "http://127.0.0.1:1"][..]
+                } else {
+                    &[][..]
+                })
+                .output()
+                .unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{name}: {err}");
+            assert!(
+                err.contains(&format!("{} is not a directory", file.display())),
+                "{name} --data {}: {err}",
+                data.display()
+            );
+        }
+        assert_eq!(fs::read(&file).unwrap(), b"not a folder");
+    }
+}
+
+/// The harness's leak check (issue 17): a daemon a test started and left running fails
+/// that test when its temporary folder is dropped, and is stopped by its PID.
+#[test]
+fn harness_fails_a_test_that_leaves_a_daemon_running() {
+    let dir = TempDir::new("store-leak");
+    let path = dir.path().to_path_buf();
+    let port = free_port();
+    let data = path.join("data");
+    let mut child = command("dpyfs-store")
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(["--data", data.to_str().unwrap(), "--reserve", "0"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(START_TIMEOUT_MS, "the store to answer", || {
+        get(&format!("http://127.0.0.1:{port}/status")).ok()
+    });
+    let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(dir)));
+    let msg = dropped.expect_err("dropping the folder of a running daemon must fail");
+    let msg = msg.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(msg.contains("still running"), "{msg}");
+    assert!(msg.contains(&child.id().to_string()), "{msg}");
+    // Killed by the check: it exits by a signal, not by itself.
+    let status = child.wait().unwrap();
+    assert!(status.code().is_none(), "{status}");
+    let _ = fs::remove_dir_all(&path);
+}

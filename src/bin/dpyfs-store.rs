@@ -71,7 +71,7 @@ fn config(m: &getopts::Matches) -> Result<StoreConfig, String> {
     let listen = m.opt_str("listen").unwrap_or_default();
     let mut c = StoreConfig::new(
         &listen,
-        PathBuf::from(m.opt_str("data").unwrap_or_default()),
+        cli::data_dir("data", &m.opt_str("data").unwrap_or_default())?,
     );
     c.id = cli::opt_value(m, "id", |s| {
         store::layout::valid_name(s).then(|| s.to_string())
