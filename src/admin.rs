@@ -15,7 +15,7 @@ pub struct Admin {
     creds: Option<crate::sigv4::Credentials>,
 }
 
-fn call(r: Result<ureq::Response, ureq::Error>) -> Result<Value, String> {
+fn call(url: &str, r: Result<ureq::Response, ureq::Error>) -> Result<Value, String> {
     match r {
         Ok(resp) => {
             let text = resp.into_string().map_err(|e| e.to_string())?;
@@ -30,6 +30,9 @@ fn call(r: Result<ureq::Response, ureq::Error>) -> Result<Value, String> {
                 .unwrap_or(&text)
                 .to_string();
             Err(format!("HTTP {code}: {msg}"))
+        }
+        Err(ureq::Error::Transport(t)) if crate::client::refused(&t) => {
+            Err(crate::client::ClientError::NoDirector(url.to_string()).to_string())
         }
         Err(e) => Err(format!("no answer: {e}")),
     }
@@ -76,10 +79,13 @@ impl Admin {
                 r = r.set(&k, &v);
             }
         }
-        call(match body {
-            Some(b) => r.send_string(&b),
-            None => r.call(),
-        })
+        call(
+            &self.url,
+            match body {
+                Some(b) => r.send_string(&b),
+                None => r.call(),
+            },
+        )
     }
 
     fn get(&self, path: &str) -> Result<Value, String> {

@@ -33,8 +33,11 @@ pub enum ClientError {
         code: String,
         message: String,
     },
-    /// No answer: connection refused, reset, timed out.
+    /// No answer: connection reset, timed out.
     Transport(String),
+    /// The connection was refused: nothing listens at the URL (the director's), most
+    /// likely because no cluster runs. Retryable: a director may be starting.
+    NoDirector(String),
     /// A failure that must not be retried (a local file, a body that cannot be re-sent, a
     /// download that does not verify, an interrupt).
     Final(String),
@@ -46,7 +49,7 @@ impl ClientError {
     /// Connection errors and 5xx (except 501, which will not change) are worth another try.
     pub fn retryable(&self) -> bool {
         match self {
-            ClientError::Transport(_) => true,
+            ClientError::Transport(_) | ClientError::NoDirector(_) => true,
             ClientError::Status { status, .. } => *status >= 500 && *status != 501,
             ClientError::Final(_) => false,
         }
@@ -69,6 +72,10 @@ impl fmt::Display for ClientError {
                 message,
             } => write!(f, "{code} (HTTP {status}): {message}"),
             ClientError::Transport(m) => write!(f, "no answer from the director: {m}"),
+            ClientError::NoDirector(url) => write!(
+                f,
+                "no director at {url} — is a cluster running? (`make run` starts one)"
+            ),
             ClientError::Final(m) => f.write_str(m),
         }
     }
@@ -138,6 +145,9 @@ pub struct Client {
     keys: Option<Credentials>,
     region: String,
     pub retries: u32,
+    /// Whether a refused connection is retried: yes for transfers (a director may be
+    /// starting, e.g. `make run` in another shell), no for the one-shot `dpyfs` commands.
+    pub retry_refused: bool,
     pub notice: Notice,
 }
 
@@ -168,6 +178,7 @@ impl Client {
                 .or_else(|_| std::env::var("AWS_DEFAULT_REGION"))
                 .unwrap_or_else(|_| REGION_DEFAULT.to_string()),
             retries: RETRIES_DEFAULT,
+            retry_refused: true,
             notice: Arc::new(|_| {}),
         })
     }
@@ -186,7 +197,10 @@ impl Client {
             match f() {
                 Ok(v) => return Ok(v),
                 Err(e)
-                    if e.retryable() && attempt < self.retries && !crate::sys::stop_requested() =>
+                    if e.retryable()
+                        && (self.retry_refused || !matches!(e, ClientError::NoDirector(_)))
+                        && attempt < self.retries
+                        && !crate::sys::stop_requested() =>
                 {
                     attempt += 1;
                     (self.notice)(&format!(
@@ -241,6 +255,9 @@ impl Client {
         match res {
             Ok(r) => Ok(ureq_response::Answer(r)),
             Err(ureq::Error::Status(status, r)) => Err(error_from(status, r)),
+            Err(ureq::Error::Transport(t)) if refused(&t) => {
+                Err(ClientError::NoDirector(self.base.clone()))
+            }
             Err(ureq::Error::Transport(t)) => Err(ClientError::Transport(t.to_string())),
         }
     }
@@ -406,6 +423,19 @@ impl Client {
         serde_json::from_str(&text)
             .map_err(|e| ClientError::Final(format!("the director's answer is not JSON: {e}")))
     }
+}
+
+/// Whether a transport error is a refused connection (nothing listens on the port), as
+/// opposed to a reset, a timeout or a name that does not resolve.
+pub(crate) fn refused(t: &ureq::Transport) -> bool {
+    let mut source = std::error::Error::source(t);
+    while let Some(e) = source {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            return io.kind() == std::io::ErrorKind::ConnectionRefused;
+        }
+        source = e.source();
+    }
+    false
 }
 
 fn sleep_unless_stopped(d: Duration) {

@@ -104,8 +104,10 @@ impl Response {
             .with_header("Content-Type", content_type)
     }
 
+    /// A JSON document, ending with a newline (so a shell prompt after curl starts on its
+    /// own line).
     pub fn json(status: u16, value: &serde_json::Value) -> Response {
-        Response::text(status, "application/json", value.to_string())
+        Response::text(status, "application/json", value.to_string() + "\n")
     }
 
     pub fn with_header(mut self, name: &str, value: impl Into<String>) -> Response {
@@ -505,6 +507,16 @@ pub fn query_pairs(q: &str) -> Vec<(String, String)> {
             Some((percent_decode(k, true)?, percent_decode(v, true)?))
         })
         .collect()
+}
+
+/// True when every address `addr` (as given to `--listen`) resolves to is a loopback
+/// address. A daemon that listens anywhere else must authenticate its callers: an address
+/// that does not resolve counts as not loopback.
+pub fn is_loopback(addr: &str) -> bool {
+    use std::net::ToSocketAddrs;
+    addr.to_socket_addrs()
+        .map(|mut a| a.all(|s| s.ip().is_loopback()))
+        .unwrap_or(false)
 }
 
 #[cfg(test)]

@@ -139,7 +139,7 @@ fn config(m: &getopts::Matches) -> Result<DirectorConfig, String> {
     }
     let mut c = DirectorConfig::new(
         &listen,
-        PathBuf::from(m.opt_str("data").unwrap_or_default()),
+        cli::data_dir("data", &m.opt_str("data").unwrap_or_default())?,
         stores,
     );
     if let Some(n) = cli::opt_value(m, "replicas", |s| {

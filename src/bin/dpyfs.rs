@@ -230,8 +230,12 @@ fn sub_parse(
     cli::parse(&o, args, &format!("dpyfs {name}"), synopsis)
 }
 
+/// A client for the one-shot commands: a refused connection fails at once (its user
+/// wants an answer now, not 15 s of back-off); 5xx answers are still retried.
 fn client_of(url: &str) -> Result<dpyfs::client::Client, ExitCode> {
-    dpyfs::client::Client::new(url).map_err(|e| cli::usage_error(PROGRAM, &e))
+    let mut c = dpyfs::client::Client::new(url).map_err(|e| cli::usage_error(PROGRAM, &e))?;
+    c.retry_refused = false;
+    Ok(c)
 }
 
 /// The exit status of a client tool (Err is a usage error).
@@ -378,7 +382,10 @@ fn dev_main(args: &[String]) -> ExitCode {
         let exe = std::env::current_exe().map_err(|e| format!("cannot find my own binary: {e}"))?;
         let bin_dir = exe.parent().map(PathBuf::from).unwrap_or_default();
         Ok(DevConfig {
-            dir: PathBuf::from(m.opt_str("dir").unwrap_or_else(|| "dpyfs-data".into())),
+            dir: cli::data_dir(
+                "dir",
+                &m.opt_str("dir").unwrap_or_else(|| "dpyfs-data".into()),
+            )?,
             stores,
             replicas,
             port,

@@ -230,7 +230,7 @@ impl DirectorApi {
         }
         let mut d = Doc::bare("Error");
         d.elem("Code", code)
-            .elem("Message", &e.to_string())
+            .elem("Message", &e.client_message())
             .elem("Resource", resource)
             .elem("RequestId", rid);
         let mut r = Response::text(status, "application/xml", d.finish("Error"));
