@@ -648,7 +648,8 @@ mod server_tests {
     }
 
     /// Requests whose bodies never come hold every body worker, and a GET is served by the
-    /// reserve; a head trickled past its deadline is answered 408 (a 1 s deadline here).
+    /// reserve; a head, or a small body read with it, trickled past the head's deadline is
+    /// answered 408 (a 1 s deadline here).
     #[test]
     fn reserve_workers_serve_gets_while_bodies_stall() {
         use std::io::{BufRead, BufReader, Write};
@@ -684,6 +685,20 @@ mod server_tests {
         }
         let mut slow = std::net::TcpStream::connect(server.addr).unwrap();
         slow.write_all(b"GET /x HTTP/1.1\r\nX: ").unwrap();
+        slow.set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        let mut answer = String::new();
+        for _ in 0..50 {
+            let _ = slow.write_all(b"x");
+            if BufReader::new(&slow).read_line(&mut answer).is_ok() {
+                break;
+            }
+        }
+        assert!(answer.starts_with("HTTP/1.1 408"), "{answer:?}");
+        // A small body (read with the head) shares the head's deadline.
+        let mut slow = std::net::TcpStream::connect(server.addr).unwrap();
+        slow.write_all(b"PUT /x HTTP/1.1\r\nContent-Length: 500\r\n\r\n")
+            .unwrap();
         slow.set_read_timeout(Some(Duration::from_millis(300)))
             .unwrap();
         let mut answer = String::new();

@@ -255,10 +255,20 @@ impl ClientConnection {
             data_source,
             writer,
             body_state,
+            clock.deadline,
         )
         .map_err(|e| {
             use crate::request;
             match e {
+                request::RequestCreationError::CreationIoError(e)
+                    if matches!(e.kind(), ErrorKind::TimedOut | ErrorKind::WouldBlock) =>
+                {
+                    ReadError::Refused(
+                        408,
+                        version.clone(),
+                        "the request body was not received in time",
+                    )
+                }
                 request::RequestCreationError::CreationIoError(e) => ReadError::ReadIoError(e),
                 request::RequestCreationError::ExpectationFailed => {
                     ReadError::ExpectationFailed(version.clone())

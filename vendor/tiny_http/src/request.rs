@@ -235,6 +235,7 @@ pub fn new_request<R, W>(
     mut source_data: R,
     writer: W,
     body_state: Arc<BodyState>,
+    small_body_deadline: Option<std::time::Instant>,
 ) -> Result<Request, RequestCreationError>
 where
     R: Read + Send + 'static,
@@ -295,6 +296,15 @@ where
             let mut offset = 0;
 
             while offset != content_length {
+                // dpyfs: a small body is read with the head, on the connection's thread, so
+                // it shares the head's deadline (else one byte a minute held the thread for
+                // hours). Each read is bounded by the socket's idle timeout.
+                if small_body_deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+                    return Err(RequestCreationError::CreationIoError(IoError::new(
+                        ErrorKind::TimedOut,
+                        "the request body was not received in time",
+                    )));
+                }
                 let read = source_data.read(&mut buffer[offset..])?;
                 if read == 0 {
                     // the socket returned EOF, but we were before the expected content-length
