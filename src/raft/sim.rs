@@ -27,6 +27,8 @@ use super::{
 
 const ELECTION_TICKS: u64 = 10;
 const HEARTBEAT_TICKS: u64 = 2;
+/// Entries per append are drawn per seed up to this: one at a time splits a new leader's
+/// no-op from the older entries before it, which opens the windows of figure 8.
 const ENTRIES_PER_MESSAGE_MAX: u64 = 8;
 const CHAOS_TICKS: u64 = 400;
 /// After healing, a leader must commit a new entry everywhere within this many ticks.
@@ -35,6 +37,7 @@ const SETTLE_TICKS_MAX: u64 = 600;
 const SPARE_NODES: u64 = 2;
 const VOTERS_MAX: usize = 5;
 const DOWN_TICKS_MAX: u64 = 60;
+const PAUSE_TICKS_MAX: u64 = 50;
 const SEEDS_DEFAULT: u64 = 3000;
 
 /// The replicated state machine: a hash chain over every applied entry, and the values of
@@ -153,6 +156,9 @@ struct Host {
     disk: Disk,
     machine: Machine,
     down_until: u64,
+    /// A paused process (a stop signal, a swapped-out VM) keeps its state but neither
+    /// ticks nor reads messages until this tick; its clock falls behind everyone's.
+    paused_until: u64,
     /// Client writes in flight at this node, with their values.
     proposals: Vec<(Proposed, u64)>,
     /// Reads granted an index, waiting for the state machine to get there: (ctx, index).
@@ -162,10 +168,12 @@ struct Host {
 /// Fault and workload rates for one seed, per mille per tick unless said otherwise.
 #[derive(Clone, Debug)]
 struct Rates {
+    entries_per_message: u64,
     drop: u64,
     duplicate: u64,
     delay_max_ticks: u64,
     crash: u64,
+    pause: u64,
     /// Per `Ready`: crash half-way through persisting it.
     torn: u64,
     partition: u64,
@@ -179,10 +187,12 @@ struct Rates {
 impl Rates {
     fn random(rng: &mut Rng) -> Rates {
         Rates {
+            entries_per_message: 1 + rng.below(ENTRIES_PER_MESSAGE_MAX),
             drop: rng.below(200),
             duplicate: rng.below(60),
             delay_max_ticks: rng.below(6),
             crash: rng.below(12),
+            pause: rng.below(12),
             torn: rng.below(10),
             partition: rng.below(15),
             heal: 10 + rng.below(40),
@@ -198,6 +208,7 @@ impl Rates {
             drop: 0,
             duplicate: 0,
             crash: 0,
+            pause: 0,
             torn: 0,
             partition: 0,
             propose: 0,
@@ -221,6 +232,9 @@ struct History {
     /// `chain[i]`: the state machine's hash after applying index i; `terms[i]` its term.
     chain: Vec<u64>,
     terms: Vec<u64>,
+    /// `committed_by[i]`: a term by which index i was surely committed (the lowest term of
+    /// a node seen applying it; the true one can only be lower).
+    committed_by: Vec<u64>,
     leaders: BTreeMap<u64, NodeId>,
     acked: Vec<(u64, u64)>,
     reads: BTreeMap<u64, PendingRead>,
@@ -284,6 +298,7 @@ impl Sim {
             history: History {
                 chain: vec![0],
                 terms: vec![0],
+                committed_by: vec![0],
                 ..History::default()
             },
             trace: std::env::var_os("RAFT_TRACE").is_some(),
@@ -306,6 +321,7 @@ impl Sim {
                 disk,
                 machine: Machine::default(),
                 down_until: 0,
+                paused_until: 0,
                 proposals: Vec::new(),
                 reads: Vec::new(),
             });
@@ -323,6 +339,7 @@ impl Sim {
         self.sides = None;
         for host in &mut self.hosts {
             host.down_until = 0;
+            host.paused_until = 0;
         }
         self.settle();
         self.history.stats
@@ -341,7 +358,7 @@ impl Sim {
         let opts = Options {
             election_ticks: ELECTION_TICKS,
             heartbeat_ticks: HEARTBEAT_TICKS,
-            entries_per_message_max: ENTRIES_PER_MESSAGE_MAX,
+            entries_per_message_max: self.rates.entries_per_message,
             seed: self.rng.next_u64(),
         };
         let host = &mut self.hosts[h];
@@ -368,9 +385,10 @@ impl Sim {
         self.history.stats.crashes += 1;
     }
 
+    /// The hosts that run: started and not paused.
     fn up(&self) -> Vec<usize> {
         (0..self.hosts.len())
-            .filter(|h| self.hosts[*h].node.is_some())
+            .filter(|h| self.hosts[*h].node.is_some() && self.hosts[*h].paused_until <= self.now)
             .collect()
     }
 
@@ -440,7 +458,11 @@ impl Sim {
 
     fn deliver_due(&mut self) {
         let now = self.now;
-        let (mut due, later): (Vec<_>, Vec<_>) = self.net.drain(..).partition(|(at, _)| *at <= now);
+        let hosts = &self.hosts;
+        let (mut due, later): (Vec<_>, Vec<_>) = self.net.drain(..).partition(|(at, e)| {
+            // A paused host's messages wait for it.
+            *at <= now && hosts[(e.to - 1) as usize].paused_until <= now
+        });
         self.net = later;
         // Messages due in the same tick arrive in any order.
         for i in (1..due.len()).rev() {
@@ -531,11 +553,15 @@ impl Sim {
         if index == self.history.chain.len() {
             self.history.chain.push(hash);
             self.history.terms.push(entry.term);
+            self.history.committed_by.push(u64::MAX);
             if matches!(entry.data, EntryData::Config(_)) {
                 self.history.stats.config_changes += 1;
             }
         }
         self.check_chain(entry.index, hash);
+        let term = self.node(h).map_or(u64::MAX, |n| n.term());
+        let by = &mut self.history.committed_by[index];
+        *by = (*by).min(term);
         let mut proposals = std::mem::take(&mut self.hosts[h].proposals);
         for (proposed, value) in &proposals {
             if proposed.index != entry.index {
@@ -585,6 +611,13 @@ impl Sim {
             let up = self.up();
             if let Some(h) = self.pick(&up) {
                 self.crash(h);
+            }
+        }
+        if self.rng.chance(rates.pause) {
+            let up = self.up();
+            if let Some(h) = self.pick(&up) {
+                self.hosts[h].paused_until = self.now + 1 + self.rng.below(PAUSE_TICKS_MAX);
+                self.trace(|| format!("pause {}", h + 1));
             }
         }
         if self.sides.is_none() && self.rng.chance(rates.partition) {
@@ -796,13 +829,17 @@ impl Sim {
         }
     }
 
-    /// Leader completeness: a new leader's log holds every entry anyone has applied.
+    /// Leader completeness: a new leader's log holds every entry committed in an earlier
+    /// term. (A leader of an older term, back from a pause, need not.)
     fn check_leader_complete(&self, h: usize) {
         let Some(node) = self.node(h) else {
             return;
         };
         let from = node.snapshot_meta().index;
         for index in from..self.history.terms.len() as u64 {
+            if self.history.committed_by[index as usize] >= node.term() {
+                continue;
+            }
             let term = self.history.terms[index as usize];
             assert_eq!(
                 node.entry_term(index),
