@@ -287,6 +287,17 @@ impl Sim {
         let mut rng = Rng::new(seed);
         let voters: u64 = if rng.below(2) == 0 { 3 } else { 5 };
         let rates = Rates::random(&mut rng);
+        Sim::with(seed, rng, voters, rates)
+    }
+
+    /// A group on a perfect network, for the scenarios below.
+    fn quiet(voters: u64) -> Sim {
+        let mut rng = Rng::new(1);
+        let rates = Rates::random(&mut rng).calm();
+        Sim::with(1, rng, voters, rates)
+    }
+
+    fn with(seed: u64, rng: Rng, voters: u64, rates: Rates) -> Sim {
         let mut sim = Sim {
             seed,
             rng,
@@ -711,9 +722,12 @@ impl Sim {
     /// A node snapshots its state machine and forgets the log up to it.
     fn compact(&mut self) {
         let up = self.up();
-        let Some(h) = self.pick(&up) else {
-            return;
-        };
+        if let Some(h) = self.pick(&up) {
+            self.compact_at(h);
+        }
+    }
+
+    fn compact_at(&mut self, h: usize) {
         let host = &mut self.hosts[h];
         let data = host.machine.encode();
         let index = host.machine.applied;
@@ -971,4 +985,93 @@ fn simulation_keeps_raft_safe_and_live() {
         assert!(total.snapshots_installed > 0);
         assert!(total.config_changes > 0);
     }
+}
+
+// ---- scenarios: one property each, on a quiet network -------------------------------------
+
+impl Sim {
+    fn run_ticks(&mut self, ticks: u64) {
+        for _ in 0..ticks {
+            self.tick();
+        }
+    }
+
+    fn leader(&self) -> usize {
+        let leaders = self.leaders();
+        assert!(!leaders.is_empty());
+        leaders[0]
+    }
+
+    fn term_of(&self, h: usize) -> u64 {
+        self.node(h).map_or(0, |n| n.term())
+    }
+
+    /// Cuts host `h` off from everyone else.
+    fn isolate(&mut self, h: usize) {
+        let sides = (0..self.hosts.len()).map(|k| u64::from(k == h)).collect();
+        self.sides = Some(sides);
+    }
+
+    fn acked(&self, value: u64) -> bool {
+        self.history.acked.iter().any(|(v, _)| *v == value)
+    }
+}
+
+#[test]
+fn pre_vote_keeps_a_rejoining_node_from_deposing_the_leader() {
+    let mut sim = Sim::quiet(3);
+    sim.run_ticks(100);
+    let (leader, term) = (sim.leader(), sim.term_of(sim.leader()));
+    let follower = (leader + 1) % 3;
+    sim.isolate(follower);
+    sim.run_ticks(20 * ELECTION_TICKS);
+    // Cut off, it kept asking in pre-votes and never raised its term.
+    assert_eq!(sim.term_of(follower), term);
+    sim.sides = None;
+    sim.run_ticks(10 * ELECTION_TICKS);
+    assert_eq!(sim.leader(), leader);
+    assert_eq!(sim.term_of(leader), term);
+}
+
+#[test]
+fn a_leader_cut_off_from_its_majority_steps_down_and_acknowledges_nothing() {
+    let mut sim = Sim::quiet(3);
+    sim.run_ticks(100);
+    let old = sim.leader();
+    sim.isolate(old);
+    let lost = sim.propose_at(old);
+    assert!(lost.is_some());
+    // Check-quorum runs every election timeout; the first full round without a majority
+    // ends the leadership.
+    sim.run_ticks(2 * ELECTION_TICKS);
+    assert!(sim.node(old).is_some_and(|n| n.role() != Role::Leader));
+    sim.run_ticks(10 * ELECTION_TICKS);
+    let new = sim.leader();
+    assert!(new != old);
+    let kept = sim.propose_at(new);
+    sim.run_ticks(10);
+    sim.sides = None;
+    sim.settle();
+    assert!(!sim.acked(lost.unwrap()));
+    assert!(sim.acked(kept.unwrap()));
+}
+
+#[test]
+fn a_lagging_follower_catches_up_from_a_snapshot() {
+    let mut sim = Sim::quiet(3);
+    sim.run_ticks(100);
+    let leader = sim.leader();
+    let follower = (leader + 1) % 3;
+    sim.crash(follower);
+    sim.hosts[follower].down_until = u64::MAX;
+    for _ in 0..30 {
+        sim.propose_at(leader);
+        sim.run_ticks(1);
+    }
+    sim.run_ticks(10);
+    sim.compact_at(leader);
+    sim.hosts[follower].down_until = sim.now + 1;
+    sim.settle();
+    assert!(sim.history.stats.snapshots_installed >= 1);
+    assert!(sim.history.stats.acked >= 30);
 }
