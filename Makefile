@@ -2,7 +2,7 @@
 CARGO ?= cargo
 DATA ?= ./dpyfs-data
 
-.PHONY: build release test test-deps lint fmt run bench bench-quick cross cross-test clean
+.PHONY: build release test raft-sim test-deps lint fmt run bench bench-quick cross cross-test clean
 
 build:
 	$(CARGO) build --bins
@@ -16,6 +16,11 @@ test: test-deps
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
 	$(CARGO) test
+
+# The Raft simulation over many more seeds than `make test` runs (3 000); RAFT_SEEDS=N for
+# another count, RAFT_SEED=N to replay one (docs/ARCHITECTURE.md, "Consensus core").
+raft-sim:
+	RAFT_SEEDS=$${RAFT_SEEDS:-100000} $(CARGO) test --lib raft::sim::simulation -- --nocapture
 
 # What the tests run besides our binaries (curl, jq, script, chromium, rclone, s3cmd from
 # apt; boto3 and aws-cli into target/s3-venv): installed when missing, as root; otherwise it
