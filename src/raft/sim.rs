@@ -4,11 +4,13 @@
 //!
 //! Each seed runs a chaos phase (messages dropped, delayed, duplicated and reordered;
 //! partitions cut and healed; nodes crashed, sometimes half-way through persisting a
-//! `Ready`, and restarted from what their "disk" holds; client writes and reads; membership
-//! changes; snapshot compaction), then heals everything and demands progress. Checked all
-//! along, against a recorded history:
+//! `Ready`, and restarted from what their "disk" holds; processes paused, their clocks
+//! falling behind; client writes and reads at any node; membership changes; snapshot
+//! compaction), then heals everything and demands progress. Checked all along, against a
+//! recorded history:
 //! - at most one leader per term;
-//! - a new leader's log holds every entry any node has applied (leader completeness);
+//! - a new leader's log holds every entry committed in an earlier term (leader
+//!   completeness);
 //! - log matching between every pair of live nodes, and committed entries never change;
 //! - every node applies the same entry at each index (state-machine safety, across crashes,
 //!   through a hash chain of everything applied);
@@ -16,7 +18,8 @@
 //! - after healing, a leader is elected and commits within `SETTLE_TICKS_MAX`, and every
 //!   acknowledged write is in every voter's state machine and stored log.
 //!
-//! `RAFT_SEED=N cargo test --lib raft::sim` replays seed N; `RAFT_SEEDS=N` runs seeds 0..N.
+//! `RAFT_SEED=N cargo test --lib raft::sim` replays seed N; `RAFT_SEEDS=N` runs N seeds from
+//! `RAFT_SEED_FIRST` (default 0); `RAFT_TRACE=1` prints every `Ready`.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -971,7 +974,10 @@ fn run_seed(seed: u64) -> Stats {
 fn simulation_keeps_raft_safe_and_live() {
     let (first, count) = match env_u64("RAFT_SEED") {
         Some(seed) => (seed, 1),
-        None => (0, env_u64("RAFT_SEEDS").unwrap_or(SEEDS_DEFAULT)),
+        None => (
+            env_u64("RAFT_SEED_FIRST").unwrap_or(0),
+            env_u64("RAFT_SEEDS").unwrap_or(SEEDS_DEFAULT),
+        ),
     };
     let mut total = Stats::default();
     for seed in first..first + count {
