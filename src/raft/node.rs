@@ -324,7 +324,8 @@ impl Node {
 
     // ---- terms and roles --------------------------------------------------------------
 
-    fn hard_state(&self) -> HardState {
+    /// The term and vote (what the caller last persisted, once `advance` has run).
+    pub fn hard_state(&self) -> HardState {
         HardState {
             term: self.term,
             voted_for: self.voted_for,

@@ -9,6 +9,8 @@
 //! compaction), then heals everything and demands progress. Checked all along, against a
 //! recorded history:
 //! - at most one leader per term;
+//! - a restarted node remembers every term it sent a message in and every vote it granted
+//!   (what the durability contract promises; a torn `Ready` must not break it);
 //! - a new leader's log holds every entry committed in an earlier term (leader
 //!   completeness);
 //! - log matching between every pair of live nodes, and committed entries never change;
@@ -24,8 +26,8 @@
 use std::collections::{BTreeMap, HashSet};
 
 use super::{
-    ConfigChange, Entry, EntryData, Envelope, HardState, Node, NodeId, Options, Proposed, Ready,
-    Restored, Rng, Role, Snapshot,
+    ConfigChange, Entry, EntryData, Envelope, HardState, Message, Node, NodeId, Options, Proposed,
+    Ready, Restored, Rng, Role, Snapshot,
 };
 
 const ELECTION_TICKS: u64 = 10;
@@ -166,6 +168,10 @@ struct Host {
     proposals: Vec<(Proposed, u64)>,
     /// Reads granted an index, waiting for the state machine to get there: (ctx, index).
     reads: Vec<(u64, u64)>,
+    /// The highest term this node has sent a message in, and the last vote it granted:
+    /// what its disk must remember after a crash.
+    sent_term: u64,
+    vote: Option<(u64, NodeId)>,
 }
 
 /// Fault and workload rates for one seed, per mille per tick unless said otherwise.
@@ -176,6 +182,7 @@ struct Rates {
     duplicate: u64,
     delay_max_ticks: u64,
     crash: u64,
+    down_ticks_max: u64,
     pause: u64,
     /// Per `Ready`: crash half-way through persisting it.
     torn: u64,
@@ -193,8 +200,16 @@ impl Rates {
             entries_per_message: 1 + rng.below(ENTRIES_PER_MESSAGE_MAX),
             drop: rng.below(200),
             duplicate: rng.below(60),
-            delay_max_ticks: rng.below(6),
-            crash: rng.below(12),
+            // Delays near the election timeout split votes; a fifth of the seeds crash
+            // nodes often and bring them back fast, so that a node votes, crashes and is
+            // asked again in the same term.
+            delay_max_ticks: rng.below(9),
+            crash: if rng.chance(200) {
+                rng.below(60)
+            } else {
+                rng.below(12)
+            },
+            down_ticks_max: 1 + rng.below(DOWN_TICKS_MAX),
             pause: rng.below(12),
             torn: rng.below(10),
             partition: rng.below(15),
@@ -338,6 +353,8 @@ impl Sim {
                 paused_until: 0,
                 proposals: Vec::new(),
                 reads: Vec::new(),
+                sent_term: 0,
+                vote: None,
             });
             sim.start(sim.hosts.len() - 1);
         }
@@ -383,7 +400,23 @@ impl Sim {
             entries: host.disk.entries.clone(),
             applied: host.disk.snapshot.meta.index,
         };
-        host.node = Some(Node::new(host.id, opts, restored));
+        let node = Node::new(host.id, opts, restored);
+        // The durability contract: nothing sent may be forgotten by a crash.
+        let hs = node.hard_state();
+        assert!(
+            hs.term >= host.sent_term,
+            "node {} forgot its term",
+            host.id
+        );
+        if let Some((term, candidate)) = host.vote.filter(|(term, _)| *term == hs.term) {
+            assert_eq!(
+                hs.voted_for,
+                Some(candidate),
+                "node {} forgot its vote in {term}",
+                host.id
+            );
+        }
+        host.node = Some(node);
         host.machine = Machine::decode(&host.disk.snapshot.data);
         let (index, hash) = (host.machine.applied, host.machine.hash);
         self.check_chain(index, hash);
@@ -395,7 +428,7 @@ impl Sim {
         host.node = None;
         host.proposals.clear();
         host.reads.clear();
-        host.down_until = self.now + 1 + self.rng.below(DOWN_TICKS_MAX);
+        host.down_until = self.now + 1 + self.rng.below(self.rates.down_ticks_max);
         self.history.stats.crashes += 1;
     }
 
@@ -534,6 +567,7 @@ impl Sim {
             }
             self.hosts[h].disk.write(&rd, u64::MAX);
             for envelope in rd.messages {
+                self.note_sent(h, &envelope);
                 self.send(envelope);
             }
             if let Some(snapshot) = &rd.snapshot {
@@ -549,6 +583,19 @@ impl Sim {
                 node.advance();
             }
         }
+    }
+
+    fn note_sent(&mut self, h: usize, envelope: &Envelope) {
+        let host = &mut self.hosts[h];
+        match envelope.message {
+            // These carry the term asked about, not the sender's.
+            Message::PreVote { .. } | Message::PreVoteResp { .. } => return,
+            Message::VoteResp { granted: true } => {
+                host.vote = Some((envelope.term, envelope.to));
+            }
+            _ => {}
+        }
+        host.sent_term = host.sent_term.max(envelope.term);
     }
 
     fn install(&mut self, h: usize, snapshot: &Snapshot) {
