@@ -9,7 +9,8 @@
 //! compaction), then heals everything and demands progress. Checked all along, against a
 //! recorded history:
 //! - at most one leader per term;
-//! - a restarted node remembers every term it sent a message in and every vote it granted
+//! - a restarted node remembers every term it sent a message in, every vote it granted and
+//!   every entry it acknowledged in its current term
 //!   (what the durability contract promises; a torn `Ready` must not break it);
 //! - a new leader's log holds every entry committed in an earlier term (leader
 //!   completeness);
@@ -172,6 +173,8 @@ struct Host {
     /// what its disk must remember after a crash.
     sent_term: u64,
     vote: Option<(u64, NodeId)>,
+    /// The highest index it told a leader it holds, and in which term.
+    matched: Option<(u64, u64)>,
 }
 
 /// Fault and workload rates for one seed, per mille per tick unless said otherwise.
@@ -355,6 +358,7 @@ impl Sim {
                 reads: Vec::new(),
                 sent_term: 0,
                 vote: None,
+                matched: None,
             });
             sim.start(sim.hosts.len() - 1);
         }
@@ -413,6 +417,14 @@ impl Sim {
                 hs.voted_for,
                 Some(candidate),
                 "node {} forgot its vote in {term}",
+                host.id
+            );
+        }
+        // Only a leader of a later term may make a follower drop entries it acknowledged.
+        if let Some((term, index)) = host.matched.filter(|(term, _)| *term == hs.term) {
+            assert!(
+                node.status().last_index >= index,
+                "node {} lost acknowledged {index} of term {term}",
                 host.id
             );
         }
@@ -592,6 +604,18 @@ impl Sim {
             Message::PreVote { .. } | Message::PreVoteResp { .. } => return,
             Message::VoteResp { granted: true } => {
                 host.vote = Some((envelope.term, envelope.to));
+            }
+            Message::AppendResp {
+                success: true,
+                index,
+                ..
+            } => {
+                let newer = host
+                    .matched
+                    .is_none_or(|(t, i)| (t, i) < (envelope.term, index));
+                if newer {
+                    host.matched = Some((envelope.term, index));
+                }
             }
             _ => {}
         }
