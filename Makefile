@@ -2,7 +2,7 @@
 CARGO ?= cargo
 DATA ?= ./dpyfs-data
 
-.PHONY: help build release test test-deps lint fmt run bench bench-quick cross cross-test clean
+.PHONY: help build release test raft-sim test-deps lint fmt run bench bench-quick cross cross-test clean
 
 # Every target with the line after its `##`; `make` alone prints the same.
 help: ## this list
@@ -22,6 +22,11 @@ test: test-deps ## installs what the tests run if missing (test-deps), then fmt,
 	$(CARGO) clippy --all-targets -- -D warnings
 	$(CARGO) test
 	$(CARGO) test -p tiny_http --lib
+
+# The Raft simulation over many more seeds than `make test` runs (3 000); RAFT_SEEDS=N for
+# another count, RAFT_SEED=N to replay one (docs/ARCHITECTURE.md, "Consensus core").
+raft-sim: ## the Raft simulation over 100 000 seeds (RAFT_SEEDS=N, RAFT_SEED=N replays one)
+	RAFT_SEEDS=$${RAFT_SEEDS:-100000} $(CARGO) test --lib raft::sim::simulation -- --nocapture
 
 # What the tests run besides our binaries (curl, jq, script, chromium, rclone, s3cmd from
 # apt; boto3 and aws-cli into target/s3-venv): installed when missing, as root; otherwise it

@@ -9,6 +9,7 @@
 //! - `sigv4`: AWS Signature Version 4 (pure functions; the director verifies, tools sign).
 //! - `director`: the cluster's front door (journal, placement, scatter/gather).
 //! - `client`, `tools`: the client side (`dpyfs-put`, `dpyfs-get`, `dpyfs ls/rm/stat/status`).
+//! - `raft`: Raft consensus as a pure state machine, for redundant directors (not wired in yet).
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod admin;
@@ -24,6 +25,7 @@ pub mod http;
 pub mod human;
 pub mod logring;
 pub mod metrics;
+pub mod raft;
 pub mod sigv4;
 pub mod store;
 pub mod sys;
