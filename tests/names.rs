@@ -19,6 +19,8 @@ use std::time::{Duration, Instant};
 struct Names {
     hosts: PathBuf,
     resolv: PathBuf,
+    /// A network namespace every process of the test runs in (the mDNS test's).
+    netns: Option<String>,
 }
 
 impl Names {
@@ -26,6 +28,7 @@ impl Names {
         let n = Names {
             hosts: dir.join("hosts"),
             resolv: dir.join("resolv.conf"),
+            netns: None,
         };
         fs::write(&n.hosts, hosts).unwrap();
         fs::write(&n.resolv, resolv).unwrap();
@@ -33,7 +36,18 @@ impl Names {
     }
 
     fn command(&self, name: &str) -> Command {
-        let mut c = command(name);
+        let mut c = match &self.netns {
+            None => command(name),
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns]);
+                if let Some(runner) = std::env::var("DPYFS_RUNNER").ok().filter(|r| !r.is_empty()) {
+                    c.arg(runner);
+                }
+                c.arg(bin(name));
+                c
+            }
+        };
         c.env("DPYFS_HOSTS_FILE", &self.hosts)
             .env("DPYFS_RESOLV_CONF", &self.resolv)
             .env_remove("AWS_ACCESS_KEY_ID")
@@ -53,7 +67,8 @@ impl Names {
             .unwrap()
     }
 
-    /// A daemon with this environment (common::Daemon passes none), on 127.0.0.1:`port`.
+    /// A daemon with this environment (common::Daemon passes none), on 127.0.0.1:`port`;
+    /// ready when its log says it listens (the test may not reach into its namespace).
     fn daemon(&self, name: &str, args: &[String], dir: &Path, port: u16) -> Named {
         let log = dir.join(format!("{name}-{port}.log"));
         let out = fs::File::create(&log).unwrap();
@@ -69,7 +84,7 @@ impl Names {
             if let Ok(Some(st)) = d.child.try_wait() {
                 panic!("{name} exited ({st}); log:\n{}", d.log_text());
             }
-            get(&format!("http://127.0.0.1:{port}/status")).ok()
+            d.log_text().contains("listening on http://").then_some(())
         });
         d
     }
@@ -151,16 +166,9 @@ fn cluster(
         data.to_str().unwrap().into(),
     ]);
     procs.push(names.daemon("dpyfs-director", &args, dir, port));
-    wait_for(30_000, "2 stores up (reached by name)", || {
-        let st = get(&format!("http://127.0.0.1:{port}/_dpyfs/status"))
-            .ok()?
-            .json();
-        let up = st["stores"]
-            .as_array()?
-            .iter()
-            .filter(|s| s["up"] == true)
-            .count();
-        (up == 2).then_some(())
+    let director = procs.last().unwrap();
+    wait_for(START_TIMEOUT_MS, "2 stores up (reached by name)", || {
+        (director.log_text().matches(") is up").count() == 2).then_some(())
     });
     (procs, port)
 }
@@ -331,5 +339,129 @@ fn names_from_a_dns_server_on_loopback() {
         dir.path(),
         &format!("http://pi-nowhere.home:{port}"),
         "pi-nowhere.home",
+    );
+}
+
+/// A network namespace of this test, deleted when dropped.
+struct Netns(String);
+
+impl Netns {
+    /// A namespace whose loopback carries multicast, as a board's LAN interface does.
+    fn new() -> Netns {
+        let ns = Netns(format!("dpyfs-names-{}", std::process::id()));
+        let ip = |args: &[&str]| {
+            let o = Command::new("ip").args(args).output();
+            let o = o.unwrap_or_else(|e| {
+                panic!("ip (iproute2) missing ({e}): apt-get install iproute2")
+            });
+            assert!(o.status.success(), "ip {args:?}: {}", text(&o.stderr));
+        };
+        let _ = Command::new("ip").args(["netns", "del", &ns.0]).output();
+        ip(&["netns", "add", &ns.0]);
+        ip(&["-n", &ns.0, "link", "set", "lo", "up", "multicast", "on"]);
+        ip(&["-n", &ns.0, "route", "add", "224.0.0.0/4", "dev", "lo"]);
+        ns
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).output();
+    }
+}
+
+/// An mDNS responder standing in for avahi: joins 224.0.0.251 on loopback and answers
+/// A questions for the names given (NAME=IP) to the asker, echoing id and question, as
+/// RFC 6762 6.7 says for one-shot queries.
+const MDNS_RESPONDER: &str = r#"
+import socket, struct, sys
+names = dict(a.split('=') for a in sys.argv[1:])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(('', 5353))
+s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
+             socket.inet_aton('224.0.0.251') + socket.inet_aton('127.0.0.1'))
+print('ready', flush=True)
+while True:
+    msg, src = s.recvfrom(1500)
+    if len(msg) < 12 or msg[4:6] != b'\x00\x01':
+        continue
+    pos, labels = 12, []
+    while pos < len(msg) and msg[pos] != 0:
+        labels.append(msg[pos + 1:pos + 1 + msg[pos]].decode('ascii', 'replace'))
+        pos += 1 + msg[pos]
+    name, qtype = '.'.join(labels).lower(), msg[pos + 1:pos + 3]
+    print('query', name, qtype.hex(), flush=True)
+    if name not in names or qtype != b'\x00\x01':
+        continue
+    head = msg[:2] + struct.pack('>HHHHH', 0x8400, 1, 1, 0, 0)
+    answer = b'\xc0\x0c' + struct.pack('>HHIH', 1, 0x8001, 10, 4) + socket.inet_aton(names[name])
+    s.sendto(head + msg[12:pos + 5] + answer, src)
+"#;
+
+#[test]
+fn local_names_by_mdns_in_a_network_namespace() {
+    let dir = TempDir::new("names-mdns");
+    let root = fs::metadata("/proc/self")
+        .map(|m| m.uid() == 0)
+        .unwrap_or(false);
+    assert!(
+        root,
+        "tests/names.rs needs root: the mDNS test makes a network namespace"
+    );
+    let ns = Netns::new();
+    let mut names = Names::new(
+        dir.path(),
+        "127.0.0.1 localhost\n",
+        "options timeout:1 attempts:1\n",
+    );
+    names.netns = Some(ns.0.clone());
+    let (log, err) = (
+        dir.path().join("responder.log"),
+        dir.path().join("responder.err"),
+    );
+    let responder = Command::new("ip")
+        .args(["netns", "exec", &ns.0, "python3", "-c", MDNS_RESPONDER])
+        .args([
+            "pi-store1.local=127.0.0.1",
+            "pi-store2.local=127.0.0.1",
+            "director.local=127.0.0.1",
+        ])
+        .stdin(Stdio::null())
+        .stdout(fs::File::create(&log).unwrap())
+        .stderr(fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("cannot start ip netns exec python3 ({e}): apt-get install iproute2 python3")
+        });
+    let responder = Named {
+        child: responder,
+        log,
+    };
+    wait_for(10_000, "the mDNS responder", || {
+        let e = fs::read_to_string(&err).unwrap_or_default();
+        assert!(
+            e.is_empty(),
+            "the mDNS responder failed (apt-get install python3?): {e}"
+        );
+        responder.log_text().starts_with("ready").then_some(())
+    });
+    let (_procs, port) = cluster(&names, dir.path(), &|p, i| {
+        format!("http://pi-store{i}.local:{p}")
+    });
+    let url = format!("http://director.local:{port}");
+    round_trip(&names, dir.path(), &url, &url);
+    assert!(
+        responder.log_text().contains("query director.local 0001"),
+        "{}",
+        responder.log_text()
+    );
+    // A .local name nobody answers for: mDNS is silent and DNS (127.0.0.1, nothing there)
+    // does not know it either.
+    unknown_name_is_reported(
+        &names,
+        dir.path(),
+        &format!("http://nas.local:{port}"),
+        "nas.local",
     );
 }
