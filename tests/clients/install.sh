@@ -34,7 +34,7 @@ if [ ${#need_apt[@]} -gt 0 ] || [ ${#need_apt_bare[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q >&2
   [ ${#need_apt[@]} -eq 0 ] || apt-get install -y -q "${need_apt[@]}" >&2
-  # dnsmasq-base alone: its recommends would start a system dnsmasq service.
+  # Only the dnsmasq program (dnsmasq-base, not the dnsmasq service package), nothing more.
   [ ${#need_apt_bare[@]} -eq 0 ] || apt-get install -y -q --no-install-recommends "${need_apt_bare[@]}" >&2
 fi
 
