@@ -81,6 +81,12 @@ pub fn lookup(host: &str) -> io::Result<Vec<IpAddr>> {
     if bare == "localhost" || bare.ends_with(".localhost") {
         return Ok(vec![Ipv4Addr::LOCALHOST.into(), Ipv6Addr::LOCALHOST.into()]);
     }
+    if !wire::valid_name(bare) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{host:?} is not a valid host name"),
+        ));
+    }
     if let Some(ips) = cache_get(&name) {
         return Ok(ips);
     }
@@ -368,6 +374,12 @@ mod tests {
         );
         assert_eq!(
             netloc("h:99999").unwrap_err().kind(),
+            io::ErrorKind::InvalidInput
+        );
+        let bad = netloc("[fe80::1%eth0]:80").unwrap_err();
+        assert_eq!(bad.kind(), io::ErrorKind::InvalidInput);
+        assert_eq!(
+            lookup("a b").unwrap_err().kind(),
             io::ErrorKind::InvalidInput
         );
     }

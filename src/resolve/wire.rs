@@ -76,12 +76,19 @@ pub fn query(
     Ok(m)
 }
 
+/// True when `name` can be asked for: dot-separated labels of 1 to 63 letters, digits, '-'
+/// or '_', at most 253 characters.
+pub fn valid_name(name: &str) -> bool {
+    encode_name(name, &mut Vec::new()).is_ok()
+}
+
 fn encode_name(name: &str, out: &mut Vec<u8>) -> Result<(), WireError> {
     if name.is_empty() || name.len() > NAME_CHARS_MAX {
         return Err(WireError::BadName);
     }
     for label in name.split('.') {
-        if label.is_empty() || label.len() > LABEL_BYTES_MAX {
+        let usual = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
+        if label.is_empty() || label.len() > LABEL_BYTES_MAX || !label.bytes().all(usual) {
             return Err(WireError::BadName);
         }
         out.push(label.len() as u8);
@@ -279,6 +286,9 @@ mod tests {
             "",
             "a..b",
             ".a",
+            "a b",
+            "[fe80::1%eth0]",
+            "é.home",
             &"x".repeat(64),
             &format!("{}.b", "a.".repeat(127)),
         ] {
