@@ -43,6 +43,7 @@ impl Admin {
         Admin {
             url: url.trim_end_matches('/').to_string(),
             agent: ureq::AgentBuilder::new()
+                .resolver(crate::resolve::netloc)
                 .timeout_connect(Duration::from_secs(5))
                 .timeout_read(Duration::from_secs(3600))
                 .build(),

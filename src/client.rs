@@ -169,6 +169,7 @@ impl Client {
             base,
             host,
             agent: ureq::AgentBuilder::new()
+                .resolver(crate::resolve::netloc)
                 .timeout_connect(Duration::from_secs(CONNECT_TIMEOUT_SECS))
                 .timeout_read(Duration::from_secs(READ_TIMEOUT_SECS))
                 .timeout_write(Duration::from_secs(READ_TIMEOUT_SECS))

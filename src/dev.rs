@@ -55,6 +55,7 @@ fn spawn(cfg: &DevConfig, name: &str, bin: &str, args: &[String]) -> Result<Runn
 fn wait_ready(r: &mut Running, port: u16, log: &Path) -> Result<(), String> {
     let deadline = Instant::now() + Duration::from_millis(DEV_START_TIMEOUT_MS);
     let agent = ureq::AgentBuilder::new()
+        .resolver(crate::resolve::netloc)
         .timeout(Duration::from_millis(500))
         .build();
     loop {

@@ -8,6 +8,7 @@
 //! - `chunker`: content-defined chunking (FastCDC).
 //! - `sigv4`: AWS Signature Version 4 (pure functions; the director verifies, tools sign).
 //! - `director`: the cluster's front door (journal, placement, scatter/gather).
+//! - `resolve`: host names to addresses (/etc/hosts, DNS, mDNS) for every HTTP client.
 //! - `client`, `tools`: the client side (`dpyfs-put`, `dpyfs-get`, `dpyfs ls/rm/stat/status`).
 //! - `raft`: Raft consensus as a pure state machine, for redundant directors (not wired in yet).
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
@@ -26,6 +27,7 @@ pub mod human;
 pub mod logring;
 pub mod metrics;
 pub mod raft;
+pub mod resolve;
 pub mod sigv4;
 pub mod store;
 pub mod sys;

@@ -3,7 +3,8 @@
 #   apt: rclone, s3cmd, curl (and python3-venv when `python3 -m venv` cannot work) for the
 #        S3 client tests; jq, script (util-linux), chromium and a font for the tool and page
 #        tests. Without recommends: chromium's would bring a desktop (upower, udev, cups
-#        helpers, about 540 MB) that headless use does not need.
+#        helpers, about 540 MB) that headless use does not need;
+#        dnsmasq-base (the program, not the service) for tests/names.rs.
 #   pip: tests/clients/requirements.txt (boto3, aws-cli) into a venv, by default target/s3-venv
 # Idempotent; parallel callers wait on a lock. Usage: install.sh [VENV_DIR]
 set -euo pipefail
@@ -26,6 +27,10 @@ find /usr/share/fonts -name '*.[ot]tf' 2>/dev/null | grep -q . || need_apt+=(fon
 if [ ! -x "$venv/bin/python" ] && ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
   need_apt+=(python3-venv)
 fi
+command -v dnsmasq >/dev/null || need_apt+=(dnsmasq-base)
+# tests/names.rs: a network namespace for the mDNS test, and its responder.
+command -v ip >/dev/null || need_apt+=(iproute2)
+command -v python3 >/dev/null || need_apt+=(python3)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
     echo "missing: ${need_apt[*]}; install them with:" >&2
