@@ -23,10 +23,10 @@ fn call(r: Result<ureq::Response, ureq::Error>) -> Result<Value, String> {
         }
         Err(ureq::Error::Status(code, resp)) => {
             let text = resp.into_string().unwrap_or_default();
-            let msg = text
-                .split("<Message>")
-                .nth(1)
-                .and_then(|t| t.split("</Message>").next())
+            let doc = crate::s3::xml::parse(&text).ok();
+            let msg = doc
+                .as_ref()
+                .and_then(|d| d.child_text("Message"))
                 .unwrap_or(&text)
                 .to_string();
             Err(format!("HTTP {code}: {msg}"))

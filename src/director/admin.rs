@@ -266,13 +266,15 @@ impl DirectorApi {
 const ADMIN_BODY_BYTES_MAX: u64 = 64 * 1024;
 
 fn read_json_body(req: &mut Request<'_>) -> Result<serde_json::Value> {
-    let mut text = String::new();
-    std::io::Read::read_to_string(
-        &mut std::io::Read::take(&mut req.body, ADMIN_BODY_BYTES_MAX),
-        &mut text,
-    )
-    .map_err(|e| DirectorError::BodyRead(e.to_string()))?;
-    serde_json::from_str(&text).map_err(|e| {
+    // A longer body used to be cut at the limit and then fail as malformed JSON; it is
+    // now refused as too long.
+    let body = crate::director::s3::body::read_small(req, ADMIN_BODY_BYTES_MAX, |max| {
+        DirectorError::BadRequest(
+            "MaxMessageLengthExceeded",
+            format!("the body is larger than {max} bytes"),
+        )
+    })?;
+    serde_json::from_slice(&body).map_err(|e| {
         DirectorError::BadRequest("MalformedJSON", format!("the body is not JSON: {e}"))
     })
 }

@@ -15,7 +15,6 @@ use crate::http::{Request, Response, percent_decode, query_pairs};
 use crate::s3::xml::{self as x, Doc};
 use crate::timefmt::{iso8601, parse_http_date};
 use std::collections::BTreeMap;
-use std::io::Read;
 
 /// The owner every bucket and object has: dpyfs has one.
 pub const OWNER_ID: &str = "dpyfs";
@@ -351,18 +350,13 @@ fn check_acl_request(req: &mut Request<'_>) -> Result<()> {
 }
 
 fn read_small_body(req: &mut Request<'_>) -> Result<String> {
-    let mut text = String::new();
-    (&mut req.body)
-        .take(XML_BODY_BYTES_MAX + 1)
-        .read_to_string(&mut text)
-        .map_err(|e| DirectorError::BodyRead(e.to_string()))?;
-    if text.len() as u64 > XML_BODY_BYTES_MAX {
-        return Err(DirectorError::BadRequest(
+    let body = super::body::read_small(req, XML_BODY_BYTES_MAX, |max| {
+        DirectorError::BadRequest(
             "MaxMessageLengthExceeded",
-            format!("the XML body is larger than {XML_BODY_BYTES_MAX} bytes"),
-        ));
-    }
-    Ok(text)
+            format!("the XML body is larger than {max} bytes"),
+        )
+    })?;
+    String::from_utf8(body).map_err(|e| DirectorError::BodyRead(format!("not UTF-8: {e}")))
 }
 
 fn parse_xml(text: &str) -> Result<x::Element> {
