@@ -7,7 +7,11 @@
 //! - `store`: the storage daemon (a content-addressed chunk store).
 //! - `chunker`: content-defined chunking (FastCDC).
 //! - `sigv4`: AWS Signature Version 4 (pure functions; the director verifies, tools sign).
-//! - `director`: the cluster's front door (journal, placement, scatter/gather).
+//! - `director`: the cluster's front door, in rooms: `s3` (the S3 front), `meta` (journal,
+//!   records, index), `data` (placement, scatter/gather, store calls), `upkeep` (repair, GC,
+//!   fsck, recover) and `admin`.
+//! - `s3`: what the director, the tools and `dpyfs admin` share about S3 (names, keys
+//!   file, XML); `status_page`: the status page and the store summaries.
 //! - `client`, `tools`: the client side (`dpyfs-put`, `dpyfs-get`, `dpyfs ls/rm/stat/status`).
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 

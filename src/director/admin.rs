@@ -179,15 +179,35 @@ impl DirectorApi {
     }
 
     pub(crate) fn metrics_text(&self) -> Response {
+        let stores = self.director.stores.snapshot();
+        let mut text = self.metrics.render("dpyfs_director", &self.gauges(&stores));
+        let up: Vec<(String, f64)> = stores
+            .iter()
+            .map(|s| (s.id.clone(), if s.up { 1.0 } else { 0.0 }))
+            .collect();
+        crate::metrics::render_labeled_gauge(
+            &mut text,
+            "dpyfs_director_store_up",
+            "1 if the store answers, 0 if not.",
+            "store",
+            &up,
+        );
+        Response::text(200, "text/plain; version=0.0.4", text)
+    }
+
+    /// The director's gauges and counters for `/metrics`: (name, help, value).
+    fn gauges(
+        &self,
+        stores: &[crate::director::data::stores::StoreState],
+    ) -> Vec<(&'static str, &'static str, f64)> {
         let d = &self.director;
         let c = &d.counters;
         let (buckets, objects) = {
             let idx = d.read_index();
             (idx.buckets.len(), idx.object_count())
         };
-        let stores = d.stores.snapshot();
         let repair = d.repairer.snapshot();
-        let gauges = [
+        vec![
             (
                 "under_replicated_chunks",
                 "Chunks with fewer than N copies after the last repair pass.",
@@ -245,20 +265,7 @@ impl DirectorApi {
                 "Object bytes served.",
                 c.bytes_out.load(Ordering::Relaxed) as f64,
             ),
-        ];
-        let mut text = self.metrics.render("dpyfs_director", &gauges);
-        let up: Vec<(String, f64)> = stores
-            .iter()
-            .map(|s| (s.id.clone(), if s.up { 1.0 } else { 0.0 }))
-            .collect();
-        crate::metrics::render_labeled_gauge(
-            &mut text,
-            "dpyfs_director_store_up",
-            "1 if the store answers, 0 if not.",
-            "store",
-            &up,
-        );
-        Response::text(200, "text/plain; version=0.0.4", text)
+        ]
     }
 }
 

@@ -349,6 +349,23 @@ fn check_acl_request(req: &mut Request<'_>) -> Result<()> {
     Ok(())
 }
 
+/// `x-amz-metadata-directive`: true for REPLACE (the request's metadata), false for COPY
+/// (the source's, the default).
+fn metadata_replaced(req: &Request<'_>) -> Result<bool> {
+    match req
+        .header("x-amz-metadata-directive")
+        .unwrap_or("COPY")
+        .trim()
+    {
+        "COPY" => Ok(false),
+        "REPLACE" => Ok(true),
+        other => Err(DirectorError::BadRequest(
+            "InvalidArgument",
+            format!("x-amz-metadata-directive {other:?}: use COPY or REPLACE"),
+        )),
+    }
+}
+
 fn read_small_body(req: &mut Request<'_>) -> Result<String> {
     let body = super::body::read_small(req, XML_BODY_BYTES_MAX, |max| {
         DirectorError::BadRequest(
@@ -531,20 +548,7 @@ impl DirectorApi {
                 "x-amz-copy-source-range belongs to UploadPartCopy, not CopyObject".into(),
             ));
         }
-        let replace = match req
-            .header("x-amz-metadata-directive")
-            .unwrap_or("COPY")
-            .trim()
-        {
-            "COPY" => false,
-            "REPLACE" => true,
-            other => {
-                return Err(DirectorError::BadRequest(
-                    "InvalidArgument",
-                    format!("x-amz-metadata-directive {other:?}: use COPY or REPLACE"),
-                ));
-            }
-        };
+        let replace = metadata_replaced(req)?;
         if req.header("x-amz-tagging-directive") == Some("REPLACE") {
             return Err(DirectorError::NotImplemented("object tags".into()));
         }
