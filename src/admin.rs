@@ -23,10 +23,10 @@ fn call(url: &str, r: Result<ureq::Response, ureq::Error>) -> Result<Value, Stri
         }
         Err(ureq::Error::Status(code, resp)) => {
             let text = resp.into_string().unwrap_or_default();
-            let msg = text
-                .split("<Message>")
-                .nth(1)
-                .and_then(|t| t.split("</Message>").next())
+            let doc = crate::s3::xml::parse(&text).ok();
+            let msg = doc
+                .as_ref()
+                .and_then(|d| d.child_text("Message"))
                 .unwrap_or(&text)
                 .to_string();
             Err(format!("HTTP {code}: {msg}"))
@@ -293,8 +293,8 @@ fn repair_text(r: &Value) -> String {
 /// `dpyfs admin key ...`: these edit the keys file itself (a running director re-reads it
 /// within a second); they do not talk to the director.
 pub mod keys {
-    use crate::director::auth::{KeyEntry, generate_key, update_keys_file};
-    use crate::director::index::valid_bucket_name;
+    use crate::s3::keys::{KeyEntry, generate_key, update_keys_file};
+    use crate::s3::names::valid_bucket_name;
     use std::path::Path;
 
     /// `--buckets a,b` to a list, each name checked.
@@ -353,7 +353,7 @@ pub mod keys {
 
     /// The keys, without their secrets.
     pub fn list(path: &Path) -> Result<String, String> {
-        let kf = crate::director::auth::KeysFile::load(path)?;
+        let kf = crate::s3::keys::KeysFile::load(path)?;
         let mut out = format!("{:<24} {:<22} {}\n", "ACCESS KEY ID", "CREATED", "BUCKETS");
         for k in &kf.keys {
             out.push_str(&format!(

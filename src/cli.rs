@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 /// Exit status for a usage error, as the clients document it.
-pub const EXIT_USAGE: u8 = 2;
+pub use crate::tools::EXIT_USAGE;
 
 /// Parses `args` (without the program name) with `opts`, handling `--help` and
 /// `--version`. Returns Err(exit code) when the program should stop now.
@@ -165,7 +165,7 @@ pub fn transfer_config(m: &getopts::Matches) -> Result<crate::tools::TransferCon
     })?
     .unwrap_or(crate::client::RETRIES_DEFAULT);
     let limit_rate = opt_value(m, "limit-rate", |s| {
-        crate::store::engine::parse_size(s).filter(|n| *n > 0)
+        crate::human::parse_size(s).filter(|n| *n > 0)
     })?;
     let url = m.opt_str("url").unwrap_or_else(crate::client::default_url);
     crate::client::Client::new(&url)?;

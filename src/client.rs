@@ -5,6 +5,7 @@
 //! values.
 
 use crate::http::percent_encode;
+use crate::s3::xml;
 use crate::sigv4::Credentials;
 use std::fmt;
 use std::io::Read;
@@ -374,14 +375,16 @@ impl Client {
         let doc = self.retrying("list buckets", || {
             self.call("GET", "/", "", &[], Payload::None)?.text()
         })?;
-        Ok(blocks(&doc, "Bucket")
-            .iter()
-            .map(|b| {
-                (
-                    xml_text(b, "Name").unwrap_or_default(),
-                    xml_text(b, "CreationDate").unwrap_or_default(),
-                )
-            })
+        let root = xml::parse(&doc)
+            .map_err(|e| ClientError::Final(format!("the bucket list is not XML: {e}")))?;
+        let text = |e: &xml::Element, tag: &str| e.child_text(tag).unwrap_or_default().to_string();
+        let buckets = root
+            .child("Buckets")
+            .map(|b| b.all("Bucket").collect::<Vec<_>>());
+        Ok(buckets
+            .unwrap_or_default()
+            .into_iter()
+            .map(|b| (text(b, "Name"), text(b, "CreationDate")))
             .collect())
     }
 
@@ -471,8 +474,10 @@ pub fn bucket_path(bucket: &str) -> String {
 fn error_from(status: u16, r: ureq::Response) -> ClientError {
     let mut text = String::new();
     let _ = r.into_reader().take(64 * 1024).read_to_string(&mut text);
-    let (code, message) = if let Some(c) = xml_text(&text, "Code") {
-        (c, xml_text(&text, "Message").unwrap_or_default())
+    let doc = xml::parse(&text).ok();
+    let (code, message) = if let Some(c) = doc.as_ref().and_then(|d| d.child_text("Code")) {
+        let m = doc.as_ref().and_then(|d| d.child_text("Message"));
+        (c.to_string(), m.unwrap_or_default().to_string())
     } else if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
         (
             v["code"].as_str().unwrap_or("Error").to_string(),
@@ -541,58 +546,29 @@ struct ListPage {
 }
 
 fn parse_list_page(doc: &str) -> Result<ListPage> {
-    let dec = |s: String| {
-        crate::http::percent_decode(&s, true)
+    let dec = |s: &str| {
+        crate::http::percent_decode(s, true)
             .ok_or_else(|| ClientError::Final(format!("a listed name does not decode: {s:?}")))
     };
+    let root =
+        xml::parse(doc).map_err(|e| ClientError::Final(format!("the listing is not XML: {e}")))?;
+    let text = |e: &xml::Element, tag: &str| e.child_text(tag).unwrap_or_default().to_string();
     let mut entries = Vec::new();
-    for c in blocks(doc, "Contents") {
+    for c in root.all("Contents") {
         entries.push(Listed::Object {
-            key: dec(xml_text(&c, "Key").unwrap_or_default())?,
-            size: xml_text(&c, "Size")
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(0),
-            etag: xml_text(&c, "ETag")
-                .unwrap_or_default()
-                .trim_matches('"')
-                .to_string(),
-            modified: xml_text(&c, "LastModified").unwrap_or_default(),
+            key: dec(&text(c, "Key"))?,
+            size: text(c, "Size").parse().unwrap_or(0),
+            etag: text(c, "ETag").trim_matches('"').to_string(),
+            modified: text(c, "LastModified"),
         });
     }
-    for p in blocks(doc, "CommonPrefixes") {
-        entries.push(Listed::Prefix(dec(
-            xml_text(&p, "Prefix").unwrap_or_default()
-        )?));
+    for p in root.all("CommonPrefixes") {
+        entries.push(Listed::Prefix(dec(&text(p, "Prefix"))?));
     }
     Ok(ListPage {
         entries,
-        truncated: xml_text(doc, "IsTruncated").as_deref() == Some("true"),
-        next_token: xml_text(doc, "NextContinuationToken"),
-    })
-}
-
-/// The inner text of every `<tag>...</tag>` (not nested in itself).
-fn blocks(doc: &str, tag: &str) -> Vec<String> {
-    let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
-    let mut out = Vec::new();
-    let mut rest = doc;
-    while let Some(i) = rest.find(&open) {
-        let after = &rest[i + open.len()..];
-        let Some(j) = after.find(&close) else { break };
-        out.push(after[..j].to_string());
-        rest = &after[j + close.len()..];
-    }
-    out
-}
-
-/// The first `<tag>` text, XML entities decoded.
-fn xml_text(doc: &str, tag: &str) -> Option<String> {
-    blocks(doc, tag).into_iter().next().map(|t| {
-        t.replace("&lt;", "<")
-            .replace("&gt;", ">")
-            .replace("&quot;", "\"")
-            .replace("&apos;", "'")
-            .replace("&amp;", "&")
+        truncated: root.child_text("IsTruncated") == Some("true"),
+        next_token: root.child_text("NextContinuationToken").map(str::to_string),
     })
 }
 

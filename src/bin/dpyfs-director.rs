@@ -6,9 +6,9 @@ use dpyfs::chunker::Chunking;
 mod daemon;
 
 use dpyfs::cli;
-use dpyfs::director::auth::is_loopback;
 use dpyfs::director::{self, DirectorConfig};
-use dpyfs::store::engine::parse_size;
+use dpyfs::http::is_loopback;
+use dpyfs::human::parse_size;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -210,5 +210,11 @@ fn main() -> ExitCode {
          of every chunk on the stores and records the namespace in a journal under DIR.\n\
          Logs go to stderr; set RUST_LOG=debug for more."
     );
-    daemon::run(PROGRAM, &options(), &synopsis, config, director::start)
+    daemon::run(
+        PROGRAM,
+        &options(),
+        &synopsis,
+        config,
+        director::serve::start,
+    )
 }

@@ -80,7 +80,7 @@ fn config(m: &getopts::Matches) -> Result<StoreConfig, String> {
         store::layout::valid_name(s).then(|| s.to_string())
     })?;
     c.token_file = m.opt_str("token-file").map(PathBuf::from);
-    if let Some(n) = cli::opt_value(m, "max-chunk", store::engine::parse_size)? {
+    if let Some(n) = cli::opt_value(m, "max-chunk", dpyfs::human::parse_size)? {
         c.max_chunk_bytes = n;
     }
     if let Some(r) = cli::opt_value(m, "reserve", Reserve::parse)? {

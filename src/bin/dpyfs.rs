@@ -99,7 +99,7 @@ fn admin_main(url: &str, args: &[String]) -> ExitCode {
     let keys_path = PathBuf::from(
         m.opt_str("keys")
             .or_else(|| std::env::var("DPYFS_KEYS").ok().filter(|v| !v.is_empty()))
-            .unwrap_or_else(|| dpyfs::director::auth::KEYS_PATH_DEFAULT.into()),
+            .unwrap_or_else(|| dpyfs::s3::keys::KEYS_PATH_DEFAULT.into()),
     );
     match free.as_slice() {
         ["key", "create"] => {
@@ -203,7 +203,7 @@ fn recover_main(args: &[String]) -> ExitCode {
         Err(e) => return cli::usage_error("dpyfs recover", &e.to_string()),
     };
     report(
-        dpyfs::director::recover::recover(&stores, std::path::Path::new(&data), token).map(|r| {
+        dpyfs::director::upkeep::recover::recover(&stores, std::path::Path::new(&data), token).map(|r| {
             format!(
                 "recovered {} objects in {} buckets from {} manifests on {} stores ({} chunks listed)\n\
                  {} older versions skipped, {} bad manifests, {} chunks unreadable\n\

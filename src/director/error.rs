@@ -1,6 +1,6 @@
 //! The director's errors, and the one place they become HTTP statuses and S3 codes.
 
-use super::journal::JournalError;
+use super::meta::journal::JournalError;
 use crate::hash::Hash;
 use std::fmt;
 

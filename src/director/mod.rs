@@ -1,43 +1,31 @@
 //! The director: the cluster's front door. It knows buckets, keys, objects, chunk lists,
 //! placement and the journal; it knows a store only through its HTTP API (`client`).
 
-pub mod api;
-pub mod auth;
-pub mod body;
-pub mod client;
+pub mod admin;
+pub mod data;
 pub mod error;
-pub mod fsck;
-pub mod gc;
-pub mod holdings;
-pub mod index;
-pub mod journal;
-pub mod manifest;
-pub mod multipart;
-pub mod multipart_api;
-pub mod objects;
-pub mod page;
-pub mod placement;
-pub mod read;
-pub mod recover;
-pub mod repair;
-pub mod stores;
-pub mod write;
-pub mod xml;
+pub mod meta;
+pub mod s3;
+pub mod serve;
+pub mod upkeep;
 
 use crate::chunker::Chunking;
 use crate::http::ServerConfig;
+use data::stores::Stores;
 use error::{DirectorError, Result};
-use index::{Index, Record};
-use journal::{Journal, JournalConfig};
+use meta::index::Index;
+use meta::journal::{Journal, JournalConfig};
+use meta::records::Record;
 use std::fs::{File, OpenOptions};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
-use stores::Stores;
 
 /// Default number of copies of every chunk.
 pub const REPLICAS_DEFAULT: usize = 2;
+/// Default age an unreferenced chunk must reach before it is deleted.
+pub const GC_GRACE_SECS_DEFAULT: u64 = 3600;
 /// Journal size that triggers a snapshot and compaction.
 pub const COMPACT_BYTES_DEFAULT: u64 = 64 * 1024 * 1024;
 
@@ -75,13 +63,13 @@ impl DirectorConfig {
             chunking: Chunking::default_cdc(),
             store_token_file: None,
             compact_bytes: COMPACT_BYTES_DEFAULT,
-            lost_after: Duration::from_secs(stores::LOST_AFTER_SECS_DEFAULT),
-            repair_interval: Duration::from_secs(repair::REPAIR_INTERVAL_SECS_DEFAULT),
-            repair_rate_bytes_per_sec: repair::REPAIR_RATE_BYTES_PER_SEC_DEFAULT,
-            repair_copies: repair::REPAIR_COPIES_DEFAULT,
-            gc_grace_secs: gc::GC_GRACE_SECS_DEFAULT,
-            multipart_min_part_bytes: multipart::MIN_PART_BYTES_DEFAULT,
-            multipart_max_age_secs: multipart::MAX_AGE_SECS_DEFAULT,
+            lost_after: Duration::from_secs(data::stores::LOST_AFTER_SECS_DEFAULT),
+            repair_interval: Duration::from_secs(upkeep::repairer::REPAIR_INTERVAL_SECS_DEFAULT),
+            repair_rate_bytes_per_sec: upkeep::repairer::REPAIR_RATE_BYTES_PER_SEC_DEFAULT,
+            repair_copies: upkeep::repairer::REPAIR_COPIES_DEFAULT,
+            gc_grace_secs: GC_GRACE_SECS_DEFAULT,
+            multipart_min_part_bytes: meta::uploads::MIN_PART_BYTES_DEFAULT,
+            multipart_max_age_secs: meta::uploads::MAX_AGE_SECS_DEFAULT,
             http: ServerConfig::default(),
             keys: None,
         }
@@ -108,9 +96,9 @@ pub struct Director {
     pub journal: Journal,
     pub stores: Arc<Stores>,
     pub counters: Counters,
-    pub repairer: repair::Repairer,
+    pub repairer: upkeep::repairer::Repairer,
     /// Chunks of uploads in flight, which garbage collection must not touch.
-    pub inflight: std::sync::Mutex<gc::InFlight>,
+    pub inflight: std::sync::Mutex<data::pins::InFlight>,
     /// Held by a repair pass or a GC pass: one at a time.
     maintenance: std::sync::Mutex<()>,
     compacting: AtomicBool,
@@ -176,10 +164,13 @@ impl Director {
             .map(crate::store::read_token)
             .transpose()
             .map_err(|e| DirectorError::Internal(e.to_string()))?;
-        let stores = Arc::new(Stores::new(client::StoreClient::new(token), cfg.lost_after));
+        let stores = Arc::new(Stores::new(
+            data::store_client::StoreClient::new(token),
+            cfg.lost_after,
+        ));
         stores.sync_members(&index.members);
         stores.add_pending(&cfg.stores);
-        let repairer = repair::Repairer::new(
+        let repairer = upkeep::repairer::Repairer::new(
             cfg.repair_interval,
             cfg.repair_rate_bytes_per_sec,
             cfg.repair_copies,
@@ -191,11 +182,16 @@ impl Director {
             stores,
             counters: Counters::default(),
             repairer,
-            inflight: std::sync::Mutex::new(gc::InFlight::default()),
+            inflight: std::sync::Mutex::new(data::pins::InFlight::default()),
             maintenance: std::sync::Mutex::new(()),
             compacting: AtomicBool::new(false),
             _dir_lock: dir_lock,
         })
+    }
+
+    /// Pins for one upload's chunks, released when dropped.
+    pub fn pins(&self) -> data::pins::Pins<'_> {
+        data::pins::Pins::new(&self.inflight)
     }
 
     pub fn read_index(&self) -> std::sync::RwLockReadGuard<'_, Index> {
@@ -267,145 +263,13 @@ impl Director {
         let (seq, state) = {
             // The read lock excludes mutations, so every record up to last_seq is applied.
             let idx = self.read_index();
-            (self.journal.last_seq(), idx.to_snapshot())
+            (
+                self.journal.last_seq(),
+                idx.to_snapshot().map_err(DirectorError::Internal)?,
+            )
         };
         self.journal.snapshot(seq, &state)?;
         Ok(seq)
-    }
-
-    /// Polls the stores; journals stores that answered for the first time (or at a new
-    /// URL). Returns true when membership changed.
-    pub fn poll_stores(&self) -> bool {
-        let mut changed = false;
-        for d in self.stores.poll() {
-            let rec = match self.read_index().members.get(&d.id) {
-                Some(m) if m.url == d.url => None,
-                Some(_) => Some(Record::StoreMove {
-                    id: d.id.clone(),
-                    url: d.url.clone(),
-                }),
-                None => Some(Record::StoreAdd {
-                    id: d.id.clone(),
-                    url: d.url.clone(),
-                    zone: d.zone.clone(),
-                    weight: d.capacity_weight,
-                }),
-            };
-            if let Some(r) = rec {
-                match self.commit(&r) {
-                    Ok(_) => {
-                        log::info!("store {} at {} joined the cluster", d.id, d.url);
-                        changed = true;
-                    }
-                    Err(e) => log::error!("cannot journal store {} at {}: {e}", d.id, d.url),
-                }
-            }
-            self.stores.forget_pending(&d.url);
-        }
-        if changed {
-            // Learn the new member's liveness now rather than at the next poll.
-            self.stores.poll();
-        }
-        changed
-    }
-
-    /// Adds a store by URL; its identity comes from its `/status`.
-    pub fn add_store(&self, url: &str, zone: Option<&str>, weight: Option<f64>) -> Result<String> {
-        let url = url.trim_end_matches('/').to_string();
-        let v = self.stores.client.status(&url).map_err(|e| {
-            DirectorError::BadRequest("StoreUnreachable", format!("{url} does not answer: {e}"))
-        })?;
-        let id = v
-            .get("id")
-            .and_then(|i| i.as_str())
-            .ok_or_else(|| {
-                DirectorError::BadRequest("NotAStore", format!("{url} is not a dpyfs-store"))
-            })?
-            .to_string();
-        let known = self.read_index().members.get(&id).map(|m| m.url.clone());
-        let rec = match known {
-            Some(u) if u == url => {
-                return Err(DirectorError::BadRequest(
-                    "StoreExists",
-                    format!("store '{id}' at {url} is already a member"),
-                ));
-            }
-            Some(_) => Record::StoreMove {
-                id: id.clone(),
-                url,
-            },
-            None => Record::StoreAdd {
-                id: id.clone(),
-                url,
-                zone: zone
-                    .map(str::to_string)
-                    .or_else(|| v.get("zone").and_then(|z| z.as_str()).map(str::to_string))
-                    .unwrap_or_else(|| "default".into()),
-                weight: weight.unwrap_or_else(|| {
-                    let total = v
-                        .pointer("/disk/total_bytes")
-                        .and_then(|t| t.as_u64())
-                        .unwrap_or(0);
-                    (total as f64 / (1u64 << 30) as f64).max(placement::WEIGHT_MIN)
-                }),
-            },
-        };
-        self.commit(&rec)?;
-        self.stores.poll();
-        self.repairer.request();
-        Ok(id)
-    }
-
-    /// Marks a store draining: it takes no new copies and repair moves its chunks away.
-    pub fn drain_store(&self, id: &str) -> Result<()> {
-        self.commit(&Record::StoreDrain { id: id.to_string() })?;
-        self.repairer.request();
-        Ok(())
-    }
-
-    /// Removes a store, refused while it holds the only copy of any referenced chunk (or
-    /// while that cannot be checked because another store cannot be listed).
-    pub fn remove_store(&self, id: &str) -> Result<()> {
-        let target = self
-            .stores
-            .snapshot()
-            .iter()
-            .position(|s| s.id == id)
-            .ok_or_else(|| DirectorError::BadRequest("NoSuchStore", format!("no store '{id}'")))?;
-        let refs = holdings::referenced(&self.read_index());
-        let mut only_here = 0u64;
-        let failed = self.scan_holdings(
-            &refs,
-            &mut |seen| {
-                let elsewhere = seen
-                    .holders
-                    .iter()
-                    .any(|(i, size)| *i != target && holdings::right_size(seen.len, *size));
-                only_here += u64::from(!elsewhere);
-            },
-            &mut |_, _| {},
-        );
-        let other_failed: Vec<_> = failed.iter().filter(|(i, _)| *i != target).collect();
-        if !other_failed.is_empty() {
-            return Err(DirectorError::Conflict(
-                "StoreRemovalUnsafe",
-                format!(
-                    "cannot check the other stores ({} could not be listed); try again when all are up",
-                    other_failed.len()
-                ),
-            ));
-        }
-        if only_here > 0 {
-            return Err(DirectorError::Conflict(
-                "StoreHoldsOnlyCopies",
-                format!(
-                    "store '{id}' still holds the only copy of {only_here} chunk(s): drain it and wait for repair"
-                ),
-            ));
-        }
-        self.commit(&Record::StoreRemove { id: id.to_string() })?;
-        self.repairer.request();
-        Ok(())
     }
 
     fn maybe_compact(&self) {
@@ -419,89 +283,4 @@ impl Director {
         }
         self.compacting.store(false, Ordering::Release);
     }
-}
-
-/// The store poller (liveness, new members, lost stores trigger repair), the repair
-/// loop and the expiry of abandoned multipart uploads.
-fn spawn_background(d: &Arc<Director>) -> Result<()> {
-    let poller = Arc::clone(d);
-    std::thread::Builder::new()
-        .name("store-poller".into())
-        .spawn(move || {
-            // A pass starts when membership changes, when a store becomes lost (its
-            // chunks need new copies) and when a store comes back up (surplus copies made
-            // meanwhile can go, and it may need copies it missed).
-            let mut lost_before: Vec<String> = Vec::new();
-            let mut up_before: Vec<String> = Vec::new();
-            loop {
-                std::thread::sleep(Duration::from_millis(stores::STATUS_POLL_MS));
-                let changed = poller.poll_stores();
-                let now = poller.stores.snapshot();
-                let ids = |f: &dyn Fn(&stores::StoreState) -> bool| -> Vec<String> {
-                    now.iter().filter(|s| f(s)).map(|s| s.id.clone()).collect()
-                };
-                let lost = ids(&|s| s.lost(poller.cfg.lost_after));
-                let up = ids(&|s| s.up);
-                let newly =
-                    |now: &[String], before: &[String]| now.iter().any(|i| !before.contains(i));
-                if changed || newly(&lost, &lost_before) || newly(&up, &up_before) {
-                    poller.repairer.request();
-                }
-                lost_before = lost;
-                up_before = up;
-            }
-        })
-        .map_err(|e| DirectorError::Internal(format!("cannot start the poller: {e}")))?;
-    let repairer = Arc::clone(d);
-    std::thread::Builder::new()
-        .name("repair".into())
-        .spawn(move || repairer.repair_loop())
-        .map_err(|e| DirectorError::Internal(format!("cannot start repair: {e}")))?;
-    if d.cfg.multipart_max_age_secs > 0 {
-        let expiry = Arc::clone(d);
-        std::thread::Builder::new()
-            .name("multipart-expiry".into())
-            .spawn(move || expiry.expiry_loop())
-            .map_err(|e| DirectorError::Internal(format!("cannot start multipart expiry: {e}")))?;
-    }
-    Ok(())
-}
-
-/// Opens the director and starts serving.
-pub fn start(cfg: DirectorConfig) -> Result<(crate::http::Server, Arc<api::DirectorApi>)> {
-    let http = cfg.http.clone();
-    let listen = cfg.listen.clone();
-    let auth = auth::Auth::from_path(cfg.keys.as_deref()).map_err(DirectorError::Internal)?;
-    let director = Arc::new(Director::open(cfg)?);
-    director.poll_stores();
-    spawn_background(&director)?;
-    match &director.cfg.keys {
-        Some(p) => log::info!(
-            "keys file {}: requests must be signed (AWS Signature V4)",
-            p.display()
-        ),
-        None if auth::is_loopback(&listen) => {
-            log::info!("no keys file: unsigned requests are served (loopback only)")
-        }
-        None => log::warn!(
-            "no keys file and --allow-anonymous: anyone who can reach {listen} can read, \
-             write and delete everything"
-        ),
-    }
-    let api = Arc::new(api::DirectorApi::new(Arc::clone(&director)).with_auth(auth));
-    let handler_api = Arc::clone(&api);
-    let server = crate::http::Server::start(
-        &listen,
-        &http,
-        Arc::new(move |req: &mut crate::http::Request<'_>| handler_api.handle(req)),
-    )
-    .map_err(|e| DirectorError::Internal(format!("cannot listen on {listen}: {e}")))?;
-    log::info!(
-        "director listening on http://{} with {} store(s), {} up, {} replicas",
-        server.addr,
-        director.cfg.stores.len(),
-        director.stores.live_count(),
-        director.cfg.replicas
-    );
-    Ok((server, api))
 }

@@ -1,7 +1,7 @@
 //! A node's log as it holds it in memory: the newest snapshot, the entries after it, how
 //! far they are durable, and what changed since the caller last persisted.
 
-use super::{Entry, EntryData, NodeId, Snapshot, SnapshotMeta};
+use super::types::{Entry, EntryData, NodeId, Snapshot, SnapshotMeta};
 
 pub(crate) struct Log {
     snapshot: Snapshot,

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use super::log::Log;
 use super::rng::Rng;
-use super::{
+use super::types::{
     ConfigChange, Entry, EntryData, Envelope, HardState, Message, NodeId, Options, ProposeError,
     Proposed, ReadState, Ready, Restored, Role, SnapshotMeta, Status,
 };
@@ -662,7 +662,7 @@ impl Node {
         index.max(self.commit + 1)
     }
 
-    fn on_snapshot(&mut self, from: NodeId, snapshot: super::Snapshot, read_seq: u64) {
+    fn on_snapshot(&mut self, from: NodeId, snapshot: super::types::Snapshot, read_seq: u64) {
         let index = snapshot.meta.index;
         if index <= self.commit {
             // Our log up to the commit point matches the leader's already.

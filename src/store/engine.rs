@@ -5,6 +5,7 @@ use super::error::{Result, StoreError};
 use super::layout::{Identity, Layout};
 use crate::fsutil::{self, TmpGuard};
 use crate::hash::{Hash, Hasher};
+use crate::human::parse_size;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -44,19 +45,6 @@ impl Reserve {
             Reserve::Percent(p) => (total_bytes as f64 * p / 100.0) as u64,
         }
     }
-}
-
-/// Parses a byte count with an optional K/M/G/T suffix (powers of 1024).
-pub fn parse_size(s: &str) -> Option<u64> {
-    let s = s.trim();
-    let (num, mult) = match s.char_indices().last()? {
-        (i, 'K' | 'k') => (&s[..i], 1u64 << 10),
-        (i, 'M' | 'm') => (&s[..i], 1 << 20),
-        (i, 'G' | 'g') => (&s[..i], 1 << 30),
-        (i, 'T' | 't') => (&s[..i], 1 << 40),
-        _ => (s, 1),
-    };
-    num.trim().parse::<u64>().ok()?.checked_mul(mult)
 }
 
 /// One entry of a listing.

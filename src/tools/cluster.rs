@@ -238,6 +238,24 @@ pub fn status_text(v: &Value, url: &str) -> (String, bool) {
         rep["passes"],
         rep["waiting_for_down_stores"],
     );
+    let all_up = push_store_table(&mut s, v);
+    let errors = v["recent_errors"].as_array().cloned().unwrap_or_default();
+    if !errors.is_empty() {
+        s.push_str("\nrecent errors:\n");
+        for e in errors.iter().rev().take(5) {
+            s.push_str(&format!(
+                "  {}  {}\n",
+                crate::timefmt::iso8601(e["time_ms"].as_u64().unwrap_or(0)),
+                e["message"].as_str().unwrap_or("")
+            ));
+        }
+    }
+    (s, all_up && under == 0 && lost == 0)
+}
+
+/// The table of stores under `dpyfs status`, with how old its figures are; true when every
+/// store is up.
+fn push_store_table(s: &mut String, v: &Value) -> bool {
     s.push_str(&format!(
         "\n{:<12} {:<10} {:<8} {:>10} {:>10} {:>5} {:>10} {:>8}  {}\n",
         "STORE", "ZONE", "STATE", "DISK USED", "DISK FREE", "USE%", "DPYFS", "CHUNKS", "SCRUB"
@@ -245,9 +263,9 @@ pub fn status_text(v: &Value, url: &str) -> (String, bool) {
     let mut all_up = true;
     let mut ages_ms: Vec<u64> = Vec::new();
     for st in v["stores"].as_array().into_iter().flatten() {
-        let state = crate::director::page::store_state(st);
+        let state = crate::status_page::store_state(st);
         all_up &= st["up"] == true;
-        let (total, free) = crate::director::page::disk_bytes(st);
+        let (total, free) = crate::status_page::disk_bytes(st);
         let (used, free_s, pct) = match (total, free) {
             (Some(t), Some(f)) if t > 0 => (
                 bytes(t - f.min(t)),
@@ -271,7 +289,7 @@ pub fn status_text(v: &Value, url: &str) -> (String, bool) {
             st.pointer("/status/chunks/count")
                 .and_then(Value::as_u64)
                 .map_or("-".into(), |n| n.to_string()),
-            crate::director::page::scrub_summary(st),
+            crate::status_page::scrub_summary(st),
         ));
     }
     // The director polls each store every few seconds: right after uploads the figures
@@ -288,16 +306,5 @@ pub fn status_text(v: &Value, url: &str) -> (String, bool) {
              chunks' own bytes, DISK USED the whole file system's)\n"
         ));
     }
-    let errors = v["recent_errors"].as_array().cloned().unwrap_or_default();
-    if !errors.is_empty() {
-        s.push_str("\nrecent errors:\n");
-        for e in errors.iter().rev().take(5) {
-            s.push_str(&format!(
-                "  {}  {}\n",
-                crate::timefmt::iso8601(e["time_ms"].as_u64().unwrap_or(0)),
-                e["message"].as_str().unwrap_or("")
-            ));
-        }
-    }
-    (s, all_up && under == 0 && lost == 0)
+    all_up
 }

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 pub const EXIT_OK: u8 = 0;
 pub const EXIT_FAILED: u8 = 1;
-pub const EXIT_USAGE: u8 = crate::cli::EXIT_USAGE;
+pub const EXIT_USAGE: u8 = 2;
 /// Copy buffer of a transfer.
 pub const IO_BUFFER_BYTES: usize = 256 * 1024;
 
@@ -68,7 +68,7 @@ impl Remote {
     pub fn parse(s: &str) -> Result<Remote, String> {
         let s = s.strip_prefix("s3://").unwrap_or(s);
         let (b, k) = s.split_once('/').unwrap_or((s, ""));
-        if !crate::director::index::valid_bucket_name(b) {
+        if !crate::s3::names::valid_bucket_name(b) {
             return Err(format!(
                 "{b:?} is not a bucket name (3-63 characters: a-z, 0-9, '.', '-'); write bucket/key"
             ));
@@ -178,7 +178,7 @@ pub fn content_type_of(name: &str) -> &'static str {
         "gz" | "tgz" => "application/gzip",
         "tar" => "application/x-tar",
         "zip" => "application/zip",
-        _ => crate::director::api::CONTENT_TYPE_DEFAULT,
+        _ => crate::s3::names::CONTENT_TYPE_DEFAULT,
     }
 }
 

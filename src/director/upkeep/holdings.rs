@@ -4,9 +4,9 @@
 //! removal all walk this merge; memory is the referenced list (36 bytes per chunk) plus one
 //! listing page per store.
 
-use super::Director;
-use super::client::{Listed, StoreClient};
-use super::index::Index;
+use crate::director::Director;
+use crate::director::data::store_client::{Listed, StoreClient};
+use crate::director::meta::index::Index;
 use crate::hash::Hash;
 
 /// Names asked for per listing call.

@@ -2,73 +2,28 @@
 //! routing, URL decoding and key validation (in one place), S3 XML bodies and errors.
 //! No sockets here (see `crate::http`).
 
-use super::Director;
-use super::auth::{Access, Auth};
+use super::DirectorApi;
+use super::auth::Access;
 use super::body;
-use super::error::{DirectorError, Result};
-use super::index::{ListEntry, ObjectMeta, Record, valid_bucket_name, validate_key};
-use super::multipart_api;
-use super::objects::{
+use super::multipart_routes;
+use super::object_routes::{
     check_acl_headers, owner, read_preconditions, refuse_unknown_params, response_overrides,
     stored_headers, subresource, user_meta, write_condition,
 };
-use super::write::NewObject;
-use super::xml::Doc;
+use super::target::{Target, object_headers, parse_target, xml};
+use crate::director::data::scatter::NewObject;
+use crate::director::error::{DirectorError, Result};
+use crate::director::meta::index::ListEntry;
+use crate::director::meta::records::Record;
 use crate::http::{Body, Request, Response, percent_decode, percent_encode};
-use crate::metrics::Metrics;
-use crate::timefmt::{http_date, iso8601, now_ms};
-use serde_json::json;
-use std::sync::Arc;
+use crate::s3::names::CONTENT_TYPE_DEFAULT;
+use crate::s3::xml::Doc;
+use crate::timefmt::{iso8601, now_ms};
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 /// Most keys one listing page returns (S3's limit).
 pub const LIST_KEYS_MAX: usize = 1000;
-/// Content type of objects uploaded without one (as S3).
-pub const CONTENT_TYPE_DEFAULT: &str = "binary/octet-stream";
-
-pub struct DirectorApi {
-    pub director: Arc<Director>,
-    pub metrics: Metrics,
-    /// Verifies every request before it is routed (open when there is no keys file).
-    pub auth: Auth,
-    started: Instant,
-    request_ids: std::sync::atomic::AtomicU64,
-}
-
-/// Where a request points, after decoding.
-pub(super) enum Target {
-    Service,
-    Bucket(String),
-    Object(String, String),
-}
-
-pub(super) fn parse_target(path: &str) -> Result<Target> {
-    let p = path.strip_prefix('/').unwrap_or(path);
-    if p.is_empty() {
-        return Ok(Target::Service);
-    }
-    let (b, k) = match p.split_once('/') {
-        Some((b, k)) => (b, Some(k)),
-        None => (p, None),
-    };
-    let bucket =
-        percent_decode(b, false).ok_or_else(|| DirectorError::InvalidBucketName(b.to_string()))?;
-    if !valid_bucket_name(&bucket) {
-        return Err(DirectorError::InvalidBucketName(bucket));
-    }
-    match k {
-        None | Some("") => Ok(Target::Bucket(bucket)),
-        Some(k) => {
-            let key = percent_decode(k, false).ok_or_else(|| {
-                DirectorError::InvalidKey("the key is not valid UTF-8 once decoded".into())
-            })?;
-            validate_key(&key)?;
-            Ok(Target::Object(bucket, key))
-        }
-    }
-}
-
 /// What `access` may do, checked for every route before its handler runs (the table in
 /// docs/ARCHITECTURE.md, "Authentication: what is open when").
 fn authorize(access: &Access, method: &str, path: &str, req: &Request<'_>) -> Result<()> {
@@ -159,22 +114,6 @@ pub fn parse_range(header: Option<&str>, size: u64) -> RangeSpec {
 }
 
 impl DirectorApi {
-    pub fn new(director: Arc<Director>) -> DirectorApi {
-        DirectorApi {
-            director,
-            metrics: Metrics::default(),
-            auth: Auth::open(),
-            started: Instant::now(),
-            request_ids: std::sync::atomic::AtomicU64::new(1),
-        }
-    }
-
-    /// The same API with keys: requests must be signed.
-    pub fn with_auth(mut self, auth: Auth) -> DirectorApi {
-        self.auth = auth;
-        self
-    }
-
     pub fn handle(&self, req: &mut Request<'_>) -> Response {
         let rid = format!("{:016x}", self.request_ids.fetch_add(1, Ordering::Relaxed));
         let t0 = Instant::now();
@@ -199,13 +138,13 @@ impl DirectorApi {
     /// A small body read into memory and its hash tried as the signed payload: curl's
     /// `--aws-sigv4 --data ...` signs the hash of its body without sending it.
     fn route_buffered(&self, req: &mut Request<'_>, now: u64) -> (&'static str, Result<Response>) {
-        let mut body = Vec::new();
-        let limit = super::auth::SIGNED_BODY_BYTES_MAX;
-        if let Err(e) =
-            std::io::Read::read_to_end(&mut std::io::Read::take(&mut req.body, limit), &mut body)
-        {
-            return ("auth", Err(DirectorError::BodyRead(e.to_string())));
-        }
+        // body_hash_may_be_signed checked that Content-Length is within the limit.
+        let body = match super::body::read_small(req, super::auth::SIGNED_BODY_BYTES_MAX, |max| {
+            DirectorError::BodyRead(format!("the body is longer than {max} bytes"))
+        }) {
+            Ok(b) => b,
+            Err(e) => return ("auth", Err(e)),
+        };
         let hash = crate::sigv4::sha256_hex(&body);
         let mut cursor = std::io::Cursor::new(body);
         let mut buffered = Request {
@@ -263,7 +202,7 @@ impl DirectorApi {
             Ok(t) => t,
             Err(e) => return ("invalid", Err(e)),
         };
-        if let Some(op) = multipart_api::op(&method, &target, req) {
+        if let Some(op) = multipart_routes::op(&method, &target, req) {
             if let Err(e) = refuse_unknown_params(&req.query, op.params()) {
                 return ("unsupported", Err(e));
             }
@@ -514,276 +453,6 @@ impl DirectorApi {
             .commit(&Record::ObjectDelete { bucket, key })?;
         Ok(Response::empty(204))
     }
-
-    /// `unsigned`: an unsigned request on a keyed director (only the status page and
-    /// status JSON from loopback get here), which sees no recent error messages: they may
-    /// name buckets and keys.
-    fn admin(
-        &self,
-        method: &str,
-        rest: &str,
-        req: &mut Request<'_>,
-        unsigned: bool,
-    ) -> Result<Response> {
-        let d = &self.director;
-        let json_ok = |v: serde_json::Value| Ok(Response::json(200, &v));
-        match (method, rest) {
-            ("GET", "") => Ok(Response::text(
-                200,
-                "text/html; charset=utf-8",
-                super::page::render(&self.status_json_for(unsigned)),
-            )
-            .with_header("Cache-Control", "no-store")),
-            ("GET", "status") => json_ok(self.status_json_for(unsigned)),
-            ("POST", "compact") => json_ok(json!({"snapshot_seq": d.compact()?})),
-            ("GET", "stores") => json_ok(d.stores.status_json()),
-            ("POST", "stores") => {
-                let body = read_json_body(req)?;
-                let url = body.get("url").and_then(|u| u.as_str()).ok_or_else(|| {
-                    DirectorError::BadRequest("InvalidArgument", "give {\"url\": ...}".into())
-                })?;
-                let zone = body.get("zone").and_then(|z| z.as_str());
-                let weight = body.get("weight").and_then(|w| w.as_f64());
-                if weight.is_some_and(|w| !(w > 0.0 && w.is_finite())) {
-                    return Err(DirectorError::BadRequest(
-                        "InvalidArgument",
-                        "weight must be a positive number".into(),
-                    ));
-                }
-                json_ok(json!({"id": d.add_store(url, zone, weight)?}))
-            }
-            ("GET", "repair") => {
-                json_ok(serde_json::to_value(d.repairer.snapshot()).unwrap_or_default())
-            }
-            ("POST", "repair") => {
-                d.repairer.request();
-                Ok(Response::json(
-                    202,
-                    &json!({"requested": true, "passes": d.repairer.snapshot().passes}),
-                ))
-            }
-            ("POST", "gc") => {
-                let dry = req.query_param("dry-run").is_some_and(|v| v != "0");
-                json_ok(serde_json::to_value(d.gc(dry)?).unwrap_or_default())
-            }
-            ("GET", "fsck") => {
-                let deep = req.query_param("deep").is_some_and(|v| v != "0");
-                json_ok(serde_json::to_value(d.fsck(deep)).unwrap_or_default())
-            }
-            ("POST", r) if r.starts_with("stores/") && r.ends_with("/drain") => {
-                let id = &r["stores/".len()..r.len() - "/drain".len()];
-                d.drain_store(id)?;
-                json_ok(json!({"draining": id}))
-            }
-            ("DELETE", r) if r.starts_with("stores/") => {
-                let id = &r["stores/".len()..];
-                d.remove_store(id)?;
-                json_ok(json!({"removed": id}))
-            }
-            ("GET", r) if r.starts_with("object/") => {
-                match parse_target(&format!("/{}", &r["object/".len()..]))? {
-                    Target::Object(b, k) => {
-                        let copies = req.query_param("copies").is_some_and(|v| v != "0");
-                        self.locate(&b, &k, copies)
-                    }
-                    _ => Err(DirectorError::BadRequest(
-                        "InvalidArgument",
-                        "use /_dpyfs/object/<bucket>/<key>".into(),
-                    )),
-                }
-            }
-            _ => Err(DirectorError::BadRequest(
-                "NoSuchRoute",
-                format!("no admin route {method} /_dpyfs/{rest}"),
-            )),
-        }
-    }
-
-    /// An object's chunks and the stores placement names for each (`dpyfs stat`); with
-    /// `copies`, also which stores hold a copy now (a HEAD to every store that is up).
-    fn locate(&self, bucket: &str, key: &str, copies: bool) -> Result<Response> {
-        let m = self.director.read_index().object(bucket, key)?;
-        let n = self.director.cfg.replicas;
-        let stores = &self.director.stores;
-        let describe = |h: &crate::hash::Hash, len: u64| {
-            let order = stores.placement(h);
-            let mut v = json!({
-                "hash": h.to_hex(),
-                "len": len,
-                "placement": order.iter().take(n).map(|t| &t.id).collect::<Vec<_>>(),
-                "order": order.iter().map(|t| json!({"id": t.id, "url": t.url, "up": t.up})).collect::<Vec<_>>(),
-            });
-            if copies {
-                let held: Vec<String> = stores
-                    .read_order(h)
-                    .into_iter()
-                    .filter(|t| t.up)
-                    .filter(|t| matches!(stores.client.head_chunk(&t.url, h), Ok(Some(_))))
-                    .map(|t| t.id)
-                    .collect();
-                v["held_by"] = json!(held);
-            }
-            v
-        };
-        let chunks: Vec<_> = m
-            .chunks
-            .iter()
-            .map(|c| describe(&c.hash, u64::from(c.len)))
-            .collect();
-        Ok(Response::json(
-            200,
-            &json!({
-                "bucket": bucket, "key": key, "size": m.size, "etag": m.etag,
-                "mtime": m.mtime_ms, "content_type": m.content_type, "meta": m.meta,
-                "replicas": n, "chunks": chunks, "manifest": describe(&m.manifest, 0),
-            }),
-        ))
-    }
-
-    /// `status_json`, with the recent errors' messages left out when `redact`.
-    fn status_json_for(&self, redact: bool) -> serde_json::Value {
-        let mut v = self.status_json();
-        if redact {
-            for e in v["recent_errors"].as_array_mut().into_iter().flatten() {
-                e["message"] = json!("(sign the request to see the message)");
-            }
-        }
-        v
-    }
-
-    pub fn status_json(&self) -> serde_json::Value {
-        let d = &self.director;
-        let (buckets, objects) = {
-            let idx = d.read_index();
-            (idx.buckets.len(), idx.object_count())
-        };
-        let c = &d.counters;
-        json!({
-            "version": crate::VERSION,
-            "uptime_seconds": self.started.elapsed().as_secs(),
-            "replicas": d.cfg.replicas,
-            "buckets": buckets,
-            "objects": objects,
-            "journal": {
-                "last_seq": d.journal.last_seq(),
-                "bytes": d.journal.bytes(),
-                "fsyncs": d.journal.sync_count(),
-            },
-            "chunks": {
-                "written": c.chunks_written.load(Ordering::Relaxed),
-                "deduplicated": c.chunks_deduplicated.load(Ordering::Relaxed),
-                "bad_copies_seen": c.bad_copies.load(Ordering::Relaxed),
-                "missing_copies_seen": c.missing_copies.load(Ordering::Relaxed),
-            },
-            "bytes_in": c.bytes_in.load(Ordering::Relaxed),
-            "bytes_out": c.bytes_out.load(Ordering::Relaxed),
-            "stores": d.stores.status_json(),
-            "repair": d.repairer.snapshot(),
-            "recent_errors": crate::logring::snapshot(),
-        })
-    }
-
-    fn metrics_text(&self) -> Response {
-        let d = &self.director;
-        let c = &d.counters;
-        let (buckets, objects) = {
-            let idx = d.read_index();
-            (idx.buckets.len(), idx.object_count())
-        };
-        let stores = d.stores.snapshot();
-        let repair = d.repairer.snapshot();
-        let gauges = [
-            (
-                "under_replicated_chunks",
-                "Chunks with fewer than N copies after the last repair pass.",
-                repair.under_replicated as f64,
-            ),
-            (
-                "lost_chunks",
-                "Chunks with no good copy after the last repair pass.",
-                repair.lost_chunks as f64,
-            ),
-            ("objects", "Objects in the namespace.", objects as f64),
-            ("buckets", "Buckets.", buckets as f64),
-            (
-                "stores_up",
-                "Stores answering.",
-                stores.iter().filter(|s| s.up).count() as f64,
-            ),
-            (
-                "stores_down",
-                "Stores not answering.",
-                stores.iter().filter(|s| !s.up).count() as f64,
-            ),
-            (
-                "journal_bytes",
-                "Bytes of journal segments on disk.",
-                d.journal.bytes() as f64,
-            ),
-            (
-                "journal_fsyncs_total",
-                "Journal fsyncs.",
-                d.journal.sync_count() as f64,
-            ),
-            (
-                "chunks_written_total",
-                "Chunks written to stores.",
-                c.chunks_written.load(Ordering::Relaxed) as f64,
-            ),
-            (
-                "chunks_deduplicated_total",
-                "Chunks already stored.",
-                c.chunks_deduplicated.load(Ordering::Relaxed) as f64,
-            ),
-            (
-                "bad_copies_total",
-                "Chunk copies that failed verification on read.",
-                c.bad_copies.load(Ordering::Relaxed) as f64,
-            ),
-            (
-                "object_bytes_in_total",
-                "Object bytes stored.",
-                c.bytes_in.load(Ordering::Relaxed) as f64,
-            ),
-            (
-                "object_bytes_out_total",
-                "Object bytes served.",
-                c.bytes_out.load(Ordering::Relaxed) as f64,
-            ),
-        ];
-        let mut text = self.metrics.render("dpyfs_director", &gauges);
-        let up: Vec<(String, f64)> = stores
-            .iter()
-            .map(|s| (s.id.clone(), if s.up { 1.0 } else { 0.0 }))
-            .collect();
-        crate::metrics::render_labeled_gauge(
-            &mut text,
-            "dpyfs_director_store_up",
-            "1 if the store answers, 0 if not.",
-            "store",
-            &up,
-        );
-        Response::text(200, "text/plain; version=0.0.4", text)
-    }
-}
-
-/// Admin request bodies are small JSON documents.
-const ADMIN_BODY_BYTES_MAX: u64 = 64 * 1024;
-
-pub(super) fn read_json_body(req: &mut Request<'_>) -> Result<serde_json::Value> {
-    let mut text = String::new();
-    std::io::Read::read_to_string(
-        &mut std::io::Read::take(&mut req.body, ADMIN_BODY_BYTES_MAX),
-        &mut text,
-    )
-    .map_err(|e| DirectorError::BodyRead(e.to_string()))?;
-    serde_json::from_str(&text).map_err(|e| {
-        DirectorError::BadRequest("MalformedJSON", format!("the body is not JSON: {e}"))
-    })
-}
-
-pub(super) fn xml(status: u16, body: String) -> Response {
-    Response::text(status, "application/xml", body)
 }
 
 /// The continuation token is the hex of the last key returned: opaque to clients, and
@@ -803,21 +472,6 @@ fn decode_token(t: &str) -> Result<String> {
         .map(|i| u8::from_str_radix(t.get(i..i + 2)?, 16).ok())
         .collect();
     String::from_utf8(bytes.ok_or_else(bad)?).map_err(|_| bad())
-}
-
-pub(super) fn object_headers(mut r: Response, m: &ObjectMeta) -> Response {
-    r = r
-        .with_header("ETag", format!("\"{}\"", m.etag))
-        .with_header("Last-Modified", http_date(m.mtime_ms))
-        .with_header("Content-Type", m.content_type.clone())
-        .with_header("Accept-Ranges", "bytes");
-    for (k, v) in &m.headers {
-        r = r.with_header(k, v.clone());
-    }
-    for (k, v) in &m.meta {
-        r = r.with_header(&format!("x-amz-meta-{k}"), v.clone());
-    }
-    r
 }
 
 #[cfg(test)]

@@ -9,60 +9,11 @@
 //! under the `InFlight` lock, so an upload cannot pin a chunk between GC's check and delete.
 //! The grace period (by the chunk file's mtime on its store) is a third line of defence.
 
-use super::Director;
-use super::error::Result;
 use super::holdings::referenced;
+use crate::director::Director;
+use crate::director::error::Result;
 use crate::hash::Hash;
 use serde::Serialize;
-use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
-
-/// Default age an unreferenced chunk must reach before it is deleted.
-pub const GC_GRACE_SECS_DEFAULT: u64 = 3600;
-
-#[derive(Default)]
-pub struct InFlight {
-    counts: HashMap<Hash, u32>,
-    gc_running: bool,
-    pinned_during_gc: HashSet<Hash>,
-}
-
-impl InFlight {
-    fn pinned(&self, h: &Hash) -> bool {
-        self.counts.contains_key(h) || self.pinned_during_gc.contains(h)
-    }
-}
-
-/// Chunks one upload has pinned; unpinned when dropped (after commit or failure).
-pub struct Pins<'a> {
-    inflight: &'a Mutex<InFlight>,
-    hashes: Vec<Hash>,
-}
-
-impl Pins<'_> {
-    pub fn pin(&mut self, h: Hash) {
-        let mut f = self.inflight.lock().unwrap_or_else(|p| p.into_inner());
-        *f.counts.entry(h).or_insert(0) += 1;
-        self.hashes.push(h);
-    }
-}
-
-impl Drop for Pins<'_> {
-    fn drop(&mut self) {
-        let mut f = self.inflight.lock().unwrap_or_else(|p| p.into_inner());
-        for h in self.hashes.drain(..) {
-            if let Some(c) = f.counts.get_mut(&h) {
-                *c -= 1;
-                if *c == 0 {
-                    f.counts.remove(&h);
-                }
-            }
-            if f.gc_running {
-                f.pinned_during_gc.insert(h);
-            }
-        }
-    }
-}
 
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct GcReport {
@@ -82,13 +33,6 @@ pub struct GcReport {
 }
 
 impl Director {
-    pub fn pins(&self) -> Pins<'_> {
-        Pins {
-            inflight: &self.inflight,
-            hashes: Vec::new(),
-        }
-    }
-
     /// One mark-and-sweep pass; with `dry_run`, reports what would go and deletes nothing.
     pub fn gc(&self, dry_run: bool) -> Result<GcReport> {
         let _maintenance = self.maintenance.lock().unwrap_or_else(|p| p.into_inner());

@@ -3,9 +3,10 @@
 //! SHA-256 by the director too. Up to `READ_AHEAD_CHUNKS` chunks are fetched in parallel
 //! ahead of the one being sent.
 
-use super::Director;
-use super::error::{DirectorError, Result};
-use super::index::{ChunkRef, ObjectMeta};
+use crate::director::Director;
+use crate::director::error::{DirectorError, Result};
+use crate::director::meta::index::ObjectMeta;
+use crate::director::meta::records::ChunkRef;
 use crate::hash::Hash;
 use std::collections::VecDeque;
 use std::io::{self, Read};
@@ -41,7 +42,7 @@ impl Director {
                     );
                     self.report_bad_copy(&t.url, &c.hash);
                 }
-                Err(super::client::CallError::Transport(e)) => {
+                Err(super::store_client::CallError::Transport(e)) => {
                     self.stores.mark_down(&t.id, &e);
                 }
                 Err(e) => {
@@ -147,14 +148,14 @@ impl Director {
 
 /// The part of one chunk that a range needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) struct Piece {
+pub(crate) struct Piece {
     pub chunk: ChunkRef,
     pub skip: usize,
     pub take: usize,
 }
 
 /// Maps the byte range `start..end` onto chunk pieces.
-pub(super) fn pieces(chunks: &[ChunkRef], start: u64, end: u64) -> Vec<Piece> {
+pub(crate) fn pieces(chunks: &[ChunkRef], start: u64, end: u64) -> Vec<Piece> {
     let mut out = Vec::new();
     if start >= end {
         return out;

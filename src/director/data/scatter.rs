@@ -7,13 +7,14 @@
 //! (each shared by its replica uploads, not copied); the next chunk is hashed while the
 //! previous ones upload.
 
-use super::Director;
-use super::body::{self, CheckedBody};
-use super::client::CallError;
-use super::error::{DirectorError, Result};
-use super::index::{ChunkRef, Index, ObjectMeta, ObjectRecord, Record};
-use super::manifest::{self, Manifest};
+use super::store_client::CallError;
 use crate::chunker::Chunker;
+use crate::director::Director;
+use crate::director::error::{DirectorError, Result};
+use crate::director::meta::index::{Index, ObjectMeta};
+use crate::director::meta::manifest::{self, Manifest};
+use crate::director::meta::records::{ChunkRef, ObjectRecord, Record};
+use crate::director::s3::body::{self, CheckedBody};
 use crate::hash::{Hash, to_hex};
 use md5::{Digest, Md5};
 use std::collections::{BTreeMap, VecDeque};
@@ -144,7 +145,7 @@ impl Director {
         new: NewObject,
         chunks: Vec<ChunkRef>,
         etag: String,
-        pins: &mut super::gc::Pins<'_>,
+        pins: &mut super::pins::Pins<'_>,
     ) -> Result<Arc<ObjectMeta>> {
         let record = ObjectRecord {
             size: chunks.iter().map(|c| u64::from(c.len)).sum(),
@@ -182,7 +183,7 @@ impl Director {
         &self,
         body: &mut dyn Read,
         len: Option<u64>,
-        pins: &mut super::gc::Pins<'_>,
+        pins: &mut super::pins::Pins<'_>,
     ) -> Result<Ingested> {
         let (chunks, size, md5) = self.scatter(body, pins)?;
         if len.is_some_and(|n| n != size) {
@@ -202,7 +203,7 @@ impl Director {
         bucket: &str,
         key: &str,
         mut record: ObjectRecord,
-        pins: &mut super::gc::Pins<'_>,
+        pins: &mut super::pins::Pins<'_>,
     ) -> Result<ObjectRecord> {
         record.manifest = String::new();
         let m = manifest::encode(&Manifest {
@@ -237,7 +238,7 @@ impl Director {
     fn scatter(
         &self,
         body: &mut dyn Read,
-        pins: &mut super::gc::Pins<'_>,
+        pins: &mut super::pins::Pins<'_>,
     ) -> Result<(Vec<ChunkRef>, u64, [u8; 16])> {
         let mut chunker = Chunker::new(body, self.cfg.chunking);
         let pins = Mutex::new(pins);

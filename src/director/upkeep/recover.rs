@@ -4,11 +4,12 @@
 //! no manifest and is not recovered), and an object deleted while its manifest was still
 //! on the stores (not yet garbage-collected) comes back too.
 
-use super::client::{Listed, StoreClient};
 use super::holdings::LIST_PAGE_CHUNKS;
-use super::index::{ObjectMeta, Record, valid_bucket_name, validate_key};
-use super::journal::{Journal, JournalConfig};
-use super::manifest::{self, MANIFEST_MAGIC, Manifest};
+use crate::director::data::store_client::{Listed, StoreClient};
+use crate::director::meta::index::{ObjectMeta, valid_bucket_name, validate_key};
+use crate::director::meta::journal::{Journal, JournalConfig};
+use crate::director::meta::manifest::{self, MANIFEST_MAGIC, Manifest};
+use crate::director::meta::records::Record;
 use crate::hash::Hash;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -179,7 +180,8 @@ fn write_journal(
                 .and_then(|z| z.as_str())
                 .unwrap_or("default")
                 .to_string(),
-            weight: (total as f64 / (1u64 << 30) as f64).max(super::placement::WEIGHT_MIN),
+            weight: (total as f64 / (1u64 << 30) as f64)
+                .max(crate::director::data::placement::WEIGHT_MIN),
         });
     }
     let mut buckets: BTreeMap<String, u64> = BTreeMap::new();

@@ -3,8 +3,8 @@
 //! content on every read and in their scrubbers); with `deep`, every copy is also fetched
 //! and re-hashed by the director.
 
-use super::Director;
 use super::holdings::{referenced, right_size};
+use crate::director::Director;
 use crate::hash::Hash;
 use serde::Serialize;
 use std::collections::HashMap;

@@ -8,7 +8,7 @@
 //! The `object` fields are those of the journal's `object_put` record, except `manifest`
 //! (a manifest cannot contain its own hash), which is written as an empty string.
 
-use super::index::ObjectRecord;
+use super::records::ObjectRecord;
 use serde::{Deserialize, Serialize};
 
 pub const MANIFEST_MAGIC: &str = "dpyfs-manifest 1";

@@ -6,17 +6,20 @@
 //! (`ObjectMeta`) and converted by hand, so the memory layout can change without breaking
 //! old journals. An unknown record type or version is refused, never skipped.
 
-use super::error::{DirectorError, Result};
-use super::multipart::{PartRecord, UploadKey, Uploads};
+use super::records::{
+    ChunkRef, Member, ObjectRecord, RECORD_VERSION, Record, chunks_from_record, chunks_to_record,
+};
+use super::uploads::{UploadKey, Uploads};
+use crate::director::error::{DirectorError, Result};
 use crate::hash::Hash;
-use serde::{Deserialize, Serialize};
+use crate::s3::names::key_problem;
+pub use crate::s3::names::valid_bucket_name;
+
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::Arc;
 
-/// Version of the records this director writes and reads (`"v"` in every record).
-pub const RECORD_VERSION: u64 = 1;
 /// Standard headers an upload may set that are stored and sent back on GET and HEAD
 /// (Content-Type is a field of its own).
 pub const STORED_HEADERS: &[&str] = &[
@@ -26,16 +29,6 @@ pub const STORED_HEADERS: &[&str] = &[
     "content-language",
     "expires",
 ];
-/// Longest key, in bytes of UTF-8 (as S3).
-pub const KEY_BYTES_MAX: usize = 1024;
-
-/// One chunk of an object: its name and length.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ChunkRef {
-    pub hash: Hash,
-    pub len: u32,
-}
-
 /// An object version, in memory.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ObjectMeta {
@@ -63,116 +56,6 @@ pub struct Bucket {
     pub objects: BTreeMap<String, Arc<ObjectMeta>>,
 }
 
-/// The object fields as they appear in journal records, snapshots and manifests.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct ObjectRecord {
-    pub size: u64,
-    pub mtime: u64,
-    pub etag: String,
-    pub content_type: String,
-    #[serde(default)]
-    pub meta: BTreeMap<String, String>,
-    /// Content-Encoding, Content-Disposition, ... as sent with the upload (absent if none).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub headers: BTreeMap<String, String>,
-    /// `[[sha256 hex, length], ...]` in order.
-    pub chunks: Vec<(String, u64)>,
-    pub manifest: String,
-    /// `[algorithm, base64 value]` of the verified x-amz-checksum-*; absent if none was sent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub checksum: Option<(String, String)>,
-}
-
-/// A journal record (without the `seq` and `v` fields, which the caller handles).
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-pub enum Record {
-    BucketCreate {
-        bucket: String,
-        created: u64,
-    },
-    BucketDelete {
-        bucket: String,
-    },
-    ObjectPut {
-        bucket: String,
-        key: String,
-        object: ObjectRecord,
-    },
-    ObjectDelete {
-        bucket: String,
-        key: String,
-    },
-    /// A store joins: identity from its `store.json`, placement zone and weight.
-    StoreAdd {
-        id: String,
-        url: String,
-        zone: String,
-        weight: f64,
-    },
-    /// A known store answers at a new address (identity is the id, not the URL).
-    StoreMove {
-        id: String,
-        url: String,
-    },
-    /// Move every chunk off this store; it takes no new copies.
-    StoreDrain {
-        id: String,
-    },
-    StoreRemove {
-        id: String,
-    },
-    /// CreateMultipartUpload: an upload starts (multipart.rs).
-    UploadCreate {
-        bucket: String,
-        key: String,
-        upload_id: String,
-        /// Unix ms.
-        initiated: u64,
-        content_type: String,
-        #[serde(default)]
-        meta: BTreeMap<String, String>,
-        /// Stored standard headers, as in `ObjectRecord::headers`.
-        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-        headers: BTreeMap<String, String>,
-    },
-    /// UploadPart / UploadPartCopy: part `number` is stored (replacing an earlier one).
-    UploadPart {
-        bucket: String,
-        key: String,
-        upload_id: String,
-        number: u32,
-        part: PartRecord,
-    },
-    /// CompleteMultipartUpload: the upload becomes the object `object`, whose chunk list
-    /// is the listed parts' lists in order; `parts` are the `[number, etag]` used.
-    UploadComplete {
-        bucket: String,
-        key: String,
-        upload_id: String,
-        parts: Vec<(u32, String)>,
-        object: ObjectRecord,
-    },
-    /// AbortMultipartUpload, or an abandoned upload cleaned after `--multipart-max-age`.
-    UploadAbort {
-        bucket: String,
-        key: String,
-        upload_id: String,
-    },
-}
-
-/// A store that belongs to the cluster, as journaled.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct Member {
-    pub url: String,
-    pub zone: String,
-    pub weight: f64,
-    #[serde(default)]
-    pub draining: bool,
-}
-
 impl ObjectMeta {
     pub fn to_record(&self) -> ObjectRecord {
         ObjectRecord {
@@ -182,31 +65,14 @@ impl ObjectMeta {
             content_type: self.content_type.clone(),
             meta: self.meta.clone(),
             headers: self.headers.clone(),
-            chunks: self
-                .chunks
-                .iter()
-                .map(|c| (c.hash.to_hex(), u64::from(c.len)))
-                .collect(),
+            chunks: chunks_to_record(&self.chunks),
             manifest: self.manifest.to_hex(),
             checksum: self.checksum.clone(),
         }
     }
 
     pub fn from_record(r: &ObjectRecord) -> std::result::Result<ObjectMeta, String> {
-        let mut chunks = Vec::with_capacity(r.chunks.len());
-        let mut total = 0u64;
-        for (h, len) in &r.chunks {
-            let hash = Hash::parse(h).ok_or_else(|| format!("bad chunk name {h:?}"))?;
-            let len = u32::try_from(*len).map_err(|_| format!("chunk length {len} too large"))?;
-            total += u64::from(len);
-            chunks.push(ChunkRef { hash, len });
-        }
-        if total != r.size {
-            return Err(format!(
-                "chunk lengths add up to {total}, not to the size {}",
-                r.size
-            ));
-        }
+        let chunks = chunks_from_record(&r.chunks, r.size)?;
         Ok(ObjectMeta {
             size: r.size,
             mtime_ms: r.mtime,
@@ -222,85 +88,12 @@ impl ObjectMeta {
     }
 }
 
-impl Record {
-    /// Whether the record changes the set of stores.
-    pub fn is_membership(&self) -> bool {
-        matches!(
-            self,
-            Record::StoreAdd { .. }
-                | Record::StoreMove { .. }
-                | Record::StoreDrain { .. }
-                | Record::StoreRemove { .. }
-        )
-    }
-
-    /// The JSON object the journal writes (it adds `seq`).
-    pub fn to_map(&self) -> Result<Map<String, Value>> {
-        let v = serde_json::to_value(self)
-            .map_err(|e| DirectorError::Internal(format!("cannot encode a record: {e}")))?;
-        let Value::Object(mut m) = v else {
-            return Err(DirectorError::Internal(
-                "a record is not a JSON object".into(),
-            ));
-        };
-        m.insert("v".into(), Value::from(RECORD_VERSION));
-        Ok(m)
-    }
-
-    /// Reads a record from the journal, refusing unknown versions and types.
-    pub fn from_map(mut m: Map<String, Value>) -> std::result::Result<(u64, Record), String> {
-        let seq = m
-            .remove("seq")
-            .and_then(|s| s.as_u64())
-            .ok_or("record has no seq")?;
-        match m.remove("v").and_then(|v| v.as_u64()) {
-            Some(RECORD_VERSION) => {}
-            Some(v) => {
-                return Err(format!(
-                    "record {seq} has version {v}; this director reads version {RECORD_VERSION} (upgrade dpyfs)"
-                ));
-            }
-            None => return Err(format!("record {seq} has no version field \"v\"")),
-        }
-        let r = serde_json::from_value(Value::Object(m))
-            .map_err(|e| format!("record {seq}: {e} (unknown record type or field?)"))?;
-        Ok((seq, r))
-    }
-}
-
-/// S3's bucket naming rules (the DNS-compatible subset).
-pub fn valid_bucket_name(b: &str) -> bool {
-    let bytes = b.as_bytes();
-    (3..=63).contains(&bytes.len())
-        && bytes
-            .iter()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'.' || *c == b'-')
-        && bytes[0].is_ascii_alphanumeric()
-        && bytes[bytes.len() - 1].is_ascii_alphanumeric()
-        && !b.contains("..")
-        && !b.contains(".-")
-        && !b.contains("-.")
-        && b.parse::<std::net::Ipv4Addr>().is_err()
-        // `GET /metrics` is the director's Prometheus endpoint.
-        && b != "metrics"
-}
-
+/// A key S3 accepts (see `crate::s3::names::key_problem`), as a director error.
 pub fn validate_key(k: &str) -> Result<()> {
-    if k.is_empty() {
-        return Err(DirectorError::InvalidKey("the key is empty".into()));
+    match key_problem(k) {
+        Some(why) => Err(DirectorError::InvalidKey(why)),
+        None => Ok(()),
     }
-    if k.len() > KEY_BYTES_MAX {
-        return Err(DirectorError::InvalidKey(format!(
-            "the key is {} bytes long; at most {KEY_BYTES_MAX} are allowed",
-            k.len()
-        )));
-    }
-    if k.contains('\0') {
-        return Err(DirectorError::InvalidKey(
-            "the key contains a NUL character".into(),
-        ));
-    }
-    Ok(())
 }
 
 #[derive(Debug, Default)]
@@ -536,16 +329,16 @@ impl Index {
         Ok(page)
     }
 
-    /// The whole namespace as snapshot state.
-    pub fn to_snapshot(&self) -> Value {
+    /// The whole namespace as snapshot state. A record that cannot be encoded fails the
+    /// snapshot (rather than writing `null` just before the segments it replaces go).
+    pub fn to_snapshot(&self) -> std::result::Result<Value, String> {
         let mut buckets = Map::new();
         for (name, b) in &self.buckets {
             let mut objects = Map::new();
             for (k, o) in &b.objects {
-                objects.insert(
-                    k.clone(),
-                    serde_json::to_value(o.to_record()).unwrap_or(Value::Null),
-                );
+                let v = serde_json::to_value(o.to_record())
+                    .map_err(|e| format!("object '{name}/{k}': {e}"))?;
+                objects.insert(k.clone(), v);
             }
             buckets.insert(
                 name.clone(),
@@ -555,9 +348,9 @@ impl Index {
         let mut state =
             serde_json::json!({ "v": RECORD_VERSION, "buckets": buckets, "members": self.members });
         if !self.uploads.is_empty() {
-            state["uploads"] = super::multipart::uploads_to_snapshot(&self.uploads);
+            state["uploads"] = super::uploads::uploads_to_snapshot(&self.uploads)?;
         }
-        state
+        Ok(state)
     }
 
     pub fn from_snapshot(v: &Value) -> std::result::Result<Index, String> {
@@ -596,7 +389,8 @@ impl Index {
                 serde_json::from_value(m.clone()).map_err(|e| format!("snapshot members: {e}"))?;
         }
         if let Some(u) = v.get("uploads") {
-            idx.uploads = super::multipart::uploads_from_snapshot(u, &idx)?;
+            let buckets = &idx.buckets;
+            idx.uploads = super::uploads::uploads_from_snapshot(u, &|b| buckets.contains_key(b))?;
         }
         Ok(idx)
     }
@@ -791,7 +585,7 @@ mod tests {
     #[test]
     fn snapshot_round_trips() {
         let i = index_with(&["a", "b/c"]);
-        let j = Index::from_snapshot(&i.to_snapshot()).unwrap();
+        let j = Index::from_snapshot(&i.to_snapshot().unwrap()).unwrap();
         assert_eq!(j.object_count(), 2);
         assert_eq!(j.object("b", "b/c").unwrap(), i.object("b", "b/c").unwrap());
     }

@@ -3,9 +3,9 @@
 //! a failed chunk call marks a store down at once, and the next good poll brings it back.
 //! A store down for longer than `lost_after` counts as lost: repair stops waiting for it.
 
-use super::client::{CallError, StoreClient};
-use super::index::Member;
 use super::placement::{self, Candidate};
+use super::store_client::{CallError, StoreClient};
+use crate::director::meta::records::Member;
 use crate::hash::Hash;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;

@@ -1,0 +1,331 @@
+//! Multipart uploads, the operations: create, part, part copy, complete, abort and the
+//! expiry of abandoned uploads. Parts become chunks through the same `ingest` as a PUT;
+//! the upload state and its rules are in `meta::uploads`.
+
+use super::gather::pieces;
+use super::scatter::MANIFEST_CHUNKS_MAX;
+use crate::director::Director;
+use crate::director::error::{DirectorError, Result};
+use crate::director::meta::index::ObjectMeta;
+use crate::director::meta::records::{ChunkRef, ObjectRecord, Record};
+use crate::director::meta::uploads::*;
+use crate::hash::{Hash, to_hex};
+use md5::{Digest, Md5};
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+/// What a client asked for when it started an upload.
+#[derive(Clone, Debug, Default)]
+pub struct NewUpload {
+    pub bucket: String,
+    pub key: String,
+    pub content_type: String,
+    pub meta: BTreeMap<String, String>,
+    pub headers: BTreeMap<String, String>,
+}
+
+impl Director {
+    /// CreateMultipartUpload: journals the upload; returns its id.
+    pub fn create_upload(&self, new: NewUpload) -> Result<String> {
+        let now = crate::timefmt::now_ms();
+        let upload_id = new_upload_id(&new.bucket, &new.key, now);
+        self.commit(&Record::UploadCreate {
+            bucket: new.bucket,
+            key: new.key,
+            upload_id: upload_id.clone(),
+            initiated: now,
+            content_type: new.content_type,
+            meta: new.meta,
+            headers: new.headers,
+        })?;
+        Ok(upload_id)
+    }
+
+    /// UploadPart: the body becomes chunks as an object PUT's does; the part is journaled
+    /// (replacing an earlier part with the same number) once every chunk has N copies.
+    pub fn upload_part(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        number: u32,
+        body: &mut crate::director::s3::body::CheckedBody<'_>,
+    ) -> Result<Part> {
+        let (len, want_md5) = (body.len(), body.content_md5());
+        check_part_number(number)?;
+        if len.is_some_and(|n| n > PART_BYTES_MAX) {
+            return Err(DirectorError::EntityTooLarge {
+                limit_bytes: PART_BYTES_MAX,
+            });
+        }
+        // Refuse before reading a byte when the request cannot succeed.
+        self.read_index().upload(bucket, key, upload_id)?;
+        self.check_live_stores()?;
+        let mut pins = self.pins();
+        let got = self.ingest(&mut body.take(PART_BYTES_MAX + 1), len, &mut pins)?;
+        if got.size > PART_BYTES_MAX {
+            return Err(DirectorError::EntityTooLarge {
+                limit_bytes: PART_BYTES_MAX,
+            });
+        }
+        crate::director::s3::body::check_content_md5(want_md5, &got.md5)?;
+        let part = Part {
+            size: got.size,
+            mtime_ms: crate::timefmt::now_ms(),
+            etag: to_hex(&got.md5),
+            chunks: got.chunks,
+        };
+        self.commit_part(bucket, key, upload_id, number, &part)?;
+        Ok(part)
+    }
+
+    fn commit_part(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        number: u32,
+        part: &Part,
+    ) -> Result<()> {
+        self.commit(&Record::UploadPart {
+            bucket: bucket.to_string(),
+            key: key.to_string(),
+            upload_id: upload_id.to_string(),
+            number,
+            part: part.to_record(),
+        })?;
+        self.counters
+            .bytes_in
+            .fetch_add(part.size, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// UploadPartCopy: bytes `start..end` of an existing object become part `number`.
+    /// Chunks wholly inside the range are reused as they are; the partial chunks at the
+    /// two edges are read from the stores and written as new chunks. Every byte of the
+    /// range is still read once (verified, with read-ahead) because the part's ETag is
+    /// the MD5 of its bytes, as S3 clients expect.
+    #[allow(clippy::too_many_arguments)] // one upload, one source: all needed, all distinct
+    pub fn upload_part_copy(
+        self: &Arc<Self>,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        number: u32,
+        src: &Arc<ObjectMeta>,
+        start: u64,
+        end: u64,
+    ) -> Result<Part> {
+        check_part_number(number)?;
+        if end - start > PART_BYTES_MAX {
+            return Err(DirectorError::EntityTooLarge {
+                limit_bytes: PART_BYTES_MAX,
+            });
+        }
+        self.read_index().upload(bucket, key, upload_id)?;
+        self.check_live_stores()?;
+        let mut pins = self.pins();
+        let plan = pieces(&src.chunks, start, end);
+        // Pinned before anything else: the source may be deleted meanwhile, and garbage
+        // collection must not take the chunks this part is about to reference.
+        for p in &plan {
+            pins.pin(p.chunk.hash);
+        }
+        let mut gather = self.open_read(src, start, end)?;
+        let mut md5 = Md5::new();
+        let mut chunks = Vec::with_capacity(plan.len());
+        let mut buf = vec![0u8; 256 * 1024];
+        for p in &plan {
+            if p.skip == 0 && p.take == p.chunk.len as usize {
+                let mut left = p.take;
+                while left > 0 {
+                    let n = left.min(buf.len());
+                    read_exact(&mut gather, &mut buf[..n])?;
+                    md5.update(&buf[..n]);
+                    left -= n;
+                }
+                chunks.push(p.chunk);
+            } else {
+                let mut piece = vec![0u8; p.take];
+                read_exact(&mut gather, &mut piece)?;
+                md5.update(&piece);
+                let hash = Hash::of(&piece);
+                pins.pin(hash);
+                self.replicate(&hash, &piece)?;
+                chunks.push(ChunkRef {
+                    hash,
+                    len: p.take as u32,
+                });
+            }
+        }
+        let part = Part {
+            size: end - start,
+            mtime_ms: crate::timefmt::now_ms(),
+            etag: to_hex(&md5.finalize()),
+            chunks,
+        };
+        self.commit_part(bucket, key, upload_id, number, &part)?;
+        Ok(part)
+    }
+
+    /// CompleteMultipartUpload with the client's `[(part number, etag)]`: the parts'
+    /// chunk lists, in the order listed, become the object; no data is copied.
+    pub fn complete_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        listed: &[(u32, String)],
+    ) -> Result<Arc<ObjectMeta>> {
+        if listed.is_empty() {
+            return Err(DirectorError::BadRequest(
+                "MalformedXML",
+                "the request lists no parts; at least one is needed".into(),
+            ));
+        }
+        if listed.windows(2).any(|w| w[1].0 <= w[0].0) {
+            return Err(DirectorError::S3(
+                400,
+                "InvalidPartOrder",
+                "the parts must be listed in ascending order of part number, each once".into(),
+            ));
+        }
+        let min = self.cfg.multipart_min_part_bytes;
+        let mut pins = self.pins();
+        let (record, parts) = {
+            let idx = self.read_index();
+            let up = idx.upload(bucket, key, upload_id)?;
+            let mut md5s = Vec::with_capacity(listed.len());
+            let mut parts = Vec::with_capacity(listed.len());
+            let mut chunks = Vec::new();
+            let mut size = 0u64;
+            for (i, (n, etag)) in listed.iter().enumerate() {
+                let p = up
+                    .parts
+                    .get(n)
+                    .ok_or_else(|| invalid_part(format!("part {n} was not uploaded")))?;
+                if parse_md5(etag) != parse_md5(&p.etag) {
+                    return Err(invalid_part(format!(
+                        "part {n} has ETag \"{}\", not {etag}",
+                        p.etag
+                    )));
+                }
+                if i + 1 < listed.len() && p.size < min {
+                    return Err(DirectorError::S3(
+                        400,
+                        "EntityTooSmall",
+                        format!(
+                            "part {n} is {} bytes; every part but the last must be at least {min} bytes",
+                            p.size
+                        ),
+                    ));
+                }
+                md5s.push(parse_md5(&p.etag).unwrap_or_default());
+                parts.push((*n, p.etag.clone()));
+                size += p.size;
+                // Pinned under the index lock: a re-upload of the part cannot make these
+                // chunks collectable before the object references them.
+                for c in &p.chunks {
+                    pins.pin(c.hash);
+                    chunks.push((c.hash.to_hex(), u64::from(c.len)));
+                }
+            }
+            if chunks.len() > MANIFEST_CHUNKS_MAX {
+                return Err(DirectorError::EntityTooLarge {
+                    limit_bytes: MANIFEST_CHUNKS_MAX as u64
+                        * u64::from(self.cfg.chunking.max_chunk()),
+                });
+            }
+            let record = ObjectRecord {
+                size,
+                mtime: crate::timefmt::now_ms(),
+                etag: multipart_etag(&md5s),
+                content_type: up.content_type.clone(),
+                meta: up.meta.clone(),
+                headers: up.headers.clone(),
+                chunks,
+                manifest: String::new(),
+                // S3's composite checksums of parts are not offered.
+                checksum: None,
+            };
+            (record, parts)
+        };
+        self.check_live_stores()?;
+        let record = self.write_manifest(bucket, key, record, &mut pins)?;
+        let meta = ObjectMeta::from_record(&record).map_err(DirectorError::Internal)?;
+        self.commit(&Record::UploadComplete {
+            bucket: bucket.to_string(),
+            key: key.to_string(),
+            upload_id: upload_id.to_string(),
+            parts,
+            object: record,
+        })?;
+        Ok(Arc::new(meta))
+    }
+
+    /// AbortMultipartUpload: the upload and its parts are forgotten; their chunks become
+    /// garbage (collected after the grace period unless another object uses them).
+    pub fn abort_upload(&self, bucket: &str, key: &str, upload_id: &str) -> Result<()> {
+        self.commit(&Record::UploadAbort {
+            bucket: bucket.to_string(),
+            key: key.to_string(),
+            upload_id: upload_id.to_string(),
+        })?;
+        Ok(())
+    }
+
+    /// Aborts uploads with no activity for `--multipart-max-age`; returns how many.
+    pub fn expire_uploads(&self) -> usize {
+        let max_ms = self.cfg.multipart_max_age_secs.saturating_mul(1000);
+        if max_ms == 0 {
+            return 0;
+        }
+        let now = crate::timefmt::now_ms();
+        let old: Vec<UploadKey> = self
+            .read_index()
+            .uploads
+            .iter()
+            .filter(|(_, u)| now.saturating_sub(u.last_activity_ms()) > max_ms)
+            .map(|(k, _)| k.clone())
+            .collect();
+        let mut n = 0;
+        for (b, k, id) in old {
+            match self.abort_upload(&b, &k, &id) {
+                Ok(()) => {
+                    n += 1;
+                    log::info!(
+                        "multipart upload {id} of '{b}/{k}' aborted: no activity for {} s",
+                        self.cfg.multipart_max_age_secs
+                    );
+                }
+                // Completed or aborted meanwhile.
+                Err(DirectorError::S3(404, ..)) | Err(DirectorError::NoSuchBucket(_)) => {}
+                Err(e) => log::error!("cannot abort the abandoned upload {id} of '{b}/{k}': {e}"),
+            }
+        }
+        n
+    }
+
+    /// The expiry thread's loop: looks every half max-age (at least every second, at
+    /// most every `EXPIRY_CHECK_SECS_MAX`).
+    pub fn expiry_loop(&self) {
+        let secs = (self.cfg.multipart_max_age_secs / 2).clamp(1, EXPIRY_CHECK_SECS_MAX);
+        loop {
+            std::thread::sleep(std::time::Duration::from_secs(secs));
+            self.expire_uploads();
+        }
+    }
+}
+
+fn read_exact(r: &mut dyn Read, buf: &mut [u8]) -> Result<()> {
+    // The gather stream fails only when no store has a good copy of a chunk.
+    r.read_exact(buf).map_err(|e| {
+        DirectorError::S3(
+            503,
+            "ChunkUnavailable",
+            format!("reading the copy source failed: {e}; nothing was stored"),
+        )
+    })
+}

@@ -1,0 +1,9 @@
+//! The metadata engine: the journal and its records, the in-memory index, uploads in
+//! progress, snapshots and the manifest format. It knows neither HTTP nor stores.
+
+pub mod index;
+pub mod journal;
+pub mod manifest;
+pub mod records;
+pub mod upload_index;
+pub mod uploads;

@@ -1,0 +1,216 @@
+//! Journal records: the serialised types the journal and snapshots hold, kept apart from
+//! the in-memory ones (`index::ObjectMeta`, `uploads::Part`) and converted by hand, so the
+//! memory layout can change without breaking old journals. Both the index and the uploads
+//! depend on this file, not on each other. An unknown record type or version is refused,
+//! never skipped.
+
+use crate::director::error::{DirectorError, Result};
+use crate::hash::Hash;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+/// Version of the records this director writes and reads (`"v"` in every record).
+pub const RECORD_VERSION: u64 = 1;
+/// One chunk of an object: its name and length.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChunkRef {
+    pub hash: Hash,
+    pub len: u32,
+}
+
+/// A chunk list as records hold it: `[[sha256 hex, length], ...]`.
+pub fn chunks_to_record(chunks: &[ChunkRef]) -> Vec<(String, u64)> {
+    chunks
+        .iter()
+        .map(|c| (c.hash.to_hex(), u64::from(c.len)))
+        .collect()
+}
+
+/// A record's chunk list, checked: names, lengths that fit, and a sum equal to `size`.
+pub fn chunks_from_record(
+    chunks: &[(String, u64)],
+    size: u64,
+) -> std::result::Result<Vec<ChunkRef>, String> {
+    let mut out = Vec::with_capacity(chunks.len());
+    let mut total = 0u64;
+    for (h, len) in chunks {
+        let hash = Hash::parse(h).ok_or_else(|| format!("bad chunk name {h:?}"))?;
+        let len = u32::try_from(*len).map_err(|_| format!("chunk length {len} too large"))?;
+        total += u64::from(len);
+        out.push(ChunkRef { hash, len });
+    }
+    if total != size {
+        return Err(format!(
+            "chunk lengths add up to {total}, not to the size {size}"
+        ));
+    }
+    Ok(out)
+}
+
+/// The object fields as they appear in journal records, snapshots and manifests.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ObjectRecord {
+    pub size: u64,
+    pub mtime: u64,
+    pub etag: String,
+    pub content_type: String,
+    #[serde(default)]
+    pub meta: BTreeMap<String, String>,
+    /// Content-Encoding, Content-Disposition, ... as sent with the upload (absent if none).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+    /// `[[sha256 hex, length], ...]` in order.
+    pub chunks: Vec<(String, u64)>,
+    pub manifest: String,
+    /// `[algorithm, base64 value]` of the verified x-amz-checksum-*; absent if none was sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<(String, String)>,
+}
+
+/// A journal record (without the `seq` and `v` fields, which the caller handles).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Record {
+    BucketCreate {
+        bucket: String,
+        created: u64,
+    },
+    BucketDelete {
+        bucket: String,
+    },
+    ObjectPut {
+        bucket: String,
+        key: String,
+        object: ObjectRecord,
+    },
+    ObjectDelete {
+        bucket: String,
+        key: String,
+    },
+    /// A store joins: identity from its `store.json`, placement zone and weight.
+    StoreAdd {
+        id: String,
+        url: String,
+        zone: String,
+        weight: f64,
+    },
+    /// A known store answers at a new address (identity is the id, not the URL).
+    StoreMove {
+        id: String,
+        url: String,
+    },
+    /// Move every chunk off this store; it takes no new copies.
+    StoreDrain {
+        id: String,
+    },
+    StoreRemove {
+        id: String,
+    },
+    /// CreateMultipartUpload: an upload starts (multipart.rs).
+    UploadCreate {
+        bucket: String,
+        key: String,
+        upload_id: String,
+        /// Unix ms.
+        initiated: u64,
+        content_type: String,
+        #[serde(default)]
+        meta: BTreeMap<String, String>,
+        /// Stored standard headers, as in `ObjectRecord::headers`.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        headers: BTreeMap<String, String>,
+    },
+    /// UploadPart / UploadPartCopy: part `number` is stored (replacing an earlier one).
+    UploadPart {
+        bucket: String,
+        key: String,
+        upload_id: String,
+        number: u32,
+        part: PartRecord,
+    },
+    /// CompleteMultipartUpload: the upload becomes the object `object`, whose chunk list
+    /// is the listed parts' lists in order; `parts` are the `[number, etag]` used.
+    UploadComplete {
+        bucket: String,
+        key: String,
+        upload_id: String,
+        parts: Vec<(u32, String)>,
+        object: ObjectRecord,
+    },
+    /// AbortMultipartUpload, or an abandoned upload cleaned after `--multipart-max-age`.
+    UploadAbort {
+        bucket: String,
+        key: String,
+        upload_id: String,
+    },
+}
+
+/// A store that belongs to the cluster, as journaled.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Member {
+    pub url: String,
+    pub zone: String,
+    pub weight: f64,
+    #[serde(default)]
+    pub draining: bool,
+}
+
+/// A part as journaled (`upload_part`) and in snapshots.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct PartRecord {
+    pub size: u64,
+    pub mtime: u64,
+    pub etag: String,
+    /// `[[sha256 hex, length], ...]` in order; lengths add up to `size`.
+    pub chunks: Vec<(String, u64)>,
+}
+
+impl Record {
+    /// Whether the record changes the set of stores.
+    pub fn is_membership(&self) -> bool {
+        matches!(
+            self,
+            Record::StoreAdd { .. }
+                | Record::StoreMove { .. }
+                | Record::StoreDrain { .. }
+                | Record::StoreRemove { .. }
+        )
+    }
+
+    /// The JSON object the journal writes (it adds `seq`).
+    pub fn to_map(&self) -> Result<Map<String, Value>> {
+        let v = serde_json::to_value(self)
+            .map_err(|e| DirectorError::Internal(format!("cannot encode a record: {e}")))?;
+        let Value::Object(mut m) = v else {
+            return Err(DirectorError::Internal(
+                "a record is not a JSON object".into(),
+            ));
+        };
+        m.insert("v".into(), Value::from(RECORD_VERSION));
+        Ok(m)
+    }
+
+    /// Reads a record from the journal, refusing unknown versions and types.
+    pub fn from_map(mut m: Map<String, Value>) -> std::result::Result<(u64, Record), String> {
+        let seq = m
+            .remove("seq")
+            .and_then(|s| s.as_u64())
+            .ok_or("record has no seq")?;
+        match m.remove("v").and_then(|v| v.as_u64()) {
+            Some(RECORD_VERSION) => {}
+            Some(v) => {
+                return Err(format!(
+                    "record {seq} has version {v}; this director reads version {RECORD_VERSION} (upgrade dpyfs)"
+                ));
+            }
+            None => return Err(format!("record {seq} has no version field \"v\"")),
+        }
+        let r = serde_json::from_value(Value::Object(m))
+            .map_err(|e| format!("record {seq}: {e} (unknown record type or field?)"))?;
+        Ok((seq, r))
+    }
+}
