@@ -24,6 +24,7 @@ pub mod http;
 pub mod human;
 pub mod logring;
 pub mod metrics;
+pub mod mount;
 pub mod sigv4;
 pub mod store;
 pub mod sys;
