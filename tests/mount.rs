@@ -267,6 +267,32 @@ fn files_and_folders_through_the_mount() {
     drop(f);
     assert_eq!(fs::read(m.path("log.txt")).unwrap(), b"one\ntwo\n");
 
+    // Two processes appending to different files at the same time.
+    fs::write(m.path("p1.txt"), b"").unwrap();
+    fs::write(m.path("p2.txt"), b"").unwrap();
+    let appenders: Vec<Child> = ["p1", "p2"]
+        .iter()
+        .map(|p| {
+            Command::new("sh")
+                .args([
+                    "-c",
+                    &format!("for i in $(seq 1 50); do echo {p}-$i >> {mp}/{p}.txt; done"),
+                ])
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut a in appenders {
+        assert!(a.wait().unwrap().success());
+    }
+    for p in ["p1", "p2"] {
+        let want: String = (1..=50).map(|i| format!("{p}-{i}\n")).collect();
+        assert_eq!(
+            fs::read_to_string(m.path(&format!("{p}.txt"))).unwrap(),
+            want
+        );
+    }
+
     // cp -p keeps the modification time (x-amz-meta-mtime, as rclone).
     sh_ok(&work, "touch -d '2001-02-03 04:05:06' old.txt");
     sh_ok(&work, &format!("cp -p old.txt {mp}/old.txt"));

@@ -119,6 +119,22 @@ struct OpenFile {
 /// A folder's names, each with whether it is a folder, taken at opendir.
 type Listing = Vec<(String, bool)>;
 
+impl OpenFile {
+    fn new(size: u64, mtime: Duration) -> OpenFile {
+        OpenFile {
+            opens: 0,
+            size,
+            mtime,
+            spool: None,
+            dirty: false,
+            unlinked: false,
+            reported: false,
+            window_start: 0,
+            window: Vec::new(),
+        }
+    }
+}
+
 pub struct Fs {
     client: Client,
     bucket: String,
@@ -543,17 +559,7 @@ impl Fs {
             Some(of) => (of, false),
             None => {
                 let a = self.attr_of(path)?.ok_or(Errno::ENOENT)?;
-                let of = Arc::new(Mutex::new(OpenFile {
-                    opens: 0,
-                    size: a.size,
-                    mtime: a.mtime,
-                    spool: None,
-                    dirty: false,
-                    unlinked: false,
-                    reported: false,
-                    window_start: 0,
-                    window: Vec::new(),
-                }));
+                let of = Arc::new(Mutex::new(OpenFile::new(a.size, a.mtime)));
                 (of, true)
             }
         };
@@ -704,47 +710,55 @@ impl Fs {
         Ok(out)
     }
 
+    /// The open state of `ino`, made by `make` if none, with one more open counted. The
+    /// count changes under the map's lock, so a last release never removes a state that
+    /// an open has just taken.
+    fn acquire(&self, ino: u64, make: impl FnOnce() -> OpenFile) -> Arc<Mutex<OpenFile>> {
+        let mut map = lock(&self.open);
+        let of = map
+            .entry(ino)
+            .or_insert_with(|| Arc::new(Mutex::new(make())))
+            .clone();
+        lock(&of).opens += 1;
+        of
+    }
+
     fn open_impl(&self, ino: u64, flags: OpenFlags) -> Result<(), Errno> {
         let path = self.path_of(INodeNo(ino))?;
         let writing = !matches!(flags.acc_mode(), OpenAccMode::O_RDONLY);
         let trunc = flags.0 & libc::O_TRUNC != 0;
-        let of = match self.open_file(ino) {
-            Some(of) => of,
+        let fresh = match self.open_file(ino) {
+            Some(_) => OpenFile::new(0, now()),
             None => {
                 let a = self.attr_of(&path)?.ok_or(Errno::ENOENT)?;
                 if a.dir {
                     return Err(Errno::EISDIR);
                 }
-                let of = Arc::new(Mutex::new(OpenFile {
-                    opens: 0,
-                    size: a.size,
-                    mtime: a.mtime,
-                    spool: None,
-                    dirty: false,
-                    unlinked: false,
-                    reported: false,
-                    window_start: 0,
-                    window: Vec::new(),
-                }));
-                lock(&self.open).entry(ino).or_insert(of).clone()
+                OpenFile::new(a.size, a.mtime)
             }
         };
-        let mut g = lock(&of);
-        if writing || trunc {
-            let keep = if trunc { 0 } else { g.size };
-            self.make_spool(&path, &mut g, keep)?;
-            if trunc {
-                if let Some((_, f)) = &g.spool {
-                    f.set_len(0).map_err(|e| io_errno(&e))?;
+        let of = self.acquire(ino, || fresh);
+        let r = (|| {
+            let mut g = lock(&of);
+            if writing || trunc {
+                let keep = if trunc { 0 } else { g.size };
+                self.make_spool(&path, &mut g, keep)?;
+                if trunc {
+                    if let Some((_, f)) = &g.spool {
+                        f.set_len(0).map_err(|e| io_errno(&e))?;
+                    }
+                    self.spool_release(g.size);
+                    g.size = 0;
+                    g.dirty = true;
+                    g.mtime = now();
                 }
-                self.spool_release(g.size);
-                g.size = 0;
-                g.dirty = true;
-                g.mtime = now();
             }
+            Ok(())
+        })();
+        if r.is_err() {
+            self.release_impl(ino);
         }
-        g.opens += 1;
-        Ok(())
+        r
     }
 
     fn release_impl(&self, ino: u64) {
@@ -752,20 +766,32 @@ impl Fs {
             return;
         };
         let mut g = lock(&of);
-        g.opens = g.opens.saturating_sub(1);
-        if g.opens > 0 {
+        if g.opens > 1 {
+            g.opens -= 1;
             return;
         }
+        // The last handle: upload while still counted, so an open meanwhile shares it.
         if g.reported && g.dirty {
             log::warn!("dropping an unsaved file (inode {ino}): close/fsync reported it");
         } else if let Err(e) = self.upload(ino, &mut g) {
             log::warn!("dropping an unsaved file (inode {ino}): {e:?}");
         }
+        g.opens = g.opens.saturating_sub(1);
+        if g.opens > 0 {
+            return;
+        }
         if g.spool.take().is_some() {
             self.spool_release(g.size);
         }
+        g.dirty = false;
         drop(g);
-        lock(&self.open).remove(&ino);
+        let mut map = lock(&self.open);
+        let unused = map
+            .get(&ino)
+            .is_some_and(|cur| Arc::ptr_eq(cur, &of) && lock(cur).opens == 0);
+        if unused {
+            map.remove(&ino);
+        }
     }
 
     fn write_impl(&self, ino: u64, offset: u64, data: &[u8]) -> Result<u32, Errno> {
@@ -1058,27 +1084,15 @@ impl Filesystem for Fs {
         let r = (|| {
             let path = self.child(parent, name)?;
             let ino = self.ino(&path);
-            let of = lock(&self.open)
-                .entry(ino)
-                .or_insert_with(|| {
-                    Arc::new(Mutex::new(OpenFile {
-                        opens: 0,
-                        size: 0,
-                        mtime: now(),
-                        spool: None,
-                        dirty: true,
-                        unlinked: false,
-                        reported: false,
-                        window_start: 0,
-                        window: Vec::new(),
-                    }))
-                })
-                .clone();
+            let of = self.acquire(ino, || OpenFile::new(0, now()));
             let mut g = lock(&of);
             g.unlinked = false;
-            self.make_spool(&path, &mut g, 0)?;
+            if let Err(e) = self.make_spool(&path, &mut g, 0) {
+                drop(g);
+                self.release_impl(ino);
+                return Err(e);
+            }
             g.dirty = true;
-            g.opens += 1;
             let a = Attr {
                 dir: false,
                 size: g.size,
