@@ -138,13 +138,13 @@ impl Drop for Mounted {
                 let _ = c.kill();
                 let _ = c.wait();
             }
-            if is_mounted(&self.mp) {
-                // A killed mount leaves a dead mount point: detach it lazily.
-                let _ = Command::new("fusermount3")
-                    .arg("-uz")
-                    .arg(&self.mp)
-                    .status();
-            }
+        }
+        if is_mounted(&self.mp) {
+            // A killed mount leaves a dead mount point: detach it lazily.
+            let _ = Command::new("fusermount3")
+                .arg("-uz")
+                .arg(&self.mp)
+                .status();
         }
         if std::thread::panicking() {
             eprintln!("--- dpyfs mount log ---\n{}", self.log_text());
@@ -456,4 +456,66 @@ fn failures_reach_the_program() {
     );
     fs::write(m.path("after.txt"), b"still mounted").unwrap();
     assert_eq!(fs::read(m.path("after.txt")).unwrap(), b"still mounted");
+}
+
+#[test]
+fn bad_arguments_are_refused_before_mounting() {
+    need_fuse();
+    let dir = TempDir::new("mount-args");
+    let c = cluster_with_bucket(&dir);
+    let url = c.url();
+    let mp = dir.path().join("mnt");
+    fs::create_dir_all(&mp).unwrap();
+    let mps = mp.to_str().unwrap();
+    let run = |args: &[&str]| {
+        let o = command("dpyfs")
+            .args(["--url", &url, "mount"])
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let (code, err) = run(&[BUCKET]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("MOUNTPOINT"), "{err}");
+    let (code, err) = run(&["--spool-max", "lots", BUCKET, mps]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--spool-max"), "{err}");
+    let missing = dir.path().join("nowhere");
+    let (code, err) = run(&[BUCKET, missing.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("not a folder"), "{err}");
+    let (code, err) = run(&["nosuchbucket", mps]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("no bucket 'nosuchbucket'"), "{err}");
+    assert!(!is_mounted(&mp));
+}
+
+/// The mount process killed with a file open: the program's next call fails (ENOTCONN),
+/// what was not closed is not stored, what was closed is; the spool folder holds nothing.
+#[test]
+fn a_killed_mount_loses_only_unclosed_files() {
+    need_fuse();
+    let dir = TempDir::new("mount-kill");
+    let c = cluster_with_bucket(&dir);
+    let mut m = Mounted::start(&c.url(), BUCKET, dir.path(), &[]);
+    fs::write(m.path("closed.txt"), b"closed before").unwrap();
+    let mut f = fs::File::create(m.path("open.txt")).unwrap();
+    f.write_all(b"never closed").unwrap();
+    let mut child = m.child.take().unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let e = f.sync_all().unwrap_err();
+    assert_eq!(e.raw_os_error(), Some(107), "ENOTCONN: {e}");
+    drop(f);
+    let o = tool("dpyfs", &c.url(), &["ls", BUCKET], dir.path());
+    let listed = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(listed.contains("closed.txt"), "{listed}");
+    assert!(!listed.contains("open.txt"), "{listed}");
+    let spool_files: Vec<_> = files_under(&dir.path().join("spool"));
+    assert!(spool_files.is_empty(), "{spool_files:?}");
+    // Drop detaches the dead mount point.
 }
