@@ -342,7 +342,11 @@ impl Fs {
         {
             return Ok(*a);
         }
-        let a = match self.client.head(&self.bucket, &self.key(path)) {
+        let key = self.key(path);
+        let a = match self
+            .client
+            .retrying("lookup", || self.client.head(&self.bucket, &key))
+        {
             Ok(Some(h)) => Some(Attr {
                 dir: false,
                 size: h.size,
@@ -354,10 +358,7 @@ impl Fs {
                     .unwrap_or(Duration::from_millis(h.modified_ms)),
             }),
             Ok(None) => {
-                let below = self
-                    .client
-                    .list_first(&self.bucket, &self.dir_prefix(path), None, 1)
-                    .map_err(|e| errno(&e))?;
+                let below = self.first_keys(&self.dir_prefix(path), 1)?;
                 (!below.is_empty()).then_some(Attr {
                     dir: true,
                     size: 0,
@@ -528,7 +529,7 @@ impl Fs {
             return;
         }
         let dp = self.dir_prefix(parent);
-        if let Ok(below) = self.client.list_first(&self.bucket, &dp, None, 1)
+        if let Ok(below) = self.first_keys(&dp, 1)
             && below.is_empty()
             && let Err(e) = self.client.put_object(
                 &self.bucket,
@@ -632,10 +633,7 @@ impl Fs {
                 if !t.dir {
                     return Err(Errno::ENOTDIR);
                 }
-                let below = self
-                    .client
-                    .list_first(&self.bucket, &self.dir_prefix(new), None, 2)
-                    .map_err(|e| errno(&e))?;
+                let below = self.first_keys(&self.dir_prefix(new), 2)?;
                 if below.iter().any(
                     |l| !matches!(l, Listed::Object { key, .. } if *key == self.dir_prefix(new)),
                 ) {
@@ -658,6 +656,15 @@ impl Fs {
         lock(&self.attrs).clear();
         self.keep_folder(old);
         Ok(())
+    }
+
+    /// The first `max` keys under `prefix` (no grouping): enough to tell empty from not.
+    fn first_keys(&self, prefix: &str, max: u32) -> Result<Vec<Listed>, Errno> {
+        self.client
+            .retrying("list", || {
+                self.client.list_first(&self.bucket, prefix, None, max)
+            })
+            .map_err(|e| errno(&e))
     }
 
     fn exists_committed(&self, path: &str) -> Result<bool, Errno> {
@@ -1018,10 +1025,7 @@ impl Filesystem for Fs {
         let r = (|| {
             let path = self.child(parent, name)?;
             let marker = self.dir_prefix(&path);
-            let below = self
-                .client
-                .list_first(&self.bucket, &marker, None, 2)
-                .map_err(|e| errno(&e))?;
+            let below = self.first_keys(&marker, 2)?;
             let pending = self.listing_pending_under(&path);
             if pending
                 || below
