@@ -519,3 +519,39 @@ fn a_killed_mount_loses_only_unclosed_files() {
     assert!(spool_files.is_empty(), "{spool_files:?}");
     // Drop detaches the dead mount point.
 }
+
+/// Without --allow-other only the mounting user (root here) may enter; with it, others
+/// (a Samba or media server's own user) can read and write.
+#[test]
+fn other_users_only_with_allow_other() {
+    need_fuse();
+    let dir = TempDir::new("mount-other");
+    let c = cluster_with_bucket(&dir);
+    let as_nobody = |script: &str| {
+        Command::new("setpriv")
+            .args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                "sh",
+                "-c",
+            ])
+            .arg(script)
+            .output()
+            .unwrap()
+    };
+    {
+        let m = Mounted::start(&c.url(), BUCKET, dir.path(), &[]);
+        fs::write(m.path("f.txt"), b"shared").unwrap();
+        let o = as_nobody(&format!("cat {}", m.path("f.txt").display()));
+        assert!(!o.status.success(), "{o:?}");
+    }
+    let m = Mounted::start(&c.url(), BUCKET, dir.path(), &["--allow-other"]);
+    let o = as_nobody(&format!(
+        "cat {0}/f.txt && echo new > {0}/by-nobody.txt",
+        m.mp.display()
+    ));
+    assert!(o.status.success(), "{o:?}");
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "shared");
+    assert_eq!(fs::read(m.path("by-nobody.txt")).unwrap(), b"new\n");
+}

@@ -26,7 +26,7 @@ Commands:
                                       make an access key (prints id and secret once)
   admin key list [--keys FILE]        list access keys (no secrets)
   admin key delete ID [--keys FILE]   remove an access key
-  mount [--spool DIR] [--spool-max BYTES] [--cache-ttl MS] BUCKET[/PREFIX] MOUNTPOINT
+  mount [--allow-other] [--spool DIR] [--spool-max BYTES] [--cache-ttl MS] BUCKET[/PREFIX] MOUNTPOINT
                                       the bucket as a folder (FUSE), until Ctrl-C
   fsck [--deep]                       check that every object has N verified copies
   recover --store URL... --data DIR   rebuild a director's journal from the stores
@@ -371,6 +371,7 @@ fn mount_main(url: &str, args: &[String]) -> ExitCode {
             "retries of a failed call before EIO (3)",
             "N",
         );
+        o.optflag("", "allow-other", "let other users in (Samba, minidlna)");
     }) {
         Ok(m) => m,
         Err(c) => return c,
@@ -397,6 +398,7 @@ fn mount_main(url: &str, args: &[String]) -> ExitCode {
             ),
             retries: cli::opt_value(&m, "retries", |v| v.parse().ok())?
                 .unwrap_or(dpyfs::mount::RETRIES_DEFAULT),
+            allow_other: m.opt_present("allow-other"),
         })
     })();
     let cfg = match parsed {

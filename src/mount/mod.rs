@@ -33,6 +33,9 @@ pub struct MountConfig {
     pub spool_max_bytes: u64,
     pub cache_ttl: Duration,
     pub retries: u32,
+    /// Let other users in (`allow_other`; non-root mounts need `user_allow_other` in
+    /// /etc/fuse.conf): a Samba or media server running as its own user needs it.
+    pub allow_other: bool,
 }
 
 /// `BUCKET[/PREFIX]` to (bucket, prefix ending in `/` or empty).
@@ -106,6 +109,9 @@ pub fn run(cfg: MountConfig) -> Result<(), String> {
         fuser::MountOption::NoSuid,
     ];
     options.n_threads = Some(THREADS);
+    if cfg.allow_other {
+        options.acl = fuser::SessionACL::All;
+    }
     crate::sys::catch_stop_signals();
     let result = serve(fs, mp, &options);
     let _ = std::fs::remove_dir_all(&spool);
