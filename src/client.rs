@@ -123,6 +123,23 @@ pub struct Download {
     pub body: Box<dyn Read + Send>,
 }
 
+/// What HEAD tells of an object.
+#[derive(Clone, Debug)]
+pub struct Head {
+    pub size: u64,
+    pub etag: String,
+    /// Last-Modified, unix milliseconds (0 when absent).
+    pub modified_ms: u64,
+    pub content_type: String,
+    /// User metadata: `x-amz-meta-NAME` headers as (name, value), names lowercase.
+    pub meta: Vec<(String, String)>,
+}
+
+fn meta_headers(meta: &[(String, String)]) -> impl Iterator<Item = (String, String)> + '_ {
+    meta.iter()
+        .map(|(k, v)| (format!("x-amz-meta-{}", k.to_ascii_lowercase()), v.clone()))
+}
+
 /// One entry of a listing.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Listed {
@@ -305,14 +322,117 @@ impl Client {
         content_type: &str,
         body: Payload<'_>,
     ) -> Result<String> {
+        self.put_object_meta(bucket, key, content_type, &[], body)
+    }
+
+    /// PUT with user metadata: `meta` names go out as `x-amz-meta-NAME`.
+    pub fn put_object_meta(
+        &self,
+        bucket: &str,
+        key: &str,
+        content_type: &str,
+        meta: &[(String, String)],
+        body: Payload<'_>,
+    ) -> Result<String> {
+        let mut headers = vec![("content-type".to_string(), content_type.to_string())];
+        headers.extend(meta_headers(meta));
+        let a = self.call("PUT", &object_path(bucket, key), "", &headers, body)?;
+        Ok(a.header("etag").unwrap_or("").trim_matches('"').to_string())
+    }
+
+    /// Bytes `start..start + len` of an object (fewer at its end), one ranged GET.
+    pub fn get_range(&self, bucket: &str, key: &str, start: u64, len: u64) -> Result<Vec<u8>> {
+        if len == 0 {
+            return Ok(Vec::new());
+        }
+        let range = format!("bytes={start}-{}", start + len - 1);
         let a = self.call(
-            "PUT",
+            "GET",
             &object_path(bucket, key),
             "",
-            &[("content-type".into(), content_type.into())],
-            body,
+            &[("range".into(), range)],
+            Payload::None,
         )?;
-        Ok(a.header("etag").unwrap_or("").trim_matches('"').to_string())
+        let d = a.into_download();
+        // A range past the end is answered with 416 (an error above); the buffer is
+        // bounded by `len`, not by what the server claims to send.
+        let mut out = Vec::with_capacity(usize::try_from(len.min(1 << 24)).unwrap_or(0));
+        d.body
+            .take(len)
+            .read_to_end(&mut out)
+            .map_err(|e| ClientError::Transport(format!("reading {key}: {e}")))?;
+        Ok(out)
+    }
+
+    /// An object's size, time and user metadata, or None if there is no such key (a
+    /// missing bucket is also None here: HEAD has no body to tell them apart).
+    pub fn head(&self, bucket: &str, key: &str) -> Result<Option<Head>> {
+        match self.call("HEAD", &object_path(bucket, key), "", &[], Payload::None) {
+            Ok(a) => {
+                let modified_ms = a
+                    .header("last-modified")
+                    .and_then(crate::timefmt::parse_http_date)
+                    .unwrap_or(0);
+                let content_type = a.header("content-type").unwrap_or("").to_string();
+                let meta = a.meta();
+                let d = a.into_download();
+                Ok(Some(Head {
+                    size: d.len.unwrap_or(0),
+                    etag: d.etag.unwrap_or_default(),
+                    modified_ms,
+                    content_type,
+                    meta,
+                }))
+            }
+            Err(e) if e.status() == Some(404) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// CopyObject `src` to `dst` in one bucket: no data moves (the director reuses the
+    /// chunks). With `meta`, the copy's metadata is replaced by it; without, it is kept.
+    pub fn copy_object(
+        &self,
+        bucket: &str,
+        src: &str,
+        dst: &str,
+        meta: Option<(&str, &[(String, String)])>,
+    ) -> Result<()> {
+        let mut headers = vec![("x-amz-copy-source".to_string(), object_path(bucket, src))];
+        if let Some((content_type, meta)) = meta {
+            headers.push(("x-amz-metadata-directive".into(), "REPLACE".into()));
+            headers.push(("content-type".into(), content_type.into()));
+            headers.extend(meta_headers(meta));
+        }
+        self.call(
+            "PUT",
+            &object_path(bucket, dst),
+            "",
+            &headers,
+            Payload::None,
+        )?;
+        Ok(())
+    }
+
+    /// The first page (at most `max_keys` entries) under `prefix`, grouped at `delimiter`.
+    pub fn list_first(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        delimiter: Option<&str>,
+        max_keys: u32,
+    ) -> Result<Vec<Listed>> {
+        let mut q = format!(
+            "list-type=2&encoding-type=url&max-keys={max_keys}&prefix={}",
+            percent_encode(prefix, false)
+        );
+        if let Some(d) = delimiter {
+            q.push_str(&format!("&delimiter={}", percent_encode(d, false)));
+        }
+        let doc = self
+            .call("GET", &bucket_path(bucket), &q, &[], Payload::None)?
+            .text()?;
+        Ok(parse_list_page(&doc)?.entries)
     }
 
     pub fn get_object(&self, bucket: &str, key: &str) -> Result<Download> {
@@ -508,6 +628,19 @@ pub mod ureq_response {
     impl Answer {
         pub fn header(&self, name: &str) -> Option<&str> {
             self.0.header(name)
+        }
+
+        /// The `x-amz-meta-*` headers as (name without the prefix, value).
+        pub fn meta(&self) -> Vec<(String, String)> {
+            self.0
+                .headers_names()
+                .into_iter()
+                .filter_map(|h| {
+                    let name = h.to_ascii_lowercase();
+                    let short = name.strip_prefix("x-amz-meta-")?.to_string();
+                    Some((short, self.0.header(&h)?.to_string()))
+                })
+                .collect()
         }
 
         pub fn text(self) -> Result<String> {

@@ -30,6 +30,7 @@ pub mod http;
 pub mod human;
 pub mod logring;
 pub mod metrics;
+pub mod mount;
 pub mod raft;
 pub mod resolve;
 pub mod s3;

@@ -5,6 +5,7 @@
 #        tests. Without recommends: chromium's would bring a desktop (upower, udev, cups
 #        helpers, about 540 MB) that headless use does not need;
 #        dnsmasq-base (the program, not the service) for tests/names.rs.
+#   apt: fuse3 (fusermount3) and rsync for the mount test (tests/mount.rs).
 #   pip: tests/clients/requirements.txt (boto3, aws-cli) into a venv, by default target/s3-venv
 # Idempotent; parallel callers wait on a lock. Usage: install.sh [VENV_DIR]
 set -euo pipefail
@@ -20,6 +21,8 @@ command -v rclone >/dev/null || need_apt+=(rclone)
 command -v s3cmd >/dev/null || need_apt+=(s3cmd)
 command -v curl >/dev/null || need_apt+=(curl)
 command -v jq >/dev/null || need_apt+=(jq)
+command -v fusermount3 >/dev/null || need_apt+=(fuse3)
+command -v rsync >/dev/null || need_apt+=(rsync)
 command -v script >/dev/null || need_apt+=(util-linux)
 command -v chromium >/dev/null || command -v chromium-browser >/dev/null || need_apt+=(chromium)
 # Without recommends no font comes with chromium: the screenshot would show empty boxes.
