@@ -2,56 +2,67 @@
 CARGO ?= cargo
 DATA ?= ./dpyfs-data
 
-.PHONY: build release test test-deps lint fmt run bench bench-quick cross cross-test clean
+.PHONY: help build release test raft-sim test-deps lint fmt run bench bench-quick cross cross-test clean
 
-build:
+# Every target with the line after its `##`; `make` alone prints the same.
+help: ## this list
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /\1\t/' | \
+	  awk -F'\t' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+build: ## debug build of the binaries (target/debug/)
 	$(CARGO) build --bins
 
-release:
+release: ## release build of the binaries (target/release/)
 	$(CARGO) build --release --bins
 
 # The whole test suite: formatting, lints, unit and integration tests (real binaries on
 # 127.0.0.1 with temporary directories).
-test: test-deps
+test: test-deps ## installs what the tests run if missing (test-deps), then fmt, clippy, cargo test
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
 	$(CARGO) test
+	$(CARGO) test -p tiny_http --lib
+
+# The Raft simulation over many more seeds than `make test` runs (3 000); RAFT_SEEDS=N for
+# another count, RAFT_SEED=N to replay one (docs/ARCHITECTURE.md, "Consensus core").
+raft-sim: ## the Raft simulation over 100 000 seeds (RAFT_SEEDS=N, RAFT_SEED=N replays one)
+	RAFT_SEEDS=$${RAFT_SEEDS:-100000} $(CARGO) test --lib raft::sim::simulation -- --nocapture
 
 # What the tests run besides our binaries (curl, jq, script, chromium, rclone, s3cmd from
 # apt; boto3 and aws-cli into target/s3-venv): installed when missing, as root; otherwise it
 # prints the apt-get line to run.
-test-deps:
+test-deps: ## curl, jq, script, chromium, rclone, s3cmd (apt); boto3, aws-cli (pip, target/s3-venv)
 	bash tests/clients/install.sh
 
-lint:
+lint: ## cargo clippy --all-targets -- -D warnings
 	$(CARGO) clippy --all-targets -- -D warnings
 
-fmt:
+fmt: ## cargo fmt --all
 	$(CARGO) fmt --all
 
 # A whole local cluster: a director on 127.0.0.1:7070 and three stores on 7071-7073, data
 # and logs under $(DATA). Ctrl-C stops it; the next `make run` finds the data again.
-run: release
+run: release ## a local cluster: director on 127.0.0.1:7070, stores on 7071-7073, data in ./dpyfs-data
 	./target/release/dpyfs dev --dir $(DATA)
 
 # Measures a 3-store cluster (N=2) of the release binaries on 127.0.0.1 next to this
 # machine's own limits (SHA-256, MD5, disk, durable creates, bare loopback HTTP), measured
 # in the same run; prints a table and writes target/bench/latest.json. docs/PERFORMANCE.md
 # explains the figures. bench-quick: smaller sizes, under two minutes.
-bench: release
+bench: release ## full benchmarks next to this machine's limits (target/bench/latest.json)
 	$(CARGO) bench --bench bench
 
-bench-quick: release
+bench-quick: release ## the benchmarks at smaller sizes, about two minutes
 	BENCH_QUICK=1 $(CARGO) bench --bench bench
 
 # Static, stripped ARM binaries under target/cross/<arch>/, with SHA256SUMS and a tarball
 # per arch. Needs cross/setup.sh once (apt, as root). CROSS_ARCHS=armv7 for one arch.
-cross:
+cross: ## static ARM binaries in target/cross/<arch>/ (needs cross/setup.sh once, as root)
 	@for a in $${CROSS_ARCHS:-aarch64 armv7}; do cross/build.sh $$a || exit 1; done
 
 # A subset of the integration suite (cross/README.md) with the ARM daemons under qemu.
-cross-test: cross
+cross-test: cross ## a subset of the integration tests with the ARM binaries under qemu
 	@for a in $${CROSS_ARCHS:-aarch64 armv7}; do CARGO="$(CARGO)" cross/test.sh $$a || exit 1; done
 
-clean:
+clean: ## cargo clean
 	$(CARGO) clean

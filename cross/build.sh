@@ -26,12 +26,16 @@ mkdir -p "$root/target/cross"
 echo "cross/build.sh: $arch ($TRIPLE) with $("$RUSTC" --version)"
 start=$(date +%s)
 # The executables cargo built, read off its JSON messages (so every [[bin]] is included).
-mapfile -t exes < <(
-  cargo build --release --bins --locked --target "$TRIPLE" \
-    --target-dir "$cargo_dir" \
-    --message-format=json-render-diagnostics |
-    grep -o '"executable":"[^"]*"' | sed 's/^"executable":"//; s/"$//'
-)
+json=$(mktemp)
+trap 'rm -f "$json"' EXIT
+if ! cargo build --release --bins --locked --target "$TRIPLE" \
+  --target-dir "$cargo_dir" --message-format=json-render-diagnostics >"$json"; then
+  # The usual cause on a machine that built before: rustc-web and the ARM standard
+  # libraries no longer of one version (E0514/E0463 above). setup.sh pins them together.
+  echo "cross/build.sh: the $arch build failed; if the errors above are about 'std' or 'core', run: cross/setup.sh" >&2
+  exit 1
+fi
+mapfile -t exes < <(grep -o '"executable":"[^"]*"' "$json" | sed 's/^"executable":"//; s/"$//')
 [ ${#exes[@]} -gt 0 ] || { echo "cross/build.sh: cargo built no executable" >&2; exit 1; }
 
 rm -rf "$out"

@@ -28,6 +28,12 @@ director_tests=(
   curl_uploads_plain_and_chunked_bodies
   ranges_at_chunk_boundaries
 )
+# Every test of tests/names.rs: the static binaries' own resolver (hosts file, DNS, mDNS).
+names_tests=(
+  names_from_a_hosts_file
+  names_from_a_dns_server_on_loopback
+  local_names_by_mdns_in_a_network_namespace
+)
 # Opt-in, long (see cross/README.md): CROSS_TEST_LARGE=1 adds the > 4 GiB object test,
 # once tests/large_object.rs exists.
 large=() large_tests=()
@@ -39,6 +45,6 @@ fi
 echo "cross/test.sh: $arch: daemons from $bin_dir under $qemu"
 start=$(date +%s)
 DPYFS_BIN_DIR=$bin_dir DPYFS_RUNNER=$qemu \
-  "${CARGO:-cargo}" test --test store --test director "${large[@]}" -- \
-  --exact "${store_tests[@]}" "${director_tests[@]}" "${large_tests[@]}" "$@"
+  "${CARGO:-cargo}" test --test store --test director --test names "${large[@]}" -- \
+  --exact "${store_tests[@]}" "${director_tests[@]}" "${names_tests[@]}" "${large_tests[@]}" "$@"
 echo "cross/test.sh: $arch passed in $(( $(date +%s) - start )) s"

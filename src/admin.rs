@@ -15,7 +15,7 @@ pub struct Admin {
     creds: Option<crate::sigv4::Credentials>,
 }
 
-fn call(r: Result<ureq::Response, ureq::Error>) -> Result<Value, String> {
+fn call(url: &str, r: Result<ureq::Response, ureq::Error>) -> Result<Value, String> {
     match r {
         Ok(resp) => {
             let text = resp.into_string().map_err(|e| e.to_string())?;
@@ -23,13 +23,16 @@ fn call(r: Result<ureq::Response, ureq::Error>) -> Result<Value, String> {
         }
         Err(ureq::Error::Status(code, resp)) => {
             let text = resp.into_string().unwrap_or_default();
-            let msg = text
-                .split("<Message>")
-                .nth(1)
-                .and_then(|t| t.split("</Message>").next())
+            let doc = crate::s3::xml::parse(&text).ok();
+            let msg = doc
+                .as_ref()
+                .and_then(|d| d.child_text("Message"))
                 .unwrap_or(&text)
                 .to_string();
             Err(format!("HTTP {code}: {msg}"))
+        }
+        Err(ureq::Error::Transport(t)) if crate::client::refused(&t) => {
+            Err(crate::client::ClientError::NoDirector(url.to_string()).to_string())
         }
         Err(e) => Err(format!("no answer: {e}")),
     }
@@ -40,6 +43,7 @@ impl Admin {
         Admin {
             url: url.trim_end_matches('/').to_string(),
             agent: ureq::AgentBuilder::new()
+                .resolver(crate::resolve::netloc)
                 .timeout_connect(Duration::from_secs(5))
                 .timeout_read(Duration::from_secs(3600))
                 .build(),
@@ -76,10 +80,13 @@ impl Admin {
                 r = r.set(&k, &v);
             }
         }
-        call(match body {
-            Some(b) => r.send_string(&b),
-            None => r.call(),
-        })
+        call(
+            &self.url,
+            match body {
+                Some(b) => r.send_string(&b),
+                None => r.call(),
+            },
+        )
     }
 
     fn get(&self, path: &str) -> Result<Value, String> {

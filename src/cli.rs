@@ -19,6 +19,11 @@ pub fn parse(
         print!("{}", opts.usage(synopsis));
         return Err(ExitCode::SUCCESS);
     }
+    // Also before parsing: the daemons' required --listen must not stand in its way.
+    if args.iter().any(|a| a == "--version" || a == "-V") {
+        println!("{program} {}", crate::VERSION);
+        return Err(ExitCode::SUCCESS);
+    }
     let m = match opts.parse(args) {
         Ok(m) => m,
         Err(e) => {
@@ -26,11 +31,27 @@ pub fn parse(
             return Err(ExitCode::from(EXIT_USAGE));
         }
     };
-    if m.opt_present("version") {
-        println!("{program} {}", crate::VERSION);
-        return Err(ExitCode::SUCCESS);
-    }
     Ok(m)
+}
+
+/// The folder a `--data`/`--dir` flag names, refused when it, or a folder above it, exists
+/// but is not a directory: creating it would fail with a bare "File exists (os error 17)".
+pub fn data_dir(flag: &str, value: &str) -> Result<std::path::PathBuf, String> {
+    let path = std::path::PathBuf::from(value);
+    for p in path.ancestors().filter(|p| !p.as_os_str().is_empty()) {
+        // symlink_metadata would refuse a symlink to a folder, which is fine to use.
+        if let Ok(md) = std::fs::metadata(p) {
+            if md.is_dir() {
+                break;
+            }
+            return Err(if p == path {
+                format!("--{flag} {value} is not a directory")
+            } else {
+                format!("--{flag} {value}: {} is not a directory", p.display())
+            });
+        }
+    }
+    Ok(path)
 }
 
 /// Adds `--help` and `--version`.
@@ -68,9 +89,15 @@ pub fn http_flags(opts: &mut getopts::Options) {
         "seconds before an idle connection is dropped (default 60)",
         "SECS",
     );
+    opts.optopt(
+        "",
+        "connections-max",
+        "open connections at most; more are answered 503 (default 512)",
+        "N",
+    );
 }
 
-/// Applies `--workers` and `--idle-timeout` to `http`.
+/// Applies `--workers`, `--idle-timeout` and `--connections-max` to `http`.
 pub fn apply_http_flags(
     m: &getopts::Matches,
     http: &mut crate::http::ServerConfig,
@@ -84,6 +111,13 @@ pub fn apply_http_flags(
         s.parse::<u64>().ok().filter(|n| *n > 0)
     })? {
         http.idle_timeout = std::time::Duration::from_secs(s);
+    }
+    if let Some(n) = opt_value(m, "connections-max", |s| {
+        s.parse::<usize>()
+            .ok()
+            .filter(|n| (1..=1_000_000).contains(n))
+    })? {
+        http.connections_max = n;
     }
     Ok(())
 }

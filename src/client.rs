@@ -5,6 +5,7 @@
 //! values.
 
 use crate::http::percent_encode;
+use crate::s3::xml;
 use crate::sigv4::Credentials;
 use std::fmt;
 use std::io::Read;
@@ -33,8 +34,11 @@ pub enum ClientError {
         code: String,
         message: String,
     },
-    /// No answer: connection refused, reset, timed out.
+    /// No answer: connection reset, timed out.
     Transport(String),
+    /// The connection was refused: nothing listens at the URL (the director's), most
+    /// likely because no cluster runs. Retryable: a director may be starting.
+    NoDirector(String),
     /// A failure that must not be retried (a local file, a body that cannot be re-sent, a
     /// download that does not verify, an interrupt).
     Final(String),
@@ -46,7 +50,7 @@ impl ClientError {
     /// Connection errors and 5xx (except 501, which will not change) are worth another try.
     pub fn retryable(&self) -> bool {
         match self {
-            ClientError::Transport(_) => true,
+            ClientError::Transport(_) | ClientError::NoDirector(_) => true,
             ClientError::Status { status, .. } => *status >= 500 && *status != 501,
             ClientError::Final(_) => false,
         }
@@ -69,6 +73,10 @@ impl fmt::Display for ClientError {
                 message,
             } => write!(f, "{code} (HTTP {status}): {message}"),
             ClientError::Transport(m) => write!(f, "no answer from the director: {m}"),
+            ClientError::NoDirector(url) => write!(
+                f,
+                "no director at {url} — is a cluster running? (`make run` starts one)"
+            ),
             ClientError::Final(m) => f.write_str(m),
         }
     }
@@ -115,6 +123,23 @@ pub struct Download {
     pub body: Box<dyn Read + Send>,
 }
 
+/// What HEAD tells of an object.
+#[derive(Clone, Debug)]
+pub struct Head {
+    pub size: u64,
+    pub etag: String,
+    /// Last-Modified, unix milliseconds (0 when absent).
+    pub modified_ms: u64,
+    pub content_type: String,
+    /// User metadata: `x-amz-meta-NAME` headers as (name, value), names lowercase.
+    pub meta: Vec<(String, String)>,
+}
+
+fn meta_headers(meta: &[(String, String)]) -> impl Iterator<Item = (String, String)> + '_ {
+    meta.iter()
+        .map(|(k, v)| (format!("x-amz-meta-{}", k.to_ascii_lowercase()), v.clone()))
+}
+
 /// One entry of a listing.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Listed {
@@ -138,6 +163,9 @@ pub struct Client {
     keys: Option<Credentials>,
     region: String,
     pub retries: u32,
+    /// Whether a refused connection is retried: yes for transfers (a director may be
+    /// starting, e.g. `make run` in another shell), no for the one-shot `dpyfs` commands.
+    pub retry_refused: bool,
     pub notice: Notice,
 }
 
@@ -159,6 +187,7 @@ impl Client {
             base,
             host,
             agent: ureq::AgentBuilder::new()
+                .resolver(crate::resolve::netloc)
                 .timeout_connect(Duration::from_secs(CONNECT_TIMEOUT_SECS))
                 .timeout_read(Duration::from_secs(READ_TIMEOUT_SECS))
                 .timeout_write(Duration::from_secs(READ_TIMEOUT_SECS))
@@ -168,6 +197,7 @@ impl Client {
                 .or_else(|_| std::env::var("AWS_DEFAULT_REGION"))
                 .unwrap_or_else(|_| REGION_DEFAULT.to_string()),
             retries: RETRIES_DEFAULT,
+            retry_refused: true,
             notice: Arc::new(|_| {}),
         })
     }
@@ -186,7 +216,10 @@ impl Client {
             match f() {
                 Ok(v) => return Ok(v),
                 Err(e)
-                    if e.retryable() && attempt < self.retries && !crate::sys::stop_requested() =>
+                    if e.retryable()
+                        && (self.retry_refused || !matches!(e, ClientError::NoDirector(_)))
+                        && attempt < self.retries
+                        && !crate::sys::stop_requested() =>
                 {
                     attempt += 1;
                     (self.notice)(&format!(
@@ -241,6 +274,9 @@ impl Client {
         match res {
             Ok(r) => Ok(ureq_response::Answer(r)),
             Err(ureq::Error::Status(status, r)) => Err(error_from(status, r)),
+            Err(ureq::Error::Transport(t)) if refused(&t) => {
+                Err(ClientError::NoDirector(self.base.clone()))
+            }
             Err(ureq::Error::Transport(t)) => Err(ClientError::Transport(t.to_string())),
         }
     }
@@ -286,14 +322,117 @@ impl Client {
         content_type: &str,
         body: Payload<'_>,
     ) -> Result<String> {
+        self.put_object_meta(bucket, key, content_type, &[], body)
+    }
+
+    /// PUT with user metadata: `meta` names go out as `x-amz-meta-NAME`.
+    pub fn put_object_meta(
+        &self,
+        bucket: &str,
+        key: &str,
+        content_type: &str,
+        meta: &[(String, String)],
+        body: Payload<'_>,
+    ) -> Result<String> {
+        let mut headers = vec![("content-type".to_string(), content_type.to_string())];
+        headers.extend(meta_headers(meta));
+        let a = self.call("PUT", &object_path(bucket, key), "", &headers, body)?;
+        Ok(a.header("etag").unwrap_or("").trim_matches('"').to_string())
+    }
+
+    /// Bytes `start..start + len` of an object (fewer at its end), one ranged GET.
+    pub fn get_range(&self, bucket: &str, key: &str, start: u64, len: u64) -> Result<Vec<u8>> {
+        if len == 0 {
+            return Ok(Vec::new());
+        }
+        let range = format!("bytes={start}-{}", start + len - 1);
         let a = self.call(
-            "PUT",
+            "GET",
             &object_path(bucket, key),
             "",
-            &[("content-type".into(), content_type.into())],
-            body,
+            &[("range".into(), range)],
+            Payload::None,
         )?;
-        Ok(a.header("etag").unwrap_or("").trim_matches('"').to_string())
+        let d = a.into_download();
+        // A range past the end is answered with 416 (an error above); the buffer is
+        // bounded by `len`, not by what the server claims to send.
+        let mut out = Vec::with_capacity(usize::try_from(len.min(1 << 24)).unwrap_or(0));
+        d.body
+            .take(len)
+            .read_to_end(&mut out)
+            .map_err(|e| ClientError::Transport(format!("reading {key}: {e}")))?;
+        Ok(out)
+    }
+
+    /// An object's size, time and user metadata, or None if there is no such key (a
+    /// missing bucket is also None here: HEAD has no body to tell them apart).
+    pub fn head(&self, bucket: &str, key: &str) -> Result<Option<Head>> {
+        match self.call("HEAD", &object_path(bucket, key), "", &[], Payload::None) {
+            Ok(a) => {
+                let modified_ms = a
+                    .header("last-modified")
+                    .and_then(crate::timefmt::parse_http_date)
+                    .unwrap_or(0);
+                let content_type = a.header("content-type").unwrap_or("").to_string();
+                let meta = a.meta();
+                let d = a.into_download();
+                Ok(Some(Head {
+                    size: d.len.unwrap_or(0),
+                    etag: d.etag.unwrap_or_default(),
+                    modified_ms,
+                    content_type,
+                    meta,
+                }))
+            }
+            Err(e) if e.status() == Some(404) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// CopyObject `src` to `dst` in one bucket: no data moves (the director reuses the
+    /// chunks). With `meta`, the copy's metadata is replaced by it; without, it is kept.
+    pub fn copy_object(
+        &self,
+        bucket: &str,
+        src: &str,
+        dst: &str,
+        meta: Option<(&str, &[(String, String)])>,
+    ) -> Result<()> {
+        let mut headers = vec![("x-amz-copy-source".to_string(), object_path(bucket, src))];
+        if let Some((content_type, meta)) = meta {
+            headers.push(("x-amz-metadata-directive".into(), "REPLACE".into()));
+            headers.push(("content-type".into(), content_type.into()));
+            headers.extend(meta_headers(meta));
+        }
+        self.call(
+            "PUT",
+            &object_path(bucket, dst),
+            "",
+            &headers,
+            Payload::None,
+        )?;
+        Ok(())
+    }
+
+    /// The first page (at most `max_keys` entries) under `prefix`, grouped at `delimiter`.
+    pub fn list_first(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        delimiter: Option<&str>,
+        max_keys: u32,
+    ) -> Result<Vec<Listed>> {
+        let mut q = format!(
+            "list-type=2&encoding-type=url&max-keys={max_keys}&prefix={}",
+            percent_encode(prefix, false)
+        );
+        if let Some(d) = delimiter {
+            q.push_str(&format!("&delimiter={}", percent_encode(d, false)));
+        }
+        let doc = self
+            .call("GET", &bucket_path(bucket), &q, &[], Payload::None)?
+            .text()?;
+        Ok(parse_list_page(&doc)?.entries)
     }
 
     pub fn get_object(&self, bucket: &str, key: &str) -> Result<Download> {
@@ -356,14 +495,16 @@ impl Client {
         let doc = self.retrying("list buckets", || {
             self.call("GET", "/", "", &[], Payload::None)?.text()
         })?;
-        Ok(blocks(&doc, "Bucket")
-            .iter()
-            .map(|b| {
-                (
-                    xml_text(b, "Name").unwrap_or_default(),
-                    xml_text(b, "CreationDate").unwrap_or_default(),
-                )
-            })
+        let root = xml::parse(&doc)
+            .map_err(|e| ClientError::Final(format!("the bucket list is not XML: {e}")))?;
+        let text = |e: &xml::Element, tag: &str| e.child_text(tag).unwrap_or_default().to_string();
+        let buckets = root
+            .child("Buckets")
+            .map(|b| b.all("Bucket").collect::<Vec<_>>());
+        Ok(buckets
+            .unwrap_or_default()
+            .into_iter()
+            .map(|b| (text(b, "Name"), text(b, "CreationDate")))
             .collect())
     }
 
@@ -408,6 +549,19 @@ impl Client {
     }
 }
 
+/// Whether a transport error is a refused connection (nothing listens on the port), as
+/// opposed to a reset, a timeout or a name that does not resolve.
+pub(crate) fn refused(t: &ureq::Transport) -> bool {
+    let mut source = std::error::Error::source(t);
+    while let Some(e) = source {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            return io.kind() == std::io::ErrorKind::ConnectionRefused;
+        }
+        source = e.source();
+    }
+    false
+}
+
 fn sleep_unless_stopped(d: Duration) {
     let end = std::time::Instant::now() + d;
     while std::time::Instant::now() < end && !crate::sys::stop_requested() {
@@ -440,8 +594,10 @@ pub fn bucket_path(bucket: &str) -> String {
 fn error_from(status: u16, r: ureq::Response) -> ClientError {
     let mut text = String::new();
     let _ = r.into_reader().take(64 * 1024).read_to_string(&mut text);
-    let (code, message) = if let Some(c) = xml_text(&text, "Code") {
-        (c, xml_text(&text, "Message").unwrap_or_default())
+    let doc = xml::parse(&text).ok();
+    let (code, message) = if let Some(c) = doc.as_ref().and_then(|d| d.child_text("Code")) {
+        let m = doc.as_ref().and_then(|d| d.child_text("Message"));
+        (c.to_string(), m.unwrap_or_default().to_string())
     } else if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
         (
             v["code"].as_str().unwrap_or("Error").to_string(),
@@ -472,6 +628,19 @@ pub mod ureq_response {
     impl Answer {
         pub fn header(&self, name: &str) -> Option<&str> {
             self.0.header(name)
+        }
+
+        /// The `x-amz-meta-*` headers as (name without the prefix, value).
+        pub fn meta(&self) -> Vec<(String, String)> {
+            self.0
+                .headers_names()
+                .into_iter()
+                .filter_map(|h| {
+                    let name = h.to_ascii_lowercase();
+                    let short = name.strip_prefix("x-amz-meta-")?.to_string();
+                    Some((short, self.0.header(&h)?.to_string()))
+                })
+                .collect()
         }
 
         pub fn text(self) -> Result<String> {
@@ -510,58 +679,29 @@ struct ListPage {
 }
 
 fn parse_list_page(doc: &str) -> Result<ListPage> {
-    let dec = |s: String| {
-        crate::http::percent_decode(&s, true)
+    let dec = |s: &str| {
+        crate::http::percent_decode(s, true)
             .ok_or_else(|| ClientError::Final(format!("a listed name does not decode: {s:?}")))
     };
+    let root =
+        xml::parse(doc).map_err(|e| ClientError::Final(format!("the listing is not XML: {e}")))?;
+    let text = |e: &xml::Element, tag: &str| e.child_text(tag).unwrap_or_default().to_string();
     let mut entries = Vec::new();
-    for c in blocks(doc, "Contents") {
+    for c in root.all("Contents") {
         entries.push(Listed::Object {
-            key: dec(xml_text(&c, "Key").unwrap_or_default())?,
-            size: xml_text(&c, "Size")
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(0),
-            etag: xml_text(&c, "ETag")
-                .unwrap_or_default()
-                .trim_matches('"')
-                .to_string(),
-            modified: xml_text(&c, "LastModified").unwrap_or_default(),
+            key: dec(&text(c, "Key"))?,
+            size: text(c, "Size").parse().unwrap_or(0),
+            etag: text(c, "ETag").trim_matches('"').to_string(),
+            modified: text(c, "LastModified"),
         });
     }
-    for p in blocks(doc, "CommonPrefixes") {
-        entries.push(Listed::Prefix(dec(
-            xml_text(&p, "Prefix").unwrap_or_default()
-        )?));
+    for p in root.all("CommonPrefixes") {
+        entries.push(Listed::Prefix(dec(&text(p, "Prefix"))?));
     }
     Ok(ListPage {
         entries,
-        truncated: xml_text(doc, "IsTruncated").as_deref() == Some("true"),
-        next_token: xml_text(doc, "NextContinuationToken"),
-    })
-}
-
-/// The inner text of every `<tag>...</tag>` (not nested in itself).
-fn blocks(doc: &str, tag: &str) -> Vec<String> {
-    let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
-    let mut out = Vec::new();
-    let mut rest = doc;
-    while let Some(i) = rest.find(&open) {
-        let after = &rest[i + open.len()..];
-        let Some(j) = after.find(&close) else { break };
-        out.push(after[..j].to_string());
-        rest = &after[j + close.len()..];
-    }
-    out
-}
-
-/// The first `<tag>` text, XML entities decoded.
-fn xml_text(doc: &str, tag: &str) -> Option<String> {
-    blocks(doc, tag).into_iter().next().map(|t| {
-        t.replace("&lt;", "<")
-            .replace("&gt;", ">")
-            .replace("&quot;", "\"")
-            .replace("&apos;", "'")
-            .replace("&amp;", "&")
+        truncated: root.child_text("IsTruncated") == Some("true"),
+        next_token: root.child_text("NextContinuationToken").map(str::to_string),
     })
 }
 

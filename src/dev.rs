@@ -55,6 +55,7 @@ fn spawn(cfg: &DevConfig, name: &str, bin: &str, args: &[String]) -> Result<Runn
 fn wait_ready(r: &mut Running, port: u16, log: &Path) -> Result<(), String> {
     let deadline = Instant::now() + Duration::from_millis(DEV_START_TIMEOUT_MS);
     let agent = ureq::AgentBuilder::new()
+        .resolver(crate::resolve::netloc)
         .timeout(Duration::from_millis(500))
         .build();
     loop {
@@ -95,8 +96,73 @@ fn stop_all(running: &mut [Running]) {
     }
 }
 
+/// Refuses to start when a port the cluster needs is taken. Without this check the
+/// port's owner (often an earlier `dpyfs dev`) answers the readiness poll, the banner
+/// prints, and only then does our daemon die on "address in use", the cause in its log.
+fn check_ports(cfg: &DevConfig) -> Result<(), String> {
+    for i in 0..=cfg.stores {
+        let port = cfg.port + i as u16;
+        if let Err(e) = std::net::TcpListener::bind(("127.0.0.1", port)) {
+            let role = match i {
+                0 => "the director".to_string(),
+                _ => format!("store{i}"),
+            };
+            let by = port_owner(port)
+                .map(|o| format!(" by {o}"))
+                .unwrap_or_default();
+            return Err(format!(
+                "port {port} (for {role}) is taken{by}: {e}. Stop it, or give another \
+                 --port (the stores take the {} ports after it)",
+                cfg.stores
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Which process listens on TCP `port`, as "NAME (pid N)": best effort, from
+/// /proc/net/tcp{,6} and /proc/*/fd (Linux; None elsewhere or for another user's process).
+fn port_owner(port: u16) -> Option<String> {
+    let inode = ["/proc/net/tcp", "/proc/net/tcp6"]
+        .iter()
+        .filter_map(|t| fs::read_to_string(t).ok())
+        .find_map(|table| listening_inode(&table, port))?;
+    let socket = format!("socket:[{inode}]");
+    for proc_dir in fs::read_dir("/proc").ok()?.flatten() {
+        let Ok(fds) = fs::read_dir(proc_dir.path().join("fd")) else {
+            continue;
+        };
+        let holds = fds
+            .flatten()
+            .any(|fd| fs::read_link(fd.path()).is_ok_and(|l| l.as_os_str() == socket.as_str()));
+        if holds {
+            let name = fs::read_to_string(proc_dir.path().join("comm")).unwrap_or_default();
+            return Some(format!(
+                "{} (pid {})",
+                name.trim(),
+                proc_dir.file_name().to_string_lossy()
+            ));
+        }
+    }
+    None
+}
+
+/// The socket inode listening on `port` in a /proc/net/tcp table: lines of
+/// `sl local_address rem_address st ... inode`, the port in hex, state 0A for LISTEN.
+fn listening_inode(table: &str, port: u16) -> Option<u64> {
+    const TCP_LISTEN: &str = "0A";
+    table.lines().skip(1).find_map(|line| {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let local_port = f.get(1)?.rsplit_once(':')?.1;
+        let listening =
+            u16::from_str_radix(local_port, 16).ok()? == port && *f.get(3)? == TCP_LISTEN;
+        listening.then(|| f.get(9)?.parse().ok()).flatten()
+    })
+}
+
 /// Runs the cluster until SIGINT/SIGTERM or until a daemon dies.
 pub fn run(cfg: &DevConfig) -> Result<(), String> {
+    check_ports(cfg)?;
     fs::create_dir_all(&cfg.dir)
         .map_err(|e| format!("cannot create {}: {e}", cfg.dir.display()))?;
     crate::sys::catch_stop_signals();
@@ -111,6 +177,12 @@ pub fn run(cfg: &DevConfig) -> Result<(), String> {
 
 fn start_and_wait(cfg: &DevConfig, running: &mut Vec<Running>) -> Result<(), String> {
     let dir = cfg.dir.display().to_string();
+    // Even a local cluster's stores answer only its director: the token is made at the
+    // first start and kept with the data.
+    let token = cfg.dir.join("store.token");
+    crate::store::create_token_file(&token)
+        .map_err(|e| format!("cannot write {}: {e}", token.display()))?;
+    let token = token.display().to_string();
     let mut store_urls = Vec::new();
     for i in 1..=cfg.stores {
         let port = cfg.port + i as u16;
@@ -124,6 +196,8 @@ fn start_and_wait(cfg: &DevConfig, running: &mut Vec<Running>) -> Result<(), Str
             &name,
             "--zone",
             &format!("zone{i}"),
+            "--token-file",
+            &token,
         ]
         .iter()
         .map(|s| s.to_string())
@@ -141,6 +215,8 @@ fn start_and_wait(cfg: &DevConfig, running: &mut Vec<Running>) -> Result<(), Str
         format!("{dir}/director"),
         "--replicas".into(),
         cfg.replicas.to_string(),
+        "--store-token-file".into(),
+        token.clone(),
     ];
     for u in &store_urls {
         args.push("--store".into());
@@ -173,4 +249,21 @@ fn start_and_wait(cfg: &DevConfig, running: &mut Vec<Running>) -> Result<(), Str
         thread::sleep(Duration::from_millis(200));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listening_inode_finds_the_listener_of_a_port() {
+        let table = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 0100007F:1B9E 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 4242 1 0000000000000000 100 0 0 10 0
+   1: 0100007F:1B9F 0100007F:D431 01 00000000:00000000 00:00000000 00000000  1000        0 4343 1 0000000000000000 20 4 30 10 -1
+";
+        assert_eq!(listening_inode(table, 7070), Some(4242));
+        // 7071 has only an established connection, not a listener.
+        assert_eq!(listening_inode(table, 7071), None);
+        assert_eq!(listening_inode("", 7070), None);
+    }
 }

@@ -7,13 +7,37 @@ use std::io::{self, Read};
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// The bounds of a request head and of open connections, enforced by the vendored
+/// tiny_http (vendor/tiny_http/PATCHES.md): a request line or header line over
+/// `LINE_BYTES_MAX` (16 KiB), a head over `HEAD_BYTES_MAX` (64 KiB) or over `HEADERS_MAX`
+/// (100) headers is answered 414/431 and the connection closed; a head must arrive within
+/// `HEAD_TIMEOUT_SECS` (15 s) of its first byte (else 408); beyond `CONNECTIONS_MAX` (512)
+/// open connections a new one is answered 503 and closed.
+pub use tiny_http::{
+    CONNECTIONS_MAX, HEAD_BYTES_MAX, HEAD_TIMEOUT_SECS, HEADERS_MAX, LINE_BYTES_MAX,
+};
 
 /// Default number of threads that run handlers; each holds at most one request.
 pub const WORKERS_MAX: usize = 32;
 /// An idle or stalled connection is dropped after this long without progress.
 pub const IDLE_TIMEOUT_MS: u64 = 60_000;
+/// One worker in this many (at least one when there are two or more) never takes a request
+/// whose body is still to be read from the client, so status pages, GETs, HEADs and small
+/// requests are served while slow uploads hold all the others.
+pub const RESERVE_WORKERS_DIVISOR: usize = 4;
+/// A request body must arrive at `BODY_RATE_BYTES_MIN` bytes or more in every
+/// `BODY_RATE_WINDOW_SECS` spent waiting for it (about 100 bytes a second, far below any
+/// real link), or the read fails and the connection closes. Only time spent waiting for
+/// the client counts, not the handler's own work between reads.
+pub const BODY_RATE_WINDOW_SECS: u64 = 20;
+pub const BODY_RATE_BYTES_MIN: u64 = 2048;
+/// Each connection holds two file descriptors; a quarter of the descriptor limit at most
+/// goes to connections, the rest stays for files and outgoing connections.
+const FDS_PER_CONNECTION_SHARE: u64 = 4;
 
 /// A parsed request: everything a handler needs, no sockets.
 pub struct Request<'a> {
@@ -80,8 +104,10 @@ impl Response {
             .with_header("Content-Type", content_type)
     }
 
+    /// A JSON document, ending with a newline (so a shell prompt after curl starts on its
+    /// own line).
     pub fn json(status: u16, value: &serde_json::Value) -> Response {
-        Response::text(status, "application/json", value.to_string())
+        Response::text(status, "application/json", value.to_string() + "\n")
     }
 
     pub fn with_header(mut self, name: &str, value: impl Into<String>) -> Response {
@@ -118,6 +144,12 @@ pub type Handler = Arc<dyn Fn(&mut Request<'_>) -> Response + Send + Sync>;
 pub struct ServerConfig {
     pub workers: usize,
     pub idle_timeout: Duration,
+    /// Open connections at most (lowered to what the descriptor limit allows).
+    pub connections_max: usize,
+    /// See `HEAD_TIMEOUT_SECS`.
+    pub head_timeout: Duration,
+    /// See `BODY_RATE_WINDOW_SECS`.
+    pub body_rate_window: Duration,
 }
 
 impl Default for ServerConfig {
@@ -125,7 +157,47 @@ impl Default for ServerConfig {
         ServerConfig {
             workers: WORKERS_MAX,
             idle_timeout: Duration::from_millis(IDLE_TIMEOUT_MS),
+            connections_max: CONNECTIONS_MAX,
+            head_timeout: Duration::from_secs(HEAD_TIMEOUT_SECS),
+            body_rate_window: Duration::from_secs(BODY_RATE_WINDOW_SECS),
         }
+    }
+}
+
+/// How many workers are kept for requests without a body on the wire.
+pub fn reserve_workers(workers: usize) -> usize {
+    if workers < 2 {
+        0
+    } else {
+        (workers / RESERVE_WORKERS_DIVISOR).max(1)
+    }
+}
+
+/// The connection cap in force: `configured`, but at most a share of the descriptor limit.
+pub fn connections_cap(configured: usize, fd_limit: Option<u64>) -> usize {
+    let by_fds = fd_limit.map_or(usize::MAX, |n| {
+        usize::try_from(n / FDS_PER_CONNECTION_SHARE).unwrap_or(usize::MAX)
+    });
+    configured.min(by_fds).max(1)
+}
+
+/// The workers that may hold a request whose body is still on the wire.
+struct BodySlots {
+    busy: AtomicUsize,
+    max: usize,
+}
+
+impl BodySlots {
+    fn try_take(&self) -> bool {
+        self.busy
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.max).then_some(n + 1)
+            })
+            .is_ok()
+    }
+
+    fn release(&self) {
+        self.busy.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -149,16 +221,36 @@ impl Server {
         crate::sys::set_listener_nodelay(&listener)?;
         crate::sys::set_listener_timeouts(&listener, cfg.idle_timeout)?;
         let local = listener.local_addr()?;
-        let server = tiny_http::Server::from_listener(listener, None)
+        let fd_limit = crate::sys::raise_fd_limit();
+        let connections_max = connections_cap(cfg.connections_max, fd_limit);
+        if connections_max < cfg.connections_max {
+            log::info!(
+                "at most {connections_max} connections (the file descriptor limit is {})",
+                fd_limit.unwrap_or_default()
+            );
+        }
+        let limits = tiny_http::Limits {
+            connections_max,
+            head_timeout: cfg.head_timeout,
+            ..tiny_http::Limits::default()
+        };
+        let server = tiny_http::Server::from_listener_with_limits(listener, None, limits)
             .map_err(|e| io::Error::other(e.to_string()))?;
         let server = Arc::new(server);
-        let mut workers = Vec::with_capacity(cfg.workers);
-        for i in 0..cfg.workers.max(1) {
+        let workers_n = cfg.workers.max(1);
+        let slots = Arc::new(BodySlots {
+            busy: AtomicUsize::new(0),
+            max: workers_n - reserve_workers(workers_n),
+        });
+        let mut workers = Vec::with_capacity(workers_n);
+        for i in 0..workers_n {
             let s = Arc::clone(&server);
             let h = Arc::clone(&handler);
+            let slots = Arc::clone(&slots);
+            let window = cfg.body_rate_window;
             let t = thread::Builder::new()
                 .name(format!("http-{i}"))
-                .spawn(move || worker_loop(&s, &h))?;
+                .spawn(move || worker_loop(&s, &h, &slots, window))?;
             workers.push(t);
         }
         Ok(Server {
@@ -168,11 +260,19 @@ impl Server {
         })
     }
 
-    /// Blocks until every worker has stopped (that is, until `stop` or forever).
-    pub fn join(self) {
+    /// Blocks until every worker has stopped (that is, until `stop` or forever). An error
+    /// means the server stopped on its own because its accept thread died: the daemon must
+    /// exit non-zero so that its supervisor restarts it.
+    pub fn join(self) -> io::Result<()> {
         for w in self.workers {
             let _ = w.join();
         }
+        if self.server.accept_failed() {
+            return Err(io::Error::other(
+                "the HTTP accept thread died; no connection is accepted any more",
+            ));
+        }
+        Ok(())
     }
 
     /// Stops accepting work: workers return once their current request is answered.
@@ -183,20 +283,96 @@ impl Server {
     }
 }
 
-fn worker_loop(server: &tiny_http::Server, handler: &Handler) {
+fn worker_loop(server: &tiny_http::Server, handler: &Handler, slots: &BodySlots, window: Duration) {
     loop {
-        let rq = match server.recv() {
+        // A request whose body is still on the wire needs a body slot; the workers beyond
+        // the slots (the reserve) serve the others meanwhile.
+        let mut holds_slot = false;
+        let next = server.recv_where(|rq| {
+            if !rq.body_on_wire() {
+                return true;
+            }
+            holds_slot = slots.try_take();
+            holds_slot
+        });
+        let rq = match next {
             Ok(rq) => rq,
             Err(e) => {
                 log::debug!("http worker stopping: {e}");
                 return;
             }
         };
-        serve_one(rq, handler);
+        serve_one(rq, handler, window);
+        if holds_slot {
+            slots.release();
+        }
     }
 }
 
-fn serve_one(mut rq: tiny_http::Request, handler: &Handler) {
+/// A request body as the handler sees it: `100 Continue` goes out only when the handler
+/// first reads (a request refused before that, say a 403, is answered without inviting the
+/// body), and the body must keep a minimum rate (see `BODY_RATE_WINDOW_SECS`).
+struct BodyReader<'a, C: FnMut() -> Instant> {
+    rq: &'a mut tiny_http::Request,
+    rate: MinRate<C>,
+}
+
+impl<C: FnMut() -> Instant> Read for BodyReader<'_, C> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let rq = &mut *self.rq;
+        self.rate.read(|b| rq.as_reader().read(b), buf)
+    }
+}
+
+/// The minimum-rate rule of `BODY_RATE_WINDOW_SECS`, over any read function and clock.
+struct MinRate<C: FnMut() -> Instant> {
+    clock: C,
+    window: Duration,
+    bytes_min: u64,
+    waited: Duration,
+    got: u64,
+}
+
+impl<C: FnMut() -> Instant> MinRate<C> {
+    fn new(clock: C, window: Duration, bytes_min: u64) -> Self {
+        MinRate {
+            clock,
+            window,
+            bytes_min,
+            waited: Duration::ZERO,
+            got: 0,
+        }
+    }
+
+    fn read(
+        &mut self,
+        read: impl FnOnce(&mut [u8]) -> io::Result<usize>,
+        buf: &mut [u8],
+    ) -> io::Result<usize> {
+        let start = (self.clock)();
+        let n = read(buf)?;
+        self.waited += (self.clock)().saturating_duration_since(start);
+        self.got += n as u64;
+        if n == 0 || self.waited < self.window {
+            return Ok(n);
+        }
+        if self.got < self.bytes_min {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "the request body arrived at less than {} bytes in {} s",
+                    self.bytes_min,
+                    self.window.as_secs()
+                ),
+            ));
+        }
+        self.waited = Duration::ZERO;
+        self.got = 0;
+        Ok(n)
+    }
+}
+
+fn serve_one(mut rq: tiny_http::Request, handler: &Handler, window: Duration) {
     let method = rq.method().as_str().to_ascii_uppercase();
     let url = rq.url().to_string();
     let (path, query) = match url.split_once('?') {
@@ -221,12 +397,16 @@ fn serve_one(mut rq: tiny_http::Request, handler: &Handler) {
         .filter(|_| !headers.iter().any(|(k, _)| k == "transfer-encoding"));
     let remote = rq.remote_addr().copied();
     let response = {
+        let mut body = BodyReader {
+            rq: &mut rq,
+            rate: MinRate::new(Instant::now, window, BODY_RATE_BYTES_MIN),
+        };
         let mut req = Request {
             method: method.clone(),
             path,
             query,
             headers,
-            body: rq.as_reader(),
+            body: &mut body,
             body_len,
             remote,
         };
@@ -329,6 +509,16 @@ pub fn query_pairs(q: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// True when every address `addr` (as given to `--listen`) resolves to is a loopback
+/// address. A daemon that listens anywhere else must authenticate its callers: an address
+/// that does not resolve counts as not loopback.
+pub fn is_loopback(addr: &str) -> bool {
+    use std::net::ToSocketAddrs;
+    addr.to_socket_addrs()
+        .map(|mut a| a.all(|s| s.ip().is_loopback()))
+        .unwrap_or(false)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -348,6 +538,70 @@ mod tests {
         let k = "a b/é?&=+%";
         assert_eq!(percent_encode(k, true), "a%20b/%C3%A9%3F%26%3D%2B%25");
         assert_eq!(percent_decode(&percent_encode(k, false), false).unwrap(), k);
+    }
+
+    /// The minimum body rate counts only time spent waiting for the client, and fails a
+    /// body that brings too little in a window (a fake clock: no sleeping).
+    #[test]
+    fn min_rate_fails_trickles_and_passes_slow_links() {
+        use std::cell::Cell;
+        let base = Instant::now();
+        let now = Cell::new(Duration::ZERO);
+        let window = Duration::from_secs(BODY_RATE_WINDOW_SECS);
+        let mut buf = [0u8; 4096];
+        // A byte every 5 s: refused once a window has been spent waiting.
+        let mut rate = MinRate::new(|| base + now.get(), window, BODY_RATE_BYTES_MIN);
+        let mut reads = 0;
+        let err = loop {
+            reads += 1;
+            let r = rate.read(
+                |_| {
+                    now.set(now.get() + Duration::from_secs(5));
+                    Ok(1)
+                },
+                &mut buf,
+            );
+            if let Err(e) = r {
+                break e;
+            }
+            assert!(reads < 10, "never refused");
+        };
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(reads, 4);
+        // 1 KiB a second (a very slow link) for a long time: never refused.
+        now.set(Duration::ZERO);
+        let mut rate = MinRate::new(|| base + now.get(), window, BODY_RATE_BYTES_MIN);
+        for _ in 0..1000 {
+            let r = rate.read(
+                |b| {
+                    now.set(now.get() + Duration::from_secs(1));
+                    Ok(b.len().min(1024))
+                },
+                &mut buf,
+            );
+            assert_eq!(r.unwrap(), 1024);
+        }
+        // A handler that works 60 s between reads of a fast body: its own time is not
+        // the client's.
+        now.set(Duration::ZERO);
+        let mut rate = MinRate::new(|| base + now.get(), window, BODY_RATE_BYTES_MIN);
+        for _ in 0..10 {
+            now.set(now.get() + Duration::from_secs(60));
+            assert_eq!(rate.read(|b| Ok(b.len().min(100)), &mut buf).unwrap(), 100);
+        }
+        // The end of the body is never an error.
+        assert_eq!(rate.read(|_| Ok(0), &mut buf).unwrap(), 0);
+    }
+
+    #[test]
+    fn reserve_and_connection_cap() {
+        assert_eq!(reserve_workers(1), 0);
+        assert_eq!(reserve_workers(2), 1);
+        assert_eq!(reserve_workers(32), 8);
+        assert_eq!(connections_cap(512, Some(1024)), 256);
+        assert_eq!(connections_cap(512, Some(65_536)), 512);
+        assert_eq!(connections_cap(512, None), 512);
+        assert_eq!(connections_cap(512, Some(2)), 1);
     }
 
     #[test]
@@ -375,6 +629,7 @@ mod server_tests {
         let cfg = ServerConfig {
             workers: 2,
             idle_timeout: Duration::from_secs(5),
+            ..ServerConfig::default()
         };
         let server = Server::start("127.0.0.1:0", &cfg, handler).unwrap();
         let base = format!("http://{}", server.addr);
@@ -389,7 +644,74 @@ mod server_tests {
         let ok = ureq::get(&format!("{base}/fine")).call().unwrap();
         assert_eq!(ok.into_string().unwrap(), "fine");
         server.stop();
-        server.join();
+        server.join().unwrap();
+    }
+
+    /// Requests whose bodies never come hold every body worker, and a GET is served by the
+    /// reserve; a head, or a small body read with it, trickled past the head's deadline is
+    /// answered 408 (a 1 s deadline here).
+    #[test]
+    fn reserve_workers_serve_gets_while_bodies_stall() {
+        use std::io::{BufRead, BufReader, Write};
+        let handler: Handler = Arc::new(|req: &mut Request<'_>| {
+            let mut v = Vec::new();
+            match req.body.read_to_end(&mut v) {
+                Ok(n) => Response::text(200, "text/plain", format!("{n}")),
+                Err(e) => Response::text(400, "text/plain", e.to_string()),
+            }
+        });
+        let cfg = ServerConfig {
+            workers: 4,
+            idle_timeout: Duration::from_secs(30),
+            head_timeout: Duration::from_secs(1),
+            ..ServerConfig::default()
+        };
+        let server = Server::start("127.0.0.1:0", &cfg, handler).unwrap();
+        let stalled: Vec<std::net::TcpStream> = (0..6)
+            .map(|_| {
+                let mut c = std::net::TcpStream::connect(server.addr).unwrap();
+                c.write_all(b"PUT /x HTTP/1.1\r\nContent-Length: 100000\r\n\r\nabc")
+                    .unwrap();
+                c
+            })
+            .collect();
+        for _ in 0..3 {
+            let mut c = std::net::TcpStream::connect(server.addr).unwrap();
+            c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            c.write_all(b"GET /x HTTP/1.1\r\n\r\n").unwrap();
+            let mut line = String::new();
+            BufReader::new(&c).read_line(&mut line).unwrap();
+            assert!(line.starts_with("HTTP/1.1 200"), "{line:?}");
+        }
+        let mut slow = std::net::TcpStream::connect(server.addr).unwrap();
+        slow.write_all(b"GET /x HTTP/1.1\r\nX: ").unwrap();
+        slow.set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        let mut answer = String::new();
+        for _ in 0..50 {
+            let _ = slow.write_all(b"x");
+            if BufReader::new(&slow).read_line(&mut answer).is_ok() {
+                break;
+            }
+        }
+        assert!(answer.starts_with("HTTP/1.1 408"), "{answer:?}");
+        // A small body (read with the head) shares the head's deadline.
+        let mut slow = std::net::TcpStream::connect(server.addr).unwrap();
+        slow.write_all(b"PUT /x HTTP/1.1\r\nContent-Length: 500\r\n\r\n")
+            .unwrap();
+        slow.set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        let mut answer = String::new();
+        for _ in 0..50 {
+            let _ = slow.write_all(b"x");
+            if BufReader::new(&slow).read_line(&mut answer).is_ok() {
+                break;
+            }
+        }
+        assert!(answer.starts_with("HTTP/1.1 408"), "{answer:?}");
+        drop(stalled);
+        server.stop();
+        server.join().unwrap();
     }
 
     /// Connections accepted in quick succession are all served while earlier ones stay
@@ -404,6 +726,7 @@ mod server_tests {
         let cfg = ServerConfig {
             workers: 4,
             idle_timeout: Duration::from_secs(30),
+            ..ServerConfig::default()
         };
         let server = Server::start("127.0.0.1:0", &cfg, handler).unwrap();
         let mut open = Vec::new();
@@ -423,6 +746,6 @@ mod server_tests {
             }
         }
         server.stop();
-        server.join();
+        server.join().unwrap();
     }
 }

@@ -1,4 +1,4 @@
-//! Sizes and durations for people: `1.5 KiB`, `1m15s`.
+//! Sizes, durations and counts for people: `1.5 KiB`, `1m15s`, `1 chunk`.
 
 /// 1536 -> "1.5 KiB".
 pub fn bytes(n: u64) -> String {
@@ -28,6 +28,11 @@ pub fn duration(secs: f64) -> String {
     }
 }
 
+/// A count and its noun, singular for one: (1, "chunk", "chunks") -> "1 chunk".
+pub fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// Parses a byte count with an optional K/M/G/T suffix (powers of 1024).
 pub fn parse_size(s: &str) -> Option<u64> {
     let s = s.trim();
@@ -53,5 +58,8 @@ mod tests {
         assert_eq!(duration(2.04), "2.0s");
         assert_eq!(duration(75.2), "1m15s");
         assert_eq!(duration(7300.0), "2h01m");
+        assert_eq!(count(1, "pass", "passes"), "1 pass");
+        assert_eq!(count(0, "chunk", "chunks"), "0 chunks");
+        assert_eq!(count(2, "copy", "copies"), "2 copies");
     }
 }

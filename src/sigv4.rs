@@ -2,7 +2,7 @@
 //! presigned URLs and the chained signatures of a streaming (aws-chunked) body.
 //!
 //! Pure functions over strings, no HTTP: the director verifies with them
-//! (`director::auth`), client tools and tests sign with them. The unit tests below check
+//! (`director::s3::auth`), client tools and tests sign with them. The unit tests below check
 //! every piece against the examples AWS publishes.
 //!
 //! S3's own rules, where SigV4 in general differs:

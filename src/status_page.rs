@@ -3,7 +3,7 @@
 //! `/_dpyfs/status`, reloading itself every `REFRESH_SECS` with a meta refresh.
 //! Also the store summaries `dpyfs status` prints, so page and command agree.
 
-use crate::human::{bytes, duration};
+use crate::human::{bytes, count, duration};
 use crate::timefmt::iso8601;
 use serde_json::Value;
 use std::fmt::Write;
@@ -55,7 +55,8 @@ pub fn scrub_summary(st: &Value) -> String {
         )
     } else if passes > 0 {
         format!(
-            "{passes} passes, last {}",
+            "{}, last {}",
+            count(passes, "pass", "passes"),
             iso8601(s["last_pass_end"].as_u64().unwrap_or(0) * 1000)
         )
     } else {
@@ -90,8 +91,8 @@ h1{font-size:1.4em;margin:0 0 .2em}h2{font-size:1.1em;margin:1.4em 0 .5em}\
 .store{background:#fff;border:1px solid #ddd;border-radius:6px;padding:10px 12px;width:330px}\
 .store h3{margin:0 0 4px;font-size:1.05em}.badge{display:inline-block;padding:0 7px;border-radius:9px;color:#fff;font-size:.85em;margin-left:6px}\
 .up{background:#2a8a3a}.down{background:#c0392b}.lost{background:#7b241c}.draining{background:#b9770e}\
-.bar{height:14px;background:#e5e5e5;border-radius:3px;overflow:hidden;margin:6px 0 2px}\
-.fill{height:100%;background:#3b78c4}.fill.high{background:#d35400}\
+.bar{display:flex;height:14px;background:#e5e5e5;border-radius:3px;overflow:hidden;margin:6px 0 2px}\
+.fill{height:100%;background:#3b78c4}.fill.high{background:#d35400}.fill.own{background:#1d3f6e}\
 table{border-collapse:collapse;background:#fff}td,th{border:1px solid #ddd;padding:3px 8px;text-align:left;font-size:.95em}\
 .kv td:first-child{color:#555}.err{color:#c0392b}.ok{color:#2a8a3a}code{font-size:.9em}td:first-child{white-space:nowrap}";
 
@@ -108,12 +109,12 @@ pub fn render(status: &Value) -> String {
     let _ = writeln!(
         h,
         "<h1>dpyfs cluster</h1><div class=\"sub\">director {} &middot; up {} &middot; \
-         {} objects in {} buckets &middot; {} copies of every chunk &middot; journal {} (seq {}) \
+         {} in {} &middot; {} copies of every chunk &middot; journal {} (seq {}) \
          &middot; refreshes every {REFRESH_SECS} s</div>",
         esc(status["version"].as_str().unwrap_or("?")),
         duration(status["uptime_seconds"].as_f64().unwrap_or(0.0)),
-        status["objects"],
-        status["buckets"],
+        count(status["objects"].as_u64().unwrap_or(0), "object", "objects"),
+        count(status["buckets"].as_u64().unwrap_or(0), "bucket", "buckets"),
         status["replicas"],
         bytes(
             status
@@ -147,13 +148,13 @@ fn render_repair(h: &mut String, r: &Value) {
     let n = |k: &str| r[k].as_u64().unwrap_or(0);
     let health = if n("lost_chunks") > 0 {
         format!(
-            "<span class=\"err\">{} chunks LOST</span>",
-            n("lost_chunks")
+            "<span class=\"err\">{} LOST</span>",
+            count(n("lost_chunks"), "chunk", "chunks")
         )
     } else if n("under_replicated") > 0 {
         format!(
-            "<span class=\"err\">{} chunks under-replicated</span>",
-            n("under_replicated")
+            "<span class=\"err\">{} under-replicated</span>",
+            count(n("under_replicated"), "chunk", "chunks")
         )
     } else if n("passes") == 0 {
         "no repair pass yet".into()
@@ -164,7 +165,7 @@ fn render_repair(h: &mut String, r: &Value) {
         h,
         "<h2>Replica health</h2><table class=\"kv\"><tr><td>state</td><td>{health}</td></tr>\
          <tr><td>repair</td><td>{}; passes so far: {}; last finished {}</td></tr>\
-         <tr><td>last pass</td><td>{} chunks checked, {} copies made, {} failed, {} waiting for down stores</td></tr></table>",
+         <tr><td>last pass</td><td>{} checked, {} made, {} failed, {} waiting for down stores</td></tr></table>",
         if r["running"] == true {
             "running"
         } else {
@@ -176,8 +177,8 @@ fn render_repair(h: &mut String, r: &Value) {
         } else {
             "never".into()
         },
-        n("chunks_checked"),
-        n("copies_made"),
+        count(n("chunks_checked"), "chunk", "chunks"),
+        count(n("copies_made"), "copy", "copies"),
         n("copies_failed"),
         n("waiting_for_down_stores"),
     );
@@ -194,26 +195,41 @@ fn render_store(h: &mut String, st: &Value) {
         esc(st["url"].as_str().unwrap_or("?")),
         esc(st["zone"].as_str().unwrap_or("?")),
     );
+    let chunks = st.pointer("/status/chunks/count").and_then(Value::as_u64);
+    let chunk_bytes = st.pointer("/status/chunks/bytes").and_then(Value::as_u64);
     match (total, free) {
         (Some(t), Some(f)) if t > 0 => {
+            // The disk's use is the whole file system's (several stores on one disk show
+            // the same); dpyfs's own chunks are the darker part of the bar.
             let used = t - f.min(t);
             let pct = used as f64 * 100.0 / t as f64;
+            let own = chunk_bytes.unwrap_or(0).min(used);
+            let own_pct = own as f64 * 100.0 / t as f64;
             let _ = write!(
                 h,
-                "<div class=\"bar\" title=\"disk {pct:.0}% used\"><div class=\"fill{}\" style=\"width:{pct:.1}%\"></div></div>\
-                 <div>disk {} used of {} ({pct:.0}%), {} free</div>",
+                "<div class=\"bar\" title=\"disk {pct:.0}% used, dpyfs {own_pct:.0}%\">\
+                 <div class=\"fill own\" style=\"width:{own_pct:.1}%\"></div>\
+                 <div class=\"fill{}\" style=\"width:{:.1}%\"></div></div>\
+                 <div>disk {} used of {} ({pct:.0}%), {} free{}</div>",
                 if pct >= 90.0 { " high" } else { "" },
+                pct - own_pct,
                 bytes(used),
                 bytes(t),
                 bytes(f),
+                chunk_bytes.map_or(String::new(), |b| format!("; dpyfs {}", bytes(b))),
             );
         }
         _ => h.push_str("<div class=\"bar\"></div><div>disk: unknown (no answer yet)</div>"),
     }
-    let chunks = st.pointer("/status/chunks/count").and_then(Value::as_u64);
-    let chunk_bytes = st.pointer("/status/chunks/bytes").and_then(Value::as_u64);
-    if let (Some(c), Some(b)) = (chunks, chunk_bytes) {
-        let _ = write!(h, "<div>{c} chunks, {}</div>", bytes(b));
+    if let Some(c) = chunks {
+        let _ = write!(h, "<div>{}</div>", count(c, "chunk", "chunks"));
+    }
+    if let Some(ms) = st["status_age_ms"].as_u64() {
+        let _ = write!(
+            h,
+            "<div class=\"sub\">figures {} old</div>",
+            duration(ms as f64 / 1000.0)
+        );
     }
     let _ = write!(h, "<div>scrub: {}</div>", esc(&scrub_summary(st)));
     if let Some(d) = st["down_seconds"].as_u64() {
@@ -262,6 +278,7 @@ mod tests {
             "repair": {"passes": 1, "under_replicated": 2},
             "stores": [
                 {"id": "s1", "url": "http://a", "zone": "z1", "up": true,
+                 "status_age_ms": 1500,
                  "status": {"disk": {"total_bytes": 1000, "free_bytes": 250},
                             "chunks": {"count": 4, "bytes": 40},
                             "scrub": {"enabled": true, "passes": 0, "pass_chunks": 2}}},
@@ -274,7 +291,12 @@ mod tests {
         assert!(p.contains("id=\"store-s1\""));
         assert!(p.contains("&lt;s2&gt;"));
         assert!(!p.contains("<s2>"));
-        assert!(p.contains("width:75.0%"));
+        assert!(p.contains("width:4.0%"), "dpyfs's part of the bar");
+        assert!(p.contains("width:71.0%"), "the rest of the disk's use");
+        assert!(p.contains("dpyfs 40 B"));
+        assert!(p.contains("1 object in 1 bucket "));
+        assert!(p.contains("<div>4 chunks</div>"));
+        assert!(p.contains("figures 1.5s old"));
         assert!(p.contains("pass 1: 50%"));
         assert!(p.contains("2 chunks under-replicated"));
         assert!(p.contains("store &lt;s2&gt; is down"));

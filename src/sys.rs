@@ -170,6 +170,37 @@ pub fn terminate(pid: u32) -> io::Result<()> {
     }
 }
 
+/// The most file descriptors a daemon raises its soft limit to (see `raise_fd_limit`).
+pub const FD_SOFT_LIMIT_MAX: u64 = 65_536;
+
+/// Raises the soft limit on open file descriptors to the hard limit (at most
+/// `FD_SOFT_LIMIT_MAX`) and returns the limit now in force, or None if it cannot be read.
+/// systemd starts services with a soft limit of 1024 and a far higher hard one; every
+/// connection holds two descriptors, so the connection cap is derived from this figure.
+#[allow(clippy::unnecessary_cast)] // rlim_t is 32 bits on armv7, 64 elsewhere.
+pub fn raise_fd_limit() -> Option<u64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `lim` is a live rlimit the call fills in.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return None;
+    }
+    let want = (lim.rlim_max as u64).min(FD_SOFT_LIMIT_MAX);
+    if (lim.rlim_cur as u64) < want {
+        let raised = libc::rlimit {
+            rlim_cur: want as libc::rlim_t,
+            rlim_max: lim.rlim_max,
+        };
+        // SAFETY: `raised` is a live rlimit the call reads.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            return Some(want);
+        }
+    }
+    Some(lim.rlim_cur as u64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -681,3 +681,93 @@ fn version_2_presigned_urls_work_until_they_expire() {
     let (st, body) = curl(&[&other_key]);
     assert_eq!((st, code_of(&body).as_str()), (403, "InvalidAccessKeyId"));
 }
+
+/// Issue 18, item 2: an `x-amz-*` header that the signature does not cover is refused, so a
+/// presigned PUT URL (or a captured UNSIGNED-PAYLOAD PUT, replayed) cannot be turned into a
+/// copy of another bucket's object by adding `x-amz-copy-source`.
+#[test]
+fn unsigned_amz_headers_cannot_change_a_signed_request() {
+    let dir = TempDir::new("auth-unsigned-hdr");
+    let (c, _keys, k) = keyed_cluster(&dir);
+    let u = c.url();
+    for b in ["photos", "secret"] {
+        assert_eq!(scurl(&k, &["-X", "PUT", &format!("{u}/{b}")]).0, 200);
+    }
+    let f = dir.path().join("doc.txt");
+    std::fs::write(&f, b"private words").unwrap();
+    assert_eq!(
+        scurl(&k, &["-T", f.to_str().unwrap(), &format!("{u}/secret/doc")]).0,
+        200
+    );
+    let creds = Credentials {
+        access_key: k.id.clone(),
+        secret_key: k.secret.clone(),
+    };
+    let host = format!("127.0.0.1:{}", c.director.port);
+    let now = dpyfs::timefmt::now_ms() / 1000;
+    let path = "/photos/shared.txt";
+    let q = sigv4::presign_query(&creds, "us-east-1", "PUT", path, &host, 3600, now);
+    let url = format!("{u}{path}?{q}");
+
+    // The presigned PUT with a copy source added: refused, and nothing is copied.
+    let (st, body) = curl(&[
+        "-X",
+        "PUT",
+        "-H",
+        "x-amz-copy-source: /secret/doc",
+        "--data-binary",
+        "",
+        &url,
+    ]);
+    assert_eq!(
+        (st, code_of(&body).as_str()),
+        (403, "AccessDenied"),
+        "{body}"
+    );
+    assert!(body.contains("x-amz-copy-source"), "{body}");
+    assert_eq!(scurl(&k, &[&format!("{u}{path}")]).0, 404);
+    // Metadata the signer did not choose is refused the same way.
+    let (st, body) = curl(&[
+        "-X",
+        "PUT",
+        "-H",
+        "x-amz-meta-owner: mallory",
+        "--data-binary",
+        "mine",
+        &url,
+    ]);
+    assert_eq!(
+        (st, code_of(&body).as_str()),
+        (403, "AccessDenied"),
+        "{body}"
+    );
+    // The URL as it was signed still works.
+    let (st, body) = curl(&["-X", "PUT", "--data-binary", "mine", &url]);
+    assert_eq!(st, 200, "{body}");
+
+    // A header-signed UNSIGNED-PAYLOAD PUT, replayed with a copy source added.
+    let target = "/photos/replayed.txt";
+    let signed = sigv4::sign_headers(
+        &creds,
+        "us-east-1",
+        "PUT",
+        target,
+        "",
+        &host,
+        &[],
+        sigv4::UNSIGNED_PAYLOAD,
+        now,
+    );
+    let mut headers: Vec<(&str, &str)> = signed
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let honest = request("PUT", &format!("{u}{target}"), &headers, Some(b"as signed")).unwrap();
+    assert_eq!(honest.status, 200, "{}", honest.text());
+    headers.push(("x-amz-copy-source", "/secret/doc"));
+    let replay = request("PUT", &format!("{u}{target}"), &headers, Some(b"")).unwrap();
+    assert_eq!(replay.status, 403, "{}", replay.text());
+    assert_eq!(code_of(&replay.text()), "AccessDenied");
+    let (st, body) = scurl(&k, &[&format!("{u}{target}")]);
+    assert_eq!((st, body.as_str()), (200, "as signed"));
+}

@@ -583,10 +583,7 @@ fn torn_last_line_is_cut_and_corrupt_middle_line_refuses_start() {
     );
     lines[at] = lines[at].replacen("\"k1\"", "\"kX\"", 1);
     fs::write(&seg, lines.join("\n") + "\n").unwrap();
-    let mut child = c.director.spawn();
-    let status = wait_for(30_000, "the director to refuse to start", || {
-        child.try_wait().unwrap()
-    });
+    let status = c.director.run_expecting_exit();
     assert!(!status.success());
     let log = c.director.log_text();
     let name = seg.file_name().unwrap().to_str().unwrap();

@@ -428,13 +428,29 @@ fn delete_objects_in_one_request() {
     )
     .unwrap();
     assert_eq!((r.status, code_of(&r).as_str()), (404, "NoSuchBucket"));
-    // The deletions are journaled: they hold across a director restart.
+    // The deletions are journaled: they hold across a director restart. The restart is a
+    // real one (a new PID), and the listing after it is the new director's.
     let listed = |c: &Cluster| xml_values(&get(&url(c, "many")).unwrap().text(), "Key");
     let before = listed(&c);
     assert_eq!(before.len(), 16);
+    for gone in ["k00", "k01", "k02", "k03"] {
+        assert!(
+            !before.contains(&gone.to_string()),
+            "{gone} listed: {before:?}"
+        );
+    }
     let mut c = c;
+    let old_pid = c.director.pid();
     c.director.restart();
+    assert_ne!(c.director.pid(), old_pid, "the director was not restarted");
+    assert!(
+        c.director.log_text().matches("director listening").count() == 2,
+        "no second start in the log:\n{}",
+        c.director.log_text()
+    );
     assert_eq!(listed(&c), before);
+    assert_eq!(get(&url(&c, "many/k00")).unwrap().status, 404);
+    assert_eq!(get(&url(&c, "many/k04")).unwrap().status, 200);
 }
 
 #[test]

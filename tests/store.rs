@@ -174,7 +174,7 @@ fn oversize_chunks_are_refused_while_streaming() {
 fn token_is_required_when_set() {
     let dir = TempDir::new("store-401");
     let tok = dir.path().join("token");
-    fs::write(&tok, "s3cret-token\n").unwrap();
+    fs::write(&tok, "s3cret-token-of-24-chars\n").unwrap();
     let s = start_store(&dir, &["--token-file", tok.to_str().unwrap()]);
     let data = b"guarded".to_vec();
     let url = chunk_url(&s, &sha256_hex(&data));
@@ -192,7 +192,7 @@ fn token_is_required_when_set() {
     assert_eq!(get(&url).unwrap().status, 401);
     assert_eq!(get(&format!("{}/chunks", s.url())).unwrap().status, 401);
     assert_nothing_stored(&dir);
-    let auth = [("Authorization", "Bearer s3cret-token")];
+    let auth = [("Authorization", "Bearer s3cret-token-of-24-chars")];
     assert_eq!(
         request("PUT", &url, &auth, Some(&data)).unwrap().status,
         201
@@ -201,6 +201,55 @@ fn token_is_required_when_set() {
     // Status and metrics stay open for monitoring.
     assert_eq!(get(&format!("{}/status", s.url())).unwrap().status, 200);
     assert_eq!(get(&format!("{}/metrics", s.url())).unwrap().status, 200);
+}
+
+/// Issue 18, item 1: a store listening beyond loopback without a token would let anyone on
+/// the network list and delete every chunk; it refuses to start, and a weak token too.
+#[test]
+fn a_store_off_loopback_needs_a_token() {
+    let dir = TempDir::new("store-open");
+    let data = dir.path().join("data");
+    let port = free_port().to_string();
+    let listen = format!("0.0.0.0:{port}");
+    let run = |extra: &[&str]| {
+        let mut args = vec!["--listen", &listen, "--data", data.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        command("dpyfs-store").args(&args).output().unwrap()
+    };
+    let open = run(&[]);
+    let err = String::from_utf8_lossy(&open.stderr);
+    assert_eq!(open.status.code(), Some(2), "{err}");
+    assert!(err.contains("not a loopback address"), "{err}");
+    assert!(err.contains("--token-file"), "{err}");
+    assert!(!data.exists(), "nothing is created before the refusal");
+
+    let weak = dir.path().join("weak.token");
+    fs::write(&weak, "secret\n").unwrap();
+    let short = run(&["--token-file", weak.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&short.stderr);
+    assert_eq!(short.status.code(), Some(1), "{err}");
+    assert!(err.contains("at least 16"), "{err}");
+
+    // With a real token it serves (reached here through 127.0.0.1), and only with it.
+    let tok = dir.path().join("store.token");
+    fs::write(&tok, "0123456789abcdef0123456789abcdef\n").unwrap();
+    let s = Daemon::start_at(
+        "dpyfs-store",
+        &[
+            "--listen",
+            "0.0.0.0:{port}",
+            "--data",
+            data.to_str().unwrap(),
+            "--token-file",
+            tok.to_str().unwrap(),
+        ],
+        dir.path(),
+        port.parse().unwrap(),
+    );
+    assert_eq!(get(&format!("{}/chunks", s.url())).unwrap().status, 401);
+    let auth = [("Authorization", "Bearer 0123456789abcdef0123456789abcdef")];
+    let listing = request("GET", &format!("{}/chunks", s.url()), &auth, None).unwrap();
+    assert_eq!(listing.status, 200);
 }
 
 #[test]
@@ -602,4 +651,72 @@ fn put_over_a_rotted_copy_heals_it() {
     assert_eq!(put(&chunk_url(&s, &hex), &data).unwrap().status, 201);
     assert!(get(&chunk_url(&s, &hex)).unwrap().body == data);
     assert_eq!(files_under(&data_dir(&dir).join("quarantine")).len(), 2);
+}
+
+/// Issue 17: `--version`/`-V` answer without the required flags, and a `--data` that is a
+/// file (or under one) is named as "not a directory", with nothing created; both daemons.
+#[test]
+fn daemons_answer_version_and_refuse_a_file_as_data_folder() {
+    let dir = TempDir::new("store-flags");
+    let file = dir.path().join("a-file");
+    fs::write(&file, b"not a folder").unwrap();
+    let listen = format!("127.0.0.1:{}", free_port());
+    for name in ["dpyfs-store", "dpyfs-director"] {
+        for flag in ["--version", "-V"] {
+            let out = command(name).arg(flag).output().unwrap();
+            assert!(out.status.success(), "{name} {flag}: {out:?}");
+            assert_eq!(
+                String::from_utf8_lossy(&out.stdout),
+                format!("{name} {}\n", env!("CARGO_PKG_VERSION"))
+            );
+        }
+        for data in [file.clone(), file.join("sub")] {
+            let out = command(name)
+                .args(["--listen", &listen, "--data", data.to_str().unwrap()])
+                .args(if name == "dpyfs-director" {
+                    &["--store", "http://127.0.0.1:1"][..]
+                } else {
+                    &[][..]
+                })
+                .output()
+                .unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{name}: {err}");
+            assert!(
+                err.contains(&format!("{} is not a directory", file.display())),
+                "{name} --data {}: {err}",
+                data.display()
+            );
+        }
+        assert_eq!(fs::read(&file).unwrap(), b"not a folder");
+    }
+}
+
+/// The harness's leak check (issue 17): a daemon a test started and left running fails
+/// that test when its temporary folder is dropped, and is stopped by its PID.
+#[test]
+fn harness_fails_a_test_that_leaves_a_daemon_running() {
+    let dir = TempDir::new("store-leak");
+    let path = dir.path().to_path_buf();
+    let port = free_port();
+    let data = path.join("data");
+    let mut child = command("dpyfs-store")
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(["--data", data.to_str().unwrap(), "--reserve", "0"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(START_TIMEOUT_MS, "the store to answer", || {
+        get(&format!("http://127.0.0.1:{port}/status")).ok()
+    });
+    let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(dir)));
+    let msg = dropped.expect_err("dropping the folder of a running daemon must fail");
+    let msg = msg.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(msg.contains("still running"), "{msg}");
+    assert!(msg.contains(&child.id().to_string()), "{msg}");
+    // Killed by the check: it exits by a signal, not by itself.
+    let status = child.wait().unwrap();
+    assert!(status.code().is_none(), "{status}");
+    let _ = fs::remove_dir_all(&path);
 }

@@ -345,7 +345,7 @@ fn dpyfs_ls_rm_stat_status() {
     assert_exit(&o, 0);
     let s = out(&o);
     assert!(
-        s.contains("5 objects in 1 buckets") || s.contains("4 objects in 1 buckets"),
+        s.contains("5 objects in 1 bucket,") || s.contains("4 objects in 1 bucket,"),
         "{s}"
     );
     for id in ["s1", "s2", "s3"] {
@@ -543,8 +543,38 @@ fn put_retries_until_a_late_director_answers() {
     let _director = Daemon::start_at("dpyfs-director", &argv, dir.path(), port);
     let (code, e) = w.finish();
     assert_eq!(code, 0, "{e}");
-    assert!(e.contains("no answer from the director"), "{e}");
+    assert!(e.contains(&format!("no director at {url}")), "{e}");
     assert!(get(&format!("{url}/late/f.bin")).unwrap().body == data);
+}
+
+/// No cluster running (issue 17): the first refused connection says so and how to start
+/// one, and so does the final error once the retries are spent.
+#[test]
+fn no_director_is_named_with_the_likely_cause() {
+    let dir = TempDir::new("tools-nodir");
+    let url = format!("http://127.0.0.1:{}", free_port());
+    fs::write(dir.path().join("f.txt"), b"f\n").unwrap();
+    let hint = format!("no director at {url} — is a cluster running? (`make run` starts one)");
+    for (name, args) in [
+        ("dpyfs-get", &["--retries", "1", "bkt/f.txt"][..]),
+        ("dpyfs-put", &["--retries", "1", "f.txt", "bkt/"][..]),
+        ("dpyfs", &["ls"][..]),
+        ("dpyfs", &["admin", "store", "list"][..]),
+    ] {
+        let o = tool(name, &url, args, dir.path(), None);
+        assert_exit(&o, 1);
+        let e = err(&o);
+        let lines: Vec<&str> = e.lines().filter(|l| l.contains(&hint)).collect();
+        if name == "dpyfs" {
+            // A one-shot command does not retry a refused connection.
+            assert_eq!(lines.len(), 1, "{name}: the error alone:\n{e}");
+            assert!(!e.contains("retry"), "{name}: {e}");
+        } else {
+            assert_eq!(lines.len(), 2, "{name}: a retry notice and the error:\n{e}");
+            assert!(lines[0].contains("retry 1/1"), "{name}: {e}");
+        }
+    }
+    assert!(!dir.path().join("bkt").exists());
 }
 
 /// Runs `script` (util-linux) so that the tool's stderr is a pseudo-terminal.

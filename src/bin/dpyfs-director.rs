@@ -6,8 +6,8 @@ use dpyfs::chunker::Chunking;
 mod daemon;
 
 use dpyfs::cli;
-use dpyfs::director::s3::auth::is_loopback;
 use dpyfs::director::{self, DirectorConfig};
+use dpyfs::http::is_loopback;
 use dpyfs::human::parse_size;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -139,7 +139,7 @@ fn config(m: &getopts::Matches) -> Result<DirectorConfig, String> {
     }
     let mut c = DirectorConfig::new(
         &listen,
-        PathBuf::from(m.opt_str("data").unwrap_or_default()),
+        cli::data_dir("data", &m.opt_str("data").unwrap_or_default())?,
         stores,
     );
     if let Some(n) = cli::opt_value(m, "replicas", |s| {

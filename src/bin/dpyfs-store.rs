@@ -35,7 +35,7 @@ fn options() -> getopts::Options {
     o.optopt(
         "",
         "token-file",
-        "require 'Authorization: Bearer <first line of FILE>'",
+        "require 'Authorization: Bearer <first line of FILE>' (needed off loopback)",
         "FILE",
     );
     o.optopt(
@@ -71,7 +71,7 @@ fn config(m: &getopts::Matches) -> Result<StoreConfig, String> {
     let listen = m.opt_str("listen").unwrap_or_default();
     let mut c = StoreConfig::new(
         &listen,
-        PathBuf::from(m.opt_str("data").unwrap_or_default()),
+        cli::data_dir("data", &m.opt_str("data").unwrap_or_default())?,
     );
     c.id = cli::opt_value(m, "id", |s| {
         store::layout::valid_name(s).then(|| s.to_string())
@@ -95,6 +95,7 @@ fn config(m: &getopts::Matches) -> Result<StoreConfig, String> {
         c.scrub_pause = Duration::from_secs(s);
     }
     cli::apply_http_flags(m, &mut c.http)?;
+    store::check_listen_auth(&c)?;
     Ok(c)
 }
 

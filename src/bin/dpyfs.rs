@@ -26,6 +26,8 @@ Commands:
                                       make an access key (prints id and secret once)
   admin key list [--keys FILE]        list access keys (no secrets)
   admin key delete ID [--keys FILE]   remove an access key
+  mount [--allow-other] [--spool DIR] [--spool-max BYTES] [--cache-ttl MS] BUCKET[/PREFIX] MOUNTPOINT
+                                      the bucket as a folder (FUSE), until Ctrl-C
   fsck [--deep]                       check that every object has N verified copies
   recover --store URL... --data DIR   rebuild a director's journal from the stores
 
@@ -230,8 +232,12 @@ fn sub_parse(
     cli::parse(&o, args, &format!("dpyfs {name}"), synopsis)
 }
 
+/// A client for the one-shot commands: a refused connection fails at once (its user
+/// wants an answer now, not 15 s of back-off); 5xx answers are still retried.
 fn client_of(url: &str) -> Result<dpyfs::client::Client, ExitCode> {
-    dpyfs::client::Client::new(url).map_err(|e| cli::usage_error(PROGRAM, &e))
+    let mut c = dpyfs::client::Client::new(url).map_err(|e| cli::usage_error(PROGRAM, &e))?;
+    c.retry_refused = false;
+    Ok(c)
 }
 
 /// The exit status of a client tool (Err is a usage error).
@@ -338,6 +344,74 @@ fn status_main(url: &str, args: &[String]) -> ExitCode {
     ExitCode::from(dpyfs::tools::cluster::status(&c))
 }
 
+fn mount_main(url: &str, args: &[String]) -> ExitCode {
+    let synopsis = "Usage: dpyfs [--url URL] mount [options] BUCKET[/PREFIX] MOUNTPOINT\n\n\
+                    Shows the bucket (or the keys under PREFIX) as a folder at MOUNTPOINT, through\n\
+                    FUSE (needs /dev/fuse and fusermount3, Debian's fuse3). Runs in the foreground;\n\
+                    Ctrl-C, SIGTERM or `fusermount3 -u MOUNTPOINT` unmounts. Files being written are\n\
+                    kept in the spool folder and uploaded on close or fsync.\n\
+                    Exit status: 0 unmounted, 1 could not mount, 2 usage error.";
+    let m = match sub_parse("mount", args, synopsis, |o| {
+        o.optopt(
+            "",
+            "spool",
+            "folder for files being written ($XDG_RUNTIME_DIR or /tmp)",
+            "DIR",
+        );
+        o.optopt("", "spool-max", "bytes the spool may hold (2 GiB)", "BYTES");
+        o.optopt(
+            "",
+            "cache-ttl",
+            "milliseconds attributes and listings are trusted (1000)",
+            "MS",
+        );
+        o.optopt(
+            "",
+            "retries",
+            "retries of a failed call before EIO (3)",
+            "N",
+        );
+        o.optflag("", "allow-other", "let other users in (Samba, minidlna)");
+    }) {
+        Ok(m) => m,
+        Err(c) => return c,
+    };
+    let [target, mountpoint] = m.free.as_slice() else {
+        return cli::usage_error("dpyfs mount", "give BUCKET[/PREFIX] and MOUNTPOINT");
+    };
+    let parsed = (|| {
+        let (bucket, prefix) = dpyfs::mount::parse_target(target)?;
+        Ok::<_, String>(dpyfs::mount::MountConfig {
+            url: url.to_string(),
+            bucket,
+            prefix,
+            mountpoint: PathBuf::from(mountpoint),
+            spool_parent: m
+                .opt_str("spool")
+                .map(PathBuf::from)
+                .unwrap_or_else(dpyfs::mount::default_spool_parent),
+            spool_max_bytes: cli::opt_value(&m, "spool-max", |v| v.parse().ok())?
+                .unwrap_or(dpyfs::mount::SPOOL_MAX_DEFAULT_BYTES),
+            cache_ttl: std::time::Duration::from_millis(
+                cli::opt_value(&m, "cache-ttl", |v| v.parse().ok())?
+                    .unwrap_or(dpyfs::mount::CACHE_TTL_DEFAULT_MS),
+            ),
+            retries: cli::opt_value(&m, "retries", |v| v.parse().ok())?
+                .unwrap_or(dpyfs::mount::RETRIES_DEFAULT),
+            allow_other: m.opt_present("allow-other"),
+        })
+    })();
+    let cfg = match parsed {
+        Ok(c) => c,
+        Err(e) => return cli::usage_error("dpyfs mount", &e),
+    };
+    // Warnings (a failed upload, a retry) go to stderr; RUST_LOG=info shows more. fuser
+    // warns of every call left to its default (access, xattrs): noise, not trouble.
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn,fuser=error"))
+        .init();
+    report(dpyfs::mount::run(cfg).map(|()| String::new()))
+}
+
 fn dev_main(args: &[String]) -> ExitCode {
     let mut o = getopts::Options::new();
     o.optopt("", "dir", "data and logs (default ./dpyfs-data)", "DIR");
@@ -378,7 +452,10 @@ fn dev_main(args: &[String]) -> ExitCode {
         let exe = std::env::current_exe().map_err(|e| format!("cannot find my own binary: {e}"))?;
         let bin_dir = exe.parent().map(PathBuf::from).unwrap_or_default();
         Ok(DevConfig {
-            dir: PathBuf::from(m.opt_str("dir").unwrap_or_else(|| "dpyfs-data".into())),
+            dir: cli::data_dir(
+                "dir",
+                &m.opt_str("dir").unwrap_or_else(|| "dpyfs-data".into()),
+            )?,
             stores,
             replicas,
             port,
@@ -416,6 +493,7 @@ fn main() -> ExitCode {
         Some("status") => status_main(&url, &args[1..]),
         Some("admin") => admin_main(&url, &args[1..]),
         Some("fsck") => fsck_main(&url, &args[1..]),
+        Some("mount") => mount_main(&url, &args[1..]),
         Some("recover") => recover_main(&args[1..]),
         Some("--version" | "-V") => {
             println!("{PROGRAM} {}", dpyfs::VERSION);

@@ -179,15 +179,35 @@ impl DirectorApi {
     }
 
     pub(crate) fn metrics_text(&self) -> Response {
+        let stores = self.director.stores.snapshot();
+        let mut text = self.metrics.render("dpyfs_director", &self.gauges(&stores));
+        let up: Vec<(String, f64)> = stores
+            .iter()
+            .map(|s| (s.id.clone(), if s.up { 1.0 } else { 0.0 }))
+            .collect();
+        crate::metrics::render_labeled_gauge(
+            &mut text,
+            "dpyfs_director_store_up",
+            "1 if the store answers, 0 if not.",
+            "store",
+            &up,
+        );
+        Response::text(200, "text/plain; version=0.0.4", text)
+    }
+
+    /// The director's gauges and counters for `/metrics`: (name, help, value).
+    fn gauges(
+        &self,
+        stores: &[crate::director::data::stores::StoreState],
+    ) -> Vec<(&'static str, &'static str, f64)> {
         let d = &self.director;
         let c = &d.counters;
         let (buckets, objects) = {
             let idx = d.read_index();
             (idx.buckets.len(), idx.object_count())
         };
-        let stores = d.stores.snapshot();
         let repair = d.repairer.snapshot();
-        let gauges = [
+        vec![
             (
                 "under_replicated_chunks",
                 "Chunks with fewer than N copies after the last repair pass.",
@@ -245,20 +265,7 @@ impl DirectorApi {
                 "Object bytes served.",
                 c.bytes_out.load(Ordering::Relaxed) as f64,
             ),
-        ];
-        let mut text = self.metrics.render("dpyfs_director", &gauges);
-        let up: Vec<(String, f64)> = stores
-            .iter()
-            .map(|s| (s.id.clone(), if s.up { 1.0 } else { 0.0 }))
-            .collect();
-        crate::metrics::render_labeled_gauge(
-            &mut text,
-            "dpyfs_director_store_up",
-            "1 if the store answers, 0 if not.",
-            "store",
-            &up,
-        );
-        Response::text(200, "text/plain; version=0.0.4", text)
+        ]
     }
 }
 
@@ -266,13 +273,15 @@ impl DirectorApi {
 const ADMIN_BODY_BYTES_MAX: u64 = 64 * 1024;
 
 fn read_json_body(req: &mut Request<'_>) -> Result<serde_json::Value> {
-    let mut text = String::new();
-    std::io::Read::read_to_string(
-        &mut std::io::Read::take(&mut req.body, ADMIN_BODY_BYTES_MAX),
-        &mut text,
-    )
-    .map_err(|e| DirectorError::BodyRead(e.to_string()))?;
-    serde_json::from_str(&text).map_err(|e| {
+    // A longer body used to be cut at the limit and then fail as malformed JSON; it is
+    // now refused as too long.
+    let body = crate::director::s3::body::read_small(req, ADMIN_BODY_BYTES_MAX, |max| {
+        DirectorError::BadRequest(
+            "MaxMessageLengthExceeded",
+            format!("the body is larger than {max} bytes"),
+        )
+    })?;
+    serde_json::from_slice(&body).map_err(|e| {
         DirectorError::BadRequest("MalformedJSON", format!("the body is not JSON: {e}"))
     })
 }

@@ -16,10 +16,19 @@ pub enum DirectorError {
     InvalidBucketName(String),
     /// A key that is empty, too long, not UTF-8 or holds a NUL.
     InvalidKey(String),
-    /// Fewer live stores than the replica count: nothing was written.
+    /// Fewer live stores than the replica count: nothing was written. `failed` names the
+    /// stores that were asked and failed, with why ("s2: no answer").
     InsufficientStores {
         live: usize,
         needed: usize,
+        failed: Vec<String>,
+    },
+    /// Fewer than N copies could be made because stores answered that their disks are
+    /// full (507): nothing was written. `full` are their ids, `failed` any other failures.
+    StoresFull {
+        full: Vec<String>,
+        needed: usize,
+        failed: Vec<String>,
     },
     /// No store could give a verified copy of this chunk.
     ChunkUnavailable(Hash),
@@ -72,6 +81,7 @@ impl DirectorError {
             InvalidBucketName(_) => (400, "InvalidBucketName"),
             InvalidKey(_) => (400, "InvalidArgument"),
             InsufficientStores { .. } => (503, "InsufficientStores"),
+            StoresFull { .. } => (507, "InsufficientStorage"),
             ChunkUnavailable(_) => (503, "ChunkUnavailable"),
             InvalidRange { .. } => (416, "InvalidRange"),
             EntityTooLarge { .. } => (400, "EntityTooLarge"),
@@ -82,6 +92,10 @@ impl DirectorError {
             Conflict(code, _) => (409, code),
             NotImplemented(_) => (501, "NotImplemented"),
             S3(status, code, _) => (*status, code),
+            Journal(JournalError::Io { source, .. }) if is_disk_full(source) => {
+                (507, "InsufficientStorage")
+            }
+            Journal(JournalError::Stopped(_)) => (503, "ServiceUnavailable"),
             Journal(_) => (500, "InternalError"),
             Internal(_) => (500, "InternalError"),
         }
@@ -103,10 +117,30 @@ impl fmt::Display for DirectorError {
                 "'{b}' is not a valid bucket name (3-63 characters: lowercase letters, digits, '.' and '-', starting and ending with a letter or digit)"
             ),
             InvalidKey(why) => write!(f, "invalid object key: {why}"),
-            InsufficientStores { live, needed } => write!(
-                f,
-                "only {live} store(s) are up but {needed} copies are required; nothing was stored"
-            ),
+            InsufficientStores {
+                live,
+                needed,
+                failed,
+            } => {
+                write!(
+                    f,
+                    "only {live} store(s) are up but {needed} copies are required; nothing was stored"
+                )?;
+                write_failures(f, failed)
+            }
+            StoresFull {
+                full,
+                needed,
+                failed,
+            } => {
+                write!(
+                    f,
+                    "store(s) {} are full (below their disk reserve) and {needed} copies are \
+                     required; nothing was stored",
+                    full.join(", ")
+                )?;
+                write_failures(f, failed)
+            }
             ChunkUnavailable(h) => write!(
                 f,
                 "no store could supply a verified copy of chunk {h}; try again when more stores are up"
@@ -139,3 +173,37 @@ impl fmt::Display for DirectorError {
 }
 
 impl std::error::Error for DirectorError {}
+
+fn write_failures(f: &mut fmt::Formatter<'_>, failed: &[String]) -> fmt::Result {
+    if failed.is_empty() {
+        return Ok(());
+    }
+    write!(f, " (failed: {})", failed.join("; "))
+}
+
+/// ENOSPC or EDQUOT: the disk (or the user's quota) is full.
+fn is_disk_full(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT))
+}
+
+impl DirectorError {
+    /// The message a client is sent. The same as `Display`, except that journal errors,
+    /// which name the director's files, are told in words: paths stay in the log.
+    pub fn client_message(&self) -> String {
+        match self {
+            DirectorError::Journal(JournalError::Io { source, .. }) if is_disk_full(source) => {
+                "the director's journal disk is full; nothing was stored".into()
+            }
+            DirectorError::Journal(JournalError::Stopped(_)) => {
+                "the director's journal takes no more writes after a disk error; nothing was \
+                 stored (the director's log says why; restart it once the disk is fixed)"
+                    .into()
+            }
+            DirectorError::Journal(_) => {
+                "the director's journal failed; nothing was stored (the director's log says why)"
+                    .into()
+            }
+            other => other.to_string(),
+        }
+    }
+}

@@ -67,7 +67,7 @@ pub fn start(
             "keys file {}: requests must be signed (AWS Signature V4)",
             p.display()
         ),
-        None if crate::director::s3::auth::is_loopback(&listen) => {
+        None if crate::http::is_loopback(&listen) => {
             log::info!("no keys file: unsigned requests are served (loopback only)")
         }
         None => log::warn!(

@@ -73,8 +73,9 @@ impl Doc {
         self
     }
 
+    /// Closes the root element; the document ends with a newline, as curl users expect.
     pub fn finish(mut self, root: &str) -> String {
-        let _ = write!(self.0, "</{root}>");
+        let _ = writeln!(self.0, "</{root}>");
         self.0
     }
 }
@@ -305,7 +306,7 @@ mod tests {
         d.elem("Code", "NoSuchKey").elem("Message", "no <key>");
         assert_eq!(
             d.finish("Error"),
-            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>NoSuchKey</Code><Message>no &lt;key&gt;</Message></Error>"
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>NoSuchKey</Code><Message>no &lt;key&gt;</Message></Error>\n"
         );
     }
 

@@ -53,17 +53,59 @@ impl StoreConfig {
     }
 }
 
-/// Reads a token file: the token is its first line, trimmed; an empty token is refused.
+/// The shortest bearer token accepted: a token a person typed ("secret") would be guessed.
+pub const TOKEN_CHARS_MIN: usize = 16;
+/// Random bytes in a token made by `create_token_file` (64 hex characters).
+pub const TOKEN_RANDOM_BYTES: usize = 32;
+
+/// Reads a token file: the token is its first line, trimmed; an empty or short token is
+/// refused.
 pub fn read_token(path: &std::path::Path) -> Result<String, StoreError> {
     let text = std::fs::read_to_string(path).map_err(|e| StoreError::io(path, e))?;
     let token = text.lines().next().unwrap_or("").trim().to_string();
-    if token.is_empty() {
+    if token.chars().count() < TOKEN_CHARS_MIN {
         return Err(StoreError::DataDir(format!(
-            "token file {} is empty",
+            "token file {}: the token (its first line) has {} characters, at least \
+             {TOKEN_CHARS_MIN} are needed; make one with \
+             `umask 077; od -An -N32 -tx1 /dev/urandom | tr -d ' \\n' > {}`",
+            path.display(),
+            token.chars().count(),
             path.display()
         )));
     }
     Ok(token)
+}
+
+/// Writes a new random token to `path` (mode 0600) unless the file exists already; true
+/// when it made one. `dpyfs dev` uses it so that even a local cluster's stores are closed.
+pub fn create_token_file(path: &std::path::Path) -> std::io::Result<bool> {
+    use std::io::Read;
+    if path.exists() {
+        return Ok(false);
+    }
+    let mut bytes = [0u8; TOKEN_RANDOM_BYTES];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    let mut text: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    text.push('\n');
+    crate::fsutil::write_atomic_mode(path, text.as_bytes(), 0o600)?;
+    Ok(true)
+}
+
+/// The rule every daemon follows: listening beyond loopback needs authentication. Without
+/// a token anyone on the network could list the chunks (manifests name buckets and keys)
+/// and delete every copy of them.
+pub fn check_listen_auth(cfg: &StoreConfig) -> Result<(), String> {
+    if cfg.token_file.is_some() || crate::http::is_loopback(&cfg.listen) {
+        return Ok(());
+    }
+    Err(format!(
+        "--listen {} is not a loopback address and this store has no --token-file: anyone \
+         on the network could read and delete every chunk. Make a token file \
+         (`umask 077; od -An -N32 -tx1 /dev/urandom | tr -d ' \\n' > /etc/dpyfs/store.token`), \
+         start the store with --token-file /etc/dpyfs/store.token and the director with \
+         --store-token-file /etc/dpyfs/store.token (docs/OPERATIONS.md)",
+        cfg.listen
+    ))
 }
 
 /// Opens the store and starts serving; returns the running server.

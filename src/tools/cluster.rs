@@ -5,6 +5,7 @@ use super::progress::bytes;
 use super::{EXIT_FAILED, EXIT_OK, Remote};
 use crate::client::{Client, Listed};
 use crate::http::percent_encode;
+use crate::human::count;
 use serde_json::Value;
 
 const PROGRAM: &str = "dpyfs";
@@ -215,11 +216,11 @@ pub fn status_text(v: &Value, url: &str) -> (String, bool) {
     let under = rep["under_replicated"].as_u64().unwrap_or(0);
     let lost = rep["lost_chunks"].as_u64().unwrap_or(0);
     let mut s = format!(
-        "director {url}  version {}  up {}\n  {} objects in {} buckets, {} copies of every chunk\n  journal {} (seq {})\n  repair: {}, passes so far: {}; {under} under-replicated, {lost} lost, {} waiting for down stores\n",
+        "director {url}  version {}  up {}\n  {} in {}, {} copies of every chunk\n  journal {} (seq {})\n  repair: {}, passes so far: {}; {under} under-replicated, {lost} lost, {} waiting for down stores\n",
         v["version"].as_str().unwrap_or("?"),
         super::progress::duration(v["uptime_seconds"].as_f64().unwrap_or(0.0)),
-        v["objects"],
-        v["buckets"],
+        count(v["objects"].as_u64().unwrap_or(0), "object", "objects"),
+        count(v["buckets"].as_u64().unwrap_or(0), "bucket", "buckets"),
         v["replicas"],
         bytes(
             v.pointer("/journal/bytes")
@@ -237,37 +238,7 @@ pub fn status_text(v: &Value, url: &str) -> (String, bool) {
         rep["passes"],
         rep["waiting_for_down_stores"],
     );
-    s.push_str(&format!(
-        "\n{:<12} {:<10} {:<8} {:>10} {:>10} {:>5} {:>8}  {}\n",
-        "STORE", "ZONE", "STATE", "DISK USED", "DISK FREE", "USE%", "CHUNKS", "SCRUB"
-    ));
-    let mut all_up = true;
-    for st in v["stores"].as_array().into_iter().flatten() {
-        let state = crate::status_page::store_state(st);
-        all_up &= st["up"] == true;
-        let (total, free) = crate::status_page::disk_bytes(st);
-        let (used, free_s, pct) = match (total, free) {
-            (Some(t), Some(f)) if t > 0 => (
-                bytes(t - f.min(t)),
-                bytes(f),
-                format!("{:.0}%", (t - f.min(t)) as f64 * 100.0 / t as f64),
-            ),
-            _ => ("-".into(), "-".into(), "-".into()),
-        };
-        s.push_str(&format!(
-            "{:<12} {:<10} {:<8} {:>10} {:>10} {:>5} {:>8}  {}\n",
-            st["id"].as_str().unwrap_or("?"),
-            st["zone"].as_str().unwrap_or("?"),
-            state,
-            used,
-            free_s,
-            pct,
-            st.pointer("/status/chunks/count")
-                .and_then(Value::as_u64)
-                .map_or("-".into(), |n| n.to_string()),
-            crate::status_page::scrub_summary(st),
-        ));
-    }
+    let all_up = push_store_table(&mut s, v);
     let errors = v["recent_errors"].as_array().cloned().unwrap_or_default();
     if !errors.is_empty() {
         s.push_str("\nrecent errors:\n");
@@ -280,4 +251,60 @@ pub fn status_text(v: &Value, url: &str) -> (String, bool) {
         }
     }
     (s, all_up && under == 0 && lost == 0)
+}
+
+/// The table of stores under `dpyfs status`, with how old its figures are; true when every
+/// store is up.
+fn push_store_table(s: &mut String, v: &Value) -> bool {
+    s.push_str(&format!(
+        "\n{:<12} {:<10} {:<8} {:>10} {:>10} {:>5} {:>10} {:>8}  {}\n",
+        "STORE", "ZONE", "STATE", "DISK USED", "DISK FREE", "USE%", "DPYFS", "CHUNKS", "SCRUB"
+    ));
+    let mut all_up = true;
+    let mut ages_ms: Vec<u64> = Vec::new();
+    for st in v["stores"].as_array().into_iter().flatten() {
+        let state = crate::status_page::store_state(st);
+        all_up &= st["up"] == true;
+        let (total, free) = crate::status_page::disk_bytes(st);
+        let (used, free_s, pct) = match (total, free) {
+            (Some(t), Some(f)) if t > 0 => (
+                bytes(t - f.min(t)),
+                bytes(f),
+                format!("{:.0}%", (t - f.min(t)) as f64 * 100.0 / t as f64),
+            ),
+            _ => ("-".into(), "-".into(), "-".into()),
+        };
+        ages_ms.extend(st["status_age_ms"].as_u64());
+        s.push_str(&format!(
+            "{:<12} {:<10} {:<8} {:>10} {:>10} {:>5} {:>10} {:>8}  {}\n",
+            st["id"].as_str().unwrap_or("?"),
+            st["zone"].as_str().unwrap_or("?"),
+            state,
+            used,
+            free_s,
+            pct,
+            st.pointer("/status/chunks/bytes")
+                .and_then(Value::as_u64)
+                .map_or("-".into(), bytes),
+            st.pointer("/status/chunks/count")
+                .and_then(Value::as_u64)
+                .map_or("-".into(), |n| n.to_string()),
+            crate::status_page::scrub_summary(st),
+        ));
+    }
+    // The director polls each store every few seconds: right after uploads the figures
+    // may trail the disks, so say how old they are.
+    if let (Some(lo), Some(hi)) = (ages_ms.iter().min(), ages_ms.iter().max()) {
+        let secs = |ms: &u64| super::progress::duration(*ms as f64 / 1000.0);
+        let range = if secs(lo) == secs(hi) {
+            secs(hi)
+        } else {
+            format!("{}-{}", secs(lo), secs(hi))
+        };
+        s.push_str(&format!(
+            "(store figures as of the director's last poll, {range} ago; DPYFS is the \
+             chunks' own bytes, DISK USED the whole file system's)\n"
+        ));
+    }
+    all_up
 }

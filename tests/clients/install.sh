@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs, if it is missing (`make test` runs it first):
 #   apt: rclone, s3cmd, curl (and python3-venv when `python3 -m venv` cannot work) for the
-#        S3 client tests; jq, script (util-linux) and chromium for the tool and page tests
+#        S3 client tests; jq, script (util-linux), chromium and a font for the tool and page
+#        tests. Without recommends: chromium's would bring a desktop (upower, udev, cups
+#        helpers, about 540 MB) that headless use does not need;
+#        dnsmasq-base (the program, not the service) for tests/names.rs.
+#   apt: fuse3 (fusermount3) and rsync for the mount test (tests/mount.rs).
 #   pip: tests/clients/requirements.txt (boto3, aws-cli) into a venv, by default target/s3-venv
 # Idempotent; parallel callers wait on a lock. Usage: install.sh [VENV_DIR]
 set -euo pipefail
@@ -17,20 +21,36 @@ command -v rclone >/dev/null || need_apt+=(rclone)
 command -v s3cmd >/dev/null || need_apt+=(s3cmd)
 command -v curl >/dev/null || need_apt+=(curl)
 command -v jq >/dev/null || need_apt+=(jq)
+command -v fusermount3 >/dev/null || need_apt+=(fuse3)
+command -v rsync >/dev/null || need_apt+=(rsync)
 command -v script >/dev/null || need_apt+=(util-linux)
 command -v chromium >/dev/null || command -v chromium-browser >/dev/null || need_apt+=(chromium)
+# Without recommends no font comes with chromium: the screenshot would show empty boxes.
+find /usr/share/fonts -name '*.[ot]tf' 2>/dev/null | grep -q . || need_apt+=(fonts-dejavu-core)
 if [ ! -x "$venv/bin/python" ] && ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
   need_apt+=(python3-venv)
 fi
+command -v dnsmasq >/dev/null || need_apt+=(dnsmasq-base)
+# tests/names.rs: a network namespace for the mDNS test, and its responder.
+command -v ip >/dev/null || need_apt+=(iproute2)
+command -v python3 >/dev/null || need_apt+=(python3)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
-    echo "missing: ${need_apt[*]}; install them with: sudo apt-get install -y ${need_apt[*]}" >&2
+    echo "missing: ${need_apt[*]}; install them with:" >&2
+    echo "  sudo apt-get install -y --no-install-recommends ${need_apt[*]}" >&2
     exit 1
   fi
-  echo "installing with apt: ${need_apt[*]}" >&2
+  echo "installing with apt (no recommends): ${need_apt[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -q >&2
-  apt-get install -y -q "${need_apt[@]}" >&2
+  # An index mid-sync on the mirror (often a foreign architecture added for `make cross`)
+  # fails the update though the packages needed here are listed: retry, then go on with
+  # the indexes apt has; the install itself says if a package is really missing.
+  for try in 1 2 3; do
+    apt-get update -q >&2 && break
+    echo "apt-get update failed (try $try of 3)" >&2
+    [ "$try" = 3 ] || sleep 10
+  done
+  apt-get install -y -q --no-install-recommends "${need_apt[@]}" >&2
 fi
 
 # The venv is good when it holds exactly the pinned requirements.

@@ -36,6 +36,9 @@ pub fn command(name: &str) -> Command {
     }
 }
 
+/// How long `TempDir`'s leak check waits for processes still using the folder to exit.
+pub const LEAK_GRACE_MS: u64 = 2_000;
+
 /// A fresh temporary directory, removed when dropped unless the test failed.
 pub struct TempDir(pub PathBuf);
 
@@ -61,11 +64,29 @@ impl TempDir {
 }
 
 impl Drop for TempDir {
+    /// Also the harness's leak check: a process still running with this folder in its
+    /// arguments (a daemon the test started and lost, or one `dpyfs dev` left behind)
+    /// would outlive the test with its folder deleted. It is stopped and the test fails.
     fn drop(&mut self) {
+        // A short grace for processes already on their way out (a browser's helpers, a
+        // daemon whose parent is reaping it); a leaked daemon does not leave by itself.
+        let mut leaked = processes_using(&self.0);
+        for _ in 0..LEAK_GRACE_MS / 100 {
+            if leaked.is_empty() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+            leaked = processes_using(&self.0);
+        }
+        stop_pids(&leaked);
         if std::thread::panicking() {
             eprintln!("test directory kept for inspection: {}", self.0.display());
         } else {
             let _ = fs::remove_dir_all(&self.0);
+            assert!(
+                leaked.is_empty(),
+                "still running at the end of the test (now killed): {leaked:?}"
+            );
         }
     }
 }
@@ -84,7 +105,12 @@ pub struct Daemon {
     pub args: Vec<String>,
     pub port: u16,
     pub log: PathBuf,
+    /// When set, the daemon runs under `ulimit -n` of this many descriptors.
+    pub fd_limit: Option<u64>,
     child: Option<Child>,
+    /// Every PID this value started: checked on drop, so a daemon the test lost track
+    /// of fails the test instead of outliving it.
+    pids: Vec<u32>,
 }
 
 impl Daemon {
@@ -95,6 +121,18 @@ impl Daemon {
 
     /// As `start`, on a port chosen by the caller (e.g. one a client already tries).
     pub fn start_at(name: &str, args: &[&str], log_dir: &Path, port: u16) -> Daemon {
+        Daemon::start_limited(name, args, log_dir, port, None)
+    }
+
+    /// As `start_at`, with at most `fd_limit` open file descriptors when given (the
+    /// daemon is started by `sh -c 'ulimit -n N; exec ...'`, so its PID is the daemon's).
+    pub fn start_limited(
+        name: &str,
+        args: &[&str],
+        log_dir: &Path,
+        port: u16,
+        fd_limit: Option<u64>,
+    ) -> Daemon {
         let args: Vec<String> = args
             .iter()
             .map(|a| a.replace("{port}", &port.to_string()))
@@ -104,7 +142,9 @@ impl Daemon {
             args,
             port,
             log: log_dir.join(format!("{name}-{port}.log")),
+            fd_limit,
             child: None,
+            pids: Vec::new(),
         };
         d.restart();
         d
@@ -114,20 +154,63 @@ impl Daemon {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    /// Spawns the process (again, after `kill`) and waits until `/status` answers.
+    /// Kills the process if it runs (SIGKILL, by PID), waits for it to exit, then starts
+    /// it again and waits until `/status` answers. Killing first matters: a second daemon
+    /// on the same data folder refuses to start, and the old one would answer the
+    /// readiness check, so a "restart" would test nothing (issue 17).
     pub fn restart(&mut self) {
+        self.kill();
         let child = self.spawn();
         self.child = Some(child);
         self.wait_ready();
     }
 
-    pub fn spawn(&self) -> Child {
+    /// Starts the process expecting it to refuse to start: waits for it to exit (at most
+    /// START_TIMEOUT_MS) and returns its exit status. The daemon must be stopped.
+    pub fn run_expecting_exit(&mut self) -> std::process::ExitStatus {
+        assert!(
+            self.child.is_none(),
+            "{} still runs: kill it first",
+            self.name
+        );
+        self.child = Some(self.spawn());
+        let deadline = Instant::now() + Duration::from_millis(START_TIMEOUT_MS);
+        loop {
+            if let Some(st) = self.child.as_mut().and_then(|c| c.try_wait().unwrap()) {
+                self.child = None;
+                return st;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} still runs after {START_TIMEOUT_MS} ms; it was expected to refuse to start",
+                self.name
+            );
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    /// Spawns the process; `restart` and `run_expecting_exit` keep hold of it.
+    fn spawn(&mut self) -> Child {
         let log = fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&self.log)
             .unwrap();
-        command(&self.name)
+        let mut cmd = match self.fd_limit {
+            None => command(&self.name),
+            Some(n) => {
+                let mut c = Command::new("sh");
+                c.arg("-c")
+                    .arg(format!("ulimit -n {n} && exec \"$@\""))
+                    .arg("sh");
+                if let Some(runner) = std::env::var("DPYFS_RUNNER").ok().filter(|r| !r.is_empty()) {
+                    c.arg(runner);
+                }
+                c.arg(bin(&self.name));
+                c
+            }
+        };
+        let child = cmd
             .args(&self.args)
             .env(
                 "RUST_LOG",
@@ -137,7 +220,9 @@ impl Daemon {
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin(&self.name).display()))
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin(&self.name).display()));
+        self.pids.push(child.id());
+        child
     }
 
     fn wait_ready(&mut self) {
@@ -189,6 +274,15 @@ impl Daemon {
 impl Drop for Daemon {
     fn drop(&mut self) {
         self.kill();
+        // `Child` does not kill on drop: a process whose handle was lost still runs. Any
+        // PID of ours still alive with our arguments is such a leak; stop it and say so.
+        let leaked: Vec<(u32, String)> = self
+            .pids
+            .iter()
+            .filter_map(|&pid| Some(pid).zip(live_cmdline(pid)))
+            .filter(|(_, cmd)| self.args.iter().all(|a| cmd.contains(a.as_str())))
+            .collect();
+        stop_pids(&leaked);
         if std::thread::panicking() {
             eprintln!(
                 "--- log of {} {:?} ---\n{}",
@@ -196,7 +290,69 @@ impl Drop for Daemon {
                 self.args,
                 self.log_text()
             );
+        } else if !leaked.is_empty() {
+            panic!(
+                "{} was still running at the end of the test: {leaked:?}",
+                self.name
+            );
         }
+    }
+}
+
+/// The command line of a running process (args joined by spaces); None if it is gone or
+/// a zombie (exited, not yet reaped).
+pub fn live_cmdline(pid: u32) -> Option<String> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The state follows the parenthesised command name, which may itself hold spaces.
+    let state = stat.rsplit_once(')')?.1.split_whitespace().next()?;
+    if state == "Z" || state == "X" {
+        return None;
+    }
+    let raw = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let args: Vec<String> = raw
+        .split(|b| *b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    Some(args.join(" "))
+}
+
+/// Every live process other than this one whose arguments name `dir` or a path under it.
+pub fn processes_using(dir: &Path) -> Vec<(u32, String)> {
+    let dir = dir.to_string_lossy().into_owned();
+    let me = std::process::id();
+    let Ok(rd) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for e in rd.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        let Some(cmd) = live_cmdline(pid) else {
+            continue;
+        };
+        // "…-1" is a prefix of "…-12": only the folder itself or a path below it counts.
+        let names_dir = cmd
+            .match_indices(&dir)
+            .any(|(i, _)| matches!(cmd[i + dir.len()..].chars().next(), None | Some('/' | ' ')));
+        if names_dir {
+            out.push((pid, cmd));
+        }
+    }
+    out
+}
+
+/// SIGKILL by PID (the processes a leak check found).
+fn stop_pids(procs: &[(u32, String)]) {
+    for (pid, _) in procs {
+        let _ = Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .stderr(Stdio::null())
+            .status();
     }
 }
 

@@ -32,10 +32,14 @@ pub fn run<C, T, E: Display>(
         log::set_max_level(max);
     }
     match start(cfg) {
-        Ok((server, _state)) => {
-            server.join();
-            ExitCode::SUCCESS
-        }
+        Ok((server, _state)) => match server.join() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                log::error!("{e}");
+                eprintln!("{program}: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Err(e) => {
             eprintln!("{program}: {e}");
             ExitCode::FAILURE

@@ -224,6 +224,7 @@ impl Director {
             return Err(DirectorError::InsufficientStores {
                 live,
                 needed: self.cfg.replicas,
+                failed: Vec::new(),
             });
         }
         Ok(())
@@ -331,6 +332,9 @@ impl Director {
         let mut batch: Vec<_> = live[..next].to_vec();
         let mut copies = 0;
         let mut all_existed = true;
+        // Stores that answered 507 (disk below its reserve), and every other failure.
+        let mut full = Vec::new();
+        let mut failed = Vec::new();
         loop {
             let results: Vec<std::result::Result<bool, CallError>> = thread::scope(|sc| {
                 let hs: Vec<_> = batch
@@ -352,8 +356,13 @@ impl Director {
                     }
                     Err(e) => {
                         log::warn!("chunk {h} to store {} failed: {e}", t.url);
-                        if matches!(e, CallError::Transport(_)) {
-                            self.stores.mark_down(&t.id, &e.to_string());
+                        match e {
+                            CallError::Transport(_) => {
+                                self.stores.mark_down(&t.id, &e.to_string());
+                                failed.push(format!("{}: {e}", t.id));
+                            }
+                            CallError::Status(507, _) => full.push(t.id.clone()),
+                            CallError::Status(..) => failed.push(format!("{}: {e}", t.id)),
                         }
                     }
                 }
@@ -363,9 +372,17 @@ impl Director {
             }
             let want = n - copies;
             if next + want > live.len() {
+                if !full.is_empty() {
+                    return Err(DirectorError::StoresFull {
+                        full,
+                        needed: n,
+                        failed,
+                    });
+                }
                 return Err(DirectorError::InsufficientStores {
                     live: copies + live.len() - next,
                     needed: n,
+                    failed,
                 });
             }
             batch = live[next..next + want].to_vec();

@@ -30,6 +30,8 @@ pub struct StoreState {
     pub down_since: Option<Instant>,
     pub last_error: Option<String>,
     pub status: Option<Value>,
+    /// When `status` was received: the page and `dpyfs status` say how old it is.
+    pub status_at: Option<Instant>,
     /// Consecutive `/status` polls that got no answer.
     pub failed_polls: u32,
 }
@@ -106,6 +108,7 @@ impl Stores {
                 down_since: prev.map_or(Some(Instant::now()), |p| p.down_since),
                 last_error: prev.and_then(|p| p.last_error.clone()),
                 status: prev.and_then(|p| p.status.clone()),
+                status_at: prev.and_then(|p| p.status_at),
                 failed_polls: prev.map_or(0, |p| p.failed_polls),
             });
         }
@@ -261,6 +264,7 @@ impl Stores {
                         "draining": s.draining, "up": s.up, "lost": s.lost(self.lost_after),
                         "down_seconds": s.down_since.filter(|_| !s.up).map(|t| t.elapsed().as_secs()),
                         "last_error": s.last_error, "status": s.status,
+                        "status_age_ms": s.status_at.map(|t| t.elapsed().as_millis() as u64),
                     })
                 })
                 .collect(),
@@ -312,4 +316,5 @@ fn record_answer(s: &mut StoreState, a: &Result<Value, CallError>) {
     s.down_since = None;
     s.last_error = None;
     s.status = Some(v.clone());
+    s.status_at = Some(Instant::now());
 }

@@ -138,13 +138,13 @@ impl DirectorApi {
     /// A small body read into memory and its hash tried as the signed payload: curl's
     /// `--aws-sigv4 --data ...` signs the hash of its body without sending it.
     fn route_buffered(&self, req: &mut Request<'_>, now: u64) -> (&'static str, Result<Response>) {
-        let mut body = Vec::new();
-        let limit = super::auth::SIGNED_BODY_BYTES_MAX;
-        if let Err(e) =
-            std::io::Read::read_to_end(&mut std::io::Read::take(&mut req.body, limit), &mut body)
-        {
-            return ("auth", Err(DirectorError::BodyRead(e.to_string())));
-        }
+        // body_hash_may_be_signed checked that Content-Length is within the limit.
+        let body = match super::body::read_small(req, super::auth::SIGNED_BODY_BYTES_MAX, |max| {
+            DirectorError::BodyRead(format!("the body is longer than {max} bytes"))
+        }) {
+            Ok(b) => b,
+            Err(e) => return ("auth", Err(e)),
+        };
         let hash = crate::sigv4::sha256_hex(&body);
         let mut cursor = std::io::Cursor::new(body);
         let mut buffered = Request {
@@ -169,7 +169,7 @@ impl DirectorApi {
         }
         let mut d = Doc::bare("Error");
         d.elem("Code", code)
-            .elem("Message", &e.to_string())
+            .elem("Message", &e.client_message())
             .elem("Resource", resource)
             .elem("RequestId", rid);
         let mut r = Response::text(status, "application/xml", d.finish("Error"));

@@ -15,7 +15,6 @@ use crate::http::Request;
 use crate::s3::keys::Keys;
 use crate::sigv4::{self, Scope};
 use crate::timefmt::{amz_date, parse_amz_date, parse_http_date};
-use std::net::ToSocketAddrs;
 use std::path::Path;
 
 /// Largest difference between the request's date and the director's clock (as S3).
@@ -148,13 +147,6 @@ impl Access {
 
 fn unsigned_denied() -> DirectorError {
     access_denied("this director requires signed requests (AWS Signature Version 4)")
-}
-
-/// True when every address `addr` resolves to is a loopback address.
-pub fn is_loopback(addr: &str) -> bool {
-    addr.to_socket_addrs()
-        .map(|mut a| a.all(|s| s.ip().is_loopback()))
-        .unwrap_or(false)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -333,6 +325,7 @@ impl Auth {
             );
             return Err(signature_mismatch());
         };
+        check_amz_headers_signed(req, &claim.signed_headers)?;
         let chain: Option<Box<dyn SignatureChain>> = match payload {
             sigv4::STREAMING_PAYLOAD | sigv4::STREAMING_PAYLOAD_TRAILER => Some(Box::new(Chain {
                 key: signing_key,
@@ -350,6 +343,36 @@ impl Auth {
             chain,
         })
     }
+}
+
+/// S3's rule: every `x-amz-*` header a request carries is covered by its signature (issue
+/// 18, item 2). Without it, whoever holds a presigned PUT URL (or replays a captured
+/// UNSIGNED-PAYLOAD PUT within the clock skew) could add `x-amz-copy-source` and turn the
+/// PUT into a copy of an object the signer never meant to share, or add metadata, ACL,
+/// checksum or condition headers the signer did not choose. Version 2 presigned URLs
+/// sign every `x-amz-*` header in their string to sign, so they need no such check.
+fn check_amz_headers_signed(req: &Request<'_>, signed: &[String]) -> Result<()> {
+    let mut unsigned: Vec<&str> = req
+        .headers
+        .iter()
+        .map(|(name, _)| name.as_str())
+        .filter(|name| name.starts_with("x-amz-") && !signed.iter().any(|s| s == name))
+        .collect();
+    if unsigned.is_empty() {
+        return Ok(());
+    }
+    unsigned.sort_unstable();
+    unsigned.dedup();
+    log::info!(
+        "refused {} {}: x-amz-* headers not covered by the signature: {}",
+        req.method,
+        req.path,
+        unsigned.join(", ")
+    );
+    Err(access_denied(format!(
+        "There were headers present in the request which were not signed: {}",
+        unsigned.join(", ")
+    )))
 }
 
 /// A Signature Version 2 presigned URL (`?AWSAccessKeyId=..&Expires=..&Signature=..`), which

@@ -860,5 +860,24 @@ fn same(a: &str, b: &str) -> bool {
             == 0
 }
 
+/// Reads a small body (an XML or JSON document, or a body whose hash a signature may
+/// cover) into memory: at most `max` bytes; a longer one is refused with `too_long(max)`,
+/// never cut silently. The one bounded-body reader of the director.
+pub fn read_small(
+    req: &mut Request<'_>,
+    max: u64,
+    too_long: fn(u64) -> DirectorError,
+) -> Result<Vec<u8>> {
+    let mut body = Vec::new();
+    (&mut req.body)
+        .take(max.saturating_add(1))
+        .read_to_end(&mut body)
+        .map_err(|e| DirectorError::BodyRead(e.to_string()))?;
+    if body.len() as u64 > max {
+        return Err(too_long(max));
+    }
+    Ok(body)
+}
+
 #[cfg(test)]
 mod tests;

@@ -17,7 +17,6 @@ use crate::s3::names::CONTENT_TYPE_DEFAULT;
 use crate::s3::xml as xmlparse;
 use crate::s3::xml::Doc;
 use crate::timefmt::iso8601;
-use std::io::Read;
 
 /// Largest CompleteMultipartUpload body read: 10 000 parts with a checksum each take
 /// about 2 MiB.
@@ -232,16 +231,9 @@ impl DirectorApi {
         let id = upload_id(req)?;
         // The upload is checked before the body is read: an unknown one is NoSuchUpload.
         self.director.read_index().upload(bucket, key, &id)?;
-        let mut body = Vec::new();
-        (&mut req.body)
-            .take(COMPLETE_XML_BYTES_MAX + 1)
-            .read_to_end(&mut body)
-            .map_err(|e| DirectorError::BodyRead(e.to_string()))?;
-        if body.len() as u64 > COMPLETE_XML_BYTES_MAX {
-            return Err(malformed(format!(
-                "the body is larger than {COMPLETE_XML_BYTES_MAX} bytes"
-            )));
-        }
+        let body = super::body::read_small(req, COMPLETE_XML_BYTES_MAX, |max| {
+            malformed(format!("the body is larger than {max} bytes"))
+        })?;
         let text = String::from_utf8(body).map_err(|_| malformed("not UTF-8".into()))?;
         let parts = parse_complete(&text)?;
         let m = self.director.complete_upload(bucket, key, &id, &parts)?;

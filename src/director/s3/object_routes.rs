@@ -15,7 +15,6 @@ use crate::http::{Request, Response, percent_decode, query_pairs};
 use crate::s3::xml::{self as x, Doc};
 use crate::timefmt::{iso8601, parse_http_date};
 use std::collections::BTreeMap;
-use std::io::Read;
 
 /// The owner every bucket and object has: dpyfs has one.
 pub const OWNER_ID: &str = "dpyfs";
@@ -350,19 +349,31 @@ fn check_acl_request(req: &mut Request<'_>) -> Result<()> {
     Ok(())
 }
 
-fn read_small_body(req: &mut Request<'_>) -> Result<String> {
-    let mut text = String::new();
-    (&mut req.body)
-        .take(XML_BODY_BYTES_MAX + 1)
-        .read_to_string(&mut text)
-        .map_err(|e| DirectorError::BodyRead(e.to_string()))?;
-    if text.len() as u64 > XML_BODY_BYTES_MAX {
-        return Err(DirectorError::BadRequest(
-            "MaxMessageLengthExceeded",
-            format!("the XML body is larger than {XML_BODY_BYTES_MAX} bytes"),
-        ));
+/// `x-amz-metadata-directive`: true for REPLACE (the request's metadata), false for COPY
+/// (the source's, the default).
+fn metadata_replaced(req: &Request<'_>) -> Result<bool> {
+    match req
+        .header("x-amz-metadata-directive")
+        .unwrap_or("COPY")
+        .trim()
+    {
+        "COPY" => Ok(false),
+        "REPLACE" => Ok(true),
+        other => Err(DirectorError::BadRequest(
+            "InvalidArgument",
+            format!("x-amz-metadata-directive {other:?}: use COPY or REPLACE"),
+        )),
     }
-    Ok(text)
+}
+
+fn read_small_body(req: &mut Request<'_>) -> Result<String> {
+    let body = super::body::read_small(req, XML_BODY_BYTES_MAX, |max| {
+        DirectorError::BadRequest(
+            "MaxMessageLengthExceeded",
+            format!("the XML body is larger than {max} bytes"),
+        )
+    })?;
+    String::from_utf8(body).map_err(|e| DirectorError::BodyRead(format!("not UTF-8: {e}")))
 }
 
 fn parse_xml(text: &str) -> Result<x::Element> {
@@ -537,20 +548,7 @@ impl DirectorApi {
                 "x-amz-copy-source-range belongs to UploadPartCopy, not CopyObject".into(),
             ));
         }
-        let replace = match req
-            .header("x-amz-metadata-directive")
-            .unwrap_or("COPY")
-            .trim()
-        {
-            "COPY" => false,
-            "REPLACE" => true,
-            other => {
-                return Err(DirectorError::BadRequest(
-                    "InvalidArgument",
-                    format!("x-amz-metadata-directive {other:?}: use COPY or REPLACE"),
-                ));
-            }
-        };
+        let replace = metadata_replaced(req)?;
         if req.header("x-amz-tagging-directive") == Some("REPLACE") {
             return Err(DirectorError::NotImplemented("object tags".into()));
         }

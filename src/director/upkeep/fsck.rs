@@ -159,7 +159,10 @@ impl Director {
             .count()
     }
 
-    /// Fetches one copy and checks its hash (and length, when known).
+    /// Fetches one copy and checks its hash (and length, when known). A copy that does not
+    /// verify is reported to its store, which re-hashes and quarantines it: its listing then
+    /// no longer shows it, so the repair pass that follows a deep check re-creates it
+    /// instead of counting a rotten copy as good until the next scrub (issue 18, item 6).
     fn verify_copy(&self, url: &str, h: &Hash, len: u32) -> bool {
         let max = if len == 0 {
             crate::store::CHUNK_BYTES_MAX
@@ -167,7 +170,11 @@ impl Director {
             u64::from(len)
         };
         match self.stores.client.get_chunk(url, h, max) {
-            Ok(b) => Hash::of(&b) == *h && (len == 0 || b.len() == len as usize),
+            Ok(b) if Hash::of(&b) == *h && (len == 0 || b.len() == len as usize) => true,
+            Ok(_) => {
+                self.report_bad_copy(url, h);
+                false
+            }
             Err(_) => false,
         }
     }

@@ -100,11 +100,12 @@ use std::io::ErrorKind as IoErrorKind;
 use std::io::Result as IoResult;
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
 use std::sync::atomic::AtomicBool;
+use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use client::ClientConnection;
 use connection::Connection;
@@ -140,7 +141,125 @@ pub struct Server {
 
     // result of TcpListener::local_addr()
     listening_addr: ListenAddr,
+
+    // dpyfs: set when the accept thread ended without `close` (it panicked): the server
+    // accepts nothing any more, `recv` fails, and the owner should exit non-zero.
+    accept_failed: Arc<AtomicBool>,
 }
+
+/// dpyfs: the longest request line or header line, line end included.
+pub const LINE_BYTES_MAX: usize = 16 * 1024;
+/// dpyfs: the longest request head (request line and headers).
+pub const HEAD_BYTES_MAX: usize = 64 * 1024;
+/// dpyfs: the most headers in one request.
+pub const HEADERS_MAX: usize = 100;
+/// dpyfs: a request head must arrive whole this long after its first byte.
+pub const HEAD_TIMEOUT_SECS: u64 = 15;
+/// dpyfs: the most connections open at once; more are answered 503 and closed.
+pub const CONNECTIONS_MAX: usize = 512;
+/// dpyfs: how long a connection closed by the server goes on reading what the client
+/// still sends (see `ClientConnection::linger`), and how much of it at most.
+/// Long enough for a refused 8 MiB chunk upload to arrive over a slow LAN, so that a
+/// client that sends its whole body before reading (dpyfs's director, to a store) still
+/// gets the answer rather than a reset.
+pub const LINGER_MS: u64 = 5_000;
+pub const LINGER_BYTES_MAX: u64 = 16 * 1024 * 1024;
+/// dpyfs: a condition that may repeat (refused connections, accept errors) is logged at
+/// most once in this long, with the count of the repeats.
+const REPEAT_LOG_SECS: u64 = 60;
+
+/// dpyfs: the bounds of the HTTP edge (defaults: the constants above).
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub line_bytes_max: usize,
+    pub head_bytes_max: usize,
+    pub headers_max: usize,
+    pub head_timeout: Duration,
+    pub connections_max: usize,
+    pub linger: Duration,
+    pub linger_bytes_max: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            line_bytes_max: LINE_BYTES_MAX,
+            head_bytes_max: HEAD_BYTES_MAX,
+            headers_max: HEADERS_MAX,
+            head_timeout: Duration::from_secs(HEAD_TIMEOUT_SECS),
+            connections_max: CONNECTIONS_MAX,
+            linger: Duration::from_millis(LINGER_MS),
+            linger_bytes_max: LINGER_BYTES_MAX,
+        }
+    }
+}
+
+/// dpyfs: logs a repeating condition at most once per `REPEAT_LOG_SECS`.
+struct RepeatLog {
+    last: Option<Instant>,
+    missed: u64,
+}
+
+impl RepeatLog {
+    fn new() -> Self {
+        RepeatLog {
+            last: None,
+            missed: 0,
+        }
+    }
+
+    fn log(&mut self, level: log::Level, what: std::fmt::Arguments<'_>) {
+        let due = self
+            .last
+            .map_or(true, |t| t.elapsed() >= Duration::from_secs(REPEAT_LOG_SECS));
+        if due {
+            if self.missed > 0 {
+                log::log!(level, "{} ({} more since the last report)", what, self.missed);
+            } else {
+                log::log!(level, "{}", what);
+            }
+            self.last = Some(Instant::now());
+            self.missed = 0;
+        } else {
+            self.missed += 1;
+        }
+    }
+}
+
+/// dpyfs: counts a connection while its task (or the closure holding it) lives.
+struct LiveConnection(Arc<AtomicUsize>);
+
+impl Drop for LiveConnection {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Relaxed);
+    }
+}
+
+/// dpyfs: runs when the accept thread ends. Unless the server was closed, the thread died
+/// (a panic): the queue is closed so every `recv` fails at once, and `accept_failed`
+/// tells the owner, which exits non-zero so that a supervisor (systemd) restarts it.
+/// Upstream's accept thread could die silently and leave a live process that accepted
+/// nothing.
+struct AcceptThreadEnd {
+    close: Arc<AtomicBool>,
+    failed: Arc<AtomicBool>,
+    messages: Arc<MessagesQueue<Message>>,
+}
+
+impl Drop for AcceptThreadEnd {
+    fn drop(&mut self) {
+        if !self.close.load(Relaxed) {
+            log::error!("the accept thread ended: no connection is accepted any more");
+            self.failed.store(true, Relaxed);
+            self.messages.close();
+        }
+    }
+}
+
+/// dpyfs: the answer to a connection beyond `Limits::connections_max`, written to its
+/// fresh (empty) send buffer before it is closed.
+const BUSY_RESPONSE: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n\
+Retry-After: 1\r\nContent-Type: text/plain\r\nContent-Length: 26\r\n\r\ntoo many open connections\n";
 
 enum Message {
     Error(IoError),
@@ -243,6 +362,15 @@ impl Server {
         listener: L,
         ssl_config: Option<SslConfig>,
     ) -> Result<Server, Box<dyn Error + Send + Sync + 'static>> {
+        Self::from_listener_with_limits(listener, ssl_config, Limits::default())
+    }
+
+    /// dpyfs: `from_listener` with the edge's bounds.
+    pub fn from_listener_with_limits<L: Into<Listener>>(
+        listener: L,
+        ssl_config: Option<SslConfig>,
+        limits: Limits,
+    ) -> Result<Server, Box<dyn Error + Send + Sync + 'static>> {
         let listener = listener.into();
         // building the "close" variable
         let close_trigger = Arc::new(AtomicBool::new(false));
@@ -285,16 +413,38 @@ impl Server {
 
         let inside_close_trigger = close_trigger.clone();
         let inside_messages = messages.clone();
-        thread::spawn(move || {
+        let accept_failed = Arc::new(AtomicBool::new(false));
+        let accept_end = AcceptThreadEnd {
+            close: close_trigger.clone(),
+            failed: accept_failed.clone(),
+            messages: messages.clone(),
+        };
+        thread::Builder::new().name("http-accept".into()).spawn(move || {
+            let _accept_end = accept_end;
             // a tasks pool is used to dispatch the connections into threads
             let tasks_pool = util::TaskPool::new();
+            // dpyfs: connections open now, and the log of refusals and accept errors.
+            let live = Arc::new(AtomicUsize::new(0));
+            let mut refusals = RepeatLog::new();
+            let mut accept_errors = RepeatLog::new();
 
             log::debug!("Running accept thread");
             while !inside_close_trigger.load(Relaxed) {
                 let new_client = match server.accept() {
+                    // dpyfs: beyond the cap a connection is answered 503 and closed at once
+                    // (upstream started a thread for every connection, without bound).
+                    Ok((mut sock, remote)) if live.load(Relaxed) >= limits.connections_max => {
+                        use std::io::Write;
+                        sock.write_all(BUSY_RESPONSE).ok();
+                        refusals.log(log::Level::Warn, format_args!(
+                            "refused a connection from {:?}: {} connections are open (the limit)",
+                            remote, limits.connections_max
+                        ));
+                        continue;
+                    }
                     Ok((sock, _)) => {
                         use util::RefinedTcpStream;
-                        let (read_closable, write_closable) = match ssl {
+                        let pair = match ssl {
                             None => RefinedTcpStream::new(sock),
                             #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
                             Some(ref ssl) => {
@@ -310,8 +460,20 @@ impl Server {
                             #[cfg(not(any(feature = "ssl-openssl", feature = "ssl-rustls")))]
                             Some(ref _ssl) => unreachable!(),
                         };
+                        // dpyfs: out of file descriptors (EMFILE) for the second handle:
+                        // the connection is dropped, the accept thread goes on.
+                        let (read_closable, write_closable) = match pair {
+                            Ok(p) => p,
+                            Err(e) => {
+                                accept_errors.log(log::Level::Error, format_args!(
+                                    "dropped a new connection: {}",
+                                    e
+                                ));
+                                continue;
+                            }
+                        };
 
-                        Ok(ClientConnection::new(write_closable, read_closable))
+                        Ok(ClientConnection::new(write_closable, read_closable, limits))
                     }
                     Err(e) => Err(e),
                 };
@@ -320,7 +482,10 @@ impl Server {
                     Ok(client) => {
                         let messages = inside_messages.clone();
                         let mut client = Some(client);
+                        live.fetch_add(1, Relaxed);
+                        let live_guard = LiveConnection(live.clone());
                         tasks_pool.spawn(Box::new(move || {
+                            let _live = &live_guard;
                             if let Some(client) = client.take() {
                                 // Synchronization is needed for HTTPS requests to avoid a deadlock
                                 if client.secure() {
@@ -353,20 +518,24 @@ impl Server {
                         continue
                     }
                     Err(e) => {
-                        log::error!("Error accepting new client: {}", e);
+                        accept_errors.log(
+                            log::Level::Error,
+                            format_args!("Error accepting new client: {}", e),
+                        );
                         thread::sleep(std::time::Duration::from_millis(100));
                         continue;
                     }
                 }
             }
             log::debug!("Terminating accept thread");
-        });
+        })?;
 
         // result
         Ok(Server {
             messages,
             close: close_trigger,
             listening_addr: local_addr,
+            accept_failed,
         })
     }
 
@@ -397,6 +566,25 @@ impl Server {
             Some(Message::NewRequest(rq)) => Ok(rq),
             None => Err(IoError::new(IoErrorKind::Other, "thread unblocked")),
         }
+    }
+
+    /// dpyfs: like `recv()`, but takes the first queued request that `take` accepts (see
+    /// `MessagesQueue::pop_where`); the others stay queued in order.
+    pub fn recv_where(&self, mut take: impl FnMut(&Request) -> bool) -> IoResult<Request> {
+        let next = self.messages.pop_where(|m| match m {
+            Message::Error(_) => true,
+            Message::NewRequest(rq) => take(rq),
+        });
+        match next {
+            Some(Message::Error(err)) => Err(err),
+            Some(Message::NewRequest(rq)) => Ok(rq),
+            None => Err(IoError::new(IoErrorKind::Other, "thread unblocked")),
+        }
+    }
+
+    /// dpyfs: true when the accept thread died (see `AcceptThreadEnd`).
+    pub fn accept_failed(&self) -> bool {
+        self.accept_failed.load(Relaxed)
     }
 
     /// Same as `recv()` but doesn't block longer than timeout
@@ -455,5 +643,81 @@ impl Drop for Server {
                 let _ = std::fs::remove_file(path);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// dpyfs: an accept thread that dies (a panic) closes the queue, so every waiting
+    /// `recv` fails at once, and leaves `accept_failed` set for the owner to exit on; a
+    /// server closed on purpose sets nothing.
+    #[test]
+    fn a_dead_accept_thread_is_reported() {
+        let messages = MessagesQueue::<Message>::with_capacity(1);
+        let failed = Arc::new(AtomicBool::new(false));
+        let waiter = {
+            let m = messages.clone();
+            thread::spawn(move || m.pop_where(|_| true).is_none())
+        };
+        let end = AcceptThreadEnd {
+            close: Arc::new(AtomicBool::new(false)),
+            failed: failed.clone(),
+            messages: messages.clone(),
+        };
+        let dying = thread::spawn(move || {
+            let _end = end;
+            panic!("deliberate panic standing for a dead accept thread");
+        });
+        assert!(dying.join().is_err());
+        assert!(failed.load(Relaxed));
+        assert!(waiter.join().unwrap());
+        assert!(messages.pop().is_none());
+
+        let failed = Arc::new(AtomicBool::new(false));
+        drop(AcceptThreadEnd {
+            close: Arc::new(AtomicBool::new(true)),
+            failed: failed.clone(),
+            messages: MessagesQueue::with_capacity(1),
+        });
+        assert!(!failed.load(Relaxed));
+    }
+
+    /// dpyfs: the framings RFC 9112 §6.3 makes ambiguous are refused.
+    #[test]
+    fn ambiguous_framings_are_refused() {
+        use crate::request::{framing, Framing};
+        let h = |pairs: &[(&str, &str)]| -> Vec<Header> {
+            pairs
+                .iter()
+                .map(|(k, v)| Header::from_bytes(k.as_bytes(), v.as_bytes()).unwrap())
+                .collect()
+        };
+        let v11 = HTTPVersion(1, 1);
+        assert_eq!(framing(&h(&[]), &v11), Ok(Framing::NoBody));
+        assert_eq!(
+            framing(&h(&[("Content-Length", "12")]), &v11),
+            Ok(Framing::Length(12))
+        );
+        assert_eq!(
+            framing(&h(&[("transfer-encoding", "Chunked")]), &v11),
+            Ok(Framing::Chunked)
+        );
+        for bad in [
+            &[("Content-Length", "5"), ("Content-Length", "5")][..],
+            &[("Content-Length", "5"), ("Content-Length", "6")][..],
+            &[("Content-Length", "5"), ("Transfer-Encoding", "chunked")][..],
+            &[("Transfer-Encoding", "gzip")][..],
+            &[("Transfer-Encoding", "gzip, chunked")][..],
+            &[("Transfer-Encoding", "chunked"), ("Transfer-Encoding", "chunked")][..],
+            &[("Content-Length", "+5")][..],
+            &[("Content-Length", "")][..],
+            &[("Content-Length", "5,5")][..],
+            &[("Content-Length", "99999999999999999999999")][..],
+        ] {
+            assert!(framing(&h(bad), &v11).is_err(), "{:?}", bad);
+        }
+        assert!(framing(&h(&[("Transfer-Encoding", "chunked")]), &HTTPVersion(1, 0)).is_err());
     }
 }

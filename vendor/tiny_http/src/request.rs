@@ -6,7 +6,9 @@ use std::net::SocketAddr;
 use std::convert::TryFrom;
 use std::str::FromStr;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
+use std::sync::Arc;
 
 use crate::util::{EqualReader, FusedReader};
 use crate::{HTTPVersion, Header, Method, Response, StatusCode};
@@ -75,6 +77,99 @@ pub struct Request {
 
     // If Some, a message must be sent after responding
     notify_when_responded: Option<Sender<()>>,
+
+    // dpyfs: how the body ended, shared with the body reader and the connection.
+    body_state: Arc<BodyState>,
+
+    // dpyfs: true when the body is still on the wire (read by the handler from the socket),
+    // false when there is none or it was small enough to be read with the head.
+    body_on_wire: bool,
+}
+
+/// dpyfs: how a request's body ended, shared by the request, its body reader and the
+/// connection, which reads the next request only once this one is answered.
+#[derive(Debug, Default)]
+pub(crate) struct BodyState {
+    /// The body was read to its end, so the next byte on the connection starts a request.
+    read_to_end: AtomicBool,
+    /// The response said `Connection: close`: the connection reads no further request and
+    /// the unread rest of the body is never drained by a handler thread.
+    close: AtomicBool,
+}
+
+impl BodyState {
+    pub(crate) fn mark_read_to_end(&self) {
+        self.read_to_end.store(true, Ordering::Release);
+    }
+
+    pub(crate) fn closing(&self) -> bool {
+        self.close.load(Ordering::Acquire)
+    }
+}
+
+/// dpyfs: how a request body is delimited (RFC 9112 §6.3).
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Framing {
+    NoBody,
+    Length(u64),
+    Chunked,
+}
+
+/// dpyfs: the body's framing, or why the request is refused (400, then the connection
+/// closes). Shapes that two parsers could read differently — the request smuggling
+/// shapes — are refused rather than resolved: two `Content-Length` headers (even equal
+/// ones), `Content-Length` with `Transfer-Encoding`, a `Transfer-Encoding` other than
+/// `chunked` alone, chunked in HTTP/1.0, and a length that is not plain digits (`+5`,
+/// `5, 5`). Upstream took the first length, let chunked win over a length, and parsed the
+/// leftover bytes as the next request.
+pub(crate) fn framing(headers: &[Header], version: &HTTPVersion) -> Result<Framing, &'static str> {
+    let mut lengths = headers.iter().filter(|h| h.field.equiv("Content-Length"));
+    let mut codings = headers
+        .iter()
+        .filter(|h| h.field.equiv("Transfer-Encoding"));
+    let (length, coding) = (lengths.next(), codings.next());
+    if lengths.next().is_some() {
+        return Err("more than one Content-Length header");
+    }
+    if codings.next().is_some() {
+        return Err("more than one Transfer-Encoding header");
+    }
+    match (length, coding) {
+        (Some(_), Some(_)) => Err("both Content-Length and Transfer-Encoding"),
+        (Some(h), None) => {
+            let v = h.value.as_str().trim();
+            if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
+                return Err("invalid Content-Length");
+            }
+            u64::from_str(v)
+                .map(Framing::Length)
+                .map_err(|_| "invalid Content-Length")
+        }
+        (None, Some(_)) if *version < HTTPVersion(1, 1) => {
+            Err("Transfer-Encoding in an HTTP/1.0 request")
+        }
+        (None, Some(h)) if h.value.as_str().trim().eq_ignore_ascii_case("chunked") => {
+            Ok(Framing::Chunked)
+        }
+        (None, Some(_)) => Err("Transfer-Encoding other than chunked"),
+        (None, None) => Ok(Framing::NoBody),
+    }
+}
+
+/// dpyfs: marks the body read to its end when the inner reader reports its end.
+struct EndTracked<R> {
+    inner: R,
+    state: Arc<BodyState>,
+}
+
+impl<R: Read> Read for EndTracked<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n == 0 && !buf.is_empty() {
+            self.state.mark_read_to_end();
+        }
+        Ok(n)
+    }
 }
 
 struct NotifyOnDrop<R> {
@@ -109,6 +204,9 @@ pub enum RequestCreationError {
 
     /// Error while reading data from the socket during the creation of the `Request`.
     CreationIoError(IoError),
+
+    /// dpyfs: the body's framing is refused (see `framing`).
+    BadFraming(&'static str),
 }
 
 impl From<IoError> for RequestCreationError {
@@ -136,41 +234,21 @@ pub fn new_request<R, W>(
     remote_addr: Option<SocketAddr>,
     mut source_data: R,
     writer: W,
+    body_state: Arc<BodyState>,
+    small_body_deadline: Option<std::time::Instant>,
 ) -> Result<Request, RequestCreationError>
 where
     R: Read + Send + 'static,
     W: Write + Send + 'static,
 {
-    // finding the transfer-encoding header
-    let transfer_encoding = headers
-        .iter()
-        .find(|h: &&Header| h.field.equiv("Transfer-Encoding"))
-        .map(|h| h.value.clone());
-
-    // finding the content-length header
-    let content_length = if transfer_encoding.is_some() {
-        // if transfer-encoding is specified, the Content-Length
-        // header must be ignored (RFC2616 #4.4)
-        None
-    } else {
-        // dpyfs: parsed as u64 (not usize, which is 32 bits on armv7), and a header that
-        // does not parse is an error rather than "no body" (upstream stored an empty body).
-        match headers
-            .iter()
-            .find(|h: &&Header| h.field.equiv("Content-Length"))
-        {
-            None => None,
-            Some(h) => match u64::from_str(h.value.as_str().trim()) {
-                Ok(n) => Some(n),
-                Err(_) => {
-                    return Err(RequestCreationError::CreationIoError(IoError::new(
-                        ErrorKind::InvalidInput,
-                        "invalid Content-Length",
-                    )))
-                }
-            },
-        }
+    // dpyfs: one check of the framing headers (see `framing`) instead of upstream's
+    // first-found `Transfer-Encoding` and `Content-Length`.
+    let framing = framing(&headers, &version).map_err(RequestCreationError::BadFraming)?;
+    let content_length = match framing {
+        Framing::Length(n) => Some(n),
+        _ => None,
     };
+    let chunked = framing == Framing::Chunked;
 
     // true if the client sent a `Expect: 100-continue` header
     let expects_continue = {
@@ -199,11 +277,16 @@ where
 
     // we wrap `source_data` around a reading whose nature depends on the transfer-encoding and
     // content-length headers
+    // dpyfs: every reader below that does not touch the socket again marks the body read
+    // to its end at once; the others when they reach it.
+    let mut body_on_wire = false;
     let reader = if connection_upgrade {
         // if we have a `Connection: upgrade`, always keeping the whole reader
+        body_on_wire = true;
         Box::new(source_data) as Box<dyn Read + Send + 'static>
     } else if let Some(content_length) = content_length {
         if content_length == 0 {
+            body_state.mark_read_to_end();
             Box::new(io::empty()) as Box<dyn Read + Send + 'static>
         } else if content_length <= 1024 && !expects_continue {
             // if the content-length is small enough, we just read everything into a buffer
@@ -213,6 +296,15 @@ where
             let mut offset = 0;
 
             while offset != content_length {
+                // dpyfs: a small body is read with the head, on the connection's thread, so
+                // it shares the head's deadline (else one byte a minute held the thread for
+                // hours). Each read is bounded by the socket's idle timeout.
+                if small_body_deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+                    return Err(RequestCreationError::CreationIoError(IoError::new(
+                        ErrorKind::TimedOut,
+                        "the request body was not received in time",
+                    )));
+                }
                 let read = source_data.read(&mut buffer[offset..])?;
                 if read == 0 {
                     // the socket returned EOF, but we were before the expected content-length
@@ -225,22 +317,29 @@ where
                 offset += read;
             }
 
+            body_state.mark_read_to_end();
             Box::new(Cursor::new(buffer)) as Box<dyn Read + Send + 'static>
         } else {
-            let (data_reader, _) = EqualReader::new(source_data, content_length); // TODO:
+            body_on_wire = true;
+            let (data_reader, _) =
+                EqualReader::new(source_data, content_length, Arc::clone(&body_state));
             Box::new(FusedReader::new(data_reader)) as Box<dyn Read + Send + 'static>
         }
-    } else if transfer_encoding.is_some() {
+    } else if chunked {
         // if a transfer-encoding was specified, then "chunked" is ALWAYS applied
         // over the message (RFC2616 #3.6)
         // dpyfs: the connection closing in the middle of a chunked body is an error, not the
         // end of the body (the decoder reads the closing `0\r\n\r\n` without needing EOF).
-        Box::new(FusedReader::new(Decoder::new(EofIsError(source_data))))
-            as Box<dyn Read + Send + 'static>
+        body_on_wire = true;
+        Box::new(EndTracked {
+            inner: FusedReader::new(Decoder::new(EofIsError(source_data))),
+            state: Arc::clone(&body_state),
+        }) as Box<dyn Read + Send + 'static>
     } else {
         // if we have neither a Content-Length nor a Transfer-Encoding,
         // assuming that we have no data
         // TODO: could also be multipart/byteranges
+        body_state.mark_read_to_end();
         Box::new(io::empty()) as Box<dyn Read + Send + 'static>
     };
 
@@ -256,6 +355,8 @@ where
         body_length: content_length.and_then(|n| usize::try_from(n).ok()),
         must_send_continue: expects_continue,
         notify_when_responded: None,
+        body_state,
+        body_on_wire,
     })
 }
 
@@ -296,6 +397,14 @@ impl Request {
     #[inline]
     pub fn body_length(&self) -> Option<usize> {
         self.body_length
+    }
+
+    /// dpyfs: true when the handler reads the body from the socket (a `Content-Length`
+    /// over 1 KiB, a chunked body, or any body with `Expect: 100-continue`). The edge keeps
+    /// some handler threads for requests without one, so slow bodies cannot hold them all.
+    #[inline]
+    pub fn body_on_wire(&self) -> bool {
+        self.body_on_wire
     }
 
     /// Returns the address of the client that sent this request.
@@ -465,6 +574,18 @@ impl Request {
         let mut writer = self.extract_writer_impl();
 
         let do_not_send_body = self.method == Method::Head;
+
+        // dpyfs: a body the handler did not read to its end is not drained (upstream read it
+        // in the handler's thread, so a refused upload trickled one byte at a time held that
+        // thread for as long as the client liked): the response says `Connection: close`
+        // and the connection closes after it (client.rs lingers briefly so the client
+        // reads the answer). No leftover byte is ever parsed as a request.
+        let response = if self.body_state.read_to_end.load(Ordering::Acquire) {
+            response
+        } else {
+            self.body_state.close.store(true, Ordering::Release);
+            response.with_connection_close()
+        };
 
         Self::ignore_client_closing_errors(response.raw_print(
             writer.by_ref(),

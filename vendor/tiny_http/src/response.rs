@@ -288,6 +288,16 @@ where
         self.headers.push(header);
     }
 
+    /// dpyfs: announces that the connection closes after this response (`add_header`
+    /// refuses `Connection`, which is the server's to set).
+    pub(crate) fn with_connection_close(mut self) -> Response<R> {
+        if !self.headers.iter().any(|h| h.field.equiv("Connection")) {
+            self.headers
+                .push(Header::from_bytes(&b"Connection"[..], &b"close"[..]).unwrap());
+        }
+        self
+    }
+
     /// Returns the same request, but with an additional header.
     ///
     /// Some headers cannot be modified and some other have a

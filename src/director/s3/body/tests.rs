@@ -597,3 +597,31 @@ fn aws_chunked_is_dropped_from_the_stored_content_encoding() {
     );
     assert_eq!(stored_content_encoding("gzip").as_deref(), Some("gzip"));
 }
+
+#[test]
+fn small_bodies_are_read_whole_and_longer_ones_refused_not_cut() {
+    let small = |data: &[u8], max: u64| {
+        let mut cursor = std::io::Cursor::new(data.to_vec());
+        let mut req = Request {
+            method: "POST".into(),
+            path: "/b".into(),
+            query: String::new(),
+            headers: Vec::new(),
+            body: &mut cursor,
+            body_len: Some(data.len() as u64),
+            remote: None,
+        };
+        read_small(&mut req, max, |max| {
+            DirectorError::BadRequest("MaxMessageLengthExceeded", format!("over {max}"))
+        })
+    };
+    assert_eq!(small(b"12345", 5).unwrap(), b"12345");
+    assert_eq!(small(b"", 5).unwrap(), b"");
+    match small(b"123456", 5) {
+        Err(DirectorError::BadRequest(code, msg)) => {
+            assert_eq!(code, "MaxMessageLengthExceeded");
+            assert_eq!(msg, "over 5");
+        }
+        other => panic!("not refused: {other:?}"),
+    }
+}

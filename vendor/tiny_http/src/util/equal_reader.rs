@@ -2,6 +2,9 @@ use std::io::Read;
 use std::io::Result as IoResult;
 use std::sync::mpsc::channel;
 use std::sync::mpsc::{Receiver, Sender};
+use std::sync::Arc;
+
+use crate::request::BodyState;
 
 /// A `Reader` that reads exactly the number of bytes from a sub-reader.
 ///
@@ -16,19 +19,29 @@ where
     // dpyfs: u64, so that a body of 4 GiB or more is read whole on 32-bit boards.
     size: u64,
     last_read_signal: Sender<IoResult<()>>,
+    // dpyfs: told when the body is read to its end; says whether the connection closes.
+    state: Arc<BodyState>,
 }
 
 impl<R> EqualReader<R>
 where
     R: Read,
 {
-    pub fn new(reader: R, size: u64) -> (EqualReader<R>, Receiver<IoResult<()>>) {
+    pub(crate) fn new(
+        reader: R,
+        size: u64,
+        state: Arc<BodyState>,
+    ) -> (EqualReader<R>, Receiver<IoResult<()>>) {
         let (tx, rx) = channel();
 
+        if size == 0 {
+            state.mark_read_to_end();
+        }
         let r = EqualReader {
             reader,
             size,
             last_read_signal: tx,
+            state,
         };
 
         (r, rx)
@@ -53,6 +66,9 @@ where
         match self.reader.read(buf) {
             Ok(len) => {
                 self.size -= len as u64;
+                if self.size == 0 {
+                    self.state.mark_read_to_end();
+                }
                 Ok(len)
             }
             err @ Err(_) => err,
@@ -68,6 +84,11 @@ where
         // dpyfs: drain through a fixed buffer. Upstream allocated the whole declared
         // remainder (`vec![0; remaining]`), so a request that announced a huge
         // Content-Length and stopped early aborted the process (tiny-http PR #290).
+        // dpyfs: and not at all when the connection closes instead (request.rs): draining
+        // here held a handler thread for as long as a slow client liked.
+        if self.state.closing() {
+            return;
+        }
         let mut remaining_to_read = self.size;
         let mut buf = [0u8; 16 * 1024];
 
@@ -102,7 +123,8 @@ mod tests {
         let mut org_reader = Cursor::new("hello world".to_string().into_bytes());
 
         {
-            let (mut equal_reader, _) = EqualReader::new(org_reader.by_ref(), 5);
+            let (mut equal_reader, _) =
+                EqualReader::new(org_reader.by_ref(), 5, Default::default());
 
             let mut string = String::new();
             equal_reader.read_to_string(&mut string).unwrap();
@@ -121,7 +143,8 @@ mod tests {
         let mut org_reader = Cursor::new("hello world".to_string().into_bytes());
 
         {
-            let (mut equal_reader, _) = EqualReader::new(org_reader.by_ref(), 5);
+            let (mut equal_reader, _) =
+                EqualReader::new(org_reader.by_ref(), 5, Default::default());
 
             let mut vec = [0];
             equal_reader.read_exact(&mut vec).unwrap();

@@ -12,12 +12,15 @@ pub(crate) enum Stream {
     Https(SslStream),
 }
 
-impl Clone for Stream {
-    fn clone(&self) -> Self {
+impl Stream {
+    /// dpyfs: a fallible clone. Upstream's `Clone` unwrapped `try_clone()`, which fails with
+    /// EMFILE when the process is out of file descriptors: the accept thread panicked and the
+    /// daemon stopped accepting connections for good.
+    fn try_clone(&self) -> IoResult<Self> {
         match self {
-            Stream::Http(tcp_stream) => Stream::Http(tcp_stream.try_clone().unwrap()),
+            Stream::Http(tcp_stream) => tcp_stream.try_clone().map(Stream::Http),
             #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
-            Stream::Https(ssl_stream) => Stream::Https(ssl_stream.clone()),
+            Stream::Https(ssl_stream) => Ok(Stream::Https(ssl_stream.clone())),
         }
     }
 }
@@ -89,13 +92,14 @@ pub struct RefinedTcpStream {
 }
 
 impl RefinedTcpStream {
-    pub(crate) fn new<S>(stream: S) -> (RefinedTcpStream, RefinedTcpStream)
+    pub(crate) fn new<S>(stream: S) -> IoResult<(RefinedTcpStream, RefinedTcpStream)>
     where
         S: Into<Stream>,
     {
         let stream: Stream = stream.into();
 
-        let (read, write) = (stream.clone(), stream);
+        // dpyfs: an error (EMFILE) is returned, and the caller drops the connection.
+        let (read, write) = (stream.try_clone()?, stream);
 
         let read = RefinedTcpStream {
             stream: read,
@@ -109,7 +113,31 @@ impl RefinedTcpStream {
             close_write: true,
         };
 
-        (read, write)
+        Ok((read, write))
+    }
+
+    /// dpyfs: see `Connection::set_read_timeout`. TLS streams keep their timeout.
+    pub(crate) fn set_read_timeout(&self, t: Option<std::time::Duration>) -> IoResult<()> {
+        match &self.stream {
+            Stream::Http(c) => c.set_read_timeout(t),
+            #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
+            Stream::Https(_) => Ok(()),
+        }
+    }
+
+    /// dpyfs: see `Connection::read_timeout`.
+    pub(crate) fn read_timeout(&self) -> IoResult<Option<std::time::Duration>> {
+        match &self.stream {
+            Stream::Http(c) => c.read_timeout(),
+            #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
+            Stream::Https(_) => Ok(None),
+        }
+    }
+
+    /// dpyfs: ends the sending side (a FIN after the last response) while the receiving
+    /// side stays open, so that a closing connection can linger (see `client.rs`).
+    pub(crate) fn shutdown_write(&mut self) -> IoResult<()> {
+        self.stream.shutdown(Shutdown::Write)
     }
 
     /// Returns true if this struct wraps around a secure connection.
