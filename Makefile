@@ -2,7 +2,7 @@
 CARGO ?= cargo
 DATA ?= ./dpyfs-data
 
-.PHONY: help build release test raft-sim test-deps lint fmt run bench bench-quick cross cross-test clean
+.PHONY: help build release test raft-sim fuzz test-deps lint fmt run bench bench-quick cross cross-test clean
 
 # Every target with the line after its `##`; `make` alone prints the same.
 help: ## this list
@@ -27,6 +27,11 @@ test: test-deps ## installs what the tests run if missing (test-deps), then fmt,
 # another count, RAFT_SEED=N to replay one (docs/ARCHITECTURE.md, "Consensus core").
 raft-sim: ## the Raft simulation over 100 000 seeds (RAFT_SEEDS=N, RAFT_SEED=N replays one)
 	RAFT_SEEDS=$${RAFT_SEEDS:-100000} $(CARGO) test --lib raft::sim::simulation -- --nocapture
+
+# Every fuzz target (fuzz/, cargo-fuzz on nightly) for FUZZ_SECONDS each (default 60);
+# prints executions per target into target/fuzz/summary.txt. FUZZ_TARGETS="xml ranges".
+fuzz: ## the fuzz targets (cargo-fuzz, nightly), FUZZ_SECONDS each (default 60)
+	bash fuzz/run.sh
 
 # What the tests run besides our binaries (curl, jq, script, chromium, rclone, s3cmd from
 # apt; boto3 and aws-cli into target/s3-venv): installed when missing, as root; otherwise it

@@ -397,6 +397,57 @@ fn read_head(
     Ok((method, path, version, headers))
 }
 
+/// dpyfs: the request-head rules applied to bytes, for the fuzz target `http_head` of
+/// dpyfs (which reaches no socket): the first non-empty CRLF (or LF) line as the request
+/// line, the lines after it as headers up to an empty line, the framing they announce and,
+/// for a chunked body, the rest decoded as one (at most `FUZZ_BODY_BYTES_MAX` bytes). It
+/// returns the status a refusal would carry, or 0 when the head is accepted.
+#[doc(hidden)]
+pub fn fuzz_head(bytes: &[u8]) -> u16 {
+    const FUZZ_BODY_BYTES_MAX: u64 = 1 << 20;
+    let mut lines = bytes.split(|&b| b == b'\n');
+    let mut consumed = 0usize;
+    let mut next_line = || {
+        let l = lines.next()?;
+        consumed += l.len() + 1;
+        Some(l.strip_suffix(b"\r").unwrap_or(l))
+    };
+    let request_line = loop {
+        match next_line() {
+            Some([]) => continue,
+            Some(l) => break l,
+            None => return 400,
+        }
+    };
+    let version = match parse_request_line(request_line) {
+        Ok((_, _, v)) => v,
+        Err(ReadError::Refused(status, _, _)) => return status,
+        Err(_) => return 400,
+    };
+    let mut headers = Vec::new();
+    loop {
+        match next_line() {
+            None | Some([]) => break,
+            Some(l) => match parse_header_line(l) {
+                Ok(h) => headers.push(h),
+                Err(_) => return 400,
+            },
+        }
+    }
+    match crate::request::framing(&headers, &version) {
+        Err(_) => 400,
+        Ok(crate::request::Framing::Chunked) => {
+            let rest = bytes.get(consumed.min(bytes.len())..).unwrap_or(&[]);
+            let mut sink = Vec::new();
+            let _ = chunked_transfer::Decoder::new(rest)
+                .take(FUZZ_BODY_BYTES_MAX)
+                .read_to_end(&mut sink);
+            0
+        }
+        Ok(_) => 0,
+    }
+}
+
 /// dpyfs: one header line. A line that starts with a space or tab (an obsolete folded
 /// continuation, RFC 9112 §5.2), a name with spaces (`Content-Length : 5`, §5.1) or an
 /// empty name is refused: another parser might read them differently.
@@ -542,6 +593,18 @@ mod test {
         assert_eq!(status(b"GET / HTTP/1.1 x"), 400);
         assert_eq!(status(b"G(T / HTTP/1.1"), 400);
         assert!(super::parse_request_line(b"PUT /b/k?x=1 HTTP/1.0").is_ok());
+    }
+
+    /// dpyfs: the fuzz entry point gives the statuses the connection would answer.
+    #[test]
+    fn fuzz_head_applies_the_head_rules() {
+        assert_eq!(super::fuzz_head(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"), 0);
+        assert_eq!(super::fuzz_head(b"GET /\r\n\r\n"), 400);
+        assert_eq!(super::fuzz_head(b"GET / HTTP/2.0\r\n\r\n"), 505);
+        let smuggled = b"POST / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n";
+        assert_eq!(super::fuzz_head(smuggled), 400);
+        let chunked = b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
+        assert_eq!(super::fuzz_head(chunked), 0);
     }
 
     /// dpyfs: folded lines and names with spaces are refused.

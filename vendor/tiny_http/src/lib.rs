@@ -116,6 +116,8 @@ pub use connection::{ConfigListenAddr, ListenAddr, Listener};
 pub use request::{ReadWrite, Request};
 pub use response::{Response, ResponseBox};
 pub use test::TestRequest;
+#[doc(hidden)]
+pub use client::fuzz_head;
 
 mod client;
 mod common;
