@@ -337,10 +337,11 @@ impl Fs {
                 }));
             }
         }
-        if let Some((a, at)) = lock(&self.attrs).get(path)
-            && at.elapsed() < self.ttl
-        {
-            return Ok(*a);
+        // (No let-chains: the ARM build's Debian rustc is 1.85.)
+        if let Some((a, at)) = lock(&self.attrs).get(path) {
+            if at.elapsed() < self.ttl {
+                return Ok(*a);
+            }
         }
         let key = self.key(path);
         let a = match self
@@ -529,15 +530,17 @@ impl Fs {
             return;
         }
         let dp = self.dir_prefix(parent);
-        if let Ok(below) = self.first_keys(&dp, 1)
-            && below.is_empty()
-            && let Err(e) = self.client.put_object(
-                &self.bucket,
-                &dp,
-                CONTENT_TYPE,
-                crate::client::Payload::Bytes(b""),
-            )
-        {
+        let emptied = matches!(self.first_keys(&dp, 1), Ok(below) if below.is_empty());
+        if !emptied {
+            return;
+        }
+        let marker = self.client.put_object(
+            &self.bucket,
+            &dp,
+            CONTENT_TYPE,
+            crate::client::Payload::Bytes(b""),
+        );
+        if let Err(e) = marker {
             log::warn!("keeping folder {parent}: {e}");
         }
     }
@@ -828,10 +831,10 @@ impl Fs {
     }
 
     fn statfs_impl(&self) -> Result<(u64, u64), Errno> {
-        if let Some((v, at)) = *lock(&self.statfs)
-            && at.elapsed() < self.ttl
-        {
-            return Ok(v);
+        if let Some((v, at)) = *lock(&self.statfs) {
+            if at.elapsed() < self.ttl {
+                return Ok(v);
+            }
         }
         let st = self.client.admin_json("status").map_err(|e| errno(&e))?;
         let replicas = st["replicas"].as_u64().unwrap_or(1).max(1);
