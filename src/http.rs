@@ -683,31 +683,25 @@ mod server_tests {
             BufReader::new(&c).read_line(&mut line).unwrap();
             assert!(line.starts_with("HTTP/1.1 200"), "{line:?}");
         }
-        let mut slow = std::net::TcpStream::connect(server.addr).unwrap();
-        slow.write_all(b"GET /x HTTP/1.1\r\nX: ").unwrap();
-        slow.set_read_timeout(Some(Duration::from_millis(300)))
-            .unwrap();
-        let mut answer = String::new();
-        for _ in 0..50 {
-            let _ = slow.write_all(b"x");
-            if BufReader::new(&slow).read_line(&mut answer).is_ok() {
-                break;
+        // Sends `start`, then trickles one byte per 300 ms; returns the first answer line.
+        let trickle = |start: &[u8]| {
+            let mut slow = std::net::TcpStream::connect(server.addr).unwrap();
+            slow.write_all(start).unwrap();
+            slow.set_read_timeout(Some(Duration::from_millis(300)))
+                .unwrap();
+            let mut answer = String::new();
+            for _ in 0..50 {
+                let _ = slow.write_all(b"x");
+                if BufReader::new(&slow).read_line(&mut answer).is_ok() {
+                    break;
+                }
             }
-        }
+            answer
+        };
+        let answer = trickle(b"GET /x HTTP/1.1\r\nX: ");
         assert!(answer.starts_with("HTTP/1.1 408"), "{answer:?}");
         // A small body (read with the head) shares the head's deadline.
-        let mut slow = std::net::TcpStream::connect(server.addr).unwrap();
-        slow.write_all(b"PUT /x HTTP/1.1\r\nContent-Length: 500\r\n\r\n")
-            .unwrap();
-        slow.set_read_timeout(Some(Duration::from_millis(300)))
-            .unwrap();
-        let mut answer = String::new();
-        for _ in 0..50 {
-            let _ = slow.write_all(b"x");
-            if BufReader::new(&slow).read_line(&mut answer).is_ok() {
-                break;
-            }
-        }
+        let answer = trickle(b"PUT /x HTTP/1.1\r\nContent-Length: 500\r\n\r\n");
         assert!(answer.starts_with("HTTP/1.1 408"), "{answer:?}");
         drop(stalled);
         server.stop();
