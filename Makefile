@@ -2,7 +2,7 @@
 CARGO ?= cargo
 DATA ?= ./dpyfs-data
 
-.PHONY: help build release test raft-sim fuzz test-deps lint fmt run bench bench-quick cross cross-test clean
+.PHONY: help build release test raft-sim fuzz test-deps lint fmt run bench bench-quick bench-boards cross cross-test clean
 
 # Every target with the line after its `##`; `make` alone prints the same.
 help: ## this list
@@ -59,6 +59,12 @@ bench: release ## full benchmarks next to this machine's limits (target/bench/la
 
 bench-quick: release ## the benchmarks at smaller sizes, about two minutes
 	BENCH_QUICK=1 $(CARGO) bench --bench bench
+
+# The same binaries on a testbed of boards: director, three stores and the client each in
+# a network namespace, links shaped to BOARDS_RATE (default 1gbit) with tc; every figure
+# next to the link rate measured in the same run. Root only. BENCH_QUICK=1: a few minutes.
+bench-boards: release ## the cluster on network-namespace boards with 1 Gbit/s links, as root (target/bench/boards.json)
+	$(CARGO) bench --bench boards
 
 # Static, stripped ARM binaries under target/cross/<arch>/, with SHA256SUMS and a tarball
 # per arch. Needs cross/setup.sh once (apt, as root). CROSS_ARCHS=armv7 for one arch.

@@ -13,6 +13,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+pub mod boards;
+
 /// How long a daemon may take to answer its first request (qemu is slow).
 pub const START_TIMEOUT_MS: u64 = 30_000;
 
@@ -107,6 +109,10 @@ pub struct Daemon {
     pub log: PathBuf,
     /// When set, the daemon runs under `ulimit -n` of this many descriptors.
     pub fd_limit: Option<u64>,
+    /// When set, the daemon runs in this network namespace (a board of `boards::Testbed`).
+    pub netns: Option<String>,
+    /// The address its URL names: 127.0.0.1 unless it runs on a board.
+    pub host: String,
     child: Option<Child>,
     /// Every PID this value started: checked on drop, so a daemon the test lost track
     /// of fails the test instead of outliving it.
@@ -133,25 +139,50 @@ impl Daemon {
         port: u16,
         fd_limit: Option<u64>,
     ) -> Daemon {
-        let args: Vec<String> = args
-            .iter()
-            .map(|a| a.replace("{port}", &port.to_string()))
-            .collect();
-        let mut d = Daemon {
-            name: name.to_string(),
-            args,
-            port,
-            log: log_dir.join(format!("{name}-{port}.log")),
-            fd_limit,
-            child: None,
-            pids: Vec::new(),
-        };
+        let mut d = Daemon::stopped(name, args, log_dir, port);
+        d.fd_limit = fd_limit;
         d.restart();
         d
     }
 
+    /// As `start_at`, inside network namespace `netns` (when given) and reached at `host`.
+    pub fn start_in(
+        netns: Option<&str>,
+        host: &str,
+        name: &str,
+        args: &[&str],
+        log_dir: &Path,
+        port: u16,
+    ) -> Daemon {
+        let mut d = Daemon::stopped(name, args, log_dir, port);
+        d.netns = netns.map(str::to_string);
+        d.host = host.to_string();
+        // Boards share port numbers: the address tells their logs apart.
+        d.log = log_dir.join(format!("{name}-{host}-{port}.log"));
+        d.restart();
+        d
+    }
+
+    /// The daemon's description, not started; `{port}` in args replaced.
+    fn stopped(name: &str, args: &[&str], log_dir: &Path, port: u16) -> Daemon {
+        Daemon {
+            name: name.to_string(),
+            args: args
+                .iter()
+                .map(|a| a.replace("{port}", &port.to_string()))
+                .collect(),
+            port,
+            log: log_dir.join(format!("{name}-{port}.log")),
+            fd_limit: None,
+            netns: None,
+            host: "127.0.0.1".into(),
+            child: None,
+            pids: Vec::new(),
+        }
+    }
+
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        format!("http://{}:{}", self.host, self.port)
     }
 
     /// Kills the process if it runs (SIGKILL, by PID), waits for it to exit, then starts
@@ -196,9 +227,23 @@ impl Daemon {
             .append(true)
             .open(&self.log)
             .unwrap();
-        let mut cmd = match self.fd_limit {
-            None => command(&self.name),
-            Some(n) => {
+        let mut cmd = match (self.fd_limit, &self.netns) {
+            (None, Some(ns)) => {
+                // `ip netns exec` execs the program, so the PID stays the daemon's own.
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns]);
+                if let Some(runner) = std::env::var("DPYFS_RUNNER").ok().filter(|r| !r.is_empty()) {
+                    c.arg(runner);
+                }
+                c.arg(bin(&self.name));
+                c
+            }
+            (None, None) => command(&self.name),
+            (Some(n), _) => {
+                assert!(
+                    self.netns.is_none(),
+                    "fd limits on boards are not supported"
+                );
                 let mut c = Command::new("sh");
                 c.arg("-c")
                     .arg(format!("ulimit -n {n} && exec \"$@\""))

@@ -1,6 +1,14 @@
 //! Calls from the director to stores. The only director module that touches ureq types.
-//! Every call has connect and transfer timeouts; connections are reused through one
-//! agent with a bounded idle pool per store, and TCP_NODELAY set.
+//! Every call has a connect timeout and a deadline for the whole call; connections are
+//! reused through one agent with a bounded idle pool per store, and TCP_NODELAY set.
+//!
+//! Why a deadline per call and not only read/write timeouts: ureq 2 applies its read and
+//! write timeouts to a connection when it opens it, and clears them when the connection
+//! goes back to the idle pool; a call on a reused connection then runs with no timeout at
+//! all. A store whose board lost power or whose cable was pulled answers nothing, so such
+//! a call (the `/status` poll above all) waited forever, and with it every liveness
+//! update (found by tests/boards.rs, which cuts a board off its network). A deadline is
+//! set on every request, so it holds on reused connections too.
 
 use crate::hash::Hash;
 use std::io::Read;
@@ -8,8 +16,11 @@ use std::time::Duration;
 
 /// Connecting to a store takes at most this long before the store counts as down.
 pub const STORE_CONNECT_TIMEOUT_MS: u64 = 2_000;
-/// A read or write on a store connection may stall at most this long.
+/// A call to a store may take this long, plus the time its bytes take at
+/// STORE_RATE_MIN_BYTES_PER_SEC.
 pub const STORE_IO_TIMEOUT_MS: u64 = 30_000;
+/// The slowest transfer a store call is allowed (1 MiB/s, far below any board's link).
+pub const STORE_RATE_MIN_BYTES_PER_SEC: u64 = 1024 * 1024;
 /// Idle kept-alive connections per store.
 pub const STORE_IDLE_CONNECTIONS_MAX: usize = 8;
 /// `/status` polls give up sooner.
@@ -71,8 +82,15 @@ impl StoreClient {
         }
     }
 
-    fn req(&self, agent: &ureq::Agent, method: &str, url: &str) -> ureq::Request {
-        let r = agent.request(method, url);
+    /// A request to a store, with the token, whose whole call must end within
+    /// STORE_IO_TIMEOUT_MS plus the time `bytes` take at the slowest allowed rate.
+    fn req(&self, method: &str, url: &str, bytes: u64) -> ureq::Request {
+        let ms = STORE_IO_TIMEOUT_MS + bytes.saturating_mul(1000) / STORE_RATE_MIN_BYTES_PER_SEC;
+        self.authorized(self.agent.request(method, url))
+            .timeout(Duration::from_millis(ms))
+    }
+
+    fn authorized(&self, r: ureq::Request) -> ureq::Request {
         match &self.token {
             Some(t) => r.set("Authorization", &format!("Bearer {t}")),
             None => r,
@@ -83,7 +101,7 @@ impl StoreClient {
     pub fn put_chunk(&self, base: &str, h: &Hash, data: &[u8]) -> Result<bool, CallError> {
         let url = format!("{base}/chunks/{h}");
         let r = self
-            .req(&self.agent, "PUT", &url)
+            .req("PUT", &url, data.len() as u64)
             .send_bytes(data)
             .map_err(classify)?;
         Ok(r.status() == 201)
@@ -92,7 +110,7 @@ impl StoreClient {
     /// Some(len) if the store holds a copy that it has just re-verified.
     pub fn head_chunk(&self, base: &str, h: &Hash) -> Result<Option<u64>, CallError> {
         let url = format!("{base}/chunks/{h}?verify=1");
-        match self.req(&self.agent, "HEAD", &url).call() {
+        match self.req("HEAD", &url, 0).call() {
             Ok(r) => Ok(r.header("Content-Length").and_then(|l| l.parse().ok())),
             Err(ureq::Error::Status(404, _)) => Ok(None),
             Err(e) => Err(classify(e)),
@@ -105,10 +123,7 @@ impl StoreClient {
     /// `head_chunk` (`?verify=1`), which makes the store quarantine it.
     pub fn get_chunk(&self, base: &str, h: &Hash, max_len: u64) -> Result<Vec<u8>, CallError> {
         let url = format!("{base}/chunks/{h}?verify=0");
-        let r = self
-            .req(&self.agent, "GET", &url)
-            .call()
-            .map_err(classify)?;
+        let r = self.req("GET", &url, max_len).call().map_err(classify)?;
         let cap = r
             .header("Content-Length")
             .and_then(|l| l.parse::<u64>().ok())
@@ -124,7 +139,7 @@ impl StoreClient {
 
     pub fn delete_chunk(&self, base: &str, h: &Hash) -> Result<(), CallError> {
         let url = format!("{base}/chunks/{h}");
-        self.req(&self.agent, "DELETE", &url)
+        self.req("DELETE", &url, 0)
             .call()
             .map(|_| ())
             .map_err(classify)
@@ -132,7 +147,8 @@ impl StoreClient {
 
     pub fn status(&self, base: &str) -> Result<serde_json::Value, CallError> {
         let r = self
-            .req(&self.status_agent, "GET", &format!("{base}/status"))
+            .authorized(self.status_agent.get(&format!("{base}/status")))
+            .timeout(Duration::from_millis(STATUS_TIMEOUT_MS))
             .call()
             .map_err(classify)?;
         let text = r
@@ -152,7 +168,7 @@ impl StoreClient {
         let after = after.map(|h| h.to_hex()).unwrap_or_default();
         let url = format!("{base}/chunks?after={after}&limit={limit}&detail=1");
         let mut text = String::new();
-        self.req(&self.agent, "GET", &url)
+        self.req("GET", &url, LIST_PAGE_BYTES_MAX)
             .call()
             .map_err(classify)?
             .into_reader()
@@ -171,7 +187,7 @@ impl StoreClient {
     pub fn chunk_prefix(&self, base: &str, h: &Hash, n: u64) -> Result<Vec<u8>, CallError> {
         let url = format!("{base}/chunks/{h}");
         let r = self
-            .req(&self.agent, "GET", &url)
+            .req("GET", &url, n)
             .set("Range", &format!("bytes=0-{}", n.saturating_sub(1)))
             .call()
             .map_err(classify)?;
