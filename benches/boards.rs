@@ -156,7 +156,7 @@ fn cluster_rows(p: &Plan, c: &BoardCluster, link: f64, rows: &mut Vec<Row>) {
     let m = p.large_mib;
     let [put, get] = repeat_many(p.runs, |run| large_run(c, m, run as u64 + 1));
     rows.push(
-        Row::new(format!("PUT {m} MiB, 1 stream, N=2"), put, "MiB/s")
+        Row::new(format!("PUT {m} MiB, 1 stream, N=2, chain"), put, "MiB/s")
             .vs("link", link)
             .target(Target::AtLeast(0.85)),
     );
@@ -201,10 +201,20 @@ fn main() {
         ));
     });
     section("cluster on boards", || {
-        let c = BoardCluster::start(&tb, 2);
+        let c = BoardCluster::start(&tb, 2, &[]);
         let r = agent().put(&c.url("bench", "")).call().unwrap();
         assert_eq!(r.status(), 200);
         cluster_rows(&p, &c, link, &mut rows);
+    });
+    section("fan-out for comparison", || {
+        let c = BoardCluster::start(&tb, 2, &["--replication", "fanout"]);
+        let r = agent().put(&c.url("bench", "")).call().unwrap();
+        assert_eq!(r.status(), 200);
+        let m = p.large_mib;
+        let [put, _] = repeat_many(p.runs, |run| large_run(&c, m, run as u64 + 1));
+        rows.push(
+            Row::new(format!("PUT {m} MiB, --replication fanout"), put, "MiB/s").vs("link", link),
+        );
     });
     eprintln!("bench-boards: total {:.1} s", t.elapsed().as_secs_f64());
     let sizes = binary_sizes();

@@ -19,7 +19,7 @@ fn a_cluster_on_boards_serves_and_survives_a_store_cut_off() {
     let tb = Testbed::new(&["director", "s1", "s2", "s3"], Some("1gbit"));
     let tags: Vec<String> = tb.boards.iter().map(|b| b.netns.clone()).collect();
     {
-        let c = BoardCluster::start(&tb, 2);
+        let c = BoardCluster::start(&tb, 2, &[]);
         assert_eq!(put(&c.url("boards", ""), b"").unwrap().status, 200);
         let body = random_bytes(3 << 20, 1);
         assert_eq!(put(&c.url("boards", "before"), &body).unwrap().status, 200);

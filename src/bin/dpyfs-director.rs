@@ -6,7 +6,7 @@ use dpyfs::chunker::Chunking;
 mod daemon;
 
 use dpyfs::cli;
-use dpyfs::director::{self, DirectorConfig};
+use dpyfs::director::{self, DirectorConfig, Replication};
 use dpyfs::http::is_loopback;
 use dpyfs::human::parse_size;
 use std::path::PathBuf;
@@ -47,6 +47,12 @@ fn options() -> getopts::Options {
         "chunk-size",
         "chunk size for --chunking fixed (default 1M)",
         "BYTES",
+    );
+    o.optopt(
+        "",
+        "replication",
+        "chain (each store forwards to the next, default) or fanout",
+        "MODE",
     );
     o.optopt(
         "",
@@ -200,6 +206,11 @@ fn config(m: &getopts::Matches) -> Result<DirectorConfig, String> {
     }
     cli::apply_http_flags(m, &mut c.http)?;
     c.keys = keys;
+    c.replication = match m.opt_str("replication").as_deref() {
+        None | Some("chain") => Replication::Chain,
+        Some("fanout") => Replication::FanOut,
+        Some(other) => return Err(format!("--replication {other:?}: use chain or fanout")),
+    };
     Ok(c)
 }
 

@@ -29,6 +29,18 @@ pub const GC_GRACE_SECS_DEFAULT: u64 = 3600;
 /// Journal size that triggers a snapshot and compaction.
 pub const COMPACT_BYTES_DEFAULT: u64 = 64 * 1024 * 1024;
 
+/// How a chunk's N copies reach the stores.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Replication {
+    /// The director sends the chunk once, to the first store, which streams it on to the
+    /// next while writing its own copy (`store::forward`): the director's link carries
+    /// each byte once instead of N times. Chunks under `data::scatter::CHAIN_BYTES_MIN`, and copies a
+    /// chain did not confirm, go directly.
+    Chain,
+    /// The director sends every copy itself, in parallel (`--replication fanout`).
+    FanOut,
+}
+
 #[derive(Clone, Debug)]
 pub struct DirectorConfig {
     pub listen: String,
@@ -51,6 +63,8 @@ pub struct DirectorConfig {
     pub http: ServerConfig,
     /// The keys file (`--keys`); None serves every request unsigned.
     pub keys: Option<PathBuf>,
+    /// How a new chunk's copies reach the stores (`--replication`).
+    pub replication: Replication,
 }
 
 impl DirectorConfig {
@@ -72,6 +86,7 @@ impl DirectorConfig {
             multipart_max_age_secs: meta::uploads::MAX_AGE_SECS_DEFAULT,
             http: ServerConfig::default(),
             keys: None,
+            replication: Replication::Chain,
         }
     }
 }

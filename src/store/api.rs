@@ -3,12 +3,14 @@
 
 use super::engine::{LIST_LIMIT_MAX, PutOutcome, Store};
 use super::error::StoreError;
+use super::forward;
 use super::scrub::Scrubber;
 use crate::hash::Hash;
 use crate::http::{Body, Request, Response};
 use crate::metrics::Metrics;
 use serde_json::json;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 /// Default number of names one `GET /chunks` answers with.
@@ -20,6 +22,9 @@ pub struct StoreApi {
     pub metrics: Metrics,
     token: Option<String>,
     started: Instant,
+    /// Chunks (and their bytes) this store sent on to the next store of a chain.
+    forwarded_chunks: AtomicU64,
+    forwarded_bytes: AtomicU64,
 }
 
 /// The JSON error body every failure carries.
@@ -60,6 +65,8 @@ impl StoreApi {
             metrics: Metrics::default(),
             token,
             started: Instant::now(),
+            forwarded_chunks: AtomicU64::new(0),
+            forwarded_bytes: AtomicU64::new(0),
         }
     }
 
@@ -140,7 +147,14 @@ impl StoreApi {
 
     fn put(&self, h: &Hash, req: &mut Request<'_>) -> Response {
         let len = req.body_len;
-        match self.store.put(h, req.body, len) {
+        if let Some(chain) = req.header(forward::FORWARD_HEADER).map(str::to_string) {
+            return self.put_forwarding(h, req, &chain);
+        }
+        self.put_answer(h, self.store.put(h, req.body, len))
+    }
+
+    fn put_answer(&self, h: &Hash, r: Result<PutOutcome, StoreError>) -> Response {
+        match r {
             Ok(PutOutcome::Created) => {
                 self.metrics.add_in(self.store.exists(h).unwrap_or(0));
                 Response::empty(201)
@@ -148,6 +162,43 @@ impl StoreApi {
             Ok(PutOutcome::AlreadyPresent) => Response::empty(200),
             Err(e) => from_error(&e),
         }
+    }
+
+    /// A chunk PUT that also goes on to the stores named in `X-Dpyfs-Forward` (chain
+    /// replication, `forward.rs`): this store's outcome is the status, theirs the body.
+    fn put_forwarding(&self, h: &Hash, req: &mut Request<'_>, chain: &str) -> Response {
+        let chain = match forward::parse_chain(chain) {
+            Ok(c) => c,
+            Err(why) => return error_response(400, "InvalidForward", &why),
+        };
+        let Some(len) = req.body_len else {
+            return error_response(
+                411,
+                "MissingContentLength",
+                "a forwarded chunk needs a Content-Length",
+            );
+        };
+        let (mut tee, fwd) = match forward::start(req.body, h, len, chain, self.token.clone()) {
+            Ok(x) => x,
+            Err(e) => {
+                return error_response(503, "ServiceUnavailable", &format!("cannot forward: {e}"));
+            }
+        };
+        let own = self.store.put(h, &mut tee, Some(len));
+        let forwarded = fwd.finish(tee);
+        if forwarded.first().is_some_and(|f| f.get("status").is_none()) {
+            self.forwarded_chunks.fetch_add(1, Ordering::Relaxed);
+            self.forwarded_bytes.fetch_add(len, Ordering::Relaxed);
+        }
+        let resp = self.put_answer(h, own);
+        let mut body = match &resp.body {
+            Body::Bytes(b) if !b.is_empty() => {
+                serde_json::from_slice::<serde_json::Value>(b).unwrap_or_else(|_| json!({}))
+            }
+            _ => json!({}),
+        };
+        body["forwarded"] = serde_json::Value::Array(forwarded);
+        Response::json(resp.status, &body)
     }
 
     /// The whole chunk, or with `Range: bytes=a-b` a part of it (the whole chunk is still
@@ -253,6 +304,10 @@ impl StoreApi {
             },
             "chunks": {"count": self.store.chunk_count(), "bytes": self.store.chunk_bytes()},
             "max_chunk_bytes": self.store.max_chunk_bytes,
+            "forwarded": {
+                "chunks": self.forwarded_chunks.load(Ordering::Relaxed),
+                "bytes": self.forwarded_bytes.load(Ordering::Relaxed),
+            },
             "scrub": self.scrubber.snapshot(),
         })
     }
@@ -300,6 +355,11 @@ impl StoreApi {
                 "corrupt_chunks_total",
                 "Chunks found corrupt by the scrubber.",
                 s.corrupt_found as f64,
+            ),
+            (
+                "forwarded_bytes_total",
+                "Bytes sent on to the next store of a replication chain.",
+                self.forwarded_bytes.load(Ordering::Relaxed) as f64,
             ),
             (
                 "uptime_seconds",

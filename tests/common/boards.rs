@@ -251,7 +251,8 @@ pub struct BoardCluster {
 }
 
 impl BoardCluster {
-    pub fn start(tb: &Testbed, replicas: usize) -> BoardCluster {
+    /// `extra`: more director flags.
+    pub fn start(tb: &Testbed, replicas: usize, extra: &[&str]) -> BoardCluster {
         let dir = TempDir::new("boards");
         let token = dir.path().join("store.token");
         std::fs::write(
@@ -286,6 +287,7 @@ impl BoardCluster {
         for s in &stores {
             args.extend(["--store".to_string(), s.url()]);
         }
+        args.extend(extra.iter().map(|s| s.to_string()));
         let argv: Vec<&str> = args.iter().map(String::as_str).collect();
         let director = tb.daemon(
             "director",

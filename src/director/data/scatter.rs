@@ -8,13 +8,14 @@
 //! previous ones upload.
 
 use super::store_client::CallError;
+use super::stores::Target;
 use crate::chunker::Chunker;
-use crate::director::Director;
 use crate::director::error::{DirectorError, Result};
 use crate::director::meta::index::{Index, ObjectMeta};
 use crate::director::meta::manifest::{self, Manifest};
 use crate::director::meta::records::{ChunkRef, ObjectRecord, Record};
 use crate::director::s3::body::{self, CheckedBody};
+use crate::director::{Director, Replication};
 use crate::hash::{Hash, to_hex};
 use md5::{Digest, Md5};
 use std::collections::{BTreeMap, VecDeque};
@@ -30,6 +31,10 @@ pub const CHUNKS_IN_FLIGHT: usize = 4;
 pub const MANIFEST_CHUNKS_MAX: usize = 90_000;
 /// Below this size a chunk is PUT directly: a HEAD round trip costs more than sending it.
 pub const HEAD_FIRST_BYTES_MIN: usize = 64 * 1024;
+
+/// Below this size a chunk's copies are sent to each store directly even in chain mode:
+/// for a small chunk the latency of one more hop costs more than the bytes it saves.
+pub const CHAIN_BYTES_MIN: usize = 64 * 1024;
 
 /// What the client asked to store, besides the body.
 #[derive(Clone, Debug, Default)]
@@ -336,18 +341,7 @@ impl Director {
         let mut full = Vec::new();
         let mut failed = Vec::new();
         loop {
-            let results: Vec<std::result::Result<bool, CallError>> = thread::scope(|sc| {
-                let hs: Vec<_> = batch
-                    .iter()
-                    .map(|t| sc.spawn(move || self.store_copy(&t.url, h, data)))
-                    .collect();
-                hs.into_iter()
-                    .map(|j| {
-                        j.join()
-                            .unwrap_or_else(|_| Err(CallError::Transport("upload panicked".into())))
-                    })
-                    .collect()
-            });
+            let results = self.copy_batch(&batch, h, data);
             for (t, r) in batch.iter().zip(results) {
                 match r {
                     Ok(existed) => {
@@ -362,7 +356,9 @@ impl Director {
                                 failed.push(format!("{}: {e}", t.id));
                             }
                             CallError::Status(507, _) => full.push(t.id.clone()),
-                            CallError::Status(..) => failed.push(format!("{}: {e}", t.id)),
+                            CallError::Status(..) | CallError::Unconfirmed(_) => {
+                                failed.push(format!("{}: {e}", t.id))
+                            }
                         }
                     }
                 }
@@ -397,6 +393,64 @@ impl Director {
         Ok(())
     }
 
+    /// A copy of chunk `h` on every store of `batch`, one outcome each (Ok(true): it was
+    /// there already). A chain when `--replication chain` and the chunk is large enough;
+    /// every copy the chain does not confirm is then sent directly, so a broken chain
+    /// costs time, never a copy.
+    fn copy_batch(
+        &self,
+        batch: &[Target],
+        h: &Hash,
+        data: &[u8],
+    ) -> Vec<std::result::Result<bool, CallError>> {
+        let chain = self.cfg.replication == Replication::Chain
+            && batch.len() >= 2
+            && data.len() >= CHAIN_BYTES_MIN;
+        if !chain {
+            let all: Vec<usize> = (0..batch.len()).collect();
+            return self.direct_copies(batch, &all, h, data);
+        }
+        // Stores that hold a verified copy need none (deduplication), as in `store_copy`.
+        let c = &self.stores.client;
+        let len = Some(data.len() as u64);
+        let mut results: Vec<std::result::Result<bool, CallError>> =
+            in_parallel(batch, |t| match c.head_chunk(&t.url, h) {
+                Ok(l) if l == len => Ok(true),
+                _ => Err(CallError::Unconfirmed("not there yet".into())),
+            });
+        let need: Vec<usize> = (0..batch.len()).filter(|&i| results[i].is_err()).collect();
+        if need.len() >= 2 {
+            let urls: Vec<&str> = need.iter().map(|&i| batch[i].url.as_str()).collect();
+            for (&i, r) in need.iter().zip(c.put_chunk_chain(&urls, h, data)) {
+                results[i] = r;
+            }
+        }
+        let direct: Vec<usize> = (0..batch.len())
+            .filter(|&i| matches!(results[i], Err(CallError::Unconfirmed(_))))
+            .collect();
+        if !direct.is_empty() {
+            for (&i, r) in direct
+                .iter()
+                .zip(self.direct_copies(batch, &direct, h, data))
+            {
+                results[i] = r;
+            }
+        }
+        results
+    }
+
+    /// A copy on each of `batch[i]` for `i` in `which`, sent by the director in parallel.
+    fn direct_copies(
+        &self,
+        batch: &[Target],
+        which: &[usize],
+        h: &Hash,
+        data: &[u8],
+    ) -> Vec<std::result::Result<bool, CallError>> {
+        let targets: Vec<&Target> = which.iter().map(|&i| &batch[i]).collect();
+        in_parallel(&targets, |t| self.store_copy(&t.url, h, data))
+    }
+
     /// One copy on one store; Ok(true) if the store already had it.
     fn store_copy(&self, url: &str, h: &Hash, data: &[u8]) -> std::result::Result<bool, CallError> {
         let c = &self.stores.client;
@@ -405,6 +459,23 @@ impl Director {
         }
         c.put_chunk(url, h, data).map(|created| !created)
     }
+}
+
+/// `f` of every item, each on its own thread; a panic is a transport failure.
+fn in_parallel<T: Sync>(
+    items: &[T],
+    f: impl Fn(&T) -> std::result::Result<bool, CallError> + Sync,
+) -> Vec<std::result::Result<bool, CallError>> {
+    thread::scope(|sc| {
+        let f = &f;
+        let hs: Vec<_> = items.iter().map(|t| sc.spawn(move || f(t))).collect();
+        hs.into_iter()
+            .map(|j| {
+                j.join()
+                    .unwrap_or_else(|_| Err(CallError::Transport("upload panicked".into())))
+            })
+            .collect()
+    })
 }
 
 fn join_upload<T>(h: thread::ScopedJoinHandle<'_, Result<T>>) -> Result<T> {

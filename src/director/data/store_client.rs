@@ -11,6 +11,7 @@
 //! set on every request, so it holds on reused connections too.
 
 use crate::hash::Hash;
+use crate::store::forward::FORWARD_HEADER;
 use std::io::Read;
 use std::time::Duration;
 
@@ -32,6 +33,9 @@ pub enum CallError {
     Transport(String),
     /// The store answered with an error status; `code` from its JSON body.
     Status(u16, String),
+    /// Another store of a replication chain did not confirm this store's copy: unknown,
+    /// to be sent directly. Says nothing about this store's health.
+    Unconfirmed(String),
 }
 
 impl std::fmt::Display for CallError {
@@ -39,6 +43,7 @@ impl std::fmt::Display for CallError {
         match self {
             CallError::Transport(e) => write!(f, "no answer: {e}"),
             CallError::Status(s, c) => write!(f, "HTTP {s} {c}"),
+            CallError::Unconfirmed(why) => write!(f, "not confirmed by the chain: {why}"),
         }
     }
 }
@@ -105,6 +110,55 @@ impl StoreClient {
             .send_bytes(data)
             .map_err(classify)?;
         Ok(r.status() == 201)
+    }
+
+    /// Stores a chunk on `chain[0]`, which streams it on to the rest of `chain` while it
+    /// writes its own copy (`store::forward`). One outcome per store of the chain, in
+    /// order: Ok(true) if it already had the chunk. A store the chain did not confirm
+    /// (the chain broke before it, or an older store did not forward) is
+    /// `Err(CallError::Unconfirmed)`: its copy must be sent another way, and nothing is
+    /// known about its health.
+    pub fn put_chunk_chain(
+        &self,
+        chain: &[&str],
+        h: &Hash,
+        data: &[u8],
+    ) -> Vec<Result<bool, CallError>> {
+        let Some((first, rest)) = chain.split_first() else {
+            return Vec::new();
+        };
+        let url = format!("{first}/chunks/{h}");
+        let answer = self
+            .req("PUT", &url, data.len() as u64)
+            .set(FORWARD_HEADER, &rest.join(" "))
+            .send_bytes(data);
+        let (own, body) = match answer {
+            Ok(r) => (Ok(r.status() == 200), read_small(r)),
+            Err(ureq::Error::Status(code, r)) => {
+                let body = read_small(r);
+                let c = body
+                    .get("code")
+                    .and_then(|c| c.as_str())
+                    .unwrap_or_default();
+                (Err(CallError::Status(code, c.to_string())), body)
+            }
+            Err(e) => (Err(classify(e)), serde_json::Value::Null),
+        };
+        let reported = body
+            .get("forwarded")
+            .and_then(|f| f.as_array())
+            .cloned()
+            .unwrap_or_default();
+        let mut out = vec![own];
+        for (i, u) in rest.iter().enumerate() {
+            out.push(match reported.get(i) {
+                Some(v) if v.get("url").and_then(|x| x.as_str()) == Some(u) => chain_outcome(v),
+                _ => Err(CallError::Unconfirmed(format!(
+                    "{first} did not report on {u}"
+                ))),
+            });
+        }
+        out
     }
 
     /// Some(len) if the store holds a copy that it has just re-verified.
@@ -199,6 +253,32 @@ impl StoreClient {
         Ok(buf)
     }
 }
+
+/// One store's outcome as a chain's report gives it (`store::forward`): only a plain
+/// success counts; anything else is left for a direct copy.
+fn chain_outcome(v: &serde_json::Value) -> Result<bool, CallError> {
+    match v.get("created").and_then(|c| c.as_bool()) {
+        Some(created) if v.get("status").is_none() => Ok(!created),
+        _ => Err(CallError::Unconfirmed(format!(
+            "{}: {}",
+            v.get("url").and_then(|u| u.as_str()).unwrap_or("?"),
+            v.get("error").and_then(|e| e.as_str()).unwrap_or("failed")
+        ))),
+    }
+}
+
+/// A store's small JSON answer (a chain report, an error body); Null if it is not JSON.
+fn read_small(r: ureq::Response) -> serde_json::Value {
+    let mut text = String::new();
+    let _ = r
+        .into_reader()
+        .take(ANSWER_BYTES_MAX)
+        .read_to_string(&mut text);
+    serde_json::from_str(&text).unwrap_or(serde_json::Value::Null)
+}
+
+/// The most of a chain report or error body read back.
+const ANSWER_BYTES_MAX: u64 = 64 * 1024;
 
 /// Bytes one listing page may take (100 000 lines of about 90 bytes).
 const LIST_PAGE_BYTES_MAX: u64 = 10 * 1024 * 1024;
