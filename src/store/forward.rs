@@ -247,16 +247,21 @@ mod tests {
         assert!(parse_chain(&many).is_err());
     }
 
-    #[test]
-    fn a_body_cut_short_is_an_error_for_the_next_store_not_an_end() {
+    fn blocks(len: u64) -> (SyncSender<Vec<u8>>, Blocks) {
         let (tx, rx) = sync_channel(2);
-        let mut b = Blocks {
+        let b = Blocks {
             rx,
             current: Vec::new(),
             at: 0,
             seen: 0,
-            len: 10,
+            len,
         };
+        (tx, b)
+    }
+
+    #[test]
+    fn a_body_cut_short_is_an_error_for_the_next_store_not_an_end() {
+        let (tx, mut b) = blocks(10);
         tx.send(vec![1, 2, 3]).unwrap();
         drop(tx);
         let mut out = Vec::new();
@@ -264,14 +269,7 @@ mod tests {
         assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof);
         assert_eq!(out, vec![1, 2, 3]);
 
-        let (tx, rx) = sync_channel(2);
-        let mut b = Blocks {
-            rx,
-            current: Vec::new(),
-            at: 0,
-            seen: 0,
-            len: 3,
-        };
+        let (tx, mut b) = blocks(3);
         tx.send(vec![1, 2, 3]).unwrap();
         drop(tx);
         let mut out = Vec::new();
