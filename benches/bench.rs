@@ -92,6 +92,15 @@ fn md5_mibs(buf: &[u8]) -> f64 {
     mibs(buf.len() as u64, t)
 }
 
+fn cdc_mibs(buf: &[u8]) -> f64 {
+    let t = Instant::now();
+    let mut c = dpyfs::chunker::Chunker::new(buf, dpyfs::chunker::Chunking::default_cdc());
+    while let Some(chunk) = c.next_chunk().unwrap() {
+        std::hint::black_box(chunk);
+    }
+    mibs(buf.len() as u64, t)
+}
+
 /// Sequential write of `total` bytes with one fsync at the end, in `dir`.
 fn disk_write_mibs(dir: &std::path::Path, total: usize) -> f64 {
     let block = random_bytes(4 << 20, 77);
@@ -174,6 +183,8 @@ fn bare_http(total_mib: u64) -> [f64; 3] {
 struct Limits {
     sha: f64,
     md5: f64,
+    /// The content-defined chunker (`Chunking::default_cdc`), one core.
+    cdc: f64,
     disk: f64,
     creates: f64,
     http_put: f64,
@@ -185,6 +196,7 @@ fn machine_limits(p: &Plan, dir: &TempDir, rows: &mut Vec<Row>) -> Limits {
     let buf = random_bytes((p.probe_mib as usize) << 20, 1);
     let sha = repeat(p.runs, || sha256_mibs(&buf));
     let md5 = repeat(p.runs, || md5_mibs(&buf));
+    let cdc = repeat(p.runs, || cdc_mibs(&buf));
     drop(buf);
     let disk = repeat(p.runs, || {
         disk_write_mibs(dir.path(), (p.probe_mib as usize) << 20)
@@ -193,6 +205,7 @@ fn machine_limits(p: &Plan, dir: &TempDir, rows: &mut Vec<Row>) -> Limits {
     let [http_put, http_get, http_small_get] = repeat_many(p.runs, |_| bare_http(p.probe_mib));
     rows.push(Row::machine("SHA-256, one core", sha, "MiB/s"));
     rows.push(Row::machine("MD5, one core", md5, "MiB/s"));
+    rows.push(Row::machine("CDC chunker, one core", cdc, "MiB/s"));
     rows.push(Row::machine("disk write + fsync", disk, "MiB/s"));
     rows.push(Row::machine("durable 4 KiB creates", creates, "ops/s"));
     rows.push(Row::machine("bare HTTP PUT 4 MiB", http_put, "MiB/s"));
@@ -201,6 +214,7 @@ fn machine_limits(p: &Plan, dir: &TempDir, rows: &mut Vec<Row>) -> Limits {
     Limits {
         sha,
         md5,
+        cdc,
         disk,
         creates,
         http_put,
@@ -334,10 +348,19 @@ fn mib_of(bytes: Option<u64>) -> f64 {
     bytes.unwrap() as f64 / MIB
 }
 
+/// CPU seconds (user + system) the director and the stores have used so far.
+fn daemons_cpu_s(b: &Bed) -> f64 {
+    std::iter::once(b.director_pid())
+        .chain(b.store_pids())
+        .map(|pid| cpu_seconds(pid).unwrap())
+        .sum()
+}
+
 /// One fresh cluster: idle RSS, a single-stream PUT (peak RSS read right after it) and
 /// GET of `mib` MiB, then STREAMS parallel streams of a quarter each. Returns [put, get,
-/// par put, par get, idle director, idle store max, peak director, peak store max].
-fn large_run(dir: &TempDir, mib: u64, seed: u64) -> [f64; 8] {
+/// par put, par get, idle director, idle store max, peak director, peak store max,
+/// daemons' CPU s per GiB PUT, per GiB GET] (the CPU of the single-stream runs).
+fn large_run(dir: &TempDir, mib: u64, seed: u64) -> [f64; 10] {
     let b = Bed::new(dir, "large", &[]);
     std::thread::sleep(Duration::from_millis(500));
     let idle_dir = mib_of(rss_bytes(b.director_pid()));
@@ -349,21 +372,26 @@ fn large_run(dir: &TempDir, mib: u64, seed: u64) -> [f64; 8] {
     let a = agent();
     let url = b.url("big");
     let len = mib << 20;
+    let gib = len as f64 / (1u64 << 30) as f64;
+    let cpu0 = daemons_cpu_s(&b);
     let t = Instant::now();
     put_stream(&a, &url, len, seed);
     let put = mibs(len, t);
+    let cpu_put = (daemons_cpu_s(&b) - cpu0) / gib;
     let peak_dir = mib_of(peak_rss_bytes(b.director_pid()));
     let peak_store = b
         .store_pids()
         .into_iter()
         .map(|p| mib_of(peak_rss_bytes(p)))
         .fold(0.0, f64::max);
+    let cpu0 = daemons_cpu_s(&b);
     let t = Instant::now();
     assert_eq!(get_all(&a, &url), len);
     let get = mibs(len, t);
+    let cpu_get = (daemons_cpu_s(&b) - cpu0) / gib;
     let [par_put, par_get] = parallel_put_get(&b, STREAMS, mib / STREAMS as u64, seed + 1);
     [
-        put, get, par_put, par_get, idle_dir, idle_store, peak_dir, peak_store,
+        put, get, par_put, par_get, idle_dir, idle_store, peak_dir, peak_store, cpu_put, cpu_get,
     ]
 }
 
@@ -378,6 +406,8 @@ fn large_rows(p: &Plan, dir: &TempDir, l: &Limits, rows: &mut Vec<Row>) {
         idle_store,
         peak_dir,
         peak_store,
+        cpu_put,
+        cpu_get,
     ] = repeat_many(p.cluster_runs, |run| large_run(dir, m, run as u64 + 1));
     let q = m / STREAMS as u64;
     rows.push(
@@ -420,6 +450,24 @@ fn large_rows(p: &Plan, dir: &TempDir, l: &Limits, rows: &mut Vec<Row>) {
         peak_store,
         "MiB",
     ));
+    // CPU per GiB that no design can avoid, from this machine's one-core rates (s/GiB =
+    // 1024 / MiB/s): a PUT hashes every byte with SHA-256 at the director and once more at
+    // each of the N=2 stores (each verifies its copy), MD5s it for the ETag and cuts it
+    // with the chunker; a GET hashes it once (the director checks every chunk; stores
+    // send with `?verify=0`). Value: that floor; limit: what the daemons spent; the
+    // ratio is the efficiency (issue 19's goal: at least 0.7).
+    let s_per_gib = |mibs: f64| 1024.0 / mibs;
+    let put_floor = 3.0 * s_per_gib(l.sha) + s_per_gib(l.md5) + s_per_gib(l.cdc);
+    rows.push(
+        Row::new("CPU floor / spent, PUT", put_floor, "s/GiB")
+            .vs("daemons' CPU", cpu_put)
+            .target(Target::AtLeast(0.7)),
+    );
+    rows.push(
+        Row::new("CPU floor / spent, GET", s_per_gib(l.sha), "s/GiB")
+            .vs("daemons' CPU", cpu_get)
+            .target(Target::AtLeast(0.7)),
+    );
 }
 
 /// Ops/s and per-op latencies (ms) of `ops` calls of `op(agent, index)` spread over

@@ -664,6 +664,27 @@ pub fn xml_values(doc: &str, tag: &str) -> Vec<String> {
     out
 }
 
+/// CPU seconds (user + system) a process has used so far, from /proc/PID/stat (Linux).
+pub fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised command name: state is the 3rd field of the line,
+    // utime and stime the 14th and 15th.
+    let rest: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = rest.get(11)?.parse::<u64>().ok()? + rest.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / clock_ticks_per_s())
+}
+
+/// `getconf CLK_TCK` (100 on every Linux this runs on; asked once rather than assumed).
+fn clock_ticks_per_s() -> f64 {
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        let o = Command::new("getconf").arg("CLK_TCK").output();
+        o.ok()
+            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+            .unwrap_or(100.0)
+    })
+}
+
 /// Peak resident memory (VmHWM) of a process, in bytes (Linux).
 pub fn peak_rss_bytes(pid: u32) -> Option<u64> {
     rss_field(pid, "VmHWM:")
