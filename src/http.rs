@@ -46,6 +46,10 @@ pub struct Request<'a> {
     pub path: String,
     /// The raw query string, without the leading `?`.
     pub query: String,
+    /// `query` decoded into pairs, filled by the first `query_params` call: a request's
+    /// query is parsed once, however many steps (auth, routing, the handler) read it.
+    /// Leave it `Default::default()` when building a `Request`.
+    pub params: std::cell::OnceCell<Vec<(String, String)>>,
     /// Header names are lowercase.
     pub headers: Vec<(String, String)>,
     pub body: &'a mut dyn Read,
@@ -63,12 +67,17 @@ impl Request<'_> {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The query's decoded pairs, in order (parsed on the first call only).
+    pub fn query_params(&self) -> &[(String, String)] {
+        self.params.get_or_init(|| query_pairs(&self.query))
+    }
+
     /// The first query parameter with this name, percent-decoded.
     pub fn query_param(&self, name: &str) -> Option<String> {
-        query_pairs(&self.query)
-            .into_iter()
+        self.query_params()
+            .iter()
             .find(|(k, _)| k == name)
-            .map(|(_, v)| v)
+            .map(|(_, v)| v.clone())
     }
 }
 
@@ -405,6 +414,7 @@ fn serve_one(mut rq: tiny_http::Request, handler: &Handler, window: Duration) {
             method: method.clone(),
             path,
             query,
+            params: Default::default(),
             headers,
             body: &mut body,
             body_len,
@@ -521,6 +531,27 @@ pub fn is_loopback(addr: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_query_is_parsed_once() {
+        let mut empty = io::empty();
+        let req = Request {
+            method: "GET".into(),
+            path: "/b".into(),
+            query: "a=1&b=%20&a=2".into(),
+            params: Default::default(),
+            headers: Vec::new(),
+            body: &mut empty,
+            body_len: None,
+            remote: None,
+        };
+        assert!(req.params.get().is_none());
+        assert_eq!(req.query_param("b").as_deref(), Some(" "));
+        let first = req.query_params().as_ptr();
+        assert_eq!(req.query_param("a").as_deref(), Some("1"));
+        assert_eq!(req.query_params().as_ptr(), first);
+        assert_eq!(req.query_params().len(), 3);
+    }
 
     #[test]
     fn percent_decoding() {

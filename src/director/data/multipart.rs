@@ -6,7 +6,7 @@ use super::gather::pieces;
 use super::scatter::MANIFEST_CHUNKS_MAX;
 use crate::director::Director;
 use crate::director::error::{DirectorError, Result};
-use crate::director::meta::index::ObjectMeta;
+use crate::director::meta::index::{ObjectMeta, Prepared};
 use crate::director::meta::records::{ChunkRef, ObjectRecord, Record};
 use crate::director::meta::uploads::*;
 use crate::hash::{Hash, to_hex};
@@ -254,15 +254,17 @@ impl Director {
         };
         self.check_live_stores()?;
         let record = self.write_manifest(bucket, key, record, &mut pins)?;
-        let meta = ObjectMeta::from_record(&record).map_err(DirectorError::Internal)?;
-        self.commit(&Record::UploadComplete {
+        let rec = Record::UploadComplete {
             bucket: bucket.to_string(),
             key: key.to_string(),
             upload_id: upload_id.to_string(),
             parts,
             object: record,
-        })?;
-        Ok(Arc::new(meta))
+        };
+        let prepared = Prepared::new(&rec).map_err(DirectorError::Internal)?;
+        self.commit_prepared(&prepared, |_| Ok(()))?;
+        let meta = prepared.object_or_err().map_err(DirectorError::Internal)?;
+        Ok(Arc::clone(meta))
     }
 
     /// AbortMultipartUpload: the upload and its parts are forgotten; their chunks become

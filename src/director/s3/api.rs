@@ -151,6 +151,7 @@ impl DirectorApi {
             method: req.method.clone(),
             path: req.path.clone(),
             query: req.query.clone(),
+            params: req.params.clone(),
             headers: req.headers.clone(),
             body: &mut cursor,
             body_len: req.body_len,
@@ -203,7 +204,7 @@ impl DirectorApi {
             Err(e) => return ("invalid", Err(e)),
         };
         if let Some(op) = multipart_routes::op(&method, &target, req) {
-            if let Err(e) = refuse_unknown_params(&req.query, op.params()) {
+            if let Err(e) = refuse_unknown_params(req, op.params()) {
                 return ("unsupported", Err(e));
             }
             return self.multipart(op, target, req, access.chain.take());

@@ -681,6 +681,7 @@ mod tests {
                 method: self.method.clone(),
                 path: self.path.clone(),
                 query: self.query.clone(),
+                params: Default::default(),
                 headers: self.headers.clone(),
                 body: &mut empty,
                 body_len: None,

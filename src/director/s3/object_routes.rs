@@ -11,7 +11,7 @@ use crate::director::data::scatter::{NewObject, WriteCondition, precondition_fai
 use crate::director::error::{DirectorError, Result};
 use crate::director::meta::index::{ObjectMeta, STORED_HEADERS, valid_bucket_name, validate_key};
 use crate::director::meta::records::Record;
-use crate::http::{Request, Response, percent_decode, query_pairs};
+use crate::http::{Request, Response, percent_decode};
 use crate::s3::xml::{self as x, Doc};
 use crate::timefmt::{iso8601, parse_http_date};
 use std::collections::BTreeMap;
@@ -89,8 +89,8 @@ pub(super) fn subresource(
     target: &Target,
     req: &Request<'_>,
 ) -> Result<Option<&'static str>> {
-    let pairs = query_pairs(&req.query);
-    for (k, _) in &pairs {
+    let pairs = req.query_params();
+    for (k, _) in pairs {
         if let Some(s) = SUBRESOURCES.iter().find(|s| **s == k.as_str()) {
             return Ok(Some(s));
         }
@@ -106,8 +106,8 @@ pub(super) fn subresource(
         ("HEAD", Target::Object(..)) | ("DELETE", Target::Object(..)) => vec!["versionId"],
         _ => Vec::new(),
     };
-    refuse_unknown_params(&req.query, &allowed)?;
-    for (k, v) in &pairs {
+    refuse_unknown_params(req, &allowed)?;
+    for (k, v) in pairs {
         // Unversioned: the only version an object has is "null" (rclone asks for it).
         if k == "versionId" && v != "null" {
             return Err(DirectorError::BadRequest(
@@ -126,8 +126,8 @@ const V2_PRESIGN_PARAMS: &[&str] = &["AWSAccessKeyId", "Expires", "Signature"];
 /// director does not implement. `x-id` names the operation for newer SDKs; `X-Amz-*` and
 /// `V2_PRESIGN_PARAMS` carry a presigned request's signature (checked by auth); none of
 /// them changes what is asked.
-pub(super) fn refuse_unknown_params(query: &str, allowed: &[&str]) -> Result<()> {
-    for (k, _) in query_pairs(query) {
+pub(super) fn refuse_unknown_params(req: &Request<'_>, allowed: &[&str]) -> Result<()> {
+    for (k, _) in req.query_params() {
         if k == "x-id"
             || k.starts_with("X-Amz-")
             || V2_PRESIGN_PARAMS.contains(&k.as_str())
