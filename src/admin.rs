@@ -1,92 +1,35 @@
 //! The `dpyfs` command's talks with a running director (`/_dpyfs/...`): store membership,
 //! repair, garbage collection and fsck. Prints for people; exit codes for scripts.
 
+use crate::client::Client;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
 /// How long `dpyfs admin repair` waits for a pass to finish.
 pub const REPAIR_WAIT_MS: u64 = 3_600_000;
+/// How long one admin call may wait for its answer: GC and a deep fsck answer only when
+/// their pass is done.
+pub const ADMIN_READ_TIMEOUT_SECS: u64 = 3600;
 
+/// `dpyfs admin` and `dpyfs fsck` over the tools' client (`crate::client`): the same
+/// request, signing, credentials and error decoding as every other tool.
 pub struct Admin {
-    url: String,
-    agent: ureq::Agent,
-    /// From AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY: requests are signed (SigV4) for a
-    /// director with keys.
-    creds: Option<crate::sigv4::Credentials>,
-}
-
-fn call(url: &str, r: Result<ureq::Response, ureq::Error>) -> Result<Value, String> {
-    match r {
-        Ok(resp) => {
-            let text = resp.into_string().map_err(|e| e.to_string())?;
-            serde_json::from_str(&text).map_err(|e| format!("not JSON: {e}"))
-        }
-        Err(ureq::Error::Status(code, resp)) => {
-            let text = resp.into_string().unwrap_or_default();
-            let doc = crate::s3::xml::parse(&text).ok();
-            let msg = doc
-                .as_ref()
-                .and_then(|d| d.child_text("Message"))
-                .unwrap_or(&text)
-                .to_string();
-            Err(format!("HTTP {code}: {msg}"))
-        }
-        Err(ureq::Error::Transport(t)) if crate::client::refused(&t) => {
-            Err(crate::client::ClientError::NoDirector(url.to_string()).to_string())
-        }
-        Err(e) => Err(format!("no answer: {e}")),
-    }
+    client: Client,
 }
 
 impl Admin {
-    pub fn new(url: &str) -> Admin {
-        Admin {
-            url: url.trim_end_matches('/').to_string(),
-            agent: ureq::AgentBuilder::new()
-                .resolver(crate::resolve::netloc)
-                .timeout_connect(Duration::from_secs(5))
-                .timeout_read(Duration::from_secs(3600))
-                .build(),
-            creds: credentials_from_env(),
-        }
+    /// Err for a URL the client refuses (not `http://HOST[:PORT]`).
+    pub fn new(url: &str) -> Result<Admin, String> {
+        let client = Client::with_read_timeout(url, Duration::from_secs(ADMIN_READ_TIMEOUT_SECS))?;
+        Ok(Admin { client })
     }
 
-    /// One call to `/_dpyfs/<path>`, signed when credentials are set.
+    /// One call to `/_dpyfs/<path>`, not retried: a POST such as `repair` must not be
+    /// repeated, and a refused connection is reported at once.
     fn send(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value, String> {
-        let url = format!("{}/_dpyfs/{path}", self.url);
-        let body = body.map(|b| b.to_string());
-        let mut r = self.agent.request(method, &url);
-        if let Some(c) = &self.creds {
-            let host = self
-                .url
-                .split_once("://")
-                .map_or(self.url.as_str(), |(_, h)| h)
-                .split('/')
-                .next()
-                .unwrap_or("");
-            let (p, q) = path.split_once('?').unwrap_or((path, ""));
-            let payload = crate::sigv4::sha256_hex(body.as_deref().unwrap_or("").as_bytes());
-            for (k, v) in crate::sigv4::sign_headers(
-                c,
-                "us-east-1",
-                method,
-                &format!("/_dpyfs/{p}"),
-                q,
-                host,
-                &[],
-                &payload,
-                crate::timefmt::now_ms() / 1000,
-            ) {
-                r = r.set(&k, &v);
-            }
-        }
-        call(
-            &self.url,
-            match body {
-                Some(b) => r.send_string(&b),
-                None => r.call(),
-            },
-        )
+        self.client
+            .admin_call(method, path, body.as_ref())
+            .map_err(|e| e.to_string())
     }
 
     fn get(&self, path: &str) -> Result<Value, String> {
@@ -258,15 +201,6 @@ impl Admin {
         ));
         Ok((out, ok))
     }
-}
-
-/// The usual AWS variables, when both are set.
-fn credentials_from_env() -> Option<crate::sigv4::Credentials> {
-    let var = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
-    Some(crate::sigv4::Credentials {
-        access_key: var("AWS_ACCESS_KEY_ID")?,
-        secret_key: var("AWS_SECRET_ACCESS_KEY")?,
-    })
 }
 
 fn repair_text(r: &Value) -> String {

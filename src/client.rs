@@ -173,6 +173,12 @@ impl Client {
     /// A client of the director at `url` (`http://host:port`), with keys from the
     /// environment if any. Err for a URL that is not `http://...`.
     pub fn new(url: &str) -> std::result::Result<Client, String> {
+        Client::with_read_timeout(url, Duration::from_secs(READ_TIMEOUT_SECS))
+    }
+
+    /// `new` with another limit on a stalled answer: an admin pass (GC, a deep fsck)
+    /// answers only once it is done.
+    pub fn with_read_timeout(url: &str, read: Duration) -> std::result::Result<Client, String> {
         let base = url.trim_end_matches('/').to_string();
         let rest = base.strip_prefix("http://").ok_or_else(|| {
             format!("the URL must start with http:// (got {url:?}; TLS is not built in)")
@@ -189,7 +195,7 @@ impl Client {
             agent: ureq::AgentBuilder::new()
                 .resolver(crate::resolve::netloc)
                 .timeout_connect(Duration::from_secs(CONNECT_TIMEOUT_SECS))
-                .timeout_read(Duration::from_secs(READ_TIMEOUT_SECS))
+                .timeout_read(read)
                 .timeout_write(Duration::from_secs(READ_TIMEOUT_SECS))
                 .build(),
             keys: credentials_from_env(),
@@ -537,13 +543,33 @@ impl Client {
         }
     }
 
-    /// `GET /_dpyfs/<path>` as JSON.
+    /// `GET /_dpyfs/<path>` as JSON, retried.
     pub fn admin_json(&self, path: &str) -> Result<serde_json::Value> {
-        let text = self.retrying(&format!("/_dpyfs/{path}"), || {
-            let (p, q) = path.split_once('?').unwrap_or((path, ""));
-            self.call("GET", &format!("/_dpyfs/{p}"), q, &[], Payload::None)?
-                .text()
-        })?;
+        self.retrying(&format!("/_dpyfs/{path}"), || {
+            self.admin_call("GET", path, None)
+        })
+    }
+
+    /// One call to `/_dpyfs/<path>` (`path` may end in `?query`), not retried: a JSON
+    /// body out when given, and the JSON answer.
+    pub fn admin_call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<serde_json::Value> {
+        let (p, q) = path.split_once('?').unwrap_or((path, ""));
+        let body = body.map(|b| b.to_string());
+        let (headers, payload) = match &body {
+            Some(b) => (
+                vec![("content-type".to_string(), "application/json".to_string())],
+                Payload::Bytes(b.as_bytes()),
+            ),
+            None => (Vec::new(), Payload::None),
+        };
+        let text = self
+            .call(method, &format!("/_dpyfs/{p}"), q, &headers, payload)?
+            .text()?;
         serde_json::from_str(&text)
             .map_err(|e| ClientError::Final(format!("the director's answer is not JSON: {e}")))
     }
@@ -551,7 +577,7 @@ impl Client {
 
 /// Whether a transport error is a refused connection (nothing listens on the port), as
 /// opposed to a reset, a timeout or a name that does not resolve.
-pub(crate) fn refused(t: &ureq::Transport) -> bool {
+fn refused(t: &ureq::Transport) -> bool {
     let mut source = std::error::Error::source(t);
     while let Some(e) = source {
         if let Some(io) = e.downcast_ref::<std::io::Error>() {

@@ -1,4 +1,5 @@
-//! Durable file-system helpers: the one atomic-write routine and directory fsync.
+//! Durable file-system helpers: the one atomic-file type (`AtomicFile`, and `write_atomic`
+//! over it), directory fsync, unique temporary names and their clean-up guard.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -50,9 +51,119 @@ impl Drop for TmpGuard {
     }
 }
 
-/// Writes `data` to `target` atomically and durably: a temporary file in the same folder
-/// is written, fsynced, renamed over the target, and then the folder is fsynced. A reader
-/// sees either the old file or the whole new one, never a part.
+/// A file written under a temporary name and put in place whole: the one sequence of
+/// create, write, fsync, rename and folder fsync that every durable write in dpyfs uses
+/// (small documents through `write_atomic`, chunks in the store, downloads in
+/// `dpyfs-get`). It is a `Write`, so a caller can stream into it; the temporary file is
+/// removed if it is dropped before `commit`.
+///
+/// Why each step: the data is fsynced before the rename, so the name never points at
+/// bytes the disk does not hold yet; the rename replaces the target in one step, so a
+/// reader sees either the old file or the whole new one; and the folder is fsynced after
+/// it, because the rename lives in the folder (see `sync_dir`).
+pub struct AtomicFile {
+    file: File,
+    tmp: PathBuf,
+    guard: TmpGuard,
+}
+
+impl AtomicFile {
+    /// A temporary file beside `target` (`.NAME.<pid>.<n>.<t>.tmp`), created with
+    /// permission bits `mode` less the umask.
+    pub fn create(target: &Path, mode: u32) -> io::Result<AtomicFile> {
+        let name = target
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "file".into());
+        AtomicFile::create_in(&parent_of(target), &format!(".{name}"), mode)
+    }
+
+    /// A temporary file in `dir` (the store's `tmp/`, on the same file system as the
+    /// target), its name starting with `prefix`.
+    pub fn create_in(dir: &Path, prefix: &str, mode: u32) -> io::Result<AtomicFile> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let tmp = dir.join(unique_tmp_name(prefix));
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&tmp)?;
+        Ok(AtomicFile {
+            file,
+            guard: TmpGuard::new(tmp.clone()),
+            tmp,
+        })
+    }
+
+    /// The temporary name, for error messages.
+    pub fn tmp_path(&self) -> &Path {
+        &self.tmp
+    }
+
+    /// Makes the written bytes durable. A writer that renames under a lock (the store)
+    /// calls this first, outside the lock; `commit` calls it otherwise.
+    pub fn sync(self) -> io::Result<SyncedFile> {
+        self.file.sync_all()?;
+        Ok(SyncedFile {
+            tmp: self.tmp,
+            guard: self.guard,
+        })
+    }
+
+    /// Fsyncs, renames over `target` and fsyncs `target`'s folder.
+    pub fn commit(self, target: &Path) -> io::Result<()> {
+        self.sync()?.rename_over(target)
+    }
+}
+
+impl Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.file.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
+/// An `AtomicFile` whose bytes are durable, waiting for its name.
+pub struct SyncedFile {
+    tmp: PathBuf,
+    guard: TmpGuard,
+}
+
+impl SyncedFile {
+    /// Renames over `target` (replacing a file there) and fsyncs its folder.
+    pub fn rename_over(self, target: &Path) -> io::Result<()> {
+        fs::rename(&self.tmp, target)?;
+        self.guard.keep();
+        sync_dir(&parent_of(target))
+    }
+
+    /// Renames to `target`, a name nothing holds yet, and fsyncs its folder; if that
+    /// fsync fails the name is taken back out (the file returns to its temporary name and
+    /// is removed), so nothing unacknowledged stays in place.
+    pub fn rename_new(self, target: &Path) -> io::Result<()> {
+        fs::rename(&self.tmp, target)?;
+        if let Err(e) = sync_dir(&parent_of(target)) {
+            let _ = fs::rename(target, &self.tmp);
+            return Err(e);
+        }
+        self.guard.keep();
+        Ok(())
+    }
+}
+
+/// The folder holding `path` (`.` for a bare name).
+fn parent_of(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Writes `data` to `target` atomically and durably (see `AtomicFile`): a reader sees
+/// either the old file or the whole new one, never a part.
 pub fn write_atomic(target: &Path, data: &[u8]) -> io::Result<()> {
     write_atomic_mode(target, data, 0o666)
 }
@@ -60,28 +171,9 @@ pub fn write_atomic(target: &Path, data: &[u8]) -> io::Result<()> {
 /// `write_atomic` creating the file with permission bits `mode` (less the umask): 0o600
 /// for a file of secrets, which is never readable by others, not even for a moment.
 pub fn write_atomic_mode(target: &Path, data: &[u8], mode: u32) -> io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let dir = match target.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = target
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "file".into());
-    let tmp = dir.join(unique_tmp_name(&format!(".{name}")));
-    let guard = TmpGuard::new(tmp.clone());
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(&tmp)?;
+    let mut f = AtomicFile::create(target, mode)?;
     f.write_all(data)?;
-    f.sync_all()?;
-    drop(f);
-    fs::rename(&tmp, target)?;
-    guard.keep();
-    sync_dir(&dir)
+    f.commit(target)
 }
 
 #[cfg(test)]
@@ -125,6 +217,50 @@ mod tests {
         let d = scratch("missing");
         let t = d.join("no/such/dir/x");
         assert!(write_atomic(&t, b"x").is_err());
+        fs::remove_dir_all(d).unwrap();
+    }
+
+    #[test]
+    fn an_atomic_file_streams_and_appears_only_when_committed() {
+        let d = scratch("stream");
+        let t = d.join("big.bin");
+        let mut f = AtomicFile::create(&t, 0o666).unwrap();
+        let tmp = f.tmp_path().to_path_buf();
+        for i in 0..100u8 {
+            f.write_all(&[i; 1000]).unwrap();
+        }
+        assert!(!t.exists() && tmp.exists());
+        f.commit(&t).unwrap();
+        assert_eq!(fs::read(&t).unwrap().len(), 100_000);
+        assert!(!tmp.exists());
+        // Dropped before its commit: nothing in place, nothing left behind.
+        let mut g = AtomicFile::create(&d.join("never"), 0o666).unwrap();
+        g.write_all(b"half").unwrap();
+        drop(g);
+        let names: Vec<_> = fs::read_dir(&d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("big.bin")]);
+        fs::remove_dir_all(d).unwrap();
+    }
+
+    #[test]
+    fn rename_new_puts_a_file_from_another_folder_in_place() {
+        let d = scratch("new");
+        fs::create_dir_all(d.join("tmp")).unwrap();
+        fs::create_dir_all(d.join("ab")).unwrap();
+        let mut f = AtomicFile::create_in(&d.join("tmp"), "chunk", 0o666).unwrap();
+        f.write_all(b"chunk").unwrap();
+        let synced = f.sync().unwrap();
+        synced.rename_new(&d.join("ab/chunk")).unwrap();
+        assert_eq!(fs::read(d.join("ab/chunk")).unwrap(), b"chunk");
+        assert_eq!(fs::read_dir(d.join("tmp")).unwrap().count(), 0);
+        // A target in a folder that does not exist: the rename fails, the file is removed.
+        let mut g = AtomicFile::create_in(&d.join("tmp"), "chunk", 0o666).unwrap();
+        g.write_all(b"x").unwrap();
+        assert!(g.sync().unwrap().rename_new(&d.join("no/chunk")).is_err());
+        assert_eq!(fs::read_dir(d.join("tmp")).unwrap().count(), 0);
         fs::remove_dir_all(d).unwrap();
     }
 

@@ -46,6 +46,10 @@ pub struct Request<'a> {
     pub path: String,
     /// The raw query string, without the leading `?`.
     pub query: String,
+    /// `query` decoded into pairs, filled by the first `query_params` call: a request's
+    /// query is parsed once, however many steps (auth, routing, the handler) read it.
+    /// Leave it `Default::default()` when building a `Request`.
+    pub params: std::cell::OnceCell<Vec<(String, String)>>,
     /// Header names are lowercase.
     pub headers: Vec<(String, String)>,
     pub body: &'a mut dyn Read,
@@ -63,12 +67,17 @@ impl Request<'_> {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The query's decoded pairs, in order (parsed on the first call only).
+    pub fn query_params(&self) -> &[(String, String)] {
+        self.params.get_or_init(|| query_pairs(&self.query))
+    }
+
     /// The first query parameter with this name, percent-decoded.
     pub fn query_param(&self, name: &str) -> Option<String> {
-        query_pairs(&self.query)
-            .into_iter()
+        self.query_params()
+            .iter()
             .find(|(k, _)| k == name)
-            .map(|(_, v)| v)
+            .map(|(_, v)| v.clone())
     }
 }
 
@@ -405,6 +414,7 @@ fn serve_one(mut rq: tiny_http::Request, handler: &Handler, window: Duration) {
             method: method.clone(),
             path,
             query,
+            params: Default::default(),
             headers,
             body: &mut body,
             body_len,
@@ -461,41 +471,40 @@ fn to_tiny(r: Response) -> tiny_http::Response<Box<dyn Read + Send>> {
 /// Decodes `%XX` escapes (and, when `plus_is_space`, `+`). Invalid escapes are kept as
 /// they are; the result must be valid UTF-8 or None is returned.
 pub fn percent_decode(s: &str, plus_is_space: bool) -> Option<String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let c = b[i];
-        if c == b'%' && i + 2 < b.len() {
-            let hi = (b[i + 1] as char).to_digit(16);
-            let lo = (b[i + 2] as char).to_digit(16);
-            if let (Some(h), Some(l)) = (hi, lo) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(if plus_is_space && c == b'+' { b' ' } else { c });
-        i += 1;
-    }
-    String::from_utf8(out).ok()
+    // `+` is replaced before decoding, so an escaped plus (`%2B`) stays a plus.
+    let spaced;
+    let s = if plus_is_space && s.contains('+') {
+        spaced = s.replace('+', " ");
+        spaced.as_str()
+    } else {
+        s
+    };
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8()
+        .ok()
+        .map(|c| c.into_owned())
 }
 
+/// What `percent_encode` escapes: everything but RFC 3986's unreserved characters
+/// (`A-Z a-z 0-9 - . _ ~`), which is also the set AWS Signature V4 leaves as it is.
+const ESCAPED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+/// `ESCAPED` less `/`: a key's path keeps its slashes.
+const ESCAPED_BUT_SLASH: &percent_encoding::AsciiSet = &ESCAPED.remove(b'/');
+
 /// Percent-encodes everything but the unreserved characters (RFC 3986), and `/` too
-/// unless `keep_slash`.
+/// unless `keep_slash`. Escapes are uppercase hex, every byte of a non-ASCII character
+/// escaped, as SigV4's canonical request requires.
 pub fn percent_encode(s: &str, keep_slash: bool) -> String {
-    let mut out = String::with_capacity(s.len());
-    for &b in s.as_bytes() {
-        if b.is_ascii_alphanumeric()
-            || matches!(b, b'-' | b'.' | b'_' | b'~')
-            || (keep_slash && b == b'/')
-        {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    let set = if keep_slash {
+        ESCAPED_BUT_SLASH
+    } else {
+        ESCAPED
+    };
+    percent_encoding::utf8_percent_encode(s, set).to_string()
 }
 
 /// Splits a query string into decoded pairs; a pair that does not decode is dropped.
@@ -524,6 +533,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_query_is_parsed_once() {
+        let mut empty = io::empty();
+        let req = Request {
+            method: "GET".into(),
+            path: "/b".into(),
+            query: "a=1&b=%20&a=2".into(),
+            params: Default::default(),
+            headers: Vec::new(),
+            body: &mut empty,
+            body_len: None,
+            remote: None,
+        };
+        assert!(req.params.get().is_none());
+        assert_eq!(req.query_param("b").as_deref(), Some(" "));
+        let first = req.query_params().as_ptr();
+        assert_eq!(req.query_param("a").as_deref(), Some("1"));
+        assert_eq!(req.query_params().as_ptr(), first);
+        assert_eq!(req.query_params().len(), 3);
+    }
+
+    #[test]
     fn percent_decoding() {
         assert_eq!(percent_decode("a%20b", false).unwrap(), "a b");
         assert_eq!(percent_decode("a+b", true).unwrap(), "a b");
@@ -538,6 +568,31 @@ mod tests {
         let k = "a b/é?&=+%";
         assert_eq!(percent_encode(k, true), "a%20b/%C3%A9%3F%26%3D%2B%25");
         assert_eq!(percent_decode(&percent_encode(k, false), false).unwrap(), k);
+    }
+
+    /// The characters where common escape sets differ (the URL standard's path set, the
+    /// form set, JavaScript's `encodeURIComponent`): SigV4 escapes all of them but the
+    /// four unreserved marks, keeps `/` only in a path, and never writes `+` for a space.
+    #[test]
+    fn percent_encoding_follows_sigv4_where_sets_differ() {
+        let all: String = (0x20u8..0x7f).map(char::from).collect();
+        let want: String = all
+            .bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                    char::from(b).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect();
+        assert_eq!(percent_encode(&all, false), want);
+        assert_eq!(percent_encode(&all, true), want.replace("%2F", "/"));
+        assert_eq!(percent_encode("~*'()!", false), "~%2A%27%28%29%21");
+        assert_eq!(percent_encode("\u{7f}\u{80}ü", false), "%7F%C2%80%C3%BC");
+        // `+` is a space only in a query; `%2B` is always a plus; a lone `%` stays.
+        assert_eq!(percent_decode("a%2Bb+c%", true).unwrap(), "a+b c%");
+        assert_eq!(percent_decode("a%2Bb+c%", false).unwrap(), "a+b+c%");
     }
 
     /// The minimum body rate counts only time spent waiting for the client, and fails a

@@ -1,7 +1,13 @@
-//! Dates as HTTP and S3 write them, without a date crate: unix milliseconds to
-//! `Thu, 26 Nov 2026 07:16:07 GMT` (RFC 7231) and `2026-11-26T07:16:07.000Z` (ISO 8601).
+//! Dates as HTTP and S3 write them: unix milliseconds to `Thu, 26 Nov 2026 07:16:07 GMT`
+//! (RFC 7231, through the `httpdate` crate tiny_http already uses) and to
+//! `2026-11-26T07:16:07.000Z` and `20261126T071607Z` (ISO 8601, written here: no crate in
+//! the build has them).
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// The last instant an HTTP date can name (9999-12-31T23:59:59.999Z): `httpdate` has
+/// four-digit years and panics past them, so later times are written as this one.
+pub const HTTP_DATE_MS_MAX: u64 = 253_402_300_799_999;
 
 pub fn now_ms() -> u64 {
     SystemTime::now()
@@ -36,11 +42,6 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
-const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-const MONTHS: [&str; 12] = [
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-];
-
 struct Parts {
     y: i64,
     mo: u32,
@@ -49,7 +50,6 @@ struct Parts {
     mi: u64,
     s: u64,
     ms: u64,
-    weekday: usize,
 }
 
 fn parts(ms: u64) -> Parts {
@@ -65,23 +65,12 @@ fn parts(ms: u64) -> Parts {
         mi: rem % 3600 / 60,
         s: rem % 60,
         ms: ms % 1000,
-        weekday: (days.rem_euclid(7)) as usize,
     }
 }
 
-/// `Thu, 26 Nov 2026 07:16:07 GMT`
+/// `Thu, 26 Nov 2026 07:16:07 GMT` (times past `HTTP_DATE_MS_MAX` are written as it).
 pub fn http_date(ms: u64) -> String {
-    let p = parts(ms);
-    format!(
-        "{}, {:02} {} {} {:02}:{:02}:{:02} GMT",
-        DAYS[p.weekday],
-        p.d,
-        MONTHS[(p.mo - 1) as usize],
-        p.y,
-        p.h,
-        p.mi,
-        p.s
-    )
+    httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_millis(ms.min(HTTP_DATE_MS_MAX)))
 }
 
 /// `2026-11-26T07:16:07.000Z`
@@ -125,24 +114,14 @@ pub fn parse_amz_date(s: &str) -> Option<u64> {
     Some(secs * 1000)
 }
 
-/// Parses an RFC 7231 date (`Thu, 26 Nov 2026 07:16:07 GMT`) to unix milliseconds.
+/// Parses an HTTP date to unix milliseconds: the preferred `Thu, 26 Nov 2026 07:16:07
+/// GMT` and the two obsolete forms RFC 7231 section 7.1.1.1 says a recipient must accept
+/// (`Thursday, 26-Nov-26 07:16:07 GMT`, asctime's `Thu Nov 26 07:16:07 2026`). A date
+/// whose weekday is wrong, or before 1970, is None.
 pub fn parse_http_date(s: &str) -> Option<u64> {
-    let mut it = s.split_whitespace();
-    let _weekday = it.next()?;
-    let d: u32 = it.next()?.parse().ok()?;
-    let mon = it.next()?;
-    let mo = MONTHS.iter().position(|m| m.eq_ignore_ascii_case(mon))? as u32 + 1;
-    let y: i64 = it.next()?.parse().ok()?;
-    let mut hms = it.next()?.split(':');
-    let h: u64 = hms.next()?.parse().ok()?;
-    let mi: u64 = hms.next()?.parse().ok()?;
-    let sec: u64 = hms.next()?.parse().ok()?;
-    if it.next()? != "GMT" || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
-        return None;
-    }
-    let days = days_from_civil(y, mo, d);
-    let secs = u64::try_from(days).ok()? * 86_400 + h * 3600 + mi * 60 + sec;
-    Some(secs * 1000)
+    let t = httpdate::parse_http_date(s.trim()).ok()?;
+    let ms = t.duration_since(UNIX_EPOCH).ok()?.as_millis();
+    u64::try_from(ms).ok()
 }
 
 #[cfg(test)]
@@ -166,6 +145,24 @@ mod tests {
             assert_eq!(parse_http_date(&http_date(ms)), Some(ms));
         }
         assert_eq!(parse_http_date("yesterday"), None);
+    }
+
+    /// Where `httpdate` differs from the hand-written parser it replaced: the obsolete
+    /// forms are accepted, a wrong weekday or a short day is not, and no time makes
+    /// `http_date` panic.
+    #[test]
+    fn http_dates_as_rfc_7231_reads_them() {
+        let ms = Some(784_111_777_000);
+        assert_eq!(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"), ms);
+        assert_eq!(parse_http_date(" Sun, 06 Nov 1994 08:49:37 GMT "), ms);
+        assert_eq!(parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"), ms);
+        assert_eq!(parse_http_date("Sun Nov  6 08:49:37 1994"), ms);
+        assert_eq!(parse_http_date("Mon, 06 Nov 1994 08:49:37 GMT"), None);
+        assert_eq!(parse_http_date("Sun, 6 Nov 1994 08:49:37 GMT"), None);
+        assert_eq!(parse_http_date("Sun, 06 Nov 1994 08:49:60 GMT"), None);
+        assert_eq!(parse_http_date("Sun, 06 Nov 1994 08:49:37 UTC"), None);
+        assert_eq!(http_date(u64::MAX), "Fri, 31 Dec 9999 23:59:59 GMT");
+        assert_eq!(http_date(HTTP_DATE_MS_MAX + 1), http_date(HTTP_DATE_MS_MAX));
     }
 
     #[test]

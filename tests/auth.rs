@@ -477,6 +477,38 @@ fn cluster_routes_need_a_signature_but_status_and_metrics_stay_open_on_loopback(
         String::from_utf8_lossy(&signed.stderr)
     );
     assert!(String::from_utf8_lossy(&signed.stdout).contains("s1"));
+    // One credentials rule for every tool: the DPYFS_* pair wins over the AWS_* pair, and
+    // half a pair counts as unset.
+    let admin_with = |env: &[(&str, &str)]| {
+        let mut c = command("dpyfs");
+        c.args(["--url", &u, "admin", "store", "list"]);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        c.output().unwrap()
+    };
+    let dpyfs_wins = admin_with(&[
+        ("DPYFS_ACCESS_KEY", &admin.id),
+        ("DPYFS_SECRET_KEY", &admin.secret),
+        ("AWS_ACCESS_KEY_ID", "NOSUCHKEY"),
+        ("AWS_SECRET_ACCESS_KEY", "nosecret"),
+    ]);
+    assert!(
+        dpyfs_wins.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dpyfs_wins.stderr)
+    );
+    let half_pair = admin_with(&[
+        ("DPYFS_ACCESS_KEY", &admin.id),
+        ("AWS_ACCESS_KEY_ID", "NOSUCHKEY"),
+        ("AWS_SECRET_ACCESS_KEY", "nosecret"),
+    ]);
+    assert!(!half_pair.status.success());
+    assert!(
+        String::from_utf8_lossy(&half_pair.stderr).contains("InvalidAccessKeyId"),
+        "{}",
+        String::from_utf8_lossy(&half_pair.stderr)
+    );
 }
 
 #[test]

@@ -33,36 +33,6 @@ const LONG_FNS: &[(&str, &str, &str)] = &[
         "config",
         "one line or two per flag, in the order of the table",
     ),
-    (
-        "src/director/data/multipart.rs",
-        "complete_upload",
-        "S3's rules for Complete in their order; to split (issue 12)",
-    ),
-    (
-        "src/director/s3/api.rs",
-        "list_objects",
-        "ListObjects v1 and v2 parameters and one XML document; to split (issue 12)",
-    ),
-    (
-        "src/director/s3/auth.rs",
-        "verify_inner",
-        "checks in the order that picks the error code; auth.rs is being changed elsewhere (signed headers), split after that lands",
-    ),
-    (
-        "src/director/s3/body.rs",
-        "announce",
-        "the aws-chunked header forms in one match; to split (issue 12)",
-    ),
-    (
-        "src/director/s3/object_routes.rs",
-        "subresource",
-        "one arm per sub-resource clients probe; to become a table (issue 12)",
-    ),
-    (
-        "src/director/upkeep/fsck.rs",
-        "fsck",
-        "one pass with its report; fsck.rs is being changed elsewhere, split after that lands",
-    ),
 ];
 
 /// Edges that may close a circle, as (from file, to file, reason). Empty: none is needed.

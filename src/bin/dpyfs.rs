@@ -96,34 +96,15 @@ fn admin_main(url: &str, args: &[String]) -> ExitCode {
         Ok(m) => m,
         Err(code) => return code,
     };
-    let a = Admin::new(url);
     let free: Vec<&str> = m.free.iter().map(String::as_str).collect();
-    let keys_path = PathBuf::from(
-        m.opt_str("keys")
-            .or_else(|| std::env::var("DPYFS_KEYS").ok().filter(|v| !v.is_empty()))
-            .unwrap_or_else(|| dpyfs::s3::keys::KEYS_PATH_DEFAULT.into()),
-    );
+    if free.first() == Some(&"key") {
+        return key_main(&m, &free);
+    }
+    let a = match Admin::new(url) {
+        Ok(a) => a,
+        Err(e) => return cli::usage_error("dpyfs admin", &e),
+    };
     match free.as_slice() {
-        ["key", "create"] => {
-            let buckets = match m
-                .opt_str("buckets")
-                .map(|b| keys::parse_buckets(&b))
-                .transpose()
-            {
-                Ok(b) => b,
-                Err(e) => return cli::usage_error("dpyfs admin", &e),
-            };
-            match keys::create(&keys_path, buckets) {
-                Ok((out, note)) => {
-                    print!("{out}");
-                    eprintln!("{note}");
-                    ExitCode::SUCCESS
-                }
-                Err(e) => report(Err(e)),
-            }
-        }
-        ["key", "list"] => report(keys::list(&keys_path)),
-        ["key", "delete", id] => report(keys::delete(&keys_path, id)),
         ["store", "add", store_url] => {
             let weight = match cli::opt_value(&m, "weight", |s| {
                 s.parse::<f64>().ok().filter(|w| *w > 0.0)
@@ -145,6 +126,41 @@ fn admin_main(url: &str, args: &[String]) -> ExitCode {
     }
 }
 
+/// `dpyfs admin key ...`: edits the keys file; no director is asked.
+fn key_main(m: &getopts::Matches, free: &[&str]) -> ExitCode {
+    let keys_path = PathBuf::from(
+        m.opt_str("keys")
+            .or_else(|| std::env::var("DPYFS_KEYS").ok().filter(|v| !v.is_empty()))
+            .unwrap_or_else(|| dpyfs::s3::keys::KEYS_PATH_DEFAULT.into()),
+    );
+    match free {
+        ["key", "create"] => {
+            let buckets = match m
+                .opt_str("buckets")
+                .map(|b| keys::parse_buckets(&b))
+                .transpose()
+            {
+                Ok(b) => b,
+                Err(e) => return cli::usage_error("dpyfs admin", &e),
+            };
+            match keys::create(&keys_path, buckets) {
+                Ok((out, note)) => {
+                    print!("{out}");
+                    eprintln!("{note}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => report(Err(e)),
+            }
+        }
+        ["key", "list"] => report(keys::list(&keys_path)),
+        ["key", "delete", id] => report(keys::delete(&keys_path, id)),
+        _ => cli::usage_error(
+            "dpyfs admin",
+            &format!("unknown admin command {:?}", free.join(" ")),
+        ),
+    }
+}
+
 fn fsck_main(url: &str, args: &[String]) -> ExitCode {
     let mut o = getopts::Options::new();
     o.optflag("", "deep", "also fetch and re-hash every copy");
@@ -158,7 +174,10 @@ fn fsck_main(url: &str, args: &[String]) -> ExitCode {
         Ok(m) => m,
         Err(code) => return code,
     };
-    report_health(Admin::new(url).fsck(m.opt_present("deep")))
+    match Admin::new(url) {
+        Ok(a) => report_health(a.fsck(m.opt_present("deep"))),
+        Err(e) => cli::usage_error("dpyfs fsck", &e),
+    }
 }
 
 fn recover_main(args: &[String]) -> ExitCode {

@@ -13,7 +13,7 @@ use crate::chunker::Chunking;
 use crate::http::ServerConfig;
 use data::stores::Stores;
 use error::{DirectorError, Result};
-use meta::index::Index;
+use meta::index::{Index, Prepared};
 use meta::journal::{Journal, JournalConfig};
 use meta::records::Record;
 use std::fs::{File, OpenOptions};
@@ -225,10 +225,21 @@ impl Director {
         rec: &Record,
         check: impl FnOnce(&Index) -> Result<()>,
     ) -> Result<u64> {
+        let p = Prepared::new(rec).map_err(DirectorError::Internal)?;
+        self.commit_prepared(&p, check)
+    }
+
+    /// `commit_checked` of a record whose in-memory forms were made (outside the lock)
+    /// by its caller, who keeps them: a PUT answers with the object the index now holds.
+    pub fn commit_prepared(
+        &self,
+        p: &Prepared<'_>,
+        check: impl FnOnce(&Index) -> Result<()>,
+    ) -> Result<u64> {
         let seq = {
             let mut idx = self.index.write().unwrap_or_else(|p| p.into_inner());
             check(&idx)?;
-            self.write_locked(&mut idx, rec)?
+            self.write_locked(&mut idx, p)?
         };
         self.journal.wait(seq)?;
         self.maybe_compact();
@@ -241,7 +252,10 @@ impl Director {
         let mut results: Vec<Result<u64>> = {
             let mut idx = self.index.write().unwrap_or_else(|p| p.into_inner());
             recs.iter()
-                .map(|r| self.write_locked(&mut idx, r))
+                .map(|r| {
+                    let p = Prepared::new(r).map_err(DirectorError::Internal)?;
+                    self.write_locked(&mut idx, &p)
+                })
                 .collect()
         };
         let last = results
@@ -262,12 +276,12 @@ impl Director {
     }
 
     /// Validates, journals (without waiting for the fsync) and applies one record.
-    fn write_locked(&self, idx: &mut Index, rec: &Record) -> Result<u64> {
-        let map = rec.to_map()?;
-        idx.validate(rec)?;
+    fn write_locked(&self, idx: &mut Index, p: &Prepared<'_>) -> Result<u64> {
+        let map = p.record.to_map()?;
+        idx.validate(p)?;
         let seq = self.journal.write(map)?;
-        idx.apply(rec).map_err(DirectorError::Internal)?;
-        if rec.is_membership() {
+        idx.apply(p).map_err(DirectorError::Internal)?;
+        if p.record.is_membership() {
             self.stores.sync_members(&idx.members);
         }
         Ok(seq)

@@ -3,10 +3,10 @@
 
 use super::error::{Result, StoreError};
 use super::layout::{Identity, Layout};
-use crate::fsutil::{self, TmpGuard};
+use crate::fsutil::{self, AtomicFile, SyncedFile};
 use crate::hash::{Hash, Hasher};
 use crate::human::parse_size;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -191,12 +191,10 @@ impl Store {
             return Ok(PutOutcome::AlreadyPresent);
         }
         self.check_reserve(len.unwrap_or(self.max_chunk_bytes))?;
-        let tmp = self
-            .layout
-            .tmp_dir()
-            .join(fsutil::unique_tmp_name(&h.to_hex()[..16]));
-        let guard = TmpGuard::new(tmp.clone());
-        let received = self.receive(&tmp, body)?;
+        let tmp_dir = self.layout.tmp_dir();
+        let mut file = AtomicFile::create_in(&tmp_dir, &h.to_hex()[..16], 0o666)
+            .map_err(|e| StoreError::io(&tmp_dir, e))?;
+        let received = self.receive(&mut file, body)?;
         if len.is_some_and(|n| n != received.0) {
             return Err(StoreError::IncompleteBody {
                 expected: len.unwrap_or(0),
@@ -209,22 +207,17 @@ impl Store {
                 actual: received.1,
             });
         }
-        let outcome = self.place(&tmp, h, received.0)?;
-        if outcome == PutOutcome::Created {
-            guard.keep();
-        }
-        Ok(outcome)
+        // Fsynced here, outside `rename_lock`: concurrent PUTs flush their files in
+        // parallel and only take turns for the rename.
+        let tmp = file.tmp_path().to_path_buf();
+        let synced = file.sync().map_err(|e| StoreError::io(&tmp, e))?;
+        self.place(synced, h, received.0)
     }
 
-    /// Streams `body` into `tmp`, enforcing the size cap as bytes arrive (an oversize body
-    /// is refused as soon as it crosses the limit, not after it has filled the disk).
-    /// Returns the byte count and hash; the file is fsynced.
-    fn receive(&self, tmp: &Path, body: &mut dyn Read) -> Result<(u64, Hash)> {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(tmp)
-            .map_err(|e| StoreError::io(tmp, e))?;
+    /// Streams `body` into `file`, enforcing the size cap as bytes arrive (an oversize
+    /// body is refused as soon as it crosses the limit, not after it has filled the disk).
+    /// Returns the byte count and hash.
+    fn receive(&self, file: &mut AtomicFile, body: &mut dyn Read) -> Result<(u64, Hash)> {
         let mut hasher = Hasher::new();
         let mut buf = vec![0u8; IO_BUFFER_BYTES];
         let mut total = 0u64;
@@ -247,14 +240,17 @@ impl Store {
                 });
             }
             hasher.update(&buf[..n]);
-            f.write_all(&buf[..n]).map_err(|e| StoreError::io(tmp, e))?;
+            file.write_all(&buf[..n])
+                .map_err(|e| StoreError::io(file.tmp_path(), e))?;
         }
-        f.sync_all().map_err(|e| StoreError::io(tmp, e))?;
         Ok((total, hasher.finish()))
     }
 
-    /// Renames a verified, fsynced temporary file into place and makes the rename durable.
-    fn place(&self, tmp: &Path, h: &Hash, len: u64) -> Result<PutOutcome> {
+    /// Puts a verified, fsynced temporary file in place under its name and makes the
+    /// rename durable (`rename_new` takes the name back if the folder fsync fails, so
+    /// nothing unacknowledged stays in place). A copy already there wins; the temporary
+    /// file is then removed.
+    fn place(&self, file: SyncedFile, h: &Hash, len: u64) -> Result<PutOutcome> {
         let dir = self.layout.chunk_dir(h);
         let target = self.layout.chunk_path(h);
         let _g = self.rename_lock.lock().unwrap_or_else(|p| p.into_inner());
@@ -262,13 +258,8 @@ impl Store {
             return Ok(PutOutcome::AlreadyPresent);
         }
         self.ensure_dir(&dir)?;
-        fs::rename(tmp, &target).map_err(|e| StoreError::io(&target, e))?;
-        // The rename is only durable once the folder holding the new name is fsynced. If
-        // that fails, the name is taken back out, so nothing unacknowledged stays in place.
-        if let Err(e) = fsutil::sync_dir(&dir) {
-            let _ = fs::rename(&target, tmp);
-            return Err(StoreError::io(&dir, e));
-        }
+        file.rename_new(&target)
+            .map_err(|e| StoreError::io(&target, e))?;
         self.chunk_count.fetch_add(1, Ordering::Relaxed);
         self.chunk_bytes.fetch_add(len, Ordering::Relaxed);
         Ok(PutOutcome::Created)

@@ -13,9 +13,9 @@
 use super::progress::Progress;
 use super::{EXIT_FAILED, EXIT_OK, IO_BUFFER_BYTES, Remote, Throttled, TransferConfig, Verbosity};
 use crate::client::{Client, ClientError, Download, Listed};
-use crate::fsutil::{TmpGuard, sync_dir, unique_tmp_name};
+use crate::fsutil::AtomicFile;
 use md5::{Digest, Md5};
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -232,38 +232,25 @@ fn to_file(
     key: &str,
     path: &Path,
 ) -> Result<u64, ClientError> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .ok_or_else(|| ClientError::Final(format!("{} is not a file name", path.display())))?;
+    if path.file_name().is_none() {
+        return Err(ClientError::Final(format!(
+            "{} is not a file name",
+            path.display()
+        )));
+    }
     let shown = path.display().to_string();
     let mut progress = Progress::new(t.progress, &shown, None);
     let r = client.retrying(&format!("{bucket}/{key}"), || {
         let mut d = client.get_object(bucket, key)?;
-        let tmp = dir.join(unique_tmp_name(&format!(".{name}")));
-        // Removes the temporary file on every way out but the rename below.
-        let guard = TmpGuard::new(tmp.clone());
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)
-            .map_err(|e| ClientError::Final(format!("cannot create {}: {e}", tmp.display())))?;
+        // Removed on every way out but the commit below.
+        let mut f = AtomicFile::create(path, 0o666)
+            .map_err(|e| ClientError::Final(format!("cannot create a file beside {shown}: {e}")))?;
         progress = Progress::new(t.progress, &shown, d.len);
         let c = copy(&mut d, &mut f, &mut progress, t.limit_rate)?;
         let n = c.bytes;
         verify(&d, c)?;
-        let fail =
-            |e: io::Error| ClientError::Final(format!("cannot write {}: {e}", path.display()));
-        f.sync_all().map_err(fail)?;
-        drop(f);
-        fs::rename(&tmp, path).map_err(fail)?;
-        guard.keep();
-        // The rename is durable only once the folder is: fsync it.
-        sync_dir(&dir).map_err(fail)?;
+        f.commit(path)
+            .map_err(|e| ClientError::Final(format!("cannot write {shown}: {e}")))?;
         Ok(n)
     });
     progress.finish(r.is_ok());

@@ -6,7 +6,7 @@ use super::gather::pieces;
 use super::scatter::MANIFEST_CHUNKS_MAX;
 use crate::director::Director;
 use crate::director::error::{DirectorError, Result};
-use crate::director::meta::index::ObjectMeta;
+use crate::director::meta::index::{ObjectMeta, Prepared};
 use crate::director::meta::records::{ChunkRef, ObjectRecord, Record};
 use crate::director::meta::uploads::*;
 use crate::hash::{Hash, to_hex};
@@ -179,90 +179,72 @@ impl Director {
         upload_id: &str,
         listed: &[(u32, String)],
     ) -> Result<Arc<ObjectMeta>> {
-        if listed.is_empty() {
-            return Err(DirectorError::BadRequest(
-                "MalformedXML",
-                "the request lists no parts; at least one is needed".into(),
-            ));
-        }
-        if listed.windows(2).any(|w| w[1].0 <= w[0].0) {
-            return Err(DirectorError::S3(
-                400,
-                "InvalidPartOrder",
-                "the parts must be listed in ascending order of part number, each once".into(),
-            ));
-        }
-        let min = self.cfg.multipart_min_part_bytes;
+        check_part_list(listed)?;
         let mut pins = self.pins();
         let (record, parts) = {
             let idx = self.read_index();
             let up = idx.upload(bucket, key, upload_id)?;
-            let mut md5s = Vec::with_capacity(listed.len());
-            let mut parts = Vec::with_capacity(listed.len());
-            let mut chunks = Vec::new();
-            let mut size = 0u64;
-            for (i, (n, etag)) in listed.iter().enumerate() {
-                let p = up
-                    .parts
-                    .get(n)
-                    .ok_or_else(|| invalid_part(format!("part {n} was not uploaded")))?;
-                if parse_md5(etag) != parse_md5(&p.etag) {
-                    return Err(invalid_part(format!(
-                        "part {n} has ETag \"{}\", not {etag}",
-                        p.etag
-                    )));
-                }
-                if i + 1 < listed.len() && p.size < min {
-                    return Err(DirectorError::S3(
-                        400,
-                        "EntityTooSmall",
-                        format!(
-                            "part {n} is {} bytes; every part but the last must be at least {min} bytes",
-                            p.size
-                        ),
-                    ));
-                }
-                md5s.push(parse_md5(&p.etag).unwrap_or_default());
-                parts.push((*n, p.etag.clone()));
-                size += p.size;
-                // Pinned under the index lock: a re-upload of the part cannot make these
-                // chunks collectable before the object references them.
-                for c in &p.chunks {
-                    pins.pin(c.hash);
-                    chunks.push((c.hash.to_hex(), u64::from(c.len)));
-                }
-            }
-            if chunks.len() > MANIFEST_CHUNKS_MAX {
-                return Err(DirectorError::EntityTooLarge {
-                    limit_bytes: MANIFEST_CHUNKS_MAX as u64
-                        * u64::from(self.cfg.chunking.max_chunk()),
-                });
-            }
-            let record = ObjectRecord {
-                size,
-                mtime: crate::timefmt::now_ms(),
-                etag: multipart_etag(&md5s),
-                content_type: up.content_type.clone(),
-                meta: up.meta.clone(),
-                headers: up.headers.clone(),
-                chunks,
-                manifest: String::new(),
-                // S3's composite checksums of parts are not offered.
-                checksum: None,
-            };
-            (record, parts)
+            self.assemble(up, listed, &mut pins)?
         };
         self.check_live_stores()?;
         let record = self.write_manifest(bucket, key, record, &mut pins)?;
-        let meta = ObjectMeta::from_record(&record).map_err(DirectorError::Internal)?;
-        self.commit(&Record::UploadComplete {
+        let rec = Record::UploadComplete {
             bucket: bucket.to_string(),
             key: key.to_string(),
             upload_id: upload_id.to_string(),
             parts,
             object: record,
-        })?;
-        Ok(Arc::new(meta))
+        };
+        let prepared = Prepared::new(&rec).map_err(DirectorError::Internal)?;
+        self.commit_prepared(&prepared, |_| Ok(()))?;
+        let meta = prepared.object_or_err().map_err(DirectorError::Internal)?;
+        Ok(Arc::clone(meta))
+    }
+
+    /// The object record the listed parts of `up` make: their chunk lists joined in the
+    /// order listed, the multipart ETag, the upload's metadata; and the (number, ETag)
+    /// list the journal record names. The chunks are pinned in `pins` while the caller
+    /// holds the index lock: a re-upload of a part cannot make them collectable before
+    /// the object references them.
+    fn assemble(
+        &self,
+        up: &Upload,
+        listed: &[(u32, String)],
+        pins: &mut super::pins::Pins<'_>,
+    ) -> Result<(ObjectRecord, Vec<(u32, String)>)> {
+        let min = self.cfg.multipart_min_part_bytes;
+        let mut md5s = Vec::with_capacity(listed.len());
+        let mut parts = Vec::with_capacity(listed.len());
+        let mut chunks = Vec::new();
+        let mut size = 0u64;
+        for (i, (n, etag)) in listed.iter().enumerate() {
+            let p = listed_part(up, *n, etag, i + 1 == listed.len(), min)?;
+            md5s.push(parse_md5(&p.etag).unwrap_or_default());
+            parts.push((*n, p.etag.clone()));
+            size += p.size;
+            for c in &p.chunks {
+                pins.pin(c.hash);
+                chunks.push((c.hash.to_hex(), u64::from(c.len)));
+            }
+        }
+        if chunks.len() > MANIFEST_CHUNKS_MAX {
+            return Err(DirectorError::EntityTooLarge {
+                limit_bytes: MANIFEST_CHUNKS_MAX as u64 * u64::from(self.cfg.chunking.max_chunk()),
+            });
+        }
+        let record = ObjectRecord {
+            size,
+            mtime: crate::timefmt::now_ms(),
+            etag: multipart_etag(&md5s),
+            content_type: up.content_type.clone(),
+            meta: up.meta.clone(),
+            headers: up.headers.clone(),
+            chunks,
+            manifest: String::new(),
+            // S3's composite checksums of parts are not offered.
+            checksum: None,
+        };
+        Ok((record, parts))
     }
 
     /// AbortMultipartUpload: the upload and its parts are forgotten; their chunks become
@@ -328,4 +310,48 @@ fn read_exact(r: &mut dyn Read, buf: &mut [u8]) -> Result<()> {
             format!("reading the copy source failed: {e}; nothing was stored"),
         )
     })
+}
+
+/// S3's rules for the part list of a Complete: not empty, ascending, each number once.
+fn check_part_list(listed: &[(u32, String)]) -> Result<()> {
+    if listed.is_empty() {
+        return Err(DirectorError::BadRequest(
+            "MalformedXML",
+            "the request lists no parts; at least one is needed".into(),
+        ));
+    }
+    if listed.windows(2).any(|w| w[1].0 <= w[0].0) {
+        return Err(DirectorError::S3(
+            400,
+            "InvalidPartOrder",
+            "the parts must be listed in ascending order of part number, each once".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Part `n` of `up` as a Complete lists it: uploaded, with the ETag given, and (unless
+/// it is the `last`) at least `min` bytes.
+fn listed_part<'u>(up: &'u Upload, n: u32, etag: &str, last: bool, min: u64) -> Result<&'u Part> {
+    let p = up
+        .parts
+        .get(&n)
+        .ok_or_else(|| invalid_part(format!("part {n} was not uploaded")))?;
+    if parse_md5(etag) != parse_md5(&p.etag) {
+        return Err(invalid_part(format!(
+            "part {n} has ETag \"{}\", not {etag}",
+            p.etag
+        )));
+    }
+    if !last && p.size < min {
+        return Err(DirectorError::S3(
+            400,
+            "EntityTooSmall",
+            format!(
+                "part {n} is {} bytes; every part but the last must be at least {min} bytes",
+                p.size
+            ),
+        ));
+    }
+    Ok(p)
 }

@@ -11,7 +11,7 @@ use super::store_client::CallError;
 use super::stores::Target;
 use crate::chunker::Chunker;
 use crate::director::error::{DirectorError, Result};
-use crate::director::meta::index::{Index, ObjectMeta};
+use crate::director::meta::index::{Index, ObjectMeta, Prepared};
 use crate::director::meta::manifest::{self, Manifest};
 use crate::director::meta::records::{ChunkRef, ObjectRecord, Record};
 use crate::director::s3::body::{self, CheckedBody};
@@ -167,18 +167,19 @@ impl Director {
             checksum: new.checksum.clone(),
         };
         let record = self.write_manifest(&new.bucket, &new.key, record, pins)?;
-        let meta = ObjectMeta::from_record(&record).map_err(DirectorError::Internal)?;
         let (bucket, key, condition) = (new.bucket, new.key, new.condition);
         let rec = Record::ObjectPut {
             bucket,
             key,
             object: record,
         };
-        self.commit_checked(&rec, |idx| match &rec {
+        let prepared = Prepared::new(&rec).map_err(DirectorError::Internal)?;
+        self.commit_prepared(&prepared, |idx| match &rec {
             Record::ObjectPut { bucket, key, .. } => condition.check(idx, bucket, key),
             _ => Ok(()),
         })?;
-        Ok(Arc::new(meta))
+        let meta = prepared.object_or_err().map_err(DirectorError::Internal)?;
+        Ok(Arc::clone(meta))
     }
 
     /// A request body becomes replicated chunks (pinned in `pins`), counted and

@@ -9,7 +9,7 @@
 use super::records::{
     ChunkRef, Member, ObjectRecord, RECORD_VERSION, Record, chunks_from_record, chunks_to_record,
 };
-use super::uploads::{UploadKey, Uploads};
+use super::uploads::{Part, UploadKey, Uploads};
 use crate::director::error::{DirectorError, Result};
 use crate::hash::Hash;
 use crate::s3::names::key_problem;
@@ -96,6 +96,52 @@ pub fn validate_key(k: &str) -> Result<()> {
     }
 }
 
+/// A record with its in-memory forms made once, before the index lock is taken: the
+/// `ObjectMeta` of an object record (a PUT, a copy, a completed upload), the `Part` of a
+/// part record. Validation and apply both use them, so a commit converts once, outside
+/// the lock, and an object's PUT hands the same `Arc` to the index and to its caller.
+pub struct Prepared<'r> {
+    pub record: &'r Record,
+    object: Option<Arc<ObjectMeta>>,
+    part: Option<Arc<Part>>,
+}
+
+impl<'r> Prepared<'r> {
+    /// Converts what `record` carries; Err when a chunk name, length or ETag in it does
+    /// not parse (a record the director made itself: an internal error, or corruption
+    /// when replayed).
+    pub fn new(record: &'r Record) -> std::result::Result<Prepared<'r>, String> {
+        let (object, part) = match record {
+            Record::ObjectPut { object, .. } | Record::UploadComplete { object, .. } => {
+                (Some(Arc::new(ObjectMeta::from_record(object)?)), None)
+            }
+            Record::UploadPart { part, .. } => (None, Some(Arc::new(Part::from_record(part)?))),
+            _ => (None, None),
+        };
+        Ok(Prepared {
+            record,
+            object,
+            part,
+        })
+    }
+
+    /// The object version an object record makes, if it is one.
+    pub fn object(&self) -> Option<&Arc<ObjectMeta>> {
+        self.object.as_ref()
+    }
+
+    /// The part a part record adds, if it is one.
+    pub fn part(&self) -> Option<&Arc<Part>> {
+        self.part.as_ref()
+    }
+
+    /// `object()` where the record is known to be an object record.
+    pub(crate) fn object_or_err(&self) -> std::result::Result<&Arc<ObjectMeta>, String> {
+        self.object()
+            .ok_or_else(|| "an object record without its object".to_string())
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct Index {
     pub buckets: BTreeMap<String, Bucket>,
@@ -122,9 +168,10 @@ pub struct ListPage {
 }
 
 impl Index {
-    /// Checks that `r` may be applied now; the same rules hold during replay.
-    pub fn validate(&self, r: &Record) -> Result<()> {
-        match r {
+    /// Checks that `p` may be applied now; the same rules hold during replay. (What its
+    /// conversion checks, `Prepared::new` has checked.)
+    pub fn validate(&self, p: &Prepared<'_>) -> Result<()> {
+        match p.record {
             Record::BucketCreate { bucket, .. } => {
                 if self.buckets.contains_key(bucket) {
                     return Err(DirectorError::BucketAlreadyOwnedByYou(bucket.clone()));
@@ -136,9 +183,8 @@ impl Index {
                     return Err(DirectorError::BucketNotEmpty(bucket.clone()));
                 }
             }
-            Record::ObjectPut { bucket, object, .. } => {
+            Record::ObjectPut { bucket, .. } => {
                 self.bucket(bucket)?;
-                ObjectMeta::from_record(object).map_err(DirectorError::Internal)?;
             }
             Record::ObjectDelete { bucket, .. } => {
                 self.bucket(bucket)?;
@@ -165,7 +211,7 @@ impl Index {
             Record::UploadCreate { .. }
             | Record::UploadPart { .. }
             | Record::UploadComplete { .. }
-            | Record::UploadAbort { .. } => self.validate_upload(r)?,
+            | Record::UploadAbort { .. } => self.validate_upload(p)?,
         }
         Ok(())
     }
@@ -177,8 +223,8 @@ impl Index {
     }
 
     /// Applies a validated record.
-    pub fn apply(&mut self, r: &Record) -> std::result::Result<(), String> {
-        match r {
+    pub fn apply(&mut self, p: &Prepared<'_>) -> std::result::Result<(), String> {
+        match p.record {
             Record::BucketCreate { bucket, created } => {
                 self.buckets.insert(
                     bucket.clone(),
@@ -193,17 +239,13 @@ impl Index {
                 // Uploads in progress go with their bucket (their parts become garbage).
                 self.uploads.retain(|k: &UploadKey, _| k.0 != *bucket);
             }
-            Record::ObjectPut {
-                bucket,
-                key,
-                object,
-            } => {
-                let meta = ObjectMeta::from_record(object)?;
+            Record::ObjectPut { bucket, key, .. } => {
+                let meta = p.object_or_err()?.clone();
                 let b = self
                     .buckets
                     .get_mut(bucket)
                     .ok_or_else(|| format!("object in missing bucket '{bucket}'"))?;
-                b.objects.insert(key.clone(), Arc::new(meta));
+                b.objects.insert(key.clone(), meta);
             }
             Record::ObjectDelete { bucket, key } => {
                 if let Some(b) = self.buckets.get_mut(bucket) {
@@ -242,16 +284,17 @@ impl Index {
             Record::UploadCreate { .. }
             | Record::UploadPart { .. }
             | Record::UploadComplete { .. }
-            | Record::UploadAbort { .. } => self.apply_upload(r)?,
+            | Record::UploadAbort { .. } => self.apply_upload(p)?,
         }
         Ok(())
     }
 
     /// Replays one record at start: validation failures are corruption, not user errors.
     pub fn replay(&mut self, seq: u64, r: &Record) -> std::result::Result<(), String> {
-        self.validate(r)
+        let p = Prepared::new(r).map_err(|e| format!("record {seq} does not apply: {e}"))?;
+        self.validate(&p)
             .map_err(|e| format!("record {seq} does not apply: {e}"))?;
-        self.apply(r).map_err(|e| format!("record {seq}: {e}"))
+        self.apply(&p).map_err(|e| format!("record {seq}: {e}"))
     }
 
     pub fn bucket(&self, name: &str) -> Result<&Bucket> {
@@ -450,22 +493,54 @@ mod tests {
         assert_eq!(meta.to_record(), new);
     }
 
+    /// `Index::validate` of a record as a commit prepares it.
+    fn check(i: &Index, r: &Record) -> Result<()> {
+        i.validate(&Prepared::new(r).map_err(DirectorError::Internal)?)
+    }
+
     fn index_with(keys: &[&str]) -> Index {
         let mut i = Index::default();
-        i.apply(&Record::BucketCreate {
+        let bucket = Record::BucketCreate {
             bucket: "b".into(),
             created: 0,
-        })
-        .unwrap();
+        };
+        i.replay(1, &bucket).unwrap();
         for k in keys {
-            i.apply(&Record::ObjectPut {
+            let put = Record::ObjectPut {
                 bucket: "b".into(),
                 key: k.to_string(),
                 object: obj(1),
-            })
-            .unwrap();
+            };
+            i.replay(2, &put).unwrap();
         }
         i
+    }
+
+    /// The object a PUT's caller gets back is the one the index holds: converted once.
+    #[test]
+    fn a_commit_converts_its_object_once() {
+        let mut i = index_with(&[]);
+        let put = Record::ObjectPut {
+            bucket: "b".into(),
+            key: "k".into(),
+            object: obj(3),
+        };
+        let p = Prepared::new(&put).unwrap();
+        i.validate(&p).unwrap();
+        i.apply(&p).unwrap();
+        assert!(Arc::ptr_eq(
+            p.object().unwrap(),
+            &i.object("b", "k").unwrap()
+        ));
+        let mut bad = obj(3);
+        bad.manifest = "zz".into();
+        let bad = Record::ObjectPut {
+            bucket: "b".into(),
+            key: "k".into(),
+            object: bad,
+        };
+        assert!(Prepared::new(&bad).is_err());
+        assert!(i.replay(3, &bad).is_err());
     }
 
     fn names(p: &ListPage) -> Vec<String> {
@@ -544,21 +619,27 @@ mod tests {
     fn validation_rules() {
         let i = index_with(&["k"]);
         assert!(matches!(
-            i.validate(&Record::BucketDelete { bucket: "b".into() }),
+            check(&i, &Record::BucketDelete { bucket: "b".into() }),
             Err(DirectorError::BucketNotEmpty(_))
         ));
         assert!(matches!(
-            i.validate(&Record::BucketCreate {
-                bucket: "b".into(),
-                created: 0
-            }),
+            check(
+                &i,
+                &Record::BucketCreate {
+                    bucket: "b".into(),
+                    created: 0
+                }
+            ),
             Err(DirectorError::BucketAlreadyOwnedByYou(_))
         ));
         assert!(matches!(
-            i.validate(&Record::ObjectDelete {
-                bucket: "nope".into(),
-                key: "k".into()
-            }),
+            check(
+                &i,
+                &Record::ObjectDelete {
+                    bucket: "nope".into(),
+                    key: "k".into()
+                }
+            ),
             Err(DirectorError::NoSuchBucket(_))
         ));
         for good in ["abc", "my-bucket.2", "a1b"] {

@@ -2,16 +2,14 @@
 //! validation and apply of upload records. It lives apart from uploads.rs so that the
 //! upload types do not depend on the index that holds them.
 
-use super::index::{Index, ObjectMeta};
+use super::index::{Index, Prepared};
 use super::records::Record;
 use super::uploads::{
-    Part, Upload, UploadEntry, UploadKey, UploadPage, check_part_number, invalid_part,
-    no_such_upload,
+    Upload, UploadEntry, UploadKey, UploadPage, check_part_number, invalid_part, no_such_upload,
 };
 use crate::director::error::{DirectorError, Result};
 use std::collections::BTreeMap;
 use std::ops::Bound;
-use std::sync::Arc;
 
 impl Index {
     pub fn upload(&self, bucket: &str, key: &str, id: &str) -> Result<&Upload> {
@@ -63,8 +61,8 @@ impl Index {
     }
 
     /// The validation half of `Index::validate` for upload records.
-    pub(crate) fn validate_upload(&self, r: &Record) -> Result<()> {
-        match r {
+    pub(crate) fn validate_upload(&self, p: &Prepared<'_>) -> Result<()> {
+        match p.record {
             Record::UploadCreate {
                 bucket,
                 key,
@@ -84,21 +82,20 @@ impl Index {
                 key,
                 upload_id,
                 number,
-                part,
+                ..
             } => {
                 self.upload(bucket, key, upload_id)?;
                 check_part_number(*number)?;
-                Part::from_record(part).map_err(DirectorError::Internal)?;
             }
             Record::UploadComplete {
                 bucket,
                 key,
                 upload_id,
                 parts,
-                object,
+                ..
             } => {
                 let up = self.upload(bucket, key, upload_id)?;
-                let o = ObjectMeta::from_record(object).map_err(DirectorError::Internal)?;
+                let o = p.object_or_err().map_err(DirectorError::Internal)?;
                 // The object must be exactly the listed parts, as they are now: a part
                 // re-uploaded since Complete read it makes the record refused.
                 let mut chunks = Vec::with_capacity(o.chunks.len());
@@ -129,8 +126,8 @@ impl Index {
     }
 
     /// The apply half of `Index::apply` for upload records (validated before).
-    pub(crate) fn apply_upload(&mut self, r: &Record) -> std::result::Result<(), String> {
-        match r {
+    pub(crate) fn apply_upload(&mut self, p: &Prepared<'_>) -> std::result::Result<(), String> {
+        match p.record {
             Record::UploadCreate {
                 bucket,
                 key,
@@ -156,31 +153,33 @@ impl Index {
                 key,
                 upload_id,
                 number,
-                part,
+                ..
             } => {
-                let p = Part::from_record(part)?;
+                let part = p
+                    .part()
+                    .ok_or_else(|| "a part record without its part".to_string())?
+                    .clone();
                 let k = (bucket.clone(), key.clone(), upload_id.clone());
                 let up = self
                     .uploads
                     .get_mut(&k)
                     .ok_or_else(|| format!("part of a missing upload {upload_id}"))?;
-                up.parts.insert(*number, Arc::new(p));
+                up.parts.insert(*number, part);
             }
             Record::UploadComplete {
                 bucket,
                 key,
                 upload_id,
-                object,
                 ..
             } => {
-                let meta = ObjectMeta::from_record(object)?;
+                let meta = p.object_or_err()?.clone();
                 self.uploads
                     .remove(&(bucket.clone(), key.clone(), upload_id.clone()));
                 let b = self
                     .buckets
                     .get_mut(bucket)
                     .ok_or_else(|| format!("object in missing bucket '{bucket}'"))?;
-                b.objects.insert(key.clone(), Arc::new(meta));
+                b.objects.insert(key.clone(), meta);
             }
             Record::UploadAbort {
                 bucket,

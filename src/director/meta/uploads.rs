@@ -253,8 +253,13 @@ pub struct UploadPage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::director::meta::index::Index;
+    use crate::director::meta::index::{Index, Prepared};
     use crate::director::meta::records::{ObjectRecord, Record};
+
+    /// `Index::validate` of a record as a commit prepares it.
+    fn check(i: &Index, r: &Record) -> crate::director::error::Result<()> {
+        i.validate(&Prepared::new(r).map_err(DirectorError::Internal)?)
+    }
 
     fn part(data: &[u8]) -> PartRecord {
         PartRecord {
@@ -282,8 +287,7 @@ mod tests {
                 headers: BTreeMap::new(),
             },
         ] {
-            i.validate(&r).unwrap();
-            i.apply(&r).unwrap();
+            i.replay(1, &r).unwrap();
         }
         i
     }
@@ -311,22 +315,21 @@ mod tests {
             number: 1,
             part: part(b"hello"),
         };
-        i.validate(&p).unwrap();
-        i.apply(&p).unwrap();
+        i.replay(2, &p).unwrap();
         // A part of an unknown upload, or with a bad number, is refused.
         let mut bad = p.clone();
         if let Record::UploadPart { upload_id, .. } = &mut bad {
             *upload_id = "nope".into();
         }
         assert!(matches!(
-            i.validate(&bad),
+            check(&i, &bad),
             Err(DirectorError::S3(404, "NoSuchUpload", _))
         ));
         let mut bad = p.clone();
         if let Record::UploadPart { number, .. } = &mut bad {
             *number = PART_NUMBER_MAX + 1;
         }
-        assert!(i.validate(&bad).is_err());
+        assert!(check(&i, &bad).is_err());
         // The record round trip and the snapshot keep the upload.
         let mut m = p.to_map().unwrap();
         m.insert("seq".into(), 3.into());
@@ -362,11 +365,10 @@ mod tests {
             object: obj,
         };
         assert!(matches!(
-            i.validate(&wrong),
+            check(&i, &wrong),
             Err(DirectorError::S3(400, "InvalidPart", _))
         ));
-        i.validate(&done).unwrap();
-        i.apply(&done).unwrap();
+        i.replay(3, &done).unwrap();
         assert!(i.uploads.is_empty());
         assert_eq!(i.object("b", "k").unwrap().size, 5);
     }
@@ -375,7 +377,7 @@ mod tests {
     fn listing_uploads_with_markers() {
         let mut i = with_upload();
         for (k, id) in [("k", "u2"), ("a", "u9"), ("z/1", "u3")] {
-            i.apply(&Record::UploadCreate {
+            let create = Record::UploadCreate {
                 bucket: "b".into(),
                 key: k.into(),
                 upload_id: id.into(),
@@ -383,8 +385,8 @@ mod tests {
                 content_type: String::new(),
                 meta: BTreeMap::new(),
                 headers: BTreeMap::new(),
-            })
-            .unwrap();
+            };
+            i.replay(4, &create).unwrap();
         }
         let ids =
             |p: UploadPage| -> Vec<String> { p.entries.into_iter().map(|e| e.upload_id).collect() };
@@ -402,7 +404,7 @@ mod tests {
         assert_eq!(ids(i.list_uploads("b", "z/", "", "", 10).unwrap()), ["u3"]);
         // Deleting the bucket drops its uploads.
         i.buckets.get_mut("b").unwrap().objects.clear();
-        i.apply(&Record::BucketDelete { bucket: "b".into() })
+        i.replay(5, &Record::BucketDelete { bucket: "b".into() })
             .unwrap();
         assert!(i.uploads.is_empty());
     }

@@ -13,7 +13,7 @@ use super::object_routes::{
 use super::target::{Target, object_headers, parse_target, xml};
 use crate::director::data::scatter::NewObject;
 use crate::director::error::{DirectorError, Result};
-use crate::director::meta::index::ListEntry;
+use crate::director::meta::index::{ListEntry, ListPage};
 use crate::director::meta::records::Record;
 use crate::http::{Body, Request, Response, percent_decode, percent_encode};
 use crate::s3::names::CONTENT_TYPE_DEFAULT;
@@ -113,6 +113,121 @@ pub fn parse_range(header: Option<&str>, size: u64) -> RangeSpec {
     RangeSpec::Part(start, end_incl.min(size - 1) + 1)
 }
 
+/// The parameters of ListObjects (V1) and ListObjectsV2.
+struct ListParams {
+    v2: bool,
+    prefix: String,
+    delimiter: String,
+    max: usize,
+    /// `encoding-type=url`: names in the answer are percent-encoded.
+    url_encode: bool,
+    /// V1 always names the owner; V2 only when asked (`fetch-owner=true`).
+    with_owner: bool,
+    token: Option<String>,
+    start_after: Option<String>,
+    marker: Option<String>,
+    /// Where the page starts: V2's decoded token, else its start-after; V1's marker.
+    after: Option<String>,
+}
+
+impl ListParams {
+    fn parse(req: &Request<'_>) -> Result<ListParams> {
+        let v2 = req.query_param("list-type").as_deref() == Some("2");
+        let max = match req.query_param("max-keys") {
+            None => LIST_KEYS_MAX,
+            Some(m) => m.parse::<usize>().map_err(|_| {
+                DirectorError::BadRequest(
+                    "InvalidArgument",
+                    format!("max-keys {m:?} is not a number"),
+                )
+            })?,
+        }
+        .min(LIST_KEYS_MAX);
+        let token = req.query_param("continuation-token");
+        let start_after = req.query_param("start-after");
+        let marker = req.query_param("marker");
+        let after = match (v2, &token) {
+            (true, Some(t)) => Some(decode_token(t)?),
+            (true, None) => start_after.clone(),
+            (false, _) => marker.clone(),
+        };
+        Ok(ListParams {
+            v2,
+            prefix: req.query_param("prefix").unwrap_or_default(),
+            delimiter: req.query_param("delimiter").unwrap_or_default(),
+            max,
+            url_encode: req.query_param("encoding-type").as_deref() == Some("url"),
+            with_owner: !v2 || req.query_param("fetch-owner").as_deref() == Some("true"),
+            token,
+            start_after,
+            marker,
+            after,
+        })
+    }
+
+    /// A name as the answer carries it.
+    fn enc(&self, s: &str) -> String {
+        if self.url_encode {
+            percent_encode(s, true)
+        } else {
+            s.to_string()
+        }
+    }
+}
+
+/// The `ListBucketResult` document of one page.
+fn list_document(bucket: &str, p: &ListParams, page: &ListPage) -> String {
+    let mut d = Doc::new("ListBucketResult");
+    d.elem("Name", bucket)
+        .elem("Prefix", &p.enc(&p.prefix))
+        .elem("MaxKeys", &p.max.to_string())
+        .elem("IsTruncated", if page.truncated { "true" } else { "false" });
+    if !p.delimiter.is_empty() {
+        d.elem("Delimiter", &p.enc(&p.delimiter));
+    }
+    if p.url_encode {
+        d.elem("EncodingType", "url");
+    }
+    if p.v2 {
+        d.elem("KeyCount", &page.entries.len().to_string());
+        if let Some(t) = &p.token {
+            d.elem("ContinuationToken", t);
+        }
+        if let Some(s) = &p.start_after {
+            d.elem("StartAfter", &p.enc(s));
+        }
+        if let Some(n) = &page.next_after {
+            d.elem("NextContinuationToken", &crate::hash::to_hex(n.as_bytes()));
+        }
+    } else {
+        d.elem("Marker", &p.enc(p.marker.as_deref().unwrap_or_default()));
+        if let Some(n) = &page.next_after {
+            d.elem("NextMarker", &p.enc(n));
+        }
+    }
+    for e in &page.entries {
+        match e {
+            ListEntry::Object(k, m) => {
+                d.open("Contents")
+                    .elem("Key", &p.enc(k))
+                    .elem("LastModified", &iso8601(m.mtime_ms))
+                    .elem("ETag", &format!("\"{}\"", m.etag))
+                    .elem("Size", &m.size.to_string());
+                if p.with_owner {
+                    owner(&mut d);
+                }
+                d.elem("StorageClass", "STANDARD").close("Contents");
+            }
+            ListEntry::CommonPrefix(prefix) => {
+                d.open("CommonPrefixes")
+                    .elem("Prefix", &p.enc(prefix))
+                    .close("CommonPrefixes");
+            }
+        }
+    }
+    d.finish("ListBucketResult")
+}
+
 impl DirectorApi {
     pub fn handle(&self, req: &mut Request<'_>) -> Response {
         let rid = format!("{:016x}", self.request_ids.fetch_add(1, Ordering::Relaxed));
@@ -151,6 +266,7 @@ impl DirectorApi {
             method: req.method.clone(),
             path: req.path.clone(),
             query: req.query.clone(),
+            params: req.params.clone(),
             headers: req.headers.clone(),
             body: &mut cursor,
             body_len: req.body_len,
@@ -203,7 +319,7 @@ impl DirectorApi {
             Err(e) => return ("invalid", Err(e)),
         };
         if let Some(op) = multipart_routes::op(&method, &target, req) {
-            if let Err(e) = refuse_unknown_params(&req.query, op.params()) {
+            if let Err(e) = refuse_unknown_params(req, op.params()) {
                 return ("unsupported", Err(e));
             }
             return self.multipart(op, target, req, access.chain.take());
@@ -282,97 +398,15 @@ impl DirectorApi {
     }
 
     fn list_objects(&self, bucket: &str, req: &Request<'_>) -> Result<Response> {
-        let v2 = req.query_param("list-type").as_deref() == Some("2");
-        let prefix = req.query_param("prefix").unwrap_or_default();
-        let delimiter = req.query_param("delimiter").unwrap_or_default();
-        let max = match req.query_param("max-keys") {
-            None => LIST_KEYS_MAX,
-            Some(m) => m.parse::<usize>().map_err(|_| {
-                DirectorError::BadRequest(
-                    "InvalidArgument",
-                    format!("max-keys {m:?} is not a number"),
-                )
-            })?,
-        }
-        .min(LIST_KEYS_MAX);
-        let url_encode = req.query_param("encoding-type").as_deref() == Some("url");
-        // V1 always names the owner; V2 only when asked.
-        let with_owner = !v2 || req.query_param("fetch-owner").as_deref() == Some("true");
-        let token = req.query_param("continuation-token");
-        let after = if v2 {
-            match &token {
-                Some(t) => Some(decode_token(t)?),
-                None => req.query_param("start-after"),
-            }
-        } else {
-            req.query_param("marker")
-        };
+        let p = ListParams::parse(req)?;
         let page = self.director.read_index().list(
             bucket,
-            &prefix,
-            &delimiter,
-            after.as_deref().filter(|a| !a.is_empty()),
-            max,
+            &p.prefix,
+            &p.delimiter,
+            p.after.as_deref().filter(|a| !a.is_empty()),
+            p.max,
         )?;
-        let enc = |s: &str| {
-            if url_encode {
-                percent_encode(s, true)
-            } else {
-                s.to_string()
-            }
-        };
-        let mut d = Doc::new("ListBucketResult");
-        d.elem("Name", bucket)
-            .elem("Prefix", &enc(&prefix))
-            .elem("MaxKeys", &max.to_string())
-            .elem("IsTruncated", if page.truncated { "true" } else { "false" });
-        if !delimiter.is_empty() {
-            d.elem("Delimiter", &enc(&delimiter));
-        }
-        if url_encode {
-            d.elem("EncodingType", "url");
-        }
-        if v2 {
-            d.elem("KeyCount", &page.entries.len().to_string());
-            if let Some(t) = &token {
-                d.elem("ContinuationToken", t);
-            }
-            if let Some(s) = req.query_param("start-after") {
-                d.elem("StartAfter", &enc(&s));
-            }
-            if let Some(n) = &page.next_after {
-                d.elem("NextContinuationToken", &crate::hash::to_hex(n.as_bytes()));
-            }
-        } else {
-            d.elem(
-                "Marker",
-                &enc(&req.query_param("marker").unwrap_or_default()),
-            );
-            if let Some(n) = &page.next_after {
-                d.elem("NextMarker", &enc(n));
-            }
-        }
-        for e in &page.entries {
-            match e {
-                ListEntry::Object(k, m) => {
-                    d.open("Contents")
-                        .elem("Key", &enc(k))
-                        .elem("LastModified", &iso8601(m.mtime_ms))
-                        .elem("ETag", &format!("\"{}\"", m.etag))
-                        .elem("Size", &m.size.to_string());
-                    if with_owner {
-                        owner(&mut d);
-                    }
-                    d.elem("StorageClass", "STANDARD").close("Contents");
-                }
-                ListEntry::CommonPrefix(p) => {
-                    d.open("CommonPrefixes")
-                        .elem("Prefix", &enc(p))
-                        .close("CommonPrefixes");
-                }
-            }
-        }
-        Ok(xml(200, d.finish("ListBucketResult")))
+        Ok(xml(200, list_document(bucket, &p, &page)))
     }
 
     fn put_object(

@@ -12,7 +12,7 @@
 use super::body::SignatureChain;
 use crate::director::error::{DirectorError, Result};
 use crate::http::Request;
-use crate::s3::keys::Keys;
+use crate::s3::keys::{KeyEntry, Keys};
 use crate::sigv4::{self, Scope};
 use crate::timefmt::{amz_date, parse_amz_date, parse_http_date};
 use std::path::Path;
@@ -266,83 +266,102 @@ impl Auth {
             }
             (None, true) => query_claim(req, now_ms)?,
         };
-        if claim.scope.service != "s3" {
-            return Err(malformed(format!(
-                "the credential names the service '{}'; this endpoint is 's3'",
-                claim.scope.service
-            )));
-        }
-        if !claim.signed_headers.iter().any(|h| h == "host") {
-            return Err(malformed("the host header must be signed"));
-        }
-        if claim.datetime.get(..8) != Some(claim.scope.date.as_str()) {
-            return Err(malformed(format!(
-                "the credential date {} is not the request's date {}",
-                claim.scope.date, claim.datetime
-            )));
-        }
-        let skew_ms = CLOCK_SKEW_MAX_SECS * 1000;
-        if claim.time_ms.abs_diff(now_ms) > skew_ms && !claim.presigned {
-            return Err(DirectorError::S3(
-                403,
-                "RequestTimeTooSkewed",
-                format!(
-                    "the request time {} differs from the director's time {} by more than {} minutes",
-                    claim.datetime,
-                    amz_date(now_ms),
-                    CLOCK_SKEW_MAX_SECS / 60
-                ),
-            ));
-        }
-        let Some(key) = keys.get(&claim.access_key) else {
-            log::info!(
-                "refused {} {}: unknown access key {}",
-                req.method,
-                req.path,
-                claim.access_key
-            );
-            return Err(DirectorError::S3(
-                403,
-                "InvalidAccessKeyId",
-                format!(
-                    "the access key id {} is not known to this director",
-                    claim.access_key
-                ),
-            ));
-        };
-        let signing_key = sigv4::signing_key(
-            &key.secret_key,
-            &claim.scope.date,
-            &claim.scope.region,
-            &claim.scope.service,
-        );
-        let Some(payload) = matching_payload(req, &claim, &signing_key) else {
-            log::info!(
-                "refused {} {}: signature mismatch for key {}",
-                req.method,
-                req.path,
-                claim.access_key
-            );
-            return Err(signature_mismatch());
-        };
-        check_amz_headers_signed(req, &claim.signed_headers)?;
-        let chain: Option<Box<dyn SignatureChain>> = match payload {
-            sigv4::STREAMING_PAYLOAD | sigv4::STREAMING_PAYLOAD_TRAILER => Some(Box::new(Chain {
-                key: signing_key,
-                datetime: claim.datetime.clone(),
-                scope: claim.scope.clone(),
-                previous: claim.signature.clone(),
-            })),
-            _ => None,
-        };
-        Ok(Access {
-            principal: Principal::Key {
-                access_key: key.access_key,
-                buckets: key.buckets,
-            },
-            chain,
-        })
+        check_claim(&claim, now_ms)?;
+        let key = known_key(keys, req, &claim)?;
+        verify_signature(req, &claim, key)
     }
+}
+
+/// What a claim says of itself that must hold before any key is looked up: the service,
+/// a signed `host`, a date that matches the scope's, and (unless presigned) a time
+/// within the clock skew.
+fn check_claim(claim: &Claim<'_>, now_ms: u64) -> Result<()> {
+    if claim.scope.service != "s3" {
+        return Err(malformed(format!(
+            "the credential names the service '{}'; this endpoint is 's3'",
+            claim.scope.service
+        )));
+    }
+    if !claim.signed_headers.iter().any(|h| h == "host") {
+        return Err(malformed("the host header must be signed"));
+    }
+    if claim.datetime.get(..8) != Some(claim.scope.date.as_str()) {
+        return Err(malformed(format!(
+            "the credential date {} is not the request's date {}",
+            claim.scope.date, claim.datetime
+        )));
+    }
+    let skew_ms = CLOCK_SKEW_MAX_SECS * 1000;
+    if claim.time_ms.abs_diff(now_ms) > skew_ms && !claim.presigned {
+        return Err(DirectorError::S3(
+            403,
+            "RequestTimeTooSkewed",
+            format!(
+                "the request time {} differs from the director's time {} by more than {} minutes",
+                claim.datetime,
+                amz_date(now_ms),
+                CLOCK_SKEW_MAX_SECS / 60
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The key the claim names, or `InvalidAccessKeyId` (logged with the id, never a secret).
+fn known_key(keys: &Keys, req: &Request<'_>, claim: &Claim<'_>) -> Result<KeyEntry> {
+    keys.get(&claim.access_key).ok_or_else(|| {
+        log::info!(
+            "refused {} {}: unknown access key {}",
+            req.method,
+            req.path,
+            claim.access_key
+        );
+        DirectorError::S3(
+            403,
+            "InvalidAccessKeyId",
+            format!(
+                "the access key id {} is not known to this director",
+                claim.access_key
+            ),
+        )
+    })
+}
+
+/// Checks the signature with `key` and every `x-amz-*` header being signed; the access
+/// it grants carries the chain a signed streaming body continues.
+fn verify_signature(req: &Request<'_>, claim: &Claim<'_>, key: KeyEntry) -> Result<Access> {
+    let signing_key = sigv4::signing_key(
+        &key.secret_key,
+        &claim.scope.date,
+        &claim.scope.region,
+        &claim.scope.service,
+    );
+    let Some(payload) = matching_payload(req, claim, &signing_key) else {
+        log::info!(
+            "refused {} {}: signature mismatch for key {}",
+            req.method,
+            req.path,
+            claim.access_key
+        );
+        return Err(signature_mismatch());
+    };
+    check_amz_headers_signed(req, &claim.signed_headers)?;
+    let chain: Option<Box<dyn SignatureChain>> = match payload {
+        sigv4::STREAMING_PAYLOAD | sigv4::STREAMING_PAYLOAD_TRAILER => Some(Box::new(Chain {
+            key: signing_key,
+            datetime: claim.datetime.clone(),
+            scope: claim.scope.clone(),
+            previous: claim.signature.clone(),
+        })),
+        _ => None,
+    };
+    Ok(Access {
+        principal: Principal::Key {
+            access_key: key.access_key,
+            buckets: key.buckets,
+        },
+        chain,
+    })
 }
 
 /// S3's rule: every `x-amz-*` header a request carries is covered by its signature (issue
@@ -681,6 +700,7 @@ mod tests {
                 method: self.method.clone(),
                 path: self.path.clone(),
                 query: self.query.clone(),
+                params: Default::default(),
                 headers: self.headers.clone(),
                 body: &mut empty,
                 body_len: None,

@@ -185,88 +185,89 @@ fn parse_hex32(s: &str) -> Option<[u8; 32]> {
     crate::hash::Hash::parse(&s.to_ascii_lowercase()).map(|h| h.0)
 }
 
+/// Reads what the headers announce of the body: framing, decoded length, payload hash,
+/// Content-MD5 and checksum, each refused here if malformed.
 fn announce(req: &Request<'_>) -> Result<Announced> {
+    let (framing, sha256) = framing(req)?;
+    Ok(Announced {
+        framing,
+        len: decoded_len(req, framing)?,
+        sha256,
+        md5: content_md5(req)?,
+        checksum: announced_checksum(req, framing)?,
+    })
+}
+
+/// The body's framing from `x-amz-content-sha256` and `Content-Encoding`, and the
+/// payload hash when the header is one.
+fn framing(req: &Request<'_>) -> Result<(Framing, Option<[u8; 32]>)> {
     let aws_chunked_encoding = req.header("content-encoding").is_some_and(|v| {
         v.split(',')
             .any(|e| e.trim().eq_ignore_ascii_case("aws-chunked"))
     });
-    let mut sha256 = None;
-    let framing = match req.header("x-amz-content-sha256").map(str::trim) {
-        Some("STREAMING-AWS4-HMAC-SHA256-PAYLOAD") => Framing::AwsChunked {
-            signed: true,
-            trailer_form: false,
-        },
-        Some("STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER") => Framing::AwsChunked {
-            signed: true,
-            trailer_form: true,
-        },
-        Some("STREAMING-UNSIGNED-PAYLOAD-TRAILER") => Framing::AwsChunked {
-            signed: false,
-            trailer_form: true,
-        },
-        Some(v) if v.starts_with("STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD") => {
-            return Err(DirectorError::NotImplemented(
-                "SigV4a (ECDSA) signed streaming bodies".into(),
-            ));
-        }
-        Some("UNSIGNED-PAYLOAD") | None if aws_chunked_encoding => Framing::AwsChunked {
-            signed: false,
-            trailer_form: false,
-        },
-        Some("UNSIGNED-PAYLOAD") | None => Framing::Plain,
-        Some(v) => match parse_hex32(v) {
-            Some(h) if !aws_chunked_encoding => {
-                sha256 = Some(h);
-                Framing::Plain
-            }
-            Some(_) => {
-                return Err(bad_request(
-                    "InvalidRequest",
-                    "an aws-chunked body needs x-amz-content-sha256 STREAMING-* or UNSIGNED-PAYLOAD, not a payload hash",
-                ));
-            }
-            None => {
-                return Err(bad_request(
-                    "InvalidArgument",
-                    format!(
-                        "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-AWS4-HMAC-SHA256-PAYLOAD[-TRAILER], STREAMING-UNSIGNED-PAYLOAD-TRAILER or a SHA-256 in hex, not {v:?}"
-                    ),
-                ));
-            }
-        },
+    let chunked = |signed, trailer_form| {
+        Ok((
+            Framing::AwsChunked {
+                signed,
+                trailer_form,
+            },
+            None,
+        ))
     };
-    let len = match framing {
-        Framing::Plain => req.body_len,
+    match req.header("x-amz-content-sha256").map(str::trim) {
+        Some("STREAMING-AWS4-HMAC-SHA256-PAYLOAD") => chunked(true, false),
+        Some("STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER") => chunked(true, true),
+        Some("STREAMING-UNSIGNED-PAYLOAD-TRAILER") => chunked(false, true),
+        Some(v) if v.starts_with("STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD") => Err(
+            DirectorError::NotImplemented("SigV4a (ECDSA) signed streaming bodies".into()),
+        ),
+        Some("UNSIGNED-PAYLOAD") | None if aws_chunked_encoding => chunked(false, false),
+        Some("UNSIGNED-PAYLOAD") | None => Ok((Framing::Plain, None)),
+        Some(v) => match parse_hex32(v) {
+            Some(h) if !aws_chunked_encoding => Ok((Framing::Plain, Some(h))),
+            Some(_) => Err(bad_request(
+                "InvalidRequest",
+                "an aws-chunked body needs x-amz-content-sha256 STREAMING-* or UNSIGNED-PAYLOAD, not a payload hash",
+            )),
+            None => Err(bad_request(
+                "InvalidArgument",
+                format!(
+                    "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-AWS4-HMAC-SHA256-PAYLOAD[-TRAILER], STREAMING-UNSIGNED-PAYLOAD-TRAILER or a SHA-256 in hex, not {v:?}"
+                ),
+            )),
+        },
+    }
+}
+
+/// The length of the body once decoded: `Content-Length` of a plain body,
+/// `x-amz-decoded-content-length` of an aws-chunked one (None when not sent).
+fn decoded_len(req: &Request<'_>, framing: Framing) -> Result<Option<u64>> {
+    match framing {
+        Framing::Plain => Ok(req.body_len),
         Framing::AwsChunked { .. } => match req.header("x-amz-decoded-content-length") {
-            None => None,
-            Some(v) => Some(v.trim().parse::<u64>().map_err(|_| {
+            None => Ok(None),
+            Some(v) => v.trim().parse::<u64>().map(Some).map_err(|_| {
                 bad_request(
                     "InvalidArgument",
                     format!("x-amz-decoded-content-length must be a number of bytes, not {v:?}"),
                 )
-            })?),
+            }),
         },
-    };
-    let md5 = match req.header("content-md5") {
-        None => None,
+    }
+}
+
+/// `Content-MD5`, decoded: the base64 of 16 bytes, or `InvalidDigest`.
+fn content_md5(req: &Request<'_>) -> Result<Option<Vec<u8>>> {
+    match req.header("content-md5") {
+        None => Ok(None),
         Some(v) => match base64_decode(v.trim()) {
-            Some(d) if d.len() == 16 => Some(d),
-            _ => {
-                return Err(bad_request(
-                    "InvalidDigest",
-                    "The Content-MD5 you specified is not valid (it must be the base64 of 16 bytes).",
-                ));
-            }
+            Some(d) if d.len() == 16 => Ok(Some(d)),
+            _ => Err(bad_request(
+                "InvalidDigest",
+                "The Content-MD5 you specified is not valid (it must be the base64 of 16 bytes).",
+            )),
         },
-    };
-    let checksum = announced_checksum(req, framing)?;
-    Ok(Announced {
-        framing,
-        len,
-        sha256,
-        md5,
-        checksum,
-    })
+    }
 }
 
 /// The one checksum the client announces: an `x-amz-checksum-<alg>` header (value

@@ -12,7 +12,7 @@ use super::target::Target;
 use crate::director::data::multipart::NewUpload;
 use crate::director::error::{DirectorError, Result};
 use crate::director::meta::uploads::LIST_MAX;
-use crate::http::{Request, Response, percent_encode, query_pairs};
+use crate::http::{Request, Response, percent_encode};
 use crate::s3::names::CONTENT_TYPE_DEFAULT;
 use crate::s3::xml as xmlparse;
 use crate::s3::xml::Doc;
@@ -42,8 +42,7 @@ pub enum Op {
 /// Which multipart operation a request is, if any. Flags count with or without a value
 /// (`?uploads` and rclone's `?uploads=`).
 pub(super) fn op(method: &str, target: &Target, req: &Request<'_>) -> Option<Op> {
-    let pairs = query_pairs(&req.query);
-    let has = |k: &str| pairs.iter().any(|(n, _)| n == k);
+    let has = |k: &str| req.query_params().iter().any(|(n, _)| n == k);
     match (method, target) {
         ("POST", Target::Object(..)) if has("uploads") => Some(Op::Create),
         ("POST", Target::Object(..)) if has("uploadId") => Some(Op::Complete),

@@ -11,7 +11,7 @@ use crate::director::data::scatter::{NewObject, WriteCondition, precondition_fai
 use crate::director::error::{DirectorError, Result};
 use crate::director::meta::index::{ObjectMeta, STORED_HEADERS, valid_bucket_name, validate_key};
 use crate::director::meta::records::Record;
-use crate::http::{Request, Response, percent_decode, query_pairs};
+use crate::http::{Request, Response, percent_decode};
 use crate::s3::xml::{self as x, Doc};
 use crate::timefmt::{iso8601, parse_http_date};
 use std::collections::BTreeMap;
@@ -89,8 +89,8 @@ pub(super) fn subresource(
     target: &Target,
     req: &Request<'_>,
 ) -> Result<Option<&'static str>> {
-    let pairs = query_pairs(&req.query);
-    for (k, _) in &pairs {
+    let pairs = req.query_params();
+    for (k, _) in pairs {
         if let Some(s) = SUBRESOURCES.iter().find(|s| **s == k.as_str()) {
             return Ok(Some(s));
         }
@@ -106,8 +106,8 @@ pub(super) fn subresource(
         ("HEAD", Target::Object(..)) | ("DELETE", Target::Object(..)) => vec!["versionId"],
         _ => Vec::new(),
     };
-    refuse_unknown_params(&req.query, &allowed)?;
-    for (k, v) in &pairs {
+    refuse_unknown_params(req, &allowed)?;
+    for (k, v) in pairs {
         // Unversioned: the only version an object has is "null" (rclone asks for it).
         if k == "versionId" && v != "null" {
             return Err(DirectorError::BadRequest(
@@ -126,8 +126,8 @@ const V2_PRESIGN_PARAMS: &[&str] = &["AWSAccessKeyId", "Expires", "Signature"];
 /// director does not implement. `x-id` names the operation for newer SDKs; `X-Amz-*` and
 /// `V2_PRESIGN_PARAMS` carry a presigned request's signature (checked by auth); none of
 /// them changes what is asked.
-pub(super) fn refuse_unknown_params(query: &str, allowed: &[&str]) -> Result<()> {
-    for (k, _) in query_pairs(query) {
+pub(super) fn refuse_unknown_params(req: &Request<'_>, allowed: &[&str]) -> Result<()> {
+    for (k, _) in req.query_params() {
         if k == "x-id"
             || k.starts_with("X-Amz-")
             || V2_PRESIGN_PARAMS.contains(&k.as_str())
@@ -410,6 +410,119 @@ pub(super) fn parse_copy_source(h: &str) -> Result<(String, String)> {
     Ok((bucket, key))
 }
 
+/// Bucket settings whose GET answers an empty or default document, as S3 does for a
+/// bucket where nothing was set: (sub-resource, root element). `location` is empty for
+/// the default region, as S3 answers for us-east-1.
+const BUCKET_SETTINGS_DEFAULT: &[(&str, &str)] = &[
+    ("location", "LocationConstraint"),
+    ("versioning", "VersioningConfiguration"),
+    ("logging", "BucketLoggingStatus"),
+    ("accelerate", "AccelerateConfiguration"),
+    ("notification", "NotificationConfiguration"),
+];
+
+/// Bucket settings dpyfs does not offer, which S3 reports as absent with a code of their
+/// own: (sub-resource, code, what it is, whether DELETE succeeds). Removing a
+/// configuration that does not exist succeeds, as in S3.
+const BUCKET_SETTINGS_ABSENT: &[(&str, &str, &str, bool)] = &[
+    ("policy", "NoSuchBucketPolicy", "bucket policy", true),
+    ("policyStatus", "NoSuchBucketPolicy", "bucket policy", false),
+    (
+        "cors",
+        "NoSuchCORSConfiguration",
+        "CORS configuration",
+        true,
+    ),
+    (
+        "lifecycle",
+        "NoSuchLifecycleConfiguration",
+        "lifecycle configuration",
+        true,
+    ),
+    ("tagging", "NoSuchTagSet", "tags", true),
+    (
+        "encryption",
+        "ServerSideEncryptionConfigurationNotFoundError",
+        "server-side encryption configuration",
+        true,
+    ),
+    (
+        "website",
+        "NoSuchWebsiteConfiguration",
+        "website configuration",
+        true,
+    ),
+    (
+        "object-lock",
+        "ObjectLockConfigurationNotFoundError",
+        "object lock configuration",
+        false,
+    ),
+    (
+        "replication",
+        "ReplicationConfigurationNotFoundError",
+        "replication configuration",
+        true,
+    ),
+    (
+        "ownershipControls",
+        "OwnershipControlsNotFoundError",
+        "ownership controls",
+        true,
+    ),
+    (
+        "publicAccessBlock",
+        "NoSuchPublicAccessBlockConfiguration",
+        "public access block",
+        true,
+    ),
+];
+
+/// GET of a bucket setting: a default document, S3's "not configured" error, or 501.
+fn bucket_setting(sub: &str) -> Result<Response> {
+    if let Some((_, root)) = BUCKET_SETTINGS_DEFAULT.iter().find(|(s, _)| *s == sub) {
+        return Ok(xml(200, Doc::new(root).finish(root)));
+    }
+    if sub == "requestPayment" {
+        let mut d = Doc::new("RequestPaymentConfiguration");
+        d.elem("Payer", "BucketOwner");
+        return Ok(xml(200, d.finish("RequestPaymentConfiguration")));
+    }
+    match BUCKET_SETTINGS_ABSENT.iter().find(|(s, ..)| *s == sub) {
+        Some((_, code, what, _)) => Err(DirectorError::S3(
+            404,
+            code,
+            format!("the bucket has no {what} (dpyfs does not offer it)"),
+        )),
+        None => Err(DirectorError::NotImplemented(format!(
+            "GET on the bucket's ?{sub} sub-resource"
+        ))),
+    }
+}
+
+/// GET or PUT of a bucket's or an object's ACL, once it was found: always private, and
+/// only a private ACL is accepted.
+fn acl(method: &str, req: &mut Request<'_>) -> Result<Response> {
+    if method == "GET" {
+        return Ok(xml(200, acl_document()));
+    }
+    check_acl_request(req)?;
+    Ok(Response::empty(200))
+}
+
+/// DELETE of a bucket setting: there is none to remove, which succeeds.
+fn remove_bucket_setting(sub: &str) -> Result<Response> {
+    if BUCKET_SETTINGS_ABSENT
+        .iter()
+        .any(|(s, _, _, deletable)| *s == sub && *deletable)
+    {
+        return Ok(Response::empty(204));
+    }
+    Err(DirectorError::NotImplemented(format!(
+        "DELETE on the bucket's ?{sub} sub-resource"
+    )))
+}
+
 impl DirectorApi {
     /// A request that names a sub-resource (see `SUBRESOURCES`).
     pub(super) fn subresource(
@@ -419,111 +532,68 @@ impl DirectorApi {
         sub: &str,
         req: &mut Request<'_>,
     ) -> Result<Response> {
-        let not_configured = |code: &'static str, what: &str| {
-            Err(DirectorError::S3(
-                404,
-                code,
-                format!("the bucket has no {what} (dpyfs does not offer it)"),
-            ))
-        };
-        let empty = |root: &str| Ok(xml(200, Doc::new(root).finish(root)));
-        let idx_check = || -> Result<()> {
-            let idx = self.director.read_index();
-            match target {
-                Target::Bucket(b) => idx.bucket(b).map(|_| ()),
-                Target::Object(b, k) => idx.object(b, k).map(|_| ()),
-                Target::Service => Ok(()),
-            }
-        };
-        let is_bucket = matches!(target, Target::Bucket(_));
-        let is_object = matches!(target, Target::Object(..));
+        match target {
+            Target::Bucket(b) => self.bucket_subresource(method, b, sub, req),
+            Target::Object(b, k) => self.object_subresource(method, b, k, sub, req),
+            Target::Service => Err(DirectorError::NotImplemented(format!(
+                "{method} on the object's ?{sub} sub-resource"
+            ))),
+        }
+    }
+
+    /// An object's sub-resources: an ACL that is always private, an empty tag set.
+    fn object_subresource(
+        &self,
+        method: &str,
+        bucket: &str,
+        key: &str,
+        sub: &str,
+        req: &mut Request<'_>,
+    ) -> Result<Response> {
+        let exists = || self.director.read_index().object(bucket, key).map(|_| ());
         match (method, sub) {
-            ("GET", "acl") if is_bucket || is_object => {
-                idx_check()?;
-                Ok(xml(200, acl_document()))
+            ("GET" | "PUT", "acl") => {
+                exists()?;
+                acl(method, req)
             }
-            ("PUT", "acl") if is_bucket || is_object => {
-                idx_check()?;
-                check_acl_request(req)?;
-                Ok(Response::empty(200))
-            }
-            ("GET", "tagging") if is_object => {
-                idx_check()?;
+            ("GET", "tagging") => {
+                exists()?;
                 let mut d = Doc::new("Tagging");
                 d.open("TagSet").close("TagSet");
                 Ok(xml(200, d.finish("Tagging")))
             }
-            ("DELETE", "tagging") if is_object => {
-                idx_check()?;
+            ("DELETE", "tagging") => {
+                exists()?;
                 Ok(Response::empty(204))
             }
-            (_, _) if !is_bucket => Err(DirectorError::NotImplemented(format!(
+            _ => Err(DirectorError::NotImplemented(format!(
                 "{method} on the object's ?{sub} sub-resource"
             ))),
-            // Bucket sub-resources from here on.
-            ("GET", _) | ("DELETE", _) => {
-                idx_check()?;
-                let get = method == "GET";
-                match sub {
-                    "location" if get => {
-                        // Empty: the default region, as S3 answers for us-east-1.
-                        Ok(xml(
-                            200,
-                            Doc::new("LocationConstraint").finish("LocationConstraint"),
-                        ))
-                    }
-                    "versioning" if get => empty("VersioningConfiguration"),
-                    "logging" if get => empty("BucketLoggingStatus"),
-                    "accelerate" if get => empty("AccelerateConfiguration"),
-                    "notification" if get => empty("NotificationConfiguration"),
-                    "requestPayment" if get => {
-                        let mut d = Doc::new("RequestPaymentConfiguration");
-                        d.elem("Payer", "BucketOwner");
-                        Ok(xml(200, d.finish("RequestPaymentConfiguration")))
-                    }
-                    "policy" | "policyStatus" if get => {
-                        not_configured("NoSuchBucketPolicy", "bucket policy")
-                    }
-                    "cors" if get => {
-                        not_configured("NoSuchCORSConfiguration", "CORS configuration")
-                    }
-                    "lifecycle" if get => {
-                        not_configured("NoSuchLifecycleConfiguration", "lifecycle configuration")
-                    }
-                    "tagging" if get => not_configured("NoSuchTagSet", "tags"),
-                    "encryption" if get => not_configured(
-                        "ServerSideEncryptionConfigurationNotFoundError",
-                        "server-side encryption configuration",
-                    ),
-                    "website" if get => {
-                        not_configured("NoSuchWebsiteConfiguration", "website configuration")
-                    }
-                    "object-lock" if get => not_configured(
-                        "ObjectLockConfigurationNotFoundError",
-                        "object lock configuration",
-                    ),
-                    "replication" if get => not_configured(
-                        "ReplicationConfigurationNotFoundError",
-                        "replication configuration",
-                    ),
-                    "ownershipControls" if get => {
-                        not_configured("OwnershipControlsNotFoundError", "ownership controls")
-                    }
-                    "publicAccessBlock" if get => not_configured(
-                        "NoSuchPublicAccessBlockConfiguration",
-                        "public access block",
-                    ),
-                    // Removing a configuration that does not exist succeeds, as in S3.
-                    "policy" | "cors" | "lifecycle" | "tagging" | "encryption" | "website"
-                    | "replication" | "ownershipControls" | "publicAccessBlock"
-                        if !get =>
-                    {
-                        Ok(Response::empty(204))
-                    }
-                    _ => Err(DirectorError::NotImplemented(format!(
-                        "{method} on the bucket's ?{sub} sub-resource"
-                    ))),
-                }
+        }
+    }
+
+    /// A bucket's sub-resources: its ACL, and the settings dpyfs does not offer, read
+    /// as absent or default (`bucket_setting`) and removed without complaint.
+    fn bucket_subresource(
+        &self,
+        method: &str,
+        bucket: &str,
+        sub: &str,
+        req: &mut Request<'_>,
+    ) -> Result<Response> {
+        let exists = || self.director.read_index().bucket(bucket).map(|_| ());
+        match (method, sub) {
+            ("GET" | "PUT", "acl") => {
+                exists()?;
+                acl(method, req)
+            }
+            ("GET", _) => {
+                exists()?;
+                bucket_setting(sub)
+            }
+            ("DELETE", _) => {
+                exists()?;
+                remove_bucket_setting(sub)
             }
             _ => Err(DirectorError::NotImplemented(format!(
                 "{method} on the bucket's ?{sub} sub-resource (dpyfs offers no versioning, \

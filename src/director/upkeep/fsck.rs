@@ -5,6 +5,7 @@
 
 use super::holdings::{referenced, right_size};
 use crate::director::Director;
+use crate::director::meta::index::Index;
 use crate::hash::Hash;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -41,15 +42,51 @@ pub struct FsckReport {
     pub stores_not_listed: Vec<String>,
 }
 
+/// What the stores hold of the referenced chunks.
+struct CopyCount {
+    /// The chunks with fewer than N verified copies, and how many they have.
+    short: HashMap<Hash, usize>,
+    copies_verified: u64,
+    /// Stores whose listing failed, with the reason.
+    stores_not_listed: Vec<String>,
+}
+
 impl Director {
+    /// Counts the copies of every referenced chunk, then names the objects and uploads
+    /// that have a chunk short of N copies.
     pub fn fsck(&self, deep: bool) -> FsckReport {
-        let n = self.cfg.replicas;
         let refs = referenced(&self.read_index());
+        let count = self.count_referenced(&refs, deep);
+        let mut rep = FsckReport {
+            deep,
+            replicas: self.cfg.replicas,
+            chunks: refs.len() as u64,
+            copies_verified: count.copies_verified,
+            stores_not_listed: count.stores_not_listed,
+            ..FsckReport::default()
+        };
+        let idx = self.read_index();
+        for (is_upload, name, hashes) in acknowledged(&idx) {
+            if is_upload {
+                rep.uploads += 1;
+            } else {
+                rep.objects += 1;
+            }
+            rep.note(name, &hashes, &count.short);
+        }
+        rep.ok = rep.lost_objects == 0 && rep.under_replicated_objects == 0;
+        rep
+    }
+
+    /// Copies of each of `refs` from the stores' listings (right size; re-hashed here
+    /// too when `deep`), with a second look at every chunk that comes out short.
+    fn count_referenced(&self, refs: &[(Hash, u32)], deep: bool) -> CopyCount {
+        let n = self.cfg.replicas;
         let stores = self.stores.snapshot();
         let mut short: HashMap<Hash, usize> = HashMap::new();
         let mut verified = 0u64;
         let failed = self.scan_holdings(
-            &refs,
+            refs,
             &mut |seen| {
                 let copies = seen
                     .holders
@@ -73,73 +110,14 @@ impl Director {
             *copies = self.count_copies(h, deep);
             *copies < n
         });
-        let mut rep = FsckReport {
-            deep,
-            replicas: n,
-            chunks: refs.len() as u64,
+        CopyCount {
+            short,
             copies_verified: verified,
             stores_not_listed: failed
                 .iter()
                 .map(|(i, e)| format!("{}: {e}", stores[*i].id))
                 .collect(),
-            ..FsckReport::default()
-        };
-        let idx = self.read_index();
-        // Objects, then multipart uploads in progress (named `bucket/key?uploadId=ID`):
-        // their parts are acknowledged data too.
-        let objects = idx.buckets.iter().flat_map(|(bname, b)| {
-            b.objects.iter().map(move |(k, o)| {
-                let hashes: Vec<Hash> = o
-                    .chunks
-                    .iter()
-                    .map(|c| c.hash)
-                    .chain([o.manifest])
-                    .collect();
-                (false, format!("{bname}/{k}"), hashes)
-            })
-        });
-        let uploads = idx.uploads.iter().map(|((b, k, id), u)| {
-            let hashes: Vec<Hash> = u
-                .parts
-                .values()
-                .flat_map(|p| p.chunks.iter().map(|c| c.hash))
-                .collect();
-            (true, format!("{b}/{k}?uploadId={id}"), hashes)
-        });
-        for (is_upload, name, hashes) in objects.chain(uploads) {
-            if is_upload {
-                rep.uploads += 1;
-            } else {
-                rep.objects += 1;
-            }
-            let bad: Vec<ChunkCopies> = hashes
-                .iter()
-                .filter_map(|h| {
-                    short.get(h).map(|c| ChunkCopies {
-                        hash: h.to_hex(),
-                        copies: *c,
-                    })
-                })
-                .collect();
-            if bad.is_empty() {
-                continue;
-            }
-            let lost = bad.iter().any(|c| c.copies == 0);
-            let (count, list) = if lost {
-                (&mut rep.lost_objects, &mut rep.lost)
-            } else {
-                (&mut rep.under_replicated_objects, &mut rep.under_replicated)
-            };
-            *count += 1;
-            if list.len() < FSCK_REPORT_OBJECTS_MAX {
-                list.push(ObjectProblem {
-                    object: name,
-                    chunks: bad,
-                });
-            }
         }
-        rep.ok = rep.lost_objects == 0 && rep.under_replicated_objects == 0;
-        rep
     }
 
     /// Copies of `h` on the stores that are up, asked one by one (verified by the store
@@ -176,6 +154,67 @@ impl Director {
                 false
             }
             Err(_) => false,
+        }
+    }
+}
+
+/// Everything acknowledged and the chunks it needs, as (is an upload, name, chunks):
+/// objects (with their manifests), then multipart uploads in progress (named
+/// `bucket/key?uploadId=ID`), whose parts are acknowledged data too.
+fn acknowledged(idx: &Index) -> impl Iterator<Item = (bool, String, Vec<Hash>)> + '_ {
+    let objects = idx.buckets.iter().flat_map(|(bname, b)| {
+        b.objects.iter().map(move |(k, o)| {
+            let hashes: Vec<Hash> = o
+                .chunks
+                .iter()
+                .map(|c| c.hash)
+                .chain([o.manifest])
+                .collect();
+            (false, format!("{bname}/{k}"), hashes)
+        })
+    });
+    let uploads = idx.uploads.iter().map(|((b, k, id), u)| {
+        let hashes: Vec<Hash> = u
+            .parts
+            .values()
+            .flat_map(|p| p.chunks.iter().map(|c| c.hash))
+            .collect();
+        (true, format!("{b}/{k}?uploadId={id}"), hashes)
+    });
+    objects.chain(uploads)
+}
+
+impl FsckReport {
+    /// Counts `name` as lost (a chunk without a copy) or under-replicated when one of
+    /// its chunks is short, and names it while the list has room.
+    fn note(&mut self, name: String, hashes: &[Hash], short: &HashMap<Hash, usize>) {
+        let bad: Vec<ChunkCopies> = hashes
+            .iter()
+            .filter_map(|h| {
+                short.get(h).map(|c| ChunkCopies {
+                    hash: h.to_hex(),
+                    copies: *c,
+                })
+            })
+            .collect();
+        if bad.is_empty() {
+            return;
+        }
+        let lost = bad.iter().any(|c| c.copies == 0);
+        let (count, list) = if lost {
+            (&mut self.lost_objects, &mut self.lost)
+        } else {
+            (
+                &mut self.under_replicated_objects,
+                &mut self.under_replicated,
+            )
+        };
+        *count += 1;
+        if list.len() < FSCK_REPORT_OBJECTS_MAX {
+            list.push(ObjectProblem {
+                object: name,
+                chunks: bad,
+            });
         }
     }
 }

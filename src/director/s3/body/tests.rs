@@ -100,6 +100,7 @@ fn run_with(
         method: "PUT".into(),
         path: "/b/k".into(),
         query: String::new(),
+        params: Default::default(),
         headers: headers
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -504,6 +505,7 @@ fn plain_bodies_check_sha256_md5_and_checksum_headers() {
         method: "PUT".into(),
         path: "/b/k".into(),
         query: String::new(),
+        params: Default::default(),
         headers: vec![("x-amz-checksum-crc32c".into(), "AAAAAA==".into())],
         body: &mut cursor,
         body_len: None,
@@ -606,6 +608,7 @@ fn small_bodies_are_read_whole_and_longer_ones_refused_not_cut() {
             method: "POST".into(),
             path: "/b".into(),
             query: String::new(),
+            params: Default::default(),
             headers: Vec::new(),
             body: &mut cursor,
             body_len: Some(data.len() as u64),
