@@ -197,6 +197,12 @@ impl Client {
                 .timeout_connect(Duration::from_secs(CONNECT_TIMEOUT_SECS))
                 .timeout_read(read)
                 .timeout_write(Duration::from_secs(READ_TIMEOUT_SECS))
+                // No kept-alive connections: ureq 2 clears a connection's read and write
+                // timeouts when it goes back to its pool and does not set them again when
+                // it is reused, so a call on a reused connection to a director that has
+                // stopped answering (a hung board, a pulled cable) would wait forever. A
+                // fresh connection per call costs one handshake on the LAN.
+                .max_idle_connections(0)
                 .build(),
             keys: credentials_from_env(),
             region: std::env::var("AWS_REGION")

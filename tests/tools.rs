@@ -981,3 +981,44 @@ fn tools_sign_requests_with_keys_from_the_environment() {
     assert_exit(&o, 1);
     assert!(out(&o).contains("store s2 (http"), "{}", out(&o));
 }
+
+/// A director that stops answering (its board hung; SIGSTOP here) fails a tool's call after
+/// the read timeout instead of hanging it, also right after an earlier call: ureq 2 drops
+/// the timeouts of a kept-alive connection it reuses, so the tools keep none.
+#[test]
+fn a_silent_director_fails_a_call_instead_of_hanging_it() {
+    use dpyfs::client::{Client, Payload};
+    let dir = TempDir::new("tools-silent");
+    let c = Cluster::start(&dir, 2, 2, &[]);
+    let client = Client::with_read_timeout(&c.url(), Duration::from_secs(2)).unwrap();
+    let list = move || client.call("GET", "/", "", &[], Payload::None).map(|_| ());
+    list().unwrap();
+    list().unwrap();
+    let pid = c.director.pid().unwrap().to_string();
+    let signal = |sig: &str| {
+        let st = Command::new("kill").args([sig, &pid]).status().unwrap();
+        assert!(st.success(), "kill {sig} {pid}");
+    };
+    signal("-STOP");
+    // The signal is sent when kill returns; the threads stop a moment later.
+    wait_for(10_000, "the director stopped", || {
+        let st = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        st.lines()
+            .any(|l| l.starts_with("State:") && l.contains("T (stopped)"))
+            .then_some(())
+    });
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(list().map_err(|e| e.to_string()));
+    });
+    // A bound on a hang, not a measure of speed: the call has a 2 s read timeout.
+    let answer = rx.recv_timeout(Duration::from_secs(60));
+    signal("-CONT");
+    match answer {
+        Ok(Err(e)) => assert!(e.contains("timed out") || e.contains("Timed"), "{e}"),
+        Ok(Ok(())) => panic!("a stopped director answered"),
+        Err(_) => panic!("the call still waits on a stopped director after 60 s"),
+    }
+    // The director goes on once it runs again.
+    assert_eq!(get(&format!("{}/", c.url())).unwrap().status, 200);
+}
