@@ -44,6 +44,7 @@ impl Admin {
             url: url.trim_end_matches('/').to_string(),
             agent: ureq::AgentBuilder::new()
                 .resolver(crate::resolve::netloc)
+                .tls_connector(crate::tls::connector())
                 .timeout_connect(Duration::from_secs(5))
                 .timeout_read(Duration::from_secs(3600))
                 .build(),

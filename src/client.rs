@@ -170,17 +170,16 @@ pub struct Client {
 }
 
 impl Client {
-    /// A client of the director at `url` (`http://host:port`), with keys from the
-    /// environment if any. Err for a URL that is not `http://...`.
+    /// A client of the director at `url` (`http://host:port` or `https://host:port`), with
+    /// keys from the environment if any. Err for any other URL.
     pub fn new(url: &str) -> std::result::Result<Client, String> {
         let base = url.trim_end_matches('/').to_string();
-        let rest = base.strip_prefix("http://").ok_or_else(|| {
-            format!("the URL must start with http:// (got {url:?}; TLS is not built in)")
-        })?;
+        let rest = crate::tls::strip_scheme(&base)
+            .ok_or_else(|| format!("the URL must start with http:// or https:// (got {url:?})"))?;
         let host = rest.split('/').next().unwrap_or("").to_string();
         if host.is_empty() || rest.contains('/') {
             return Err(format!(
-                "the URL must be http://HOST[:PORT] with no path (got {url:?})"
+                "the URL must be http[s]://HOST[:PORT] with no path (got {url:?})"
             ));
         }
         Ok(Client {
@@ -188,6 +187,7 @@ impl Client {
             host,
             agent: ureq::AgentBuilder::new()
                 .resolver(crate::resolve::netloc)
+                .tls_connector(crate::tls::connector())
                 .timeout_connect(Duration::from_secs(CONNECT_TIMEOUT_SECS))
                 .timeout_read(Duration::from_secs(READ_TIMEOUT_SECS))
                 .timeout_write(Duration::from_secs(READ_TIMEOUT_SECS))
@@ -276,6 +276,10 @@ impl Client {
             Err(ureq::Error::Status(status, r)) => Err(error_from(status, r)),
             Err(ureq::Error::Transport(t)) if refused(&t) => {
                 Err(ClientError::NoDirector(self.base.clone()))
+            }
+            // A certificate refused now is refused on every try.
+            Err(ureq::Error::Transport(t)) if crate::tls::certificate_refused(&t) => {
+                Err(ClientError::Final(t.to_string()))
             }
             Err(ureq::Error::Transport(t)) => Err(ClientError::Transport(t.to_string())),
         }

@@ -423,8 +423,13 @@ fn dev_main(args: &[String]) -> ExitCode {
         "director port; stores use the next ones (default 7070)",
         "PORT",
     );
+    o.optflag(
+        "",
+        "tls",
+        "HTTPS everywhere, with a CA made in DIR/tls (stores require client certificates)",
+    );
     cli::standard_flags(&mut o);
-    let synopsis = "Usage: dpyfs dev [--dir DIR] [--stores N] [--replicas R] [--port PORT]\n\n\
+    let synopsis = "Usage: dpyfs dev [--dir DIR] [--stores N] [--replicas R] [--port PORT] [--tls]\n\n\
                     Starts a director on 127.0.0.1:7070 and N stores on the next ports, data and\n\
                     logs under DIR. Ctrl-C stops them all; a second start finds the data again.";
     let m = match cli::parse(&o, args, "dpyfs dev", synopsis) {
@@ -460,6 +465,7 @@ fn dev_main(args: &[String]) -> ExitCode {
             replicas,
             port,
             bin_dir,
+            tls: m.opt_present("tls"),
         })
     })();
     let cfg = match parsed {
@@ -477,6 +483,9 @@ fn dev_main(args: &[String]) -> ExitCode {
 
 fn main() -> ExitCode {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
+    if let Err(e) = cli::take_tls_client_args(&mut args) {
+        return cli::usage_error(PROGRAM, &e);
+    }
     let mut url = std::env::var("DPYFS_URL").unwrap_or_else(|_| "http://127.0.0.1:7070".into());
     if args.first().map(String::as_str) == Some("--url") {
         if args.len() < 2 {
@@ -487,6 +496,7 @@ fn main() -> ExitCode {
     }
     match args.first().map(String::as_str) {
         Some("dev") => dev_main(&args[1..]),
+        Some("ca") => dpyfs::tls::ca::main(&args[1..]),
         Some("ls") => ls_main(&url, &args[1..]),
         Some("rm") => rm_main(&url, &args[1..]),
         Some("stat") => stat_main(&url, &args[1..]),
