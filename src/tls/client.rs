@@ -10,7 +10,7 @@ use rustls::pki_types::ServerName;
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The CA a client trusts when no `--ca` flag is given.
@@ -61,23 +61,25 @@ pub struct ClientTls {
     loaded: Mutex<Loaded>,
 }
 
-static CLIENT: OnceLock<Arc<ClientTls>> = OnceLock::new();
+static CLIENT: Mutex<Option<Arc<ClientTls>>> = Mutex::new(None);
 
-/// Sets the process's client files (the first call wins), reading them now so that a
-/// wrong path stops the program at start.
+/// Sets the process's client files, reading them now so that a wrong path stops the
+/// program at start. Agents built afterwards use them (`dpyfs dev --tls` sets its own CA
+/// after the command line's).
 pub fn set_client(files: ClientFiles) -> Result<(), String> {
     let tls = ClientTls::new(files.with_env());
     if let Err(e) = &tls.loaded.lock().unwrap_or_else(|p| p.into_inner()).config {
         return Err(e.clone());
     }
-    let _ = CLIENT.set(Arc::new(tls));
+    *CLIENT.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(tls));
     Ok(())
 }
 
 /// The connector every ureq agent takes (`.tls_connector(crate::tls::connector())`): the
-/// one `set_client` made, else one from the environment.
+/// one `set_client` made last, else one from the environment.
 pub fn connector() -> Arc<ClientTls> {
-    Arc::clone(CLIENT.get_or_init(|| Arc::new(ClientTls::new(ClientFiles::default().with_env()))))
+    let mut c = CLIENT.lock().unwrap_or_else(|p| p.into_inner());
+    Arc::clone(c.get_or_insert_with(|| Arc::new(ClientTls::new(ClientFiles::default().with_env()))))
 }
 
 impl ClientTls {
@@ -180,6 +182,15 @@ fn handshake_error(host: &str, files: &ClientFiles, e: io::Error) -> io::Error {
     use rustls::AlertDescription as A;
     let tls = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>());
     let (certificate, hint) = match tls {
+        Some(rustls::Error::InvalidCertificate(
+            rustls::CertificateError::NotValidForName
+            | rustls::CertificateError::NotValidForNameContext { .. },
+        )) => (
+            true,
+            " (the URL's host must be a name or address the certificate carries: \
+             `dpyfs ca show` lists them)"
+                .to_string(),
+        ),
         Some(rustls::Error::InvalidCertificate(_)) => {
             let trusted = files
                 .ca
