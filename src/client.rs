@@ -761,7 +761,8 @@ mod tests {
     #[test]
     fn urls_are_checked() {
         assert!(Client::new("http://127.0.0.1:7070/").is_ok());
-        assert!(Client::new("https://x").is_err());
+        assert!(Client::new("https://nas.local:7070").is_ok());
+        assert!(Client::new("ftp://x").is_err());
         assert!(Client::new("http://x/path").is_err());
         assert!(Client::new("http://").is_err());
     }

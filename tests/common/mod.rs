@@ -26,19 +26,24 @@ pub fn bin(name: &str) -> PathBuf {
 }
 
 pub fn command(name: &str) -> Command {
-    let mut c = match std::env::var("DPYFS_RUNNER").ok().filter(|r| !r.is_empty()) {
+    let mut c = plain_command(name);
+    if tls_mode() {
+        // The tools trust the test CA the way a user's shell would (DPYFS_CA).
+        c.env("DPYFS_CA", &test_ca().ca);
+    }
+    c
+}
+
+/// `command` without the test CA in the environment (which `test_ca` itself uses).
+fn plain_command(name: &str) -> Command {
+    match std::env::var("DPYFS_RUNNER").ok().filter(|r| !r.is_empty()) {
         Some(runner) => {
             let mut c = Command::new(runner);
             c.arg(bin(name));
             c
         }
         None => Command::new(bin(name)),
-    };
-    if tls_mode() {
-        // The tools trust the test CA the way a user's shell would (DPYFS_CA).
-        c.env("DPYFS_CA", &test_ca().ca);
     }
-    c
 }
 
 /// `DPYFS_TEST_TLS=1`: every `Cluster` (stores with mutual TLS, the director on HTTPS)
@@ -111,7 +116,7 @@ impl TestCa {
 }
 
 fn run_ok(args: &[&str]) {
-    let out = command("dpyfs").args(args).output().unwrap();
+    let out = plain_command("dpyfs").args(args).output().unwrap();
     assert!(
         out.status.success(),
         "dpyfs {args:?}: {}",
