@@ -166,6 +166,27 @@ fn listening_inode(table: &str, port: u16) -> Option<u64> {
     })
 }
 
+/// What `dpyfs dev` prints once everything answers: where, and how to use it.
+fn print_banner(cfg: &DevConfig, url: &str, tls: Option<&crate::tls::ca::DevCerts>) {
+    let dir = cfg.dir.display();
+    println!(
+        "dpyfs dev: director at {url}, {} stores on ports {}-{}, {} copies of every chunk",
+        cfg.stores,
+        cfg.port + 1,
+        cfg.port + cfg.stores as u16,
+        cfg.replicas
+    );
+    println!("data and logs in {dir}; Ctrl-C stops everything.");
+    if let Some(t) = tls {
+        let ca = t.ca.display();
+        println!("HTTPS with the CA {ca}; to trust it in this shell:");
+        println!("  export DPYFS_URL={url} DPYFS_CA={ca} AWS_CA_BUNDLE={ca} CURL_CA_BUNDLE={ca}");
+    }
+    println!(
+        "try:  curl -X PUT {url}/demo && echo hello | curl -T - {url}/demo/hello.txt && curl {url}/demo/hello.txt"
+    );
+}
+
 /// Runs the cluster until SIGINT/SIGTERM or until a daemon dies.
 pub fn run(cfg: &DevConfig) -> Result<(), String> {
     check_ports(cfg)?;
@@ -244,22 +265,7 @@ fn start_and_wait(cfg: &DevConfig, running: &mut Vec<Running>) -> Result<(), Str
         &cfg.dir.join("director.log"),
     )?;
     let url = format!("{scheme}://127.0.0.1:{}", cfg.port);
-    println!(
-        "dpyfs dev: director at {url}, {} stores on ports {}-{}, {} copies of every chunk",
-        cfg.stores,
-        cfg.port + 1,
-        cfg.port + cfg.stores as u16,
-        cfg.replicas
-    );
-    println!("data and logs in {dir}; Ctrl-C stops everything.");
-    if let Some(t) = &tls {
-        let ca = t.ca.display();
-        println!("HTTPS with the CA {ca}; to trust it in this shell:");
-        println!("  export DPYFS_URL={url} DPYFS_CA={ca} AWS_CA_BUNDLE={ca} CURL_CA_BUNDLE={ca}");
-    }
-    println!(
-        "try:  curl -X PUT {url}/demo && echo hello | curl -T - {url}/demo/hello.txt && curl {url}/demo/hello.txt"
-    );
+    print_banner(cfg, &url, tls.as_ref());
     while !crate::sys::stop_requested() {
         for r in running.iter_mut() {
             if let Ok(Some(st)) = r.child.try_wait() {

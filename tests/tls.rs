@@ -381,6 +381,65 @@ fn a_renewed_certificate_is_served_without_a_restart() {
     });
     assert_eq!(store.pid(), pid, "the same process serves it");
     assert!(store.log_text().contains("read") && store.log_text().contains("again"));
+
+    // Renewed again (100 days) while requests keep coming, each on a new connection:
+    // not one fails, and the new expiry is served.
+    let expiry = |days: &str| {
+        let v = curl(&[
+            "-v",
+            "--cacert",
+            tls.ca.to_str().unwrap(),
+            "--cert",
+            client.cert.to_str().unwrap(),
+            "--key",
+            client.key.to_str().unwrap(),
+            &status,
+        ])
+        .1;
+        let line = v
+            .lines()
+            .find(|l| l.contains("expire date"))
+            .unwrap_or("")
+            .to_string();
+        (!days.is_empty() && line.contains(days)).then_some(line)
+    };
+    let load = {
+        let (status, ca, client) = (status.clone(), tls.ca.clone(), client.clone());
+        std::thread::spawn(move || {
+            (0..40)
+                .map(|_| curl_tls(&status, &ca, Some(&client)))
+                .filter(|(code, _)| *code != 0)
+                .collect::<Vec<_>>()
+        })
+    };
+    assert!(
+        dpyfs(&[
+            "ca",
+            "issue",
+            ca,
+            "store",
+            "--ip",
+            "127.0.0.1",
+            "--days",
+            "100"
+        ])
+        .status
+        .success()
+    );
+    let failed = load.join().unwrap();
+    assert!(
+        failed.is_empty(),
+        "requests failed during the renewal: {failed:?}"
+    );
+    let in_100_days =
+        dpyfs::timefmt::http_date((dpyfs::timefmt::now_ms() / 1000 + 100 * 86_400) * 1000);
+    // curl prints "expire date: Mar 16 06:00:00 2027 GMT": the month, day and year match.
+    let parts: Vec<&str> = in_100_days.split_whitespace().collect();
+    let (day, month, year) = (parts[1].trim_start_matches('0'), parts[2], parts[3]);
+    wait_for(15_000, "the 100-day certificate", || {
+        let line = expiry(year)?;
+        (line.contains(month) && line.contains(&format!(" {day} "))).then_some(())
+    });
 }
 
 /// `dpyfs dev --tls`: a CA in the data folder, the whole cluster on HTTPS, and the lines

@@ -30,8 +30,12 @@ Commands:
                                       the bucket as a folder (FUSE), until Ctrl-C
   fsck [--deep]                       check that every object has N verified copies
   recover --store URL... --data DIR   rebuild a director's journal from the stores
+  ca init DIR | ca issue DIR NAME --ip A --dns H... | ca show FILE
+                                      the cluster's own certificate authority (HTTPS)
 
 --url (or DPYFS_URL) is the director, default http://127.0.0.1:7070.
+--ca FILE (or DPYFS_CA, or AWS_CA_BUNDLE) is the CA trusted for https:// URLs;
+--tls-cert FILE --tls-key FILE present a client certificate (recover, to stores).
 --keys (or DPYFS_KEYS) is the keys file, default /etc/dpyfs/keys.json; a director
 started with --keys on the same file re-reads it within a second.
 'dpyfs COMMAND --help' describes each command.";

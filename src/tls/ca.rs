@@ -125,7 +125,7 @@ pub fn main(args: &[String]) -> ExitCode {
 }
 
 fn validity(params: &mut CertificateParams, days: u64) -> Result<(), String> {
-    let now = super::now_secs();
+    let now = super::files::now_secs();
     let start = now.saturating_sub(BACKDATE_SECS);
     // Zero days: valid for the hour before now only, so already expired.
     let end = if days == 0 {
@@ -219,7 +219,7 @@ pub fn issue(dir: &Path, req: &IssueRequest) -> Result<(PathBuf, PathBuf), Strin
         ));
     }
     let ca_cert_path = dir.join(CA_CERT_FILE);
-    let ca_certs = super::read_certs(&ca_cert_path)?;
+    let ca_certs = super::files::read_certs(&ca_cert_path)?;
     let ca_info =
         cert::parse(&ca_certs[0]).map_err(|e| format!("{}: {e}", ca_cert_path.display()))?;
     if !ca_info.is_ca {
@@ -274,9 +274,9 @@ pub fn issue(dir: &Path, req: &IssueRequest) -> Result<(PathBuf, PathBuf), Strin
 
 /// One paragraph per certificate in `file`.
 pub fn show(file: &Path) -> Result<String, String> {
-    let now = super::now_secs();
+    let now = super::files::now_secs();
     let mut out = Vec::new();
-    for der in super::read_certs(file)? {
+    for der in super::files::read_certs(file)? {
         let info = cert::parse(&der).map_err(|e| format!("{}: {e}", file.display()))?;
         out.push(describe(&info, now));
     }
@@ -397,7 +397,7 @@ mod tests {
             days: 5,
         };
         let (c, k) = issue(&dir, &req).unwrap();
-        let info = cert::parse(&super::super::read_certs(&c).unwrap()[0]).unwrap();
+        let info = cert::parse(&super::super::files::read_certs(&c).unwrap()[0]).unwrap();
         assert!(info.issuer_common_name.starts_with("test CA "));
         assert_eq!(info.dns_names, vec!["nas.local".to_string()]);
         assert!(!info.is_ca);
@@ -414,14 +414,14 @@ mod tests {
         issue(&dir, &req).unwrap();
         assert_eq!(std::fs::read(&k).unwrap(), key_before);
         // rustls accepts the chain for the names given, and refuses another name.
-        let roots = Arc::new(super::super::read_roots(&dir.join(CA_CERT_FILE)).unwrap());
+        let roots = Arc::new(super::super::files::read_roots(&dir.join(CA_CERT_FILE)).unwrap());
         let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
             roots,
-            super::super::provider(),
+            super::super::files::provider(),
         )
         .build()
         .unwrap();
-        let leaf = super::super::read_certs(&c).unwrap().remove(0);
+        let leaf = super::super::files::read_certs(&c).unwrap().remove(0);
         let now = rustls::pki_types::UnixTime::now();
         let ok = |name: &str| {
             use rustls::client::danger::ServerCertVerifier;

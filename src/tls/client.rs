@@ -4,7 +4,8 @@
 //! ureq's own `tls` feature is not used: it would bring the public web's root
 //! certificates (webpki-roots) into every binary, while a dpyfs cluster trusts its own CA.
 
-use super::{Stamp, cert, note_expiry, provider, read_certs, read_key, read_roots};
+use super::cert;
+use super::files::{Stamp, note_expiry, provider, read_certs, read_key, read_roots};
 use rustls::ClientConfig;
 use rustls::pki_types::ServerName;
 use std::io::{self, Read, Write};
@@ -99,7 +100,7 @@ impl ClientTls {
     /// The settings for a new connection, read again when the files changed.
     fn config(&self) -> Result<Arc<ClientConfig>, String> {
         let mut l = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
-        if l.checked.elapsed() >= Duration::from_millis(super::RELOAD_CHECK_MS) {
+        if l.checked.elapsed() >= Duration::from_millis(super::files::RELOAD_CHECK_MS) {
             l.checked = Instant::now();
             let stamp = Stamp::of(&self.files.paths());
             if stamp != l.stamp {
@@ -121,7 +122,7 @@ fn build(files: &ClientFiles) -> Result<Arc<ClientConfig>, String> {
     let roots = match &files.ca {
         Some(ca) => read_roots(ca)?,
         // No CA given: the system's public CAs, for a director behind a public name.
-        None => read_roots(Path::new(super::SYSTEM_CA_BUNDLE))
+        None => read_roots(Path::new(super::files::SYSTEM_CA_BUNDLE))
             .unwrap_or_else(|_| rustls::RootCertStore::empty()),
     };
     let builder = ClientConfig::builder_with_provider(provider())

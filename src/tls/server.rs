@@ -1,6 +1,7 @@
 //! A daemon's TLS settings, read from its files and read again when they change.
 
-use super::{Stamp, cert, note_expiry, provider, read_certs, read_key, read_roots};
+use super::cert;
+use super::files::{Stamp, note_expiry, provider, read_certs, read_key, read_roots};
 use rustls::ServerConfig;
 use rustls::server::WebPkiClientVerifier;
 use std::path::PathBuf;
@@ -58,7 +59,7 @@ impl ServerTls {
     /// settings stay, until the next change.
     pub fn config(&self) -> Arc<ServerConfig> {
         let mut l = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
-        if l.checked.elapsed() < Duration::from_millis(super::RELOAD_CHECK_MS) {
+        if l.checked.elapsed() < Duration::from_millis(super::files::RELOAD_CHECK_MS) {
             return Arc::clone(&l.config);
         }
         l.checked = Instant::now();
@@ -105,7 +106,9 @@ fn build(files: &ServerFiles) -> Result<Arc<ServerConfig>, String> {
         )
     })?;
     note_expiry(&files.cert, info.not_after);
-    if let Some(w) = super::expiry_warning(&files.cert, info.not_after, super::now_secs()) {
+    if let Some(w) =
+        super::files::expiry_warning(&files.cert, info.not_after, super::files::now_secs())
+    {
         log::warn!("TLS: {w}");
     }
     Ok(Arc::new(config))
