@@ -309,7 +309,7 @@ fn tls_settings(cfg: &ServerConfig, local: SocketAddr) -> io::Result<Option<tiny
         }
         return Ok(None);
     };
-    let tls = crate::tls::ServerTls::load(files.clone()).map_err(io::Error::other)?;
+    let ssl = https_source(files)?;
     log::info!(
         "HTTPS on {local} with {}{}",
         files.cert.display(),
@@ -319,9 +319,21 @@ fn tls_settings(cfg: &ServerConfig, local: SocketAddr) -> io::Result<Option<tiny
             ""
         }
     );
-    Ok(Some(tiny_http::SslConfig {
+    Ok(Some(ssl))
+}
+
+#[cfg(feature = "tls")]
+fn https_source(files: &crate::tls::ServerFiles) -> io::Result<tiny_http::SslConfig> {
+    let tls = crate::tls::ServerTls::load(files.clone()).map_err(io::Error::other)?;
+    Ok(tiny_http::SslConfig {
         source: Arc::new(move || tls.config()),
-    }))
+    })
+}
+
+/// Without the `tls` feature every TLS flag is refused at start.
+#[cfg(not(feature = "tls"))]
+fn https_source(files: &crate::tls::ServerFiles) -> io::Result<tiny_http::SslConfig> {
+    Err(crate::tls::refuse_server(files))
 }
 
 fn worker_loop(server: &tiny_http::Server, handler: &Handler, slots: &BodySlots, window: Duration) {

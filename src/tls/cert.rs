@@ -192,7 +192,7 @@ fn time((tag, v): (u8, &[u8])) -> Result<u64, String> {
         .ok_or_else(|| format!("unreadable certificate time {s:?}"))
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "tls"))]
 mod tests {
     use super::*;
 

@@ -492,6 +492,7 @@ impl Answer {
 /// The test agent: HTTPS trusts the test CA and presents its certificate.
 fn agent() -> ureq::Agent {
     static TLS: std::sync::Once = std::sync::Once::new();
+    #[cfg(feature = "tls")]
     TLS.call_once(|| {
         let ca = test_ca();
         dpyfs::tls::set_client(dpyfs::tls::ClientFiles {
