@@ -194,7 +194,7 @@ fn time((tag, v): (u8, &[u8])) -> Result<u64, String> {
 
 #[cfg(all(test, feature = "tls"))]
 mod tests {
-    use super::*;
+    use crate::tls::cert::*;
 
     #[test]
     fn reads_names_validity_and_ca_flag() {

@@ -67,7 +67,7 @@ pub mod ca {
     use std::process::ExitCode;
 
     pub fn main(_args: &[String]) -> ExitCode {
-        eprintln!("dpyfs ca: {}", super::OFF);
+        eprintln!("dpyfs ca: {}", crate::tls::off::OFF);
         ExitCode::FAILURE
     }
 
@@ -78,7 +78,7 @@ pub mod ca {
 
     impl DevCerts {
         pub fn ensure(_data: &Path) -> Result<DevCerts, String> {
-            Err(super::OFF.to_string())
+            Err(crate::tls::off::OFF.to_string())
         }
 
         pub fn store_args(&self) -> Vec<String> {
