@@ -2,7 +2,7 @@
 CARGO ?= cargo
 DATA ?= ./dpyfs-data
 
-.PHONY: help build release test raft-sim fuzz test-deps lint fmt run bench bench-quick bench-boards cross cross-test clean
+.PHONY: help build release test test-tls raft-sim fuzz test-deps lint fmt run bench bench-quick bench-boards cross cross-test clean
 
 # Every target with the line after its `##`; `make` alone prints the same.
 help: ## this list
@@ -22,6 +22,25 @@ test: test-deps ## installs what the tests run if missing (test-deps), then fmt,
 	$(CARGO) clippy --all-targets -- -D warnings
 	$(CARGO) test
 	$(CARGO) test -p tiny_http --lib
+	$(MAKE) test-tls
+
+# A subset of the director, repair and tools suites again with every cluster on HTTPS
+# (stores with mutual TLS, the director verifying them, the tools given the test CA by
+# DPYFS_CA); tests/tls.rs covers the rest of TLS in the plain run.
+TLS_SUBSET_DIRECTOR = round_trips_overwrite_and_delete listing_with_prefix_delimiter_and_pages \
+	ranges_at_chunk_boundaries reads_survive_one_store_down_and_writes_need_n_live_stores \
+	every_chunk_is_on_exactly_the_stores_placement_names edited_file_shares_most_chunks_with_the_original
+TLS_SUBSET_REPAIR = wiped_store_is_refilled_by_repair drain_then_remove_never_loses_a_copy
+TLS_SUBSET_TOOLS = put_and_get_files_stdin_and_trees_with_exit_statuses dpyfs_ls_rm_stat_status \
+	recursive_get_and_ls_follow_listing_pages
+# aws-cli (40 MiB multipart, a tree with a 3 MiB file, sync) and boto3 (empty objects,
+# multipart, checksums: botocore frames uploads differently over TLS) against HTTPS.
+TLS_SUBSET_S3_CLIENTS = aws_cli boto3_signed_checksums_when_supported
+test-tls: ## a subset of the director, repair and tools tests with the cluster on HTTPS
+	DPYFS_TEST_TLS=1 $(CARGO) test --test director -- --exact $(TLS_SUBSET_DIRECTOR)
+	DPYFS_TEST_TLS=1 $(CARGO) test --test repair -- --exact $(TLS_SUBSET_REPAIR)
+	DPYFS_TEST_TLS=1 $(CARGO) test --test tools -- --exact $(TLS_SUBSET_TOOLS)
+	DPYFS_TEST_TLS=1 $(CARGO) test --test s3_clients -- --exact $(TLS_SUBSET_S3_CLIENTS)
 
 # The Raft simulation over many more seeds than `make test` runs (3 000); RAFT_SEEDS=N for
 # another count, RAFT_SEED=N to replay one (docs/ARCHITECTURE.md, "Consensus core").

@@ -95,6 +95,19 @@ pub fn http_flags(opts: &mut getopts::Options) {
         "open connections at most; more are answered 503 (default 512)",
         "N",
     );
+    opts.optopt(
+        "",
+        "tls-cert",
+        "serve HTTPS with this certificate (PEM; see `dpyfs ca issue`)",
+        "FILE",
+    );
+    opts.optopt("", "tls-key", "the private key of --tls-cert (PEM)", "FILE");
+    opts.optopt(
+        "",
+        "client-ca",
+        "require client certificates signed by this CA (mutual TLS)",
+        "FILE",
+    );
 }
 
 /// Applies `--workers`, `--idle-timeout` and `--connections-max` to `http`.
@@ -119,7 +132,72 @@ pub fn apply_http_flags(
     })? {
         http.connections_max = n;
     }
+    http.tls = tls_server_files(m)?;
     Ok(())
+}
+
+/// `--tls-cert`, `--tls-key` and `--client-ca`: both or neither of the first two, and a
+/// client CA only with them.
+fn tls_server_files(m: &getopts::Matches) -> Result<Option<crate::tls::ServerFiles>, String> {
+    let client_ca = m.opt_str("client-ca").map(std::path::PathBuf::from);
+    match (m.opt_str("tls-cert"), m.opt_str("tls-key")) {
+        (Some(cert), Some(key)) => Ok(Some(crate::tls::ServerFiles {
+            cert: cert.into(),
+            key: key.into(),
+            client_ca,
+        })),
+        (None, None) if client_ca.is_none() => Ok(None),
+        (None, None) => Err("--client-ca needs --tls-cert and --tls-key".into()),
+        _ => Err("--tls-cert and --tls-key go together".into()),
+    }
+}
+
+/// `--ca FILE`: the CA a program's HTTPS connections trust.
+pub fn tls_client_flags(opts: &mut getopts::Options) {
+    opts.optopt(
+        "",
+        "ca",
+        "trust this CA for https:// URLs (default $DPYFS_CA, else $AWS_CA_BUNDLE)",
+        "FILE",
+    );
+}
+
+/// For `dpyfs`, whose commands parse their own flags: takes `--ca FILE` and (for the
+/// repair commands that call stores requiring client certificates) `--tls-cert FILE
+/// --tls-key FILE` out of `args`, wherever they are, and sets the client settings.
+pub fn take_tls_client_args(args: &mut Vec<String>) -> Result<(), String> {
+    let mut files = crate::tls::ClientFiles::default();
+    let mut i = 0;
+    while i < args.len() {
+        let slot = match args[i].as_str() {
+            "--ca" => &mut files.ca,
+            "--tls-cert" => &mut files.cert,
+            "--tls-key" => &mut files.key,
+            _ => {
+                i += 1;
+                continue;
+            }
+        };
+        let Some(value) = args.get(i + 1).cloned() else {
+            return Err(format!("{} needs a FILE", args[i]));
+        };
+        *slot = Some(value.into());
+        args.drain(i..i + 2);
+    }
+    crate::tls::set_client(files)
+}
+
+/// Sets the process's HTTPS client settings from `--ca` (and the environment), presenting
+/// `identity` (a daemon's own certificate) to servers that ask for a client certificate.
+pub fn apply_tls_client_flags(
+    m: &getopts::Matches,
+    identity: Option<&crate::tls::ServerFiles>,
+) -> Result<(), String> {
+    crate::tls::set_client(crate::tls::ClientFiles {
+        ca: m.opt_str("ca").map(std::path::PathBuf::from),
+        cert: identity.map(|f| f.cert.clone()),
+        key: identity.map(|f| f.key.clone()),
+    })
 }
 
 /// The flags `dpyfs-put` and `dpyfs-get` share.
@@ -137,6 +215,7 @@ pub fn transfer_flags(opts: &mut getopts::Options) {
         "print errors only (no progress, no retry notices)",
     );
     opts.optflag("v", "verbose", "also print one line per file transferred");
+    tls_client_flags(opts);
     opts.optopt(
         "",
         "retries",
@@ -167,6 +246,7 @@ pub fn transfer_config(m: &getopts::Matches) -> Result<crate::tools::TransferCon
     let limit_rate = opt_value(m, "limit-rate", |s| {
         crate::human::parse_size(s).filter(|n| *n > 0)
     })?;
+    apply_tls_client_flags(m, None)?;
     let url = m.opt_str("url").unwrap_or_else(crate::client::default_url);
     crate::client::Client::new(&url)?;
     Ok(crate::tools::TransferConfig {

@@ -170,8 +170,8 @@ pub struct Client {
 }
 
 impl Client {
-    /// A client of the director at `url` (`http://host:port`), with keys from the
-    /// environment if any. Err for a URL that is not `http://...`.
+    /// A client of the director at `url` (`http://host:port` or `https://host:port`), with
+    /// keys from the environment if any. Err for any other URL.
     pub fn new(url: &str) -> std::result::Result<Client, String> {
         Client::with_read_timeout(url, Duration::from_secs(READ_TIMEOUT_SECS))
     }
@@ -180,13 +180,12 @@ impl Client {
     /// answers only once it is done.
     pub fn with_read_timeout(url: &str, read: Duration) -> std::result::Result<Client, String> {
         let base = url.trim_end_matches('/').to_string();
-        let rest = base.strip_prefix("http://").ok_or_else(|| {
-            format!("the URL must start with http:// (got {url:?}; TLS is not built in)")
-        })?;
+        let rest = crate::tls::strip_scheme(&base)
+            .ok_or_else(|| format!("the URL must start with http:// or https:// (got {url:?})"))?;
         let host = rest.split('/').next().unwrap_or("").to_string();
         if host.is_empty() || rest.contains('/') {
             return Err(format!(
-                "the URL must be http://HOST[:PORT] with no path (got {url:?})"
+                "the URL must be http[s]://HOST[:PORT] with no path (got {url:?})"
             ));
         }
         Ok(Client {
@@ -194,6 +193,7 @@ impl Client {
             host,
             agent: ureq::AgentBuilder::new()
                 .resolver(crate::resolve::netloc)
+                .tls_connector(crate::tls::connector())
                 .timeout_connect(Duration::from_secs(CONNECT_TIMEOUT_SECS))
                 .timeout_read(read)
                 .timeout_write(Duration::from_secs(READ_TIMEOUT_SECS))
@@ -288,6 +288,10 @@ impl Client {
             Err(ureq::Error::Status(status, r)) => Err(error_from(status, r)),
             Err(ureq::Error::Transport(t)) if refused(&t) => {
                 Err(ClientError::NoDirector(self.base.clone()))
+            }
+            // A certificate refused now is refused on every try.
+            Err(ureq::Error::Transport(t)) if crate::tls::certificate_refused(&t) => {
+                Err(ClientError::Final(t.to_string()))
             }
             Err(ureq::Error::Transport(t)) => Err(ClientError::Transport(t.to_string())),
         }
@@ -789,7 +793,8 @@ mod tests {
     #[test]
     fn urls_are_checked() {
         assert!(Client::new("http://127.0.0.1:7070/").is_ok());
-        assert!(Client::new("https://x").is_err());
+        assert!(Client::new("https://nas.local:7070").is_ok());
+        assert!(Client::new("ftp://x").is_err());
         assert!(Client::new("http://x/path").is_err());
         assert!(Client::new("http://").is_err());
     }

@@ -20,6 +20,8 @@ pub struct DevConfig {
     pub port: u16,
     /// Where the dpyfs binaries are.
     pub bin_dir: PathBuf,
+    /// HTTPS everywhere, with a CA made under `dir/tls/` (`--tls`).
+    pub tls: bool,
 }
 
 struct Running {
@@ -51,15 +53,19 @@ fn spawn(cfg: &DevConfig, name: &str, bin: &str, args: &[String]) -> Result<Runn
     })
 }
 
-/// Waits until something answers HTTP on `port`, or the child exits.
-fn wait_ready(r: &mut Running, port: u16, log: &Path) -> Result<(), String> {
+/// Waits until something answers HTTP(S) on `port`, or the child exits.
+fn wait_ready(r: &mut Running, scheme: &str, port: u16, log: &Path) -> Result<(), String> {
     let deadline = Instant::now() + Duration::from_millis(DEV_START_TIMEOUT_MS);
     let agent = ureq::AgentBuilder::new()
         .resolver(crate::resolve::netloc)
+        .tls_connector(crate::tls::connector())
         .timeout(Duration::from_millis(500))
         .build();
     loop {
-        match agent.get(&format!("http://127.0.0.1:{port}/status")).call() {
+        match agent
+            .get(&format!("{scheme}://127.0.0.1:{port}/status"))
+            .call()
+        {
             Ok(_) | Err(ureq::Error::Status(..)) => return Ok(()),
             Err(_) => {}
         }
@@ -160,6 +166,27 @@ fn listening_inode(table: &str, port: u16) -> Option<u64> {
     })
 }
 
+/// What `dpyfs dev` prints once everything answers: where, and how to use it.
+fn print_banner(cfg: &DevConfig, url: &str, tls: Option<&crate::tls::ca::DevCerts>) {
+    let dir = cfg.dir.display();
+    println!(
+        "dpyfs dev: director at {url}, {} stores on ports {}-{}, {} copies of every chunk",
+        cfg.stores,
+        cfg.port + 1,
+        cfg.port + cfg.stores as u16,
+        cfg.replicas
+    );
+    println!("data and logs in {dir}; Ctrl-C stops everything.");
+    if let Some(t) = tls {
+        let ca = t.ca.display();
+        println!("HTTPS with the CA {ca}; to trust it in this shell:");
+        println!("  export DPYFS_URL={url} DPYFS_CA={ca} AWS_CA_BUNDLE={ca} CURL_CA_BUNDLE={ca}");
+    }
+    println!(
+        "try:  curl -X PUT {url}/demo && echo hello | curl -T - {url}/demo/hello.txt && curl {url}/demo/hello.txt"
+    );
+}
+
 /// Runs the cluster until SIGINT/SIGTERM or until a daemon dies.
 pub fn run(cfg: &DevConfig) -> Result<(), String> {
     check_ports(cfg)?;
@@ -183,6 +210,11 @@ fn start_and_wait(cfg: &DevConfig, running: &mut Vec<Running>) -> Result<(), Str
     crate::store::create_token_file(&token)
         .map_err(|e| format!("cannot write {}: {e}", token.display()))?;
     let token = token.display().to_string();
+    let tls = match cfg.tls {
+        true => Some(crate::tls::ca::DevCerts::ensure(&cfg.dir)?),
+        false => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let mut store_urls = Vec::new();
     for i in 1..=cfg.stores {
         let port = cfg.port + i as u16;
@@ -201,12 +233,13 @@ fn start_and_wait(cfg: &DevConfig, running: &mut Vec<Running>) -> Result<(), Str
         ]
         .iter()
         .map(|s| s.to_string())
+        .chain(tls.iter().flat_map(|t| t.store_args()))
         .collect();
         running.push(spawn(cfg, &name, "dpyfs-store", &args)?);
         let log = cfg.dir.join(format!("{name}.log"));
         let last = running.len() - 1;
-        wait_ready(&mut running[last], port, &log)?;
-        store_urls.push(format!("http://127.0.0.1:{port}"));
+        wait_ready(&mut running[last], scheme, port, &log)?;
+        store_urls.push(format!("{scheme}://127.0.0.1:{port}"));
     }
     let mut args: Vec<String> = vec![
         "--listen".into(),
@@ -222,21 +255,17 @@ fn start_and_wait(cfg: &DevConfig, running: &mut Vec<Running>) -> Result<(), Str
         args.push("--store".into());
         args.push(u.clone());
     }
+    args.extend(tls.iter().flat_map(|t| t.director_args()));
     running.push(spawn(cfg, "director", "dpyfs-director", &args)?);
     let last = running.len() - 1;
-    wait_ready(&mut running[last], cfg.port, &cfg.dir.join("director.log"))?;
-    let url = format!("http://127.0.0.1:{}", cfg.port);
-    println!(
-        "dpyfs dev: director at {url}, {} stores on ports {}-{}, {} copies of every chunk",
-        cfg.stores,
-        cfg.port + 1,
-        cfg.port + cfg.stores as u16,
-        cfg.replicas
-    );
-    println!("data and logs in {dir}; Ctrl-C stops everything.");
-    println!(
-        "try:  curl -X PUT {url}/demo && echo hello | curl -T - {url}/demo/hello.txt && curl {url}/demo/hello.txt"
-    );
+    wait_ready(
+        &mut running[last],
+        scheme,
+        cfg.port,
+        &cfg.dir.join("director.log"),
+    )?;
+    let url = format!("{scheme}://127.0.0.1:{}", cfg.port);
+    print_banner(cfg, &url, tls.as_ref());
     while !crate::sys::stop_requested() {
         for r in running.iter_mut() {
             if let Ok(Some(st)) = r.child.try_wait() {

@@ -159,6 +159,8 @@ pub struct ServerConfig {
     pub head_timeout: Duration,
     /// See `BODY_RATE_WINDOW_SECS`.
     pub body_rate_window: Duration,
+    /// HTTPS with these files (`--tls-cert`, `--tls-key`, `--client-ca`); None: plain HTTP.
+    pub tls: Option<crate::tls::ServerFiles>,
 }
 
 impl Default for ServerConfig {
@@ -169,6 +171,7 @@ impl Default for ServerConfig {
             connections_max: CONNECTIONS_MAX,
             head_timeout: Duration::from_secs(HEAD_TIMEOUT_SECS),
             body_rate_window: Duration::from_secs(BODY_RATE_WINDOW_SECS),
+            tls: None,
         }
     }
 }
@@ -213,6 +216,8 @@ impl BodySlots {
 /// A running server: its address, and the worker threads to join.
 pub struct Server {
     pub addr: SocketAddr,
+    /// Whether the listener speaks HTTPS.
+    pub tls: bool,
     server: Arc<tiny_http::Server>,
     workers: Vec<thread::JoinHandle<()>>,
 }
@@ -243,7 +248,8 @@ impl Server {
             head_timeout: cfg.head_timeout,
             ..tiny_http::Limits::default()
         };
-        let server = tiny_http::Server::from_listener_with_limits(listener, None, limits)
+        let ssl = tls_settings(cfg, local)?;
+        let server = tiny_http::Server::from_listener_with_limits(listener, ssl, limits)
             .map_err(|e| io::Error::other(e.to_string()))?;
         let server = Arc::new(server);
         let workers_n = cfg.workers.max(1);
@@ -264,9 +270,16 @@ impl Server {
         }
         Ok(Server {
             addr: local,
+            tls: cfg.tls.is_some(),
             server,
             workers,
         })
+    }
+
+    /// `http://ADDR` or `https://ADDR`.
+    pub fn url(&self) -> String {
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// Blocks until every worker has stopped (that is, until `stop` or forever). An error
@@ -290,6 +303,46 @@ impl Server {
             self.server.unblock();
         }
     }
+}
+
+/// The vendored tiny_http's TLS settings for `cfg.tls`: rustls, with the files read
+/// again when they change (see `crate::tls::ServerTls`). Without TLS on an address other
+/// than loopback, one warning: everything on the wire can be read there.
+fn tls_settings(cfg: &ServerConfig, local: SocketAddr) -> io::Result<Option<tiny_http::SslConfig>> {
+    let Some(files) = &cfg.tls else {
+        if !local.ip().is_loopback() {
+            log::warn!(
+                "listening on {local} with plain HTTP: anyone on the network can read the \
+                 traffic (data and tokens); give --tls-cert and --tls-key (see `dpyfs ca`)"
+            );
+        }
+        return Ok(None);
+    };
+    let ssl = https_source(files)?;
+    log::info!(
+        "HTTPS on {local} with {}{}",
+        files.cert.display(),
+        if files.client_ca.is_some() {
+            " (client certificates required)"
+        } else {
+            ""
+        }
+    );
+    Ok(Some(ssl))
+}
+
+#[cfg(feature = "tls")]
+fn https_source(files: &crate::tls::ServerFiles) -> io::Result<tiny_http::SslConfig> {
+    let tls = crate::tls::ServerTls::load(files.clone()).map_err(io::Error::other)?;
+    Ok(tiny_http::SslConfig {
+        source: Arc::new(move || tls.config()),
+    })
+}
+
+/// Without the `tls` feature every TLS flag is refused at start.
+#[cfg(not(feature = "tls"))]
+fn https_source(files: &crate::tls::ServerFiles) -> io::Result<tiny_http::SslConfig> {
+    Err(crate::tls::refuse_server(files))
 }
 
 fn worker_loop(server: &tiny_http::Server, handler: &Handler, slots: &BodySlots, window: Duration) {

@@ -41,6 +41,7 @@ pub mod status_page;
 pub mod store;
 pub mod sys;
 pub mod timefmt;
+pub mod tls;
 pub mod tools;
 
 /// Version of this build, reported by `/status` and `--version`.

@@ -127,6 +127,13 @@ pub fn render(status: &Value) -> String {
             .and_then(Value::as_u64)
             .unwrap_or(0),
     );
+    for w in status["tls_warnings"].as_array().into_iter().flatten() {
+        let _ = writeln!(
+            h,
+            "<div class=\"err\">{}</div>",
+            esc(w.as_str().unwrap_or(""))
+        );
+    }
     render_repair(&mut h, &status["repair"]);
     let stores = status["stores"].as_array().cloned().unwrap_or_default();
     let up = stores.iter().filter(|s| s["up"] == true).count();

@@ -107,6 +107,15 @@ impl Sandbox {
             c.env("AWS_ACCESS_KEY_ID", &k.access)
                 .env("AWS_SECRET_ACCESS_KEY", &k.secret);
         }
+        if tls_mode() {
+            // The cluster is on HTTPS (`make test-tls`): each client is given the test CA
+            // the way it reads one.
+            let ca = &test_ca().ca;
+            c.env("AWS_CA_BUNDLE", ca)
+                .env("CURL_CA_BUNDLE", ca)
+                .env("SSL_CERT_FILE", ca)
+                .env("REQUESTS_CA_BUNDLE", ca);
+        }
         c
     }
 

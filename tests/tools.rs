@@ -265,7 +265,7 @@ fn put_and_get_files_stdin_and_trees_with_exit_statuses() {
         &["-", "bk1/"][..],
         &["one.txt", "Not_A_Bucket/x"][..],
         &["--retries", "many", "one.txt", "bk1/x"][..],
-        &["--url", "https://x", "one.txt", "bk1/x"][..],
+        &["--url", "ftp://x", "one.txt", "bk1/x"][..],
         &["--no-such-flag", "one.txt", "bk1/x"][..],
     ] {
         let o = tool("dpyfs-put", &url, args, &work, None);

@@ -120,6 +120,7 @@ fn options() -> getopts::Options {
         "without --keys: serve unsigned requests on a non-loopback address anyway",
     );
     cli::http_flags(&mut o);
+    cli::tls_client_flags(&mut o);
     cli::standard_flags(&mut o);
     o
 }
@@ -131,8 +132,10 @@ fn config(m: &getopts::Matches) -> Result<DirectorConfig, String> {
         return Err("give at least one --store URL".into());
     }
     for s in &stores {
-        if !s.starts_with("http://") {
-            return Err(format!("--store {s:?}: a store URL starts with http://"));
+        if dpyfs::tls::strip_scheme(s).is_none() {
+            return Err(format!(
+                "--store {s:?}: a store URL starts with http:// or https://"
+            ));
         }
     }
     let keys = m.opt_str("keys").map(PathBuf::from);
@@ -205,6 +208,7 @@ fn config(m: &getopts::Matches) -> Result<DirectorConfig, String> {
         c.multipart_max_age_secs = s;
     }
     cli::apply_http_flags(m, &mut c.http)?;
+    cli::apply_tls_client_flags(m, c.http.tls.as_ref())?;
     c.keys = keys;
     c.replication = match m.opt_str("replication").as_deref() {
         None | Some("chain") => Replication::Chain,

@@ -63,6 +63,12 @@ fn options() -> getopts::Options {
         "SECS",
     );
     cli::http_flags(&mut o);
+    o.optopt(
+        "",
+        "ca",
+        "trust this CA when forwarding chunks to https:// stores (default: --client-ca)",
+        "FILE",
+    );
     cli::standard_flags(&mut o);
     o
 }
@@ -95,6 +101,18 @@ fn config(m: &getopts::Matches) -> Result<StoreConfig, String> {
         c.scrub_pause = Duration::from_secs(s);
     }
     cli::apply_http_flags(m, &mut c.http)?;
+    // Chain replication makes this store a client of the next store: it trusts the
+    // cluster CA (`--ca`, else the `--client-ca` it checks clients against) and presents
+    // its own certificate, which `dpyfs ca issue` makes usable as a client certificate.
+    let identity = c.http.tls.clone();
+    dpyfs::tls::set_client(dpyfs::tls::ClientFiles {
+        ca: m
+            .opt_str("ca")
+            .map(PathBuf::from)
+            .or_else(|| identity.as_ref().and_then(|f| f.client_ca.clone())),
+        cert: identity.as_ref().map(|f| f.cert.clone()),
+        key: identity.as_ref().map(|f| f.key.clone()),
+    })?;
     store::check_listen_auth(&c)?;
     Ok(c)
 }

@@ -30,8 +30,12 @@ Commands:
                                       the bucket as a folder (FUSE), until Ctrl-C
   fsck [--deep]                       check that every object has N verified copies
   recover --store URL... --data DIR   rebuild a director's journal from the stores
+  ca init DIR | ca issue DIR NAME --ip A --dns H... | ca show FILE
+                                      the cluster's own certificate authority (HTTPS)
 
 --url (or DPYFS_URL) is the director, default http://127.0.0.1:7070.
+--ca FILE (or DPYFS_CA, or AWS_CA_BUNDLE) is the CA trusted for https:// URLs;
+--tls-cert FILE --tls-key FILE present a client certificate (recover, to stores).
 --keys (or DPYFS_KEYS) is the keys file, default /etc/dpyfs/keys.json; a director
 started with --keys on the same file re-reads it within a second.
 'dpyfs COMMAND --help' describes each command.";
@@ -442,8 +446,13 @@ fn dev_main(args: &[String]) -> ExitCode {
         "director port; stores use the next ones (default 7070)",
         "PORT",
     );
+    o.optflag(
+        "",
+        "tls",
+        "HTTPS everywhere, with a CA made in DIR/tls (stores require client certificates)",
+    );
     cli::standard_flags(&mut o);
-    let synopsis = "Usage: dpyfs dev [--dir DIR] [--stores N] [--replicas R] [--port PORT]\n\n\
+    let synopsis = "Usage: dpyfs dev [--dir DIR] [--stores N] [--replicas R] [--port PORT] [--tls]\n\n\
                     Starts a director on 127.0.0.1:7070 and N stores on the next ports, data and\n\
                     logs under DIR. Ctrl-C stops them all; a second start finds the data again.";
     let m = match cli::parse(&o, args, "dpyfs dev", synopsis) {
@@ -479,6 +488,7 @@ fn dev_main(args: &[String]) -> ExitCode {
             replicas,
             port,
             bin_dir,
+            tls: m.opt_present("tls"),
         })
     })();
     let cfg = match parsed {
@@ -496,6 +506,9 @@ fn dev_main(args: &[String]) -> ExitCode {
 
 fn main() -> ExitCode {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
+    if let Err(e) = cli::take_tls_client_args(&mut args) {
+        return cli::usage_error(PROGRAM, &e);
+    }
     let mut url = std::env::var("DPYFS_URL").unwrap_or_else(|_| "http://127.0.0.1:7070".into());
     if args.first().map(String::as_str) == Some("--url") {
         if args.len() < 2 {
@@ -506,6 +519,7 @@ fn main() -> ExitCode {
     }
     match args.first().map(String::as_str) {
         Some("dev") => dev_main(&args[1..]),
+        Some("ca") => dpyfs::tls::ca::main(&args[1..]),
         Some("ls") => ls_main(&url, &args[1..]),
         Some("rm") => rm_main(&url, &args[1..]),
         Some("stat") => stat_main(&url, &args[1..]),

@@ -175,6 +175,7 @@ impl DirectorApi {
             "stores": d.stores.status_json(),
             "repair": d.repairer.snapshot(),
             "recent_errors": crate::logring::snapshot(),
+            "tls_warnings": crate::tls::expiry_warnings(crate::timefmt::now_ms() / 1000),
         })
     }
 

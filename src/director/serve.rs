@@ -85,8 +85,8 @@ pub fn start(
     )
     .map_err(|e| DirectorError::Internal(format!("cannot listen on {listen}: {e}")))?;
     log::info!(
-        "director listening on http://{} with {} store(s), {} up, {} replicas",
-        server.addr,
+        "director listening on {} with {} store(s), {} up, {} replicas",
+        server.url(),
         director.cfg.stores.len(),
         director.stores.live_count(),
         director.cfg.replicas

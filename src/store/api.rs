@@ -296,6 +296,7 @@ impl StoreApi {
             "zone": id.zone,
             "version": crate::VERSION,
             "uptime_seconds": self.started.elapsed().as_secs(),
+            "tls_warnings": crate::tls::expiry_warnings(crate::timefmt::now_ms() / 1000),
             "load_average": load,
             "disk": {
                 "total_bytes": disk.total_bytes,

@@ -16,7 +16,8 @@
 //! The director acknowledges nothing on this report alone being incomplete: every store it
 //! does not name as stored is sent its copy directly (`director::data::scatter`). The next
 //! store is called with this store's own token (the cluster shares one), so forwarding works
-//! only between stores that accept the same token.
+//! only between stores that accept the same token; over HTTPS this store presents its own
+//! certificate and trusts the cluster CA (`dpyfs-store --ca`, else its `--client-ca`).
 
 use crate::hash::Hash;
 use serde_json::{Value, json};
@@ -172,6 +173,7 @@ fn send(chain: &[String], h: &Hash, len: u64, body: Blocks, token: Option<&str>)
     let next = &chain[0];
     let agent = ureq::AgentBuilder::new()
         .resolver(crate::resolve::netloc)
+        .tls_connector(crate::tls::connector())
         .timeout_connect(Duration::from_millis(CONNECT_TIMEOUT_MS))
         .timeout(Duration::from_millis(
             CALL_TIMEOUT_MS + len.saturating_mul(1000) / RATE_MIN_BYTES_PER_SEC,

@@ -137,6 +137,6 @@ pub fn start(cfg: &StoreConfig) -> Result<(Server, Arc<api::StoreApi>), StoreErr
         Arc::new(move |req: &mut crate::http::Request<'_>| handler_api.handle(req)),
     )
     .map_err(|e| StoreError::DataDir(format!("cannot listen on {}: {e}", cfg.listen)))?;
-    log::info!("listening on http://{}", server.addr);
+    log::info!("listening on {}", server.url());
     Ok((server, api))
 }

@@ -238,6 +238,9 @@ pub fn status_text(v: &Value, url: &str) -> (String, bool) {
         rep["passes"],
         rep["waiting_for_down_stores"],
     );
+    for w in v["tls_warnings"].as_array().into_iter().flatten() {
+        s.push_str(&format!("  warning: {}\n", w.as_str().unwrap_or("")));
+    }
     let all_up = push_store_table(&mut s, v);
     let errors = v["recent_errors"].as_array().cloned().unwrap_or_default();
     if !errors.is_empty() {

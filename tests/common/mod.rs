@@ -28,6 +28,16 @@ pub fn bin(name: &str) -> PathBuf {
 }
 
 pub fn command(name: &str) -> Command {
+    let mut c = plain_command(name);
+    if tls_mode() {
+        // The tools trust the test CA the way a user's shell would (DPYFS_CA).
+        c.env("DPYFS_CA", &test_ca().ca);
+    }
+    c
+}
+
+/// `command` without the test CA in the environment (which `test_ca` itself uses).
+fn plain_command(name: &str) -> Command {
     match std::env::var("DPYFS_RUNNER").ok().filter(|r| !r.is_empty()) {
         Some(runner) => {
             let mut c = Command::new(runner);
@@ -36,6 +46,95 @@ pub fn command(name: &str) -> Command {
         }
         None => Command::new(bin(name)),
     }
+}
+
+/// `DPYFS_TEST_TLS=1`: every `Cluster` (stores with mutual TLS, the director on HTTPS)
+/// and every tool started by `command` use the test CA. CI runs a subset of the
+/// director, store, repair and tools suites this way (see .ci/run).
+pub fn tls_mode() -> bool {
+    std::env::var("DPYFS_TEST_TLS").is_ok_and(|v| v == "1")
+}
+
+/// The files of the test CA (`dpyfs ca`, made once per test process): one certificate
+/// for 127.0.0.1 and localhost that every daemon serves and the test agent presents.
+#[derive(Clone, Debug)]
+pub struct TestCa {
+    pub dir: PathBuf,
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+impl TestCa {
+    /// A new CA in `dir` with a certificate `name` for `127.0.0.1` and `localhost`, made
+    /// by the real `dpyfs ca` (`extra` adds flags to `issue`, e.g. `--days 0`).
+    pub fn make(dir: &Path, name: &str, extra: &[&str]) -> TestCa {
+        let dir_s = dir.to_str().unwrap();
+        if !dir.join("ca.key").exists() {
+            run_ok(&["ca", "init", dir_s]);
+        }
+        let mut issue = vec![
+            "ca",
+            "issue",
+            dir_s,
+            name,
+            "--ip",
+            "127.0.0.1",
+            "--dns",
+            "localhost",
+        ];
+        issue.extend_from_slice(extra);
+        run_ok(&issue);
+        TestCa {
+            dir: dir.to_path_buf(),
+            ca: dir.join("ca.crt"),
+            cert: dir.join(format!("{name}.crt")),
+            key: dir.join(format!("{name}.key")),
+        }
+    }
+
+    /// `--tls-cert`, `--tls-key`, and `--client-ca` for a store or `--ca` for a director.
+    pub fn store_args(&self) -> Vec<String> {
+        self.args("--client-ca")
+    }
+
+    pub fn director_args(&self) -> Vec<String> {
+        self.args("--ca")
+    }
+
+    fn args(&self, ca_flag: &str) -> Vec<String> {
+        [
+            "--tls-cert",
+            self.cert.to_str().unwrap(),
+            "--tls-key",
+            self.key.to_str().unwrap(),
+            ca_flag,
+            self.ca.to_str().unwrap(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    }
+}
+
+fn run_ok(args: &[&str]) {
+    let out = plain_command("dpyfs").args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "dpyfs {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The test process's CA (see `TestCa`), under cargo's temporary folder for tests.
+pub fn test_ca() -> &'static TestCa {
+    static CA: std::sync::OnceLock<TestCa> = std::sync::OnceLock::new();
+    CA.get_or_init(|| {
+        let dir =
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("test-ca-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        TestCa::make(&dir, "localhost", &[])
+    })
 }
 
 /// How long `TempDir`'s leak check waits for processes still using the folder to exit.
@@ -181,8 +280,14 @@ impl Daemon {
         }
     }
 
+    /// `https://` when the daemon was given `--tls-cert`.
     pub fn url(&self) -> String {
-        format!("http://{}:{}", self.host, self.port)
+        let scheme = if self.args.iter().any(|a| a == "--tls-cert") {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}:{}", self.host, self.port)
     }
 
     /// Kills the process if it runs (SIGKILL, by PID), waits for it to exit, then starts
@@ -273,9 +378,12 @@ impl Daemon {
     fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_millis(START_TIMEOUT_MS);
         loop {
-            // Any HTTP answer means the daemon is serving.
-            if get(&format!("{}/status", self.url())).is_ok() {
-                return;
+            // Any HTTP answer means the daemon is serving; so does a TLS handshake that
+            // got as far as a certificate of another CA than the test CA.
+            match get(&format!("{}/status", self.url())) {
+                Ok(_) => return,
+                Err(e) if e.contains("TLS certificate refused") => return,
+                Err(_) => {}
             }
             let exited = self
                 .child
@@ -426,8 +534,21 @@ impl Answer {
     }
 }
 
+/// The test agent: HTTPS trusts the test CA and presents its certificate.
 fn agent() -> ureq::Agent {
+    static TLS: std::sync::Once = std::sync::Once::new();
+    #[cfg(feature = "tls")]
+    TLS.call_once(|| {
+        let ca = test_ca();
+        dpyfs::tls::set_client(dpyfs::tls::ClientFiles {
+            ca: Some(ca.ca.clone()),
+            cert: Some(ca.cert.clone()),
+            key: Some(ca.key.clone()),
+        })
+        .unwrap();
+    });
     ureq::AgentBuilder::new()
+        .tls_connector(dpyfs::tls::connector())
         .timeout_connect(Duration::from_secs(5))
         .timeout(Duration::from_secs(120))
         .build()
@@ -583,6 +704,12 @@ impl Cluster {
         if !extra.contains(&"--reserve") {
             args.extend_from_slice(&["--reserve", "0"]);
         }
+        let tls = if tls_mode() {
+            test_ca().store_args()
+        } else {
+            Vec::new()
+        };
+        args.extend(tls.iter().map(String::as_str));
         args.extend_from_slice(extra);
         Daemon::start("dpyfs-store", &args, dir.path())
     }
@@ -609,6 +736,9 @@ impl Cluster {
         for s in &stores {
             args.push("--store".into());
             args.push(s.url());
+        }
+        if tls_mode() {
+            args.extend(test_ca().director_args());
         }
         args.extend(extra.iter().map(|s| s.to_string()));
         let argv: Vec<&str> = args.iter().map(String::as_str).collect();

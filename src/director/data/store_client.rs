@@ -73,6 +73,7 @@ impl StoreClient {
         let build = |io_ms: u64| {
             ureq::AgentBuilder::new()
                 .resolver(crate::resolve::netloc)
+                .tls_connector(crate::tls::connector())
                 .timeout_connect(Duration::from_millis(STORE_CONNECT_TIMEOUT_MS))
                 .timeout_read(Duration::from_millis(io_ms))
                 .timeout_write(Duration::from_millis(io_ms))

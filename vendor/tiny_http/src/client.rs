@@ -61,6 +61,8 @@ enum ReadError {
     ExpectationFailed(HTTPVersion),
     /// dpyfs: the previous response said `Connection: close` (its body was left unread).
     CloseAfterResponse,
+    /// dpyfs: a TLS hello on this plain-HTTP port.
+    TlsHello,
     ReadIoError(IoError),
 }
 
@@ -74,6 +76,9 @@ enum LineError {
     TimedOut,
     /// No byte of a request came within the idle timeout, or the client closed.
     Ended(IoError),
+    /// dpyfs: the first byte is that of a TLS handshake record: a client speaking HTTPS
+    /// to this plain-HTTP port.
+    TlsHello,
 }
 
 /// dpyfs: the deadline of one request head. It starts at the head's first byte (before
@@ -112,6 +117,9 @@ impl HeadClock {
     }
 }
 
+/// dpyfs: the first byte of a TLS record carrying a handshake message (a ClientHello).
+const TLS_HANDSHAKE_RECORD: u8 = 0x16;
+
 /// dpyfs: reads one line of a request head into `out`, without its line end. A line ends
 /// with LF, with or without a CR before it (RFC 9112 §2.2 lets a server accept a bare LF,
 /// which is what `printf 'GET /\n' | nc` sends; upstream waited for a CRLF that never
@@ -146,6 +154,9 @@ fn read_head_line(
             )));
         }
         if clock.deadline.is_none() {
+            if buf[0] == TLS_HANDSHAKE_RECORD {
+                return Err(LineError::TlsHello);
+            }
             clock.deadline = Some(Instant::now() + clock.timeout);
         }
         let (take, done) = match buf.iter().position(|&b| b == b'\n') {
@@ -362,6 +373,7 @@ fn read_head(
             "the request head was not received in time",
         ),
         LineError::Ended(e) => ReadError::ReadIoError(e),
+        LineError::TlsHello => ReadError::TlsHello,
     };
     // A client may send an empty line or two before a request (RFC 9112 §2.2).
     let mut empty_lines = 0;
@@ -504,6 +516,16 @@ impl Iterator for ClientConnection {
                 return None;
             }
             Err(ReadError::ReadIoError(_)) => return None,
+            // dpyfs: an HTTP answer would mean nothing to a TLS client; the connection
+            // closes, and the log says why the client saw a failed handshake.
+            Err(ReadError::TlsHello) => {
+                log::warn!(
+                    "a TLS hello from {:?} on a plain-HTTP port: closed (this listener has \
+                     no certificate; use an http:// URL, or start it with --tls-cert)",
+                    self.remote_addr
+                );
+                return None;
+            }
         };
 
         // updating the status of the connection

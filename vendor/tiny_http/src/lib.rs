@@ -91,7 +91,7 @@
 #![deny(rust_2018_idioms)]
 #![allow(clippy::match_like_matches_macro)]
 
-#[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
+#[cfg(feature = "ssl-openssl")]
 use zeroize::Zeroizing;
 
 use std::error::Error;
@@ -301,12 +301,30 @@ pub struct ServerConfig {
 }
 
 /// Configuration of the server for SSL.
+#[cfg(not(feature = "ssl-rustls"))]
 #[derive(Debug, Clone)]
 pub struct SslConfig {
     /// Contains the public certificate to send to clients.
     pub certificate: Vec<u8>,
     /// Contains the ultra-secret private key used to decode communications.
     pub private_key: Vec<u8>,
+}
+
+/// dpyfs: with rustls 0.23, the TLS settings are a source of `rustls::ServerConfig`, asked
+/// once for every new connection, so that a certificate replaced on disk (or a new client
+/// CA) takes effect without a restart. The handshake itself runs on the connection's own
+/// thread, never on the accept thread.
+#[cfg(feature = "ssl-rustls")]
+#[derive(Clone)]
+pub struct SslConfig {
+    pub source: Arc<dyn Fn() -> Arc<rustls::ServerConfig> + Send + Sync>,
+}
+
+#[cfg(feature = "ssl-rustls")]
+impl std::fmt::Debug for SslConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SslConfig { source: .. }")
+    }
 }
 
 impl Server {
@@ -395,11 +413,13 @@ impl Server {
         type SslContext = crate::ssl::SslContextImpl;
         let ssl: Option<SslContext> = {
             match ssl_config {
-                #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
+                #[cfg(feature = "ssl-openssl")]
                 Some(config) => Some(SslContext::from_pem(
                     config.certificate,
                     Zeroizing::new(config.private_key),
                 )?),
+                #[cfg(feature = "ssl-rustls")]
+                Some(config) => Some(SslContext::new(config.source)),
                 #[cfg(not(any(feature = "ssl-openssl", feature = "ssl-rustls")))]
                 Some(_) => return Err(
                     "Building a server with SSL requires enabling the `ssl` feature in tiny-http"

@@ -116,11 +116,14 @@ impl RefinedTcpStream {
         Ok((read, write))
     }
 
-    /// dpyfs: see `Connection::set_read_timeout`. TLS streams keep their timeout.
+    /// dpyfs: see `Connection::set_read_timeout`. OpenSSL streams keep their timeout;
+    /// rustls streams set it on their socket.
     pub(crate) fn set_read_timeout(&self, t: Option<std::time::Duration>) -> IoResult<()> {
         match &self.stream {
             Stream::Http(c) => c.set_read_timeout(t),
-            #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
+            #[cfg(feature = "ssl-rustls")]
+            Stream::Https(s) => s.set_read_timeout(t),
+            #[cfg(feature = "ssl-openssl")]
             Stream::Https(_) => Ok(()),
         }
     }
@@ -129,7 +132,9 @@ impl RefinedTcpStream {
     pub(crate) fn read_timeout(&self) -> IoResult<Option<std::time::Duration>> {
         match &self.stream {
             Stream::Http(c) => c.read_timeout(),
-            #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
+            #[cfg(feature = "ssl-rustls")]
+            Stream::Https(s) => s.read_timeout(),
+            #[cfg(feature = "ssl-openssl")]
             Stream::Https(_) => Ok(None),
         }
     }
