@@ -1521,15 +1521,21 @@ impl Fs {
         self.pending_paths().iter().any(|p| p.starts_with(&below))
     }
 
-    /// The paths of files being written (a spool, not unlinked). The open files are
-    /// locked one by one after the maps' locks are let go: an upload holds its file's
-    /// lock and then takes the inode map's, so the other order could deadlock.
+    /// The paths of files being written (a spool, not unlinked).
+    ///
+    /// Lock order: the open map is held while an open file's lock is taken (`acquire`), an
+    /// open file's lock while the inode map's is taken (`upload`). So the inode map's lock
+    /// is never held while taking the open map's (nor a file's): here each map is read on
+    /// its own, and the files are locked after both are let go.
     fn pending_paths(&self) -> Vec<String> {
+        let open: Vec<(u64, Arc<Mutex<OpenFile>>)> = lock(&self.open)
+            .iter()
+            .map(|(i, of)| (*i, of.clone()))
+            .collect();
         let open: Vec<(String, Arc<Mutex<OpenFile>>)> = {
             let inodes = lock(&self.inodes);
-            let open = lock(&self.open);
-            open.iter()
-                .filter_map(|(i, of)| Some((inodes.paths.get(i)?.clone(), of.clone())))
+            open.into_iter()
+                .filter_map(|(i, of)| Some((inodes.paths.get(&i)?.clone(), of)))
                 .collect()
         };
         open.into_iter()
@@ -1544,9 +1550,11 @@ impl Fs {
     /// Drops `ino` from the inode map if the kernel holds no lookup of it and no file has
     /// it open.
     fn drop_if_unheld(&self, ino: u64) {
-        let mut inodes = lock(&self.inodes);
-        if !lock(&self.open).contains_key(&ino) {
-            inodes.drop_unheld(ino);
+        // Not nested (see `pending_paths`). An open between the two steps needs a lookup
+        // the kernel holds, which `drop_unheld` sees.
+        let open = lock(&self.open).contains_key(&ino);
+        if !open {
+            lock(&self.inodes).drop_unheld(ino);
         }
     }
 
