@@ -349,9 +349,9 @@ fn mount_main(url: &str, args: &[String]) -> ExitCode {
                     Shows the bucket (or the keys under PREFIX) as a folder at MOUNTPOINT, through\n\
                     FUSE (needs /dev/fuse and fusermount3, Debian's fuse3). Runs in the foreground\n\
                     (--daemon: detaches once mounted and prints its PID); Ctrl-C, SIGTERM or\n\
-                    `fusermount3 -u MOUNTPOINT` unmounts. Files being written are\n\
-                    kept in the spool folder and uploaded on close or fsync.\n\
-                    Exit status: 0 unmounted, 1 could not mount, 2 usage error.";
+                    `fusermount3 -u MOUNTPOINT` unmounts. Files being written are kept in the\n\
+                    spool folder; large ones are sent in parts while written, the rest on close.\n\
+                    Exit status: 0 unmounted (--daemon: mounted), 1 could not mount, 2 usage error.";
     let m = match sub_parse("mount", args, synopsis, |o| {
         o.optopt(
             "",
