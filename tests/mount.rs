@@ -621,8 +621,14 @@ fn start_daemon(url: &str, dir: &Path, mp: &Path) -> u32 {
         .output()
         .unwrap();
     assert!(o.status.success(), "{o:?}");
-    assert!(is_mounted(mp), "mounted when the command returns");
-    String::from_utf8_lossy(&o.stdout).trim().parse().unwrap()
+    let pid: u32 = String::from_utf8_lossy(&o.stdout).trim().parse().unwrap();
+    if !is_mounted(mp) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status();
+        panic!("not mounted when the command returned: {o:?}");
+    }
+    pid
 }
 
 /// `--daemon` returns once the folder is usable and prints the PID; SIGTERM, SIGINT and
