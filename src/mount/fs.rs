@@ -836,7 +836,7 @@ impl Fs {
         if offset >= g.window_start && end <= w_end {
             let from = usize::try_from(offset - g.window_start).map_err(|_| Errno::EINVAL)?;
             let out = g.window[from..from + want].to_vec();
-            self.read_ahead(ino, &mut g, end);
+            self.read_ahead(ino, &mut g, offset);
             return Ok(out);
         }
         // Sequential when this read starts where the window ends (or inside it): grow the
@@ -862,18 +862,20 @@ impl Fs {
         g.window = data;
         g.prefetch = None;
         if sequential {
-            self.read_ahead(ino, &mut g, end);
+            // Already a stream: the next window at once.
+            self.read_ahead(ino, &mut g, offset + 1);
         }
         Ok(out)
     }
 
-    /// Once a sequential reader is past the middle of its window, fetches the next one
-    /// (twice as large, up to READAHEAD_MAX_BYTES) in the background, so a stream does not
-    /// wait for a GET at each window's end.
-    fn read_ahead(&self, ino: u64, of: &mut OpenFile, read_end: u64) {
+    /// Once a reader goes on past its first read in a window (it reads sequentially),
+    /// fetches the next window (twice as large, up to READAHEAD_MAX_BYTES) in the
+    /// background: the fetch then has a whole window's reading time to arrive, so a
+    /// stream does not wait for a GET at each window's end.
+    fn read_ahead(&self, ino: u64, of: &mut OpenFile, read_start: u64) {
         let w_len = of.window.len() as u64;
         let w_end = of.window_start + w_len;
-        if of.prefetch.is_some() || w_end >= of.size || read_end < of.window_start + w_len / 2 {
+        if of.prefetch.is_some() || w_end >= of.size || read_start <= of.window_start {
             return;
         }
         let Ok(path) = self.path_of(INodeNo(ino)) else {
