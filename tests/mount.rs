@@ -1,7 +1,9 @@
 //! `dpyfs mount`: a real FUSE mount of a real cluster, driven with ordinary programs (cp,
-//! cat, ls, mkdir, rm, mv, rsync, tar, truncate, cmp, diff). Needs /dev/fuse and
-//! `fusermount3` (Debian's fuse3) and rsync; tests/clients/install.sh installs the last two
-//! when missing. Runs as root in CI. A missing /dev/fuse fails the test, saying what to do.
+//! cat, ls, mkdir, rm, mv, rsync, tar, truncate, cmp, diff), and served on by a private
+//! smbd (Samba) and minidlnad on loopback ports. Needs /dev/fuse, `fusermount3` (Debian's
+//! fuse3), rsync, samba, smbclient and minidlna; tests/clients/install.sh installs the
+//! programs when missing. Runs as root in CI. A missing /dev/fuse fails the test, saying
+//! what to do.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
