@@ -23,6 +23,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 /// READAHEAD_MAX_BYTES, so a stream is fetched in large ranges and a seek fetches little.
 pub const READAHEAD_MIN_BYTES: u64 = 256 * 1024;
 pub const READAHEAD_MAX_BYTES: u64 = 8 << 20;
+/// A sequential reader's stream arrives in blocks of this size...
+const READ_BLOCK_BYTES: u64 = 1 << 20;
+/// ...and at most this many wait for the reader (8 MiB ahead per open file).
+const READ_BLOCKS_AHEAD: usize = 8;
 /// The block size `stat` reports: `cp` and others size their buffers by it.
 const BLOCK_BYTES: u32 = 128 * 1024;
 /// User metadata name of the modification time (seconds since 1970, with a fraction), as
@@ -165,14 +169,20 @@ struct OpenFile {
     mtime_set: bool,
     window_start: u64,
     window: Vec<u8>,
-    /// The next window, being fetched in the background while the program reads this one.
+    /// A sequential reader's one GET of the rest of the file, read ahead in the
+    /// background.
     prefetch: Option<Prefetch>,
 }
 
-/// A ranged GET running in a background thread: bytes from `start`.
+/// One GET from `next` to the file's end, read by a background thread into blocks of
+/// READ_BLOCK_BYTES, at most READ_BLOCKS_AHEAD of them waiting: a stream is one request,
+/// so the director reads no chunk twice (as it would at the edges of separate ranges) and
+/// the reader never waits for a request to start. Dropping it ends the thread at its next
+/// block (a seek, the last close).
 struct Prefetch {
-    start: u64,
-    handle: std::thread::JoinHandle<Result<Vec<u8>, ClientError>>,
+    /// The file offset of the next block to arrive.
+    next: u64,
+    blocks: std::sync::mpsc::Receiver<Result<Vec<u8>, ClientError>>,
 }
 
 /// A folder's names, each with whether it is a folder, taken at opendir.
@@ -813,24 +823,42 @@ impl Fs {
             return Ok(buf);
         }
         let w_end = g.window_start + g.window.len() as u64;
-        let in_window = offset >= g.window_start && offset <= w_end && !g.window.is_empty();
-        // The next window arrived (or is arriving) in the background: join it to what is
-        // left of this one, from `offset` on.
-        if in_window && end > w_end && g.prefetch.as_ref().is_some_and(|p| p.start == w_end) {
-            if let Some(Ok(next)) = g.prefetch.take().map(|p| p.handle.join()) {
-                match next {
-                    Ok(data) if !data.is_empty() => {
-                        let from =
-                            usize::try_from(offset - g.window_start).map_err(|_| Errno::EINVAL)?;
-                        let mut w = g.window.split_off(from);
-                        w.extend_from_slice(&data);
-                        g.window = w;
-                        g.window_start = offset;
+        // The kernel sends read-ahead requests several at a time, and threads may take
+        // them out of order: "sequential" allows a block of slack either way.
+        let near =
+            offset >= g.window_start && offset <= w_end + READ_BLOCK_BYTES && !g.window.is_empty();
+        // Sequential, with the stream going on from the window's end: keep the window from
+        // a block before `offset` on, and add blocks until the read is covered.
+        if near && end > w_end && g.prefetch.as_ref().is_some_and(|p| p.next == w_end) {
+            let keep_from = offset.saturating_sub(READ_BLOCK_BYTES).max(g.window_start);
+            let from = usize::try_from(keep_from - g.window_start).map_err(|_| Errno::EINVAL)?;
+            let mut w = g.window.split_off(from);
+            let mut ended = false;
+            if let Some(p) = g.prefetch.as_mut() {
+                while keep_from + (w.len() as u64) < end {
+                    match p.blocks.recv() {
+                        Ok(Ok(block)) => {
+                            p.next += block.len() as u64;
+                            w.extend_from_slice(&block);
+                        }
+                        Ok(Err(e)) => {
+                            log::warn!("read-ahead: {e}");
+                            ended = true;
+                            break;
+                        }
+                        // The stream ended before the read's end (the file shrank).
+                        Err(_) => {
+                            ended = true;
+                            break;
+                        }
                     }
-                    Ok(_) => {}
-                    Err(e) => log::warn!("read-ahead: {e}"),
                 }
             }
+            if ended {
+                g.prefetch = None;
+            }
+            g.window = w;
+            g.window_start = keep_from;
         }
         let w_end = g.window_start + g.window.len() as u64;
         if offset >= g.window_start && end <= w_end {
@@ -869,28 +897,56 @@ impl Fs {
     }
 
     /// Once a reader goes on past its first read in a window (it reads sequentially),
-    /// fetches the next window (twice as large, up to READAHEAD_MAX_BYTES) in the
-    /// background: the fetch then has a whole window's reading time to arrive, so a
-    /// stream does not wait for a GET at each window's end.
+    /// starts one GET of the rest of the file from the window's end, read ahead in the
+    /// background (see `Prefetch`).
     fn read_ahead(&self, ino: u64, of: &mut OpenFile, read_start: u64) {
-        let w_len = of.window.len() as u64;
-        let w_end = of.window_start + w_len;
+        let w_end = of.window_start + of.window.len() as u64;
         if of.prefetch.is_some() || w_end >= of.size || read_start <= of.window_start {
             return;
         }
         let Ok(path) = self.path_of(INodeNo(ino)) else {
             return;
         };
-        let len = (w_len * 2)
-            .clamp(READAHEAD_MIN_BYTES, READAHEAD_MAX_BYTES)
-            .min(of.size - w_end);
+        let (tx, rx) = std::sync::mpsc::sync_channel(READ_BLOCKS_AHEAD);
         let (client, bucket, key) = (self.client.clone(), self.bucket.clone(), self.key(&path));
-        let handle = std::thread::spawn(move || {
-            client.retrying("read ahead", || client.get_range(&bucket, &key, w_end, len))
+        let len = of.size - w_end;
+        std::thread::spawn(move || {
+            let range = format!("bytes={w_end}-{}", w_end + len - 1);
+            let got = client.call(
+                "GET",
+                &crate::client::object_path(&bucket, &key),
+                "",
+                &[("range".into(), range)],
+                crate::client::Payload::None,
+            );
+            let mut body = match got {
+                Ok(a) => std::io::Read::take(a.into_download().body, len),
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    return;
+                }
+            };
+            loop {
+                let mut block = Vec::new();
+                let r = std::io::Read::read_to_end(
+                    &mut std::io::Read::take(&mut body, READ_BLOCK_BYTES),
+                    &mut block,
+                );
+                let msg = match r {
+                    Ok(0) => return,
+                    Ok(_) => Ok(block),
+                    Err(e) => Err(ClientError::Transport(format!("reading {key}: {e}"))),
+                };
+                let failed = msg.is_err();
+                // An error sends nothing: the reader is gone.
+                if tx.send(msg).is_err() || failed {
+                    return;
+                }
+            }
         });
         of.prefetch = Some(Prefetch {
-            start: w_end,
-            handle,
+            next: w_end,
+            blocks: rx,
         });
     }
 
