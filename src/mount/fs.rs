@@ -1,8 +1,9 @@
 //! The file system: paths are keys under the prefix, folders come from `/` in keys
 //! (listings with delimiter `/`) and from empty `dir/` marker objects (the rclone and s3fs
 //! convention). Files being written live in a spool file; a large one is uploaded in
-//! parts while it is written (`stream`), the rest on flush/fsync/release; reads of committed objects are ranged GETs with a read-ahead
-//! window that doubles while reads are sequential.
+//! parts while it is written (`stream`), the rest on flush/fsync/release. Reads of
+//! committed objects are ranged GETs, and for a sequential reader one GET of the rest of
+//! the file read ahead in the background (`Prefetch`).
 
 use super::stream::{PART_BYTES, Stream};
 use crate::client::{Client, ClientError, Listed};
