@@ -14,7 +14,7 @@ use dpyfs::http::{Body, Response, Server, ServerConfig};
 use md5::{Digest, Md5};
 use report::*;
 use std::fs;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -666,13 +666,161 @@ fn repair_mibs(dir: &TempDir, mib: u64) -> f64 {
     bytes / MIB / secs
 }
 
-// ---- output ----
+// ---- the mount ----
+
+/// A `dpyfs mount` of the bench bucket at `<bed>/mnt`, unmounted and stopped on drop.
+struct BenchMount {
+    child: std::process::Child,
+    mp: std::path::PathBuf,
+}
+
+impl BenchMount {
+    fn new(b: &Bed) -> BenchMount {
+        let mp = b.dir.path().join("mnt");
+        let spool = b.dir.path().join("spool");
+        fs::create_dir_all(&mp).unwrap();
+        fs::create_dir_all(&spool).unwrap();
+        let child = command("dpyfs")
+            .args(["--url", &b.c.url(), "mount", "--spool"])
+            .arg(&spool)
+            .arg("bench")
+            .arg(&mp)
+            .stderr(fs::File::create(b.dir.path().join("mount.log")).unwrap())
+            .spawn()
+            .unwrap();
+        let want = mp.to_str().unwrap().to_string();
+        wait_for(30_000, "the mount", || {
+            let m = fs::read_to_string("/proc/mounts").unwrap();
+            m.lines()
+                .any(|l| l.split(' ').nth(1) == Some(want.as_str()))
+                .then_some(())
+        });
+        BenchMount { child, mp }
+    }
+}
+
+impl Drop for BenchMount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("fusermount3")
+            .arg("-u")
+            .arg(&self.mp)
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+fn run_ok(cmd: &mut std::process::Command) {
+    let o = cmd.output().unwrap();
+    assert!(o.status.success(), "{cmd:?}: {o:?}");
+}
+
+/// One fresh cluster: a `mib` MiB file written through the mount (closed: committed) and
+/// read back, next to a PUT and a GET of the same size over S3; then `files` small files
+/// by `rsync -a` into the mount next to `dpyfs-put -r`. Returns [mount write, PUT, mount
+/// read, GET, rsync s, dpyfs-put s, mount peak RSS].
+fn mount_run(dir: &TempDir, mib: u64, files: usize, seed: u64) -> [f64; 7] {
+    let b = Bed::new(dir, "mount", &[]);
+    let m = BenchMount::new(&b);
+    let a = agent();
+    let len = mib << 20;
+    let t = Instant::now();
+    put_stream(&a, &b.url("s3.bin"), len, seed);
+    let put = mibs(len, t);
+    let t = Instant::now();
+    {
+        let mut f = fs::File::create(m.mp.join("mount.bin")).unwrap();
+        let mut source = FastGen::new(len, seed + 1);
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = source.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            f.write_all(&buf[..n]).unwrap();
+        }
+        // close() returns once the object is committed.
+    }
+    let write = mibs(len, t);
+    let t = Instant::now();
+    assert_eq!(get_all(&a, &b.url("s3.bin")), len);
+    let get = mibs(len, t);
+    let t = Instant::now();
+    let mut f = fs::File::open(m.mp.join("mount.bin")).unwrap();
+    assert_eq!(std::io::copy(&mut f, &mut std::io::sink()).unwrap(), len);
+    let read = mibs(len, t);
+    let small = b.dir.path().join("small");
+    for i in 0..files {
+        let sub = small.join(format!("d{}", i % 20));
+        fs::create_dir_all(&sub).unwrap();
+        let mut data = vec![0u8; SMALL];
+        FastGen::new(SMALL as u64, seed * 10_000 + i as u64)
+            .read_exact(&mut data)
+            .unwrap();
+        fs::write(sub.join(format!("f{i}")), data).unwrap();
+    }
+    let t = Instant::now();
+    run_ok(
+        std::process::Command::new("rsync")
+            .arg("-a")
+            .arg(format!("{}/", small.display()))
+            .arg(m.mp.join("small")),
+    );
+    let rsync = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    run_ok(
+        command("dpyfs-put")
+            .args(["--url", &b.c.url(), "-q", "-r"])
+            .arg(&small)
+            .arg("bench/put"),
+    );
+    let put_r = t.elapsed().as_secs_f64();
+    let rss = mib_of(peak_rss_bytes(m.child.id()));
+    [write, put, read, get, rsync, put_r, rss]
+}
+
+fn mount_rows(p: &Plan, dir: &TempDir, rows: &mut Vec<Row>) {
+    if !std::path::Path::new("/dev/fuse").exists() {
+        // Said, not hidden: the table then simply has no mount rows.
+        eprintln!("bench: no /dev/fuse, so no mount rows (modprobe fuse; fuse3, rsync)");
+        return;
+    }
+    let m = p.large_mib;
+    let files = if p.quick { 500 } else { 2000 };
+    let [write, put, read, get, rsync, put_r, rss] = repeat_many(p.cluster_runs, |run| {
+        mount_run(dir, m, files, run as u64 + 7)
+    });
+    rows.push(
+        Row::new(format!("mount: write {m} MiB, close"), write, "MiB/s")
+            .vs("S3 PUT, same run", put)
+            .target(Target::AtLeast(0.8)),
+    );
+    rows.push(
+        Row::new(format!("mount: read {m} MiB"), read, "MiB/s")
+            .vs("S3 GET, same run", get)
+            .target(Target::AtLeast(0.8)),
+    );
+    rows.push(
+        Row::new(format!("mount: rsync -a {files} x 4 KiB"), rsync, "s")
+            .vs("dpyfs-put -r, same run", put_r),
+    );
+    rows.push(Row::new(
+        format!("mount: peak RSS, {m} MiB file"),
+        rss,
+        "MiB",
+    ));
+}
 
 fn main() {
     let p = Plan::new(std::env::var("BENCH_QUICK").is_ok());
     let dir = TempDir::new("bench");
     let mut rows = Vec::new();
     let t = Instant::now();
+    // `BENCH_ONLY=mount`: only the mount's rows (they carry their own S3 figures).
+    if std::env::var("BENCH_ONLY").as_deref() == Ok("mount") {
+        section("mount", || mount_rows(&p, &dir, &mut rows));
+        print_table(&rows, &[]);
+        return;
+    }
     let mut limits = None;
     section("machine limits", || {
         limits = Some(machine_limits(&p, &dir, &mut rows))
@@ -693,6 +841,7 @@ fn main() {
         );
     });
     section("index memory", || footprint_rows(&p, &dir, &mut rows));
+    section("mount", || mount_rows(&p, &dir, &mut rows));
     section("repair", || {
         let rep = repeat(p.cluster_runs, || repair_mibs(&dir, p.repair_mib));
         rows.push(

@@ -170,6 +170,29 @@ pub fn terminate(pid: u32) -> io::Result<()> {
     }
 }
 
+/// Starts a new session with no controlling terminal (`setsid`), so a detached daemon is
+/// not stopped by the terminal's Ctrl-C or hang-up. Fails for a process group leader.
+pub fn new_session() -> io::Result<()> {
+    // SAFETY: setsid(2) takes no arguments and touches no memory of ours.
+    if unsafe { libc::setsid() } == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// Points standard output and standard error at `file` (`dup2`): a daemon's later
+/// messages go to its log instead of a terminal that may be gone.
+pub fn redirect_output(file: &std::fs::File) -> io::Result<()> {
+    for fd in [libc::STDOUT_FILENO, libc::STDERR_FILENO] {
+        // SAFETY: dup2(2) on a descriptor we own and a standard descriptor number.
+        if unsafe { libc::dup2(file.as_raw_fd(), fd) } == -1 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
 /// The most file descriptors a daemon raises its soft limit to (see `raise_fd_limit`).
 pub const FD_SOFT_LIMIT_MAX: u64 = 65_536;
 

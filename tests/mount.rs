@@ -1,7 +1,9 @@
 //! `dpyfs mount`: a real FUSE mount of a real cluster, driven with ordinary programs (cp,
-//! cat, ls, mkdir, rm, mv, rsync, tar, truncate, cmp, diff). Needs /dev/fuse and
-//! `fusermount3` (Debian's fuse3) and rsync; tests/clients/install.sh installs the last two
-//! when missing. Runs as root in CI. A missing /dev/fuse fails the test, saying what to do.
+//! cat, ls, mkdir, rm, mv, rsync, tar, truncate, cmp, diff), and served on by a private
+//! smbd (Samba) and minidlnad on loopback ports. Needs /dev/fuse, `fusermount3` (Debian's
+//! fuse3), rsync, samba, smbclient and minidlna; tests/clients/install.sh installs the
+//! programs when missing. Runs as root in CI. A missing /dev/fuse fails the test, saying
+//! what to do.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -29,24 +31,43 @@ fn need_fuse() {
         "no /dev/fuse: load the module (modprobe fuse), or run the container with \
          --device /dev/fuse --cap-add SYS_ADMIN"
     );
-    let have = |p: &str| {
-        Command::new("which")
-            .arg(p)
-            .output()
-            .unwrap()
-            .status
-            .success()
-    };
     if !have("fusermount3") || !have("rsync") {
-        let s = Command::new(manifest_dir().join("tests/clients/install.sh"))
-            .status()
-            .unwrap();
-        assert!(s.success(), "tests/clients/install.sh failed");
+        install_test_tools();
     }
     assert!(
         have("fusermount3") && have("rsync"),
         "fusermount3 and rsync are needed: apt-get install --no-install-recommends fuse3 rsync"
     );
+}
+
+fn have(program: &str) -> bool {
+    Command::new("which")
+        .arg(program)
+        .output()
+        .unwrap()
+        .status
+        .success()
+}
+
+fn install_test_tools() {
+    let s = Command::new(manifest_dir().join("tests/clients/install.sh"))
+        .status()
+        .unwrap();
+    assert!(s.success(), "tests/clients/install.sh failed");
+}
+
+/// Fails (never skips) without the servers put on top of the mount; installs them if
+/// missing. `programs`: (program, Debian package).
+fn need_programs(programs: &[(&str, &str)]) {
+    if programs.iter().any(|(p, _)| !have(p)) {
+        install_test_tools();
+    }
+    for (p, package) in programs {
+        assert!(
+            have(p),
+            "{p} is needed: apt-get install --no-install-recommends {package}"
+        );
+    }
 }
 
 fn is_mounted(mp: &Path) -> bool {
@@ -494,8 +515,10 @@ fn bad_arguments_are_refused_before_mounting() {
     assert!(!is_mounted(&mp));
 }
 
-/// The mount process killed with a file open: the program's next call fails (ENOTCONN),
-/// what was not closed is not stored, what was closed is; the spool folder holds nothing.
+/// The mount process killed with files open: the program's next call fails (ENOTCONN),
+/// what was not closed is not stored (a large one's parts already sent stay an invisible
+/// incomplete upload), what was closed is; the spool folder holds nothing; after
+/// `fusermount3 -u` a new mount at the same place shows the stored files.
 #[test]
 fn a_killed_mount_loses_only_unclosed_files() {
     need_fuse();
@@ -505,19 +528,38 @@ fn a_killed_mount_loses_only_unclosed_files() {
     fs::write(m.path("closed.txt"), b"closed before").unwrap();
     let mut f = fs::File::create(m.path("open.txt")).unwrap();
     f.write_all(b"never closed").unwrap();
+    let mut big = fs::File::create(m.path("big-open.bin")).unwrap();
+    big.write_all(&random_bytes((8 << 20) + 100, 3)).unwrap();
+    wait_for(MOUNT_WAIT_MS, "a part sent", || {
+        pending_uploads(&c).into_iter().next()
+    });
     let mut child = m.child.take().unwrap();
     child.kill().unwrap();
     child.wait().unwrap();
     let e = f.sync_all().unwrap_err();
     assert_eq!(e.raw_os_error(), Some(107), "ENOTCONN: {e}");
+    let e = big.write_all(b"more").unwrap_err();
+    assert_eq!(e.raw_os_error(), Some(107), "ENOTCONN: {e}");
     drop(f);
+    drop(big);
     let o = tool("dpyfs", &c.url(), &["ls", BUCKET], dir.path());
     let listed = String::from_utf8_lossy(&o.stdout).into_owned();
     assert!(listed.contains("closed.txt"), "{listed}");
     assert!(!listed.contains("open.txt"), "{listed}");
+    assert!(!listed.contains("big-open.bin"), "{listed}");
     let spool_files: Vec<_> = files_under(&dir.path().join("spool"));
     assert!(spool_files.is_empty(), "{spool_files:?}");
-    // Drop detaches the dead mount point.
+    // A dead mount point: detached, then mounted again.
+    let s = Command::new("fusermount3")
+        .arg("-uz")
+        .arg(&m.mp)
+        .status()
+        .unwrap();
+    assert!(s.success());
+    drop(m);
+    let m = Mounted::start(&c.url(), BUCKET, dir.path(), &[]);
+    assert_eq!(fs::read(m.path("closed.txt")).unwrap(), b"closed before");
+    assert!(!m.path("big-open.bin").exists());
 }
 
 /// Without --allow-other only the mounting user (root here) may enter; with it, others
@@ -554,4 +596,565 @@ fn other_users_only_with_allow_other() {
     assert!(o.status.success(), "{o:?}");
     assert_eq!(String::from_utf8_lossy(&o.stdout), "shared");
     assert_eq!(fs::read(m.path("by-nobody.txt")).unwrap(), b"new\n");
+}
+
+/// Whether process `pid` has ended (gone, or a zombie nobody has reaped yet).
+fn ended(pid: u32) -> bool {
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        // The state follows the command name in parentheses: "123 (dpyfs) Z ...".
+        Ok(s) => s
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z'),
+    }
+}
+
+/// `dpyfs mount --daemon`: starts it and returns the daemon's PID once the command has
+/// returned (the folder must be usable at once: no waiting here).
+fn start_daemon(url: &str, dir: &Path, mp: &Path) -> u32 {
+    let o = command("dpyfs")
+        .args(["--url", url, "mount", "--daemon", "--log"])
+        .arg(dir.join("daemon.log"))
+        .args(["--spool", dir.join("spool").to_str().unwrap(), BUCKET])
+        .arg(mp)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{o:?}");
+    let pid: u32 = String::from_utf8_lossy(&o.stdout).trim().parse().unwrap();
+    if !is_mounted(mp) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status();
+        panic!("not mounted when the command returned: {o:?}");
+    }
+    pid
+}
+
+/// `--daemon` returns once the folder is usable and prints the PID; SIGTERM, SIGINT and
+/// `fusermount3 -u` each unmount it and end the process; an error before mounting still
+/// reaches the terminal with exit status 1.
+#[test]
+fn a_daemon_mount_detaches_and_unmounts() {
+    need_fuse();
+    let dir = TempDir::new("mount-daemon");
+    let c = cluster_with_bucket(&dir);
+    let mp = dir.path().join("mnt");
+    fs::create_dir_all(&mp).unwrap();
+    fs::create_dir_all(dir.path().join("spool")).unwrap();
+    let stop_with = |how: &str, pid: u32| {
+        let s = match how {
+            "fusermount3" => Command::new("fusermount3").arg("-u").arg(&mp).status(),
+            sig => Command::new("kill").args([sig, &pid.to_string()]).status(),
+        };
+        assert!(s.unwrap().success(), "{how}");
+        wait_for(MOUNT_WAIT_MS, "the daemon to end", || {
+            ended(pid).then_some(())
+        });
+        assert!(!is_mounted(&mp), "unmounted after {how}");
+    };
+    for (i, how) in ["-TERM", "-INT", "fusermount3"].iter().enumerate() {
+        let pid = start_daemon(&c.url(), dir.path(), &mp);
+        let guard = UnmountOnPanic(&mp);
+        let name = format!("d{i}.txt");
+        fs::write(mp.join(&name), format!("daemon {i}")).unwrap();
+        assert_eq!(
+            fs::read_to_string(mp.join(&name)).unwrap(),
+            format!("daemon {i}")
+        );
+        stop_with(how, pid);
+        drop(guard);
+        let o = tool(
+            "dpyfs-get",
+            &c.url(),
+            &[&format!("{BUCKET}/{name}"), "-"],
+            dir.path(),
+        );
+        assert_eq!(String::from_utf8_lossy(&o.stdout), format!("daemon {i}"));
+    }
+    let log = fs::read_to_string(dir.path().join("daemon.log")).unwrap_or_default();
+    assert!(!log.contains("panicked"), "{log}");
+
+    // An error before mounting: the terminal hears it and the command fails.
+    let o = command("dpyfs")
+        .args(["--url", &c.url(), "mount", "--daemon", "nosuchbucket"])
+        .arg(&mp)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("no bucket 'nosuchbucket'"), "{err}");
+    assert!(!is_mounted(&mp));
+}
+
+/// Detaches a mount point left behind when a test fails half-way.
+struct UnmountOnPanic<'a>(&'a Path);
+
+impl Drop for UnmountOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() && is_mounted(self.0) {
+            let _ = Command::new("fusermount3").arg("-u").arg(self.0).status();
+        }
+    }
+}
+
+/// A server a test puts on top of the mount (smbd, minidlnad), started in the foreground
+/// with its output in `log`; stopped by its PID (SIGTERM, then SIGKILL) when dropped.
+struct Service {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Service {
+    fn start(cmd: &mut Command, log: PathBuf) -> Service {
+        let out = fs::File::create(&log).unwrap();
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .unwrap();
+        Service { child, log }
+    }
+
+    fn log_text(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        // SIGTERM first: smbd then stops the processes it forked for connections.
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        for _ in 0..50 {
+            if self.child.try_wait().unwrap().is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        if self.child.try_wait().unwrap().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        if std::thread::panicking() {
+            eprintln!("--- {} ---\n{}", self.log.display(), self.log_text());
+        }
+    }
+}
+
+fn wait_listening(port: u16, what: &str) {
+    wait_for(MOUNT_WAIT_MS, what, || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+    });
+}
+
+/// The share as README's "Mount it" shows it, in a private smbd on a loopback port: every
+/// state folder in `dir`, guests let in and acting as the mount's owner.
+fn samba_conf(dir: &Path, port: u16, share: &Path) -> PathBuf {
+    let d = dir.join("samba");
+    let mut global = format!(
+        "[global]\n  smb ports = {port}\n  interfaces = 127.0.0.1\n  bind interfaces only = yes\n  \
+         disable netbios = yes\n  server role = standalone server\n  map to guest = Bad User\n  \
+         load printers = no\n  printcap name = /dev/null\n  disable spoolss = yes\n  \
+         log file = {0}/log.smbd\n  passdb backend = tdbsam:{0}/private/passdb.tdb\n",
+        d.display()
+    );
+    for sub in ["private", "lock", "state", "cache", "pid", "ncalrpc"] {
+        fs::create_dir_all(d.join(sub)).unwrap();
+        let key = match sub {
+            "private" => "private dir".to_string(),
+            "lock" => "lock directory".to_string(),
+            "ncalrpc" => "ncalrpc dir".to_string(),
+            other => format!("{other} directory"),
+        };
+        global.push_str(&format!("  {key} = {}\n", d.join(sub).display()));
+    }
+    let conf = d.join("smb.conf");
+    fs::write(
+        &conf,
+        format!(
+            "{global}\n[photos]\n  path = {}\n  read only = no\n  guest ok = yes\n  force user = root\n",
+            share.display()
+        ),
+    )
+    .unwrap();
+    conf
+}
+
+fn smbclient(port: u16, cwd: &Path, commands: &str) -> String {
+    let o = Command::new("smbclient")
+        .args(["//127.0.0.1/photos", "-N", "-p", &port.to_string(), "-c"])
+        .arg(commands)
+        .current_dir(cwd)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        o.status.success() && !text.contains("NT_STATUS_"),
+        "smbclient -c '{commands}': {text}"
+    );
+    text
+}
+
+/// Samba sharing the mounted folder: smbclient puts a tree in and gets it back out, and
+/// the files are in the cluster.
+#[test]
+fn samba_shares_the_mount() {
+    need_fuse();
+    need_programs(&[("smbd", "samba"), ("smbclient", "smbclient")]);
+    let dir = TempDir::new("mount-samba");
+    let c = cluster_with_bucket(&dir);
+    let m = Mounted::start(&c.url(), BUCKET, dir.path(), &["--allow-other"]);
+    let port = free_port();
+    let conf = samba_conf(dir.path(), port, &m.mp);
+    let smbd = Service::start(
+        Command::new("smbd")
+            .args(["--foreground", "--debug-stdout", "-s"])
+            .arg(&conf),
+        dir.path().join("smbd.log"),
+    );
+    wait_listening(port, "smbd to listen");
+
+    let work = dir.path().join("work");
+    let tree = work.join("tree");
+    for i in 0..24usize {
+        let sub = tree.join(format!("d{}/e{}", i % 3, i % 2));
+        fs::create_dir_all(&sub).unwrap();
+        let len = [0, 1, 700, 40_000, 1_500_000, 3 << 20][i % 6];
+        fs::write(sub.join(format!("f{i}.bin")), random_bytes(len, i as u64)).unwrap();
+    }
+    smbclient(
+        port,
+        &work,
+        "prompt OFF; recurse ON; lcd tree; mkdir tree; cd tree; mput *",
+    );
+    sh_ok(&work, &format!("diff -r tree {}/tree", m.mp.display()));
+    // In the cluster, not only in the mount's spool.
+    let o = tool(
+        "dpyfs-get",
+        &c.url(),
+        &[&format!("{BUCKET}/tree/d1/e1/f1.bin"), "got.bin"],
+        &work,
+    );
+    assert!(o.status.success(), "{o:?}");
+    assert_eq!(
+        fs::read(work.join("got.bin")).unwrap(),
+        fs::read(tree.join("d1/e1/f1.bin")).unwrap()
+    );
+    fs::create_dir_all(work.join("back")).unwrap();
+    smbclient(port, &work, "prompt OFF; recurse ON; lcd back; mget tree");
+    sh_ok(&work, "diff -r tree back/tree");
+    drop(smbd);
+}
+
+/// A WAV file of `samples` 8-bit mono samples at 8 kHz.
+fn wav(samples: usize, seed: u8) -> Vec<u8> {
+    let data: Vec<u8> = (0..samples)
+        .map(|i| (i as u8).wrapping_mul(7).wrapping_add(seed))
+        .collect();
+    let mut w = b"RIFF".to_vec();
+    w.extend_from_slice(&(36 + data.len() as u32).to_le_bytes());
+    w.extend_from_slice(b"WAVEfmt ");
+    // PCM, 1 channel, 8000 samples/s, 8000 bytes/s, 1-byte frames, 8 bits.
+    for (v, n) in [
+        (16u32, 4),
+        (1, 2),
+        (1, 2),
+        (8000, 4),
+        (8000, 4),
+        (1, 2),
+        (8, 2),
+    ] {
+        w.extend_from_slice(&v.to_le_bytes()[..n]);
+    }
+    w.extend_from_slice(b"data");
+    w.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    w.extend_from_slice(&data);
+    w
+}
+
+/// The smallest baseline JPEG: 8x8 grey, one component, one block whose DC and AC
+/// coefficients are all zero, with one-code Huffman tables for exactly that.
+fn tiny_jpeg() -> Vec<u8> {
+    let mut j = vec![0xFF, 0xD8]; // SOI
+    j.extend_from_slice(&[0xFF, 0xDB, 0x00, 0x43, 0x00]); // DQT, table 0: all ones
+    j.extend_from_slice(&[1; 64]);
+    // SOF0: 8 bits, 8x8, one component (id 1, no subsampling, table 0).
+    j.extend_from_slice(&[
+        0xFF, 0xC0, 0x00, 0x0B, 0x08, 0x00, 0x08, 0x00, 0x08, 0x01, 0x01, 0x11, 0x00,
+    ]);
+    // DHT: DC table 0 and AC table 0, each one 1-bit code for symbol 0 (DC 0; end of block).
+    for class in [0x00, 0x10] {
+        j.extend_from_slice(&[0xFF, 0xC4, 0x00, 0x14, class, 1]);
+        j.extend_from_slice(&[0; 16]);
+    }
+    // SOS, then the block: "0" (DC diff 0), "0" (EOB), padded with ones; EOI.
+    j.extend_from_slice(&[0xFF, 0xDA, 0x00, 0x08, 0x01, 0x01, 0x00, 0x00, 0x3F, 0x00]);
+    j.extend_from_slice(&[0x3F, 0xFF, 0xD9]);
+    j
+}
+
+/// A ContentDirectory Browse of `object` (its direct children), as a TV sends it.
+fn upnp_browse(port: u16, object: &str) -> String {
+    let body = format!(
+        "<?xml version=\"1.0\"?><s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\" \
+         s:encodingStyle=\"http://schemas.xmlsoap.org/soap/encoding/\"><s:Body>\
+         <u:Browse xmlns:u=\"urn:schemas-upnp-org:service:ContentDirectory:1\">\
+         <ObjectID>{object}</ObjectID><BrowseFlag>BrowseDirectChildren</BrowseFlag>\
+         <Filter>*</Filter><StartingIndex>0</StartingIndex><RequestedCount>100</RequestedCount>\
+         <SortCriteria></SortCriteria></u:Browse></s:Body></s:Envelope>"
+    );
+    let a = request(
+        "POST",
+        &format!("http://127.0.0.1:{port}/ctl/ContentDir"),
+        &[
+            ("Content-Type", "text/xml; charset=\"utf-8\""),
+            (
+                "SOAPAction",
+                "\"urn:schemas-upnp-org:service:ContentDirectory:1#Browse\"",
+            ),
+        ],
+        Some(body.as_bytes()),
+    )
+    .unwrap();
+    assert_eq!(a.status, 200, "{}", a.text());
+    // The DIDL-Lite document travels escaped inside the SOAP answer.
+    a.text()
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&amp;", "&")
+}
+
+/// minidlna indexing the mounted folder: its status page counts the media files, a
+/// Browse lists them, and a file it serves is byte for byte the one written.
+#[test]
+fn minidlna_indexes_the_mount() {
+    need_fuse();
+    need_programs(&[("minidlnad", "minidlna")]);
+    let dir = TempDir::new("mount-dlna");
+    let c = cluster_with_bucket(&dir);
+    let m = Mounted::start(&c.url(), "mnt/media", dir.path(), &["--allow-other"]);
+    let tone = wav(8000, 1);
+    fs::create_dir_all(m.path("music")).unwrap();
+    fs::write(m.path("music/tone.wav"), &tone).unwrap();
+    fs::write(m.path("music/beep.wav"), wav(4000, 2)).unwrap();
+    fs::create_dir_all(m.path("pictures/2026")).unwrap();
+    fs::write(m.path("pictures/2026/grey.jpg"), tiny_jpeg()).unwrap();
+
+    let port = free_port();
+    let d = dir.path().join("minidlna");
+    fs::create_dir_all(&d).unwrap();
+    let conf = d.join("minidlna.conf");
+    fs::write(
+        &conf,
+        format!(
+            "media_dir={}\nport={port}\nnetwork_interface=lo\nfriendly_name=dpyfs test\n\
+             db_dir={1}/db\nlog_dir={1}/log\ninotify=no\n",
+            m.mp.display(),
+            d.display()
+        ),
+    )
+    .unwrap();
+    let _dlna = Service::start(
+        Command::new("minidlnad")
+            .arg("-f")
+            .arg(&conf)
+            .arg("-P")
+            .arg(d.join("minidlna.pid"))
+            .arg("-S"),
+        dir.path().join("minidlnad.log"),
+    );
+    wait_listening(port, "minidlna to listen");
+    // The status page counts what the scan found; the scan runs in the background.
+    let status_url = format!("http://127.0.0.1:{port}/");
+    wait_for(MOUNT_WAIT_MS, "minidlna's scan of the mount", || {
+        let page = get(&status_url).ok()?.text();
+        let text: String = page
+            .split('<')
+            .map(|p| p.split_once('>').map_or(p, |(_, t)| t))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let words: Vec<&str> = text.split_whitespace().collect();
+        let count = |kind: &str| {
+            words
+                .windows(3)
+                .find(|w| w[0] == kind && w[1] == "files")
+                .and_then(|w| w[2].parse::<i64>().ok())
+        };
+        (count("Audio") == Some(2) && count("Image") == Some(1)).then_some(())
+    });
+    // "64" is minidlna's folder view of the media folder: walk it down.
+    let mut listing = String::new();
+    let mut todo = vec!["64".to_string()];
+    while let Some(object) = todo.pop() {
+        let answer = upnp_browse(port, &object);
+        for part in answer.split("<container id=\"").skip(1) {
+            todo.push(part.split('"').next().unwrap().to_string());
+        }
+        listing.push_str(&answer);
+        assert!(listing.len() < 1 << 20, "a runaway walk: {listing}");
+    }
+    for title in ["tone", "beep", "grey"] {
+        assert!(
+            listing.contains(&format!("<dc:title>{title}</dc:title>")),
+            "{title} not listed: {listing}"
+        );
+    }
+    // The URL of tone.wav: the <res> of the item titled "tone".
+    let item = listing
+        .split("<item ")
+        .find(|i| i.contains("<dc:title>tone</dc:title>"))
+        .unwrap();
+    let url = item
+        .split("<res ")
+        .nth(1)
+        .and_then(|r| r.split_once('>'))
+        .and_then(|(_, r)| r.split_once("</res>"))
+        .map(|(u, _)| u.to_string())
+        .unwrap();
+    let served = get(&url).unwrap();
+    assert_eq!(served.status, 200);
+    assert!(
+        served.body == tone,
+        "minidlna served other bytes than tone.wav"
+    );
+}
+
+/// Uploads pending in the bucket (ListMultipartUploads): (key, upload id).
+fn pending_uploads(c: &Cluster) -> Vec<(String, String)> {
+    let doc = get(&format!("{}/{BUCKET}?uploads", c.url()))
+        .unwrap()
+        .text();
+    let keys = xml_values(&doc, "Key");
+    let ids = xml_values(&doc, "UploadId");
+    keys.into_iter().zip(ids).collect()
+}
+
+/// The object `key` of the bucket, straight from the director (GET).
+fn stored(c: &Cluster, key: &str) -> Vec<u8> {
+    let a = get(&format!("{}/{BUCKET}/{key}", c.url())).unwrap();
+    assert_eq!(a.status, 200, "{key}: {}", a.text());
+    a.body
+}
+
+/// A large file goes up in parts while it is written (the parts are in the cluster
+/// before close); close completes it; a rewrite below what was sent falls back to one
+/// PUT of the right bytes; the director down during a stream is EIO from fsync with
+/// nothing visible; fsync of a streamed file commits it.
+#[test]
+fn large_files_upload_while_written() {
+    need_fuse();
+    let dir = TempDir::new("mount-stream");
+    let mut c = cluster_with_bucket(&dir);
+    let m = Mounted::start(&c.url(), BUCKET, dir.path(), &["--retries", "1"]);
+    let part: usize = 8 << 20;
+    let data = random_bytes(3 * part + 12_345, 5);
+
+    // Written in 1 MiB writes; before close, parts are already in the cluster.
+    let mut f = fs::File::create(m.path("streamed.bin")).unwrap();
+    for chunk in data[..2 * part + 1000].chunks(1 << 20) {
+        f.write_all(chunk).unwrap();
+    }
+    let (key, id) = wait_for(MOUNT_WAIT_MS, "an upload in progress", || {
+        pending_uploads(&c).into_iter().next()
+    });
+    assert_eq!(key, "streamed.bin");
+    let parts = wait_for(MOUNT_WAIT_MS, "parts sent while writing", || {
+        let doc = get(&format!("{}/{BUCKET}/streamed.bin?uploadId={id}", c.url()))
+            .unwrap()
+            .text();
+        let n = xml_values(&doc, "PartNumber").len();
+        (n >= 2).then_some(n)
+    });
+    assert!(parts >= 2);
+    f.write_all(&data[2 * part + 1000..]).unwrap();
+    drop(f);
+    assert!(pending_uploads(&c).is_empty(), "completed at close");
+    assert!(stored(&c, "streamed.bin") == data);
+
+    // A write below what was sent: the stream is given up, the file goes up whole.
+    let mut f = fs::File::create(m.path("rewritten.bin")).unwrap();
+    f.write_all(&data[..2 * part + 5]).unwrap();
+    wait_for(MOUNT_WAIT_MS, "a stream", || {
+        pending_uploads(&c).into_iter().next()
+    });
+    f.seek(SeekFrom::Start(100)).unwrap();
+    f.write_all(b"rewritten").unwrap();
+    f.sync_all().unwrap();
+    drop(f);
+    let mut want = data[..2 * part + 5].to_vec();
+    want[100..109].copy_from_slice(b"rewritten");
+    assert!(stored(&c, "rewritten.bin") == want);
+    wait_for(MOUNT_WAIT_MS, "the given-up upload aborted", || {
+        pending_uploads(&c).is_empty().then_some(())
+    });
+
+    // fsync commits a streamed file while it stays open.
+    let mut f = fs::File::create(m.path("synced.bin")).unwrap();
+    f.write_all(&data[..part + 7]).unwrap();
+    f.sync_all().unwrap();
+    assert!(stored(&c, "synced.bin") == data[..part + 7]);
+    drop(f);
+
+    // The director dies during a stream: fsync is EIO and nothing is visible.
+    let mut f = fs::File::create(m.path("lost.bin")).unwrap();
+    f.write_all(&data[..part + 10]).unwrap();
+    c.director.kill();
+    let more = f.write_all(&data[part + 10..2 * part + 20]);
+    let e = more.and_then(|()| f.sync_all()).unwrap_err();
+    assert_eq!(e.raw_os_error(), Some(5), "EIO: {e}");
+    drop(f);
+    c.director.restart();
+    c.wait_stores_up(2);
+    let o = tool("dpyfs", &c.url(), &["ls", BUCKET], dir.path());
+    assert!(
+        !String::from_utf8_lossy(&o.stdout).contains("lost.bin"),
+        "a half-written file is visible: {o:?}"
+    );
+}
+
+/// Used inodes as `df -i` shows them for the mount.
+fn inodes_used(mp: &Path) -> u64 {
+    let out = sh_ok(Path::new("/"), &format!("df -i {} | tail -1", mp.display()));
+    out.split_whitespace().nth(2).unwrap().parse().unwrap()
+}
+
+/// The inode table holds what the kernel holds: after the kernel drops its cache
+/// (forget), a mount that has seen many files shrinks back (`df -i` counts the table).
+#[test]
+fn forgotten_inodes_are_freed() {
+    need_fuse();
+    let dir = TempDir::new("mount-forget");
+    let c = cluster_with_bucket(&dir);
+    let m = Mounted::start(&c.url(), BUCKET, dir.path(), &[]);
+    let tree = dir.path().join("tree");
+    for i in 0..300 {
+        let sub = tree.join(format!("d{}", i % 10));
+        fs::create_dir_all(&sub).unwrap();
+        fs::write(sub.join(format!("f{i}")), format!("{i}")).unwrap();
+    }
+    sh_ok(dir.path(), &format!("cp -r tree {}/", m.mp.display()));
+    // ls -lR looks every name up.
+    sh_ok(
+        dir.path(),
+        &format!("ls -lR {} > /dev/null", m.mp.display()),
+    );
+    let before = inodes_used(&m.mp);
+    assert!(before >= 300, "{before} inodes after looking up 310 names");
+    sh_ok(Path::new("/"), "sync && echo 2 > /proc/sys/vm/drop_caches");
+    let after = wait_for(MOUNT_WAIT_MS, "the kernel's forgets", || {
+        let n = inodes_used(&m.mp);
+        (n < 50).then_some(n)
+    });
+    assert!(after < before);
+    // Everything is still there, under numbers handed out again.
+    sh_ok(dir.path(), &format!("diff -r tree {}/tree", m.mp.display()));
 }

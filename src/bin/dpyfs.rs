@@ -26,7 +26,7 @@ Commands:
                                       make an access key (prints id and secret once)
   admin key list [--keys FILE]        list access keys (no secrets)
   admin key delete ID [--keys FILE]   remove an access key
-  mount [--allow-other] [--spool DIR] [--spool-max BYTES] [--cache-ttl MS] BUCKET[/PREFIX] MOUNTPOINT
+  mount [--allow-other] [--daemon [--log FILE]] [--spool DIR] [--spool-max BYTES] [--cache-ttl MS] BUCKET[/PREFIX] MOUNTPOINT
                                       the bucket as a folder (FUSE), until Ctrl-C
   fsck [--deep]                       check that every object has N verified copies
   recover --store URL... --data DIR   rebuild a director's journal from the stores
@@ -370,10 +370,11 @@ fn status_main(url: &str, args: &[String]) -> ExitCode {
 fn mount_main(url: &str, args: &[String]) -> ExitCode {
     let synopsis = "Usage: dpyfs [--url URL] mount [options] BUCKET[/PREFIX] MOUNTPOINT\n\n\
                     Shows the bucket (or the keys under PREFIX) as a folder at MOUNTPOINT, through\n\
-                    FUSE (needs /dev/fuse and fusermount3, Debian's fuse3). Runs in the foreground;\n\
-                    Ctrl-C, SIGTERM or `fusermount3 -u MOUNTPOINT` unmounts. Files being written are\n\
-                    kept in the spool folder and uploaded on close or fsync.\n\
-                    Exit status: 0 unmounted, 1 could not mount, 2 usage error.";
+                    FUSE (needs /dev/fuse and fusermount3, Debian's fuse3). Runs in the foreground\n\
+                    (--daemon: detaches once mounted and prints its PID); Ctrl-C, SIGTERM or\n\
+                    `fusermount3 -u MOUNTPOINT` unmounts. Files being written are kept in the\n\
+                    spool folder; large ones are sent in parts while written, the rest on close.\n\
+                    Exit status: 0 unmounted (--daemon: mounted), 1 could not mount, 2 usage error.";
     let m = match sub_parse("mount", args, synopsis, |o| {
         o.optopt(
             "",
@@ -395,6 +396,17 @@ fn mount_main(url: &str, args: &[String]) -> ExitCode {
             "N",
         );
         o.optflag("", "allow-other", "let other users in (Samba, minidlna)");
+        o.optflag(
+            "",
+            "daemon",
+            "detach once mounted and print the mount process's PID",
+        );
+        o.optopt(
+            "",
+            "log",
+            "with --daemon: file its messages are appended to (none)",
+            "FILE",
+        );
     }) {
         Ok(m) => m,
         Err(c) => return c,
@@ -422,6 +434,8 @@ fn mount_main(url: &str, args: &[String]) -> ExitCode {
             retries: cli::opt_value(&m, "retries", |v| v.parse().ok())?
                 .unwrap_or(dpyfs::mount::RETRIES_DEFAULT),
             allow_other: m.opt_present("allow-other"),
+            daemon: m.opt_present("daemon"),
+            log: m.opt_str("log").map(PathBuf::from),
         })
     })();
     let cfg = match parsed {
@@ -432,7 +446,7 @@ fn mount_main(url: &str, args: &[String]) -> ExitCode {
     // warns of every call left to its default (access, xattrs): noise, not trouble.
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn,fuser=error"))
         .init();
-    report(dpyfs::mount::run(cfg).map(|()| String::new()))
+    report(dpyfs::mount::run(cfg))
 }
 
 fn dev_main(args: &[String]) -> ExitCode {

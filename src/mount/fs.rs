@@ -1,9 +1,11 @@
 //! The file system: paths are keys under the prefix, folders come from `/` in keys
 //! (listings with delimiter `/`) and from empty `dir/` marker objects (the rclone and s3fs
-//! convention). Files being written live in a spool file and are uploaded whole on
-//! flush/fsync/release; reads of committed objects are ranged GETs with a read-ahead
-//! window that doubles while reads are sequential.
+//! convention). Files being written live in a spool file; a large one is uploaded in
+//! parts while it is written (`stream`), the rest on flush/fsync/release. Reads of
+//! committed objects are ranged GETs, and for a sequential reader one GET of the rest of
+//! the file read ahead in the background (`Prefetch`).
 
+use super::stream::{PART_BYTES, Stream};
 use crate::client::{Client, ClientError, Listed};
 use fuser::{
     Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo, LockOwner,
@@ -22,6 +24,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 /// READAHEAD_MAX_BYTES, so a stream is fetched in large ranges and a seek fetches little.
 pub const READAHEAD_MIN_BYTES: u64 = 256 * 1024;
 pub const READAHEAD_MAX_BYTES: u64 = 8 << 20;
+/// A sequential reader's stream arrives in blocks of this size...
+const READ_BLOCK_BYTES: u64 = 1 << 20;
+/// ...and at most this many wait for the reader (8 MiB ahead per open file).
+const READ_BLOCKS_AHEAD: usize = 8;
 /// The block size `stat` reports: `cp` and others size their buffers by it.
 const BLOCK_BYTES: u32 = 128 * 1024;
 /// User metadata name of the modification time (seconds since 1970, with a fraction), as
@@ -50,14 +56,58 @@ struct Attr {
 }
 
 /// Inode numbers for paths (relative to the prefix, no leading or trailing `/`; the root
-/// is ""). Numbers are never reused while mounted.
+/// is ""). Numbers are never reused while mounted. An entry lives while the kernel holds
+/// it (lookups it has not forgotten) or a file is open; a long-running mount over a large
+/// tree therefore keeps only what the kernel keeps.
 struct Inodes {
     paths: HashMap<u64, String>,
     inos: HashMap<String, u64>,
+    /// Lookups the kernel has been answered and has not forgotten, per inode.
+    lookups: HashMap<u64, u64>,
     next: u64,
 }
 
 impl Inodes {
+    fn new() -> Inodes {
+        let mut n = Inodes {
+            paths: HashMap::new(),
+            inos: HashMap::new(),
+            lookups: HashMap::new(),
+            next: INodeNo::ROOT.0,
+        };
+        n.ino("");
+        n
+    }
+
+    /// The inode of `path`, counted as one more lookup the kernel holds.
+    fn looked_up(&mut self, path: &str) -> u64 {
+        let i = self.ino(path);
+        *self.lookups.entry(i).or_insert(0) += 1;
+        i
+    }
+
+    /// The kernel forgot `n` lookups of `ino`; Some(ino) when none is left and the entry
+    /// may go (the caller checks that no file has it open).
+    fn forget(&mut self, ino: u64, n: u64) -> Option<u64> {
+        let left = self.lookups.get_mut(&ino)?;
+        *left = left.saturating_sub(n);
+        if *left > 0 {
+            return None;
+        }
+        self.lookups.remove(&ino);
+        Some(ino)
+    }
+
+    /// Removes an entry nobody holds (never the root).
+    fn drop_unheld(&mut self, ino: u64) {
+        if ino == INodeNo::ROOT.0 || self.lookups.contains_key(&ino) {
+            return;
+        }
+        if let Some(p) = self.paths.remove(&ino) {
+            self.inos.remove(&p);
+        }
+    }
+
     fn ino(&mut self, path: &str) -> u64 {
         if let Some(i) = self.inos.get(path) {
             return *i;
@@ -112,8 +162,28 @@ struct OpenFile {
     /// An upload failed and close/fsync told the program so: the last release does not
     /// try again behind its back (it may be writing the file anew elsewhere).
     reported: bool,
+    /// The multipart upload sending the spool while it is written, if one runs.
+    stream: Option<Stream>,
+    /// A write landed below what a stream had sent: this version goes up whole.
+    no_stream: bool,
+    /// The program set the time (`cp -p`) while writing: a streamed upload keeps it too.
+    mtime_set: bool,
     window_start: u64,
     window: Vec<u8>,
+    /// A sequential reader's one GET of the rest of the file, read ahead in the
+    /// background.
+    prefetch: Option<Prefetch>,
+}
+
+/// One GET from `next` to the file's end, read by a background thread into blocks of
+/// READ_BLOCK_BYTES, at most READ_BLOCKS_AHEAD of them waiting: a stream is one request,
+/// so the director reads no chunk twice (as it would at the edges of separate ranges) and
+/// the reader never waits for a request to start. Dropping it ends the thread at its next
+/// block (a seek, the last close).
+struct Prefetch {
+    /// The file offset of the next block to arrive.
+    next: u64,
+    blocks: std::sync::mpsc::Receiver<Result<Vec<u8>, ClientError>>,
 }
 
 /// A folder's names, each with whether it is a folder, taken at opendir.
@@ -129,14 +199,18 @@ impl OpenFile {
             dirty: false,
             unlinked: false,
             reported: false,
+            stream: None,
+            no_stream: false,
+            mtime_set: false,
             window_start: 0,
             window: Vec::new(),
+            prefetch: None,
         }
     }
 }
 
 pub struct Fs {
-    client: Client,
+    client: Arc<Client>,
     bucket: String,
     prefix: String,
     ttl: Duration,
@@ -151,6 +225,8 @@ pub struct Fs {
     attrs: Mutex<HashMap<String, (Option<Attr>, Instant)>>,
     open: Mutex<HashMap<u64, Arc<Mutex<OpenFile>>>>,
     dirs: Mutex<HashMap<u64, Arc<Listing>>>,
+    /// Inode numbers each open folder's readdir made (see releasedir).
+    dir_made: Mutex<HashMap<u64, Vec<u64>>>,
     dir_n: AtomicU64,
     statfs: Mutex<Option<((u64, u64), Instant)>>,
 }
@@ -224,14 +300,9 @@ fn name_str(name: &OsStr) -> Result<&str, Errno> {
 
 impl Fs {
     pub fn new(c: FsConfig) -> Fs {
-        let mut inodes = Inodes {
-            paths: HashMap::new(),
-            inos: HashMap::new(),
-            next: INodeNo::ROOT.0,
-        };
-        inodes.ino("");
+        let inodes = Inodes::new();
         Fs {
-            client: c.client,
+            client: Arc::new(c.client),
             bucket: c.bucket,
             prefix: c.prefix,
             ttl: c.ttl,
@@ -246,6 +317,7 @@ impl Fs {
             attrs: Mutex::new(HashMap::new()),
             open: Mutex::new(HashMap::new()),
             dirs: Mutex::new(HashMap::new()),
+            dir_made: Mutex::new(HashMap::new()),
             dir_n: AtomicU64::new(1),
             statfs: Mutex::new(None),
         }
@@ -391,18 +463,7 @@ impl Fs {
                 names.push((name.to_string(), dir));
             }
         }
-        let pending: Vec<String> = {
-            let inodes = lock(&self.inodes);
-            let open = lock(&self.open);
-            open.iter()
-                .filter(|(_, of)| {
-                    let of = lock(of);
-                    of.spool.is_some() && !of.unlinked
-                })
-                .filter_map(|(i, _)| inodes.paths.get(i).cloned())
-                .collect()
-        };
-        for p in pending {
+        for p in self.pending_paths() {
             if parent_of(&p) == path {
                 let name = p.rsplit('/').next().unwrap_or(&p).to_string();
                 if seen.insert(name.clone()) {
@@ -490,7 +551,8 @@ impl Fs {
         }
     }
 
-    /// Uploads a dirty spool (the whole file, one PUT); Ok once the object is committed.
+    /// Uploads a dirty spool: completes the stream of parts if one runs, else the whole
+    /// file in one PUT. Ok once the object is committed.
     fn upload(&self, ino: u64, of: &mut OpenFile) -> Result<(), Errno> {
         if !of.dirty || of.unlinked {
             return Ok(());
@@ -503,6 +565,16 @@ impl Fs {
             .get(&ino)
             .cloned()
             .ok_or(Errno::ENOENT)?;
+        if let Some(stream) = of.stream.take() {
+            stream.finish(file, of.size).map_err(|e| errno(&e))?;
+            of.dirty = false;
+            of.no_stream = false;
+            self.invalidate(&path);
+            if std::mem::take(&mut of.mtime_set) {
+                self.set_mtime(&path, of.mtime)?;
+            }
+            return Ok(());
+        }
         let meta = vec![(MTIME_META.to_string(), format_mtime(of.mtime))];
         let size = of.size;
         self.client
@@ -518,8 +590,62 @@ impl Fs {
             })
             .map_err(|e| errno(&e))?;
         of.dirty = false;
+        of.no_stream = false;
+        of.mtime_set = false;
         self.invalidate(&path);
         Ok(())
+    }
+
+    /// A write or truncation at `from`: a stream that has sent bytes at or past it no
+    /// longer matches the file, so it is given up and this version is uploaded whole.
+    fn touched(&self, of: &mut OpenFile, from: u64) {
+        if of.stream.as_ref().is_some_and(|s| from < s.sent) {
+            if let Some(s) = of.stream.take() {
+                s.abort();
+            }
+            of.no_stream = true;
+        }
+    }
+
+    /// Sends the next parts of a file being written once a part's worth is past what the
+    /// stream has sent, starting the stream (a multipart upload) at the first.
+    fn stream_more(&self, ino: u64, of: &mut OpenFile) {
+        let sent = of.stream.as_ref().map_or(0, |s| s.sent);
+        if of.unlinked || of.no_stream || of.size < sent + PART_BYTES {
+            return;
+        }
+        if of.stream.is_none() {
+            let Ok(path) = self.path_of(INodeNo(ino)) else {
+                return;
+            };
+            match Stream::start(
+                self.client.clone(),
+                &self.bucket,
+                &self.key(&path),
+                CONTENT_TYPE,
+            ) {
+                Ok(s) => of.stream = Some(s),
+                Err(e) => {
+                    // Not the write's failure: the file goes up whole at close instead.
+                    log::warn!("{path}: uploading while writing: {e}");
+                    of.no_stream = true;
+                    return;
+                }
+            }
+        }
+        let (Some(stream), Some((_, file))) = (of.stream.as_mut(), &of.spool) else {
+            return;
+        };
+        while stream.has_room() && of.size >= stream.sent + PART_BYTES {
+            if let Err(e) = stream.send(file, PART_BYTES) {
+                log::warn!("spool: {e}");
+                of.no_stream = true;
+                if let Some(s) = of.stream.take() {
+                    s.abort();
+                }
+                return;
+            }
+        }
     }
 
     /// Creates the marker of `path`'s folder if the folder would otherwise vanish (its last
@@ -569,6 +695,7 @@ impl Fs {
         };
         let mut g = lock(&of);
         self.make_spool(path, &mut g, size)?;
+        self.touched(&mut g, size);
         if let Some((_, f)) = &g.spool {
             f.set_len(size).map_err(|e| io_errno(&e))?;
         }
@@ -581,6 +708,7 @@ impl Fs {
         g.mtime = now();
         g.dirty = true;
         g.window.clear();
+        g.prefetch = None;
         if fresh {
             let r = self.upload(ino, &mut g);
             self.spool_release(g.size);
@@ -620,7 +748,11 @@ impl Fs {
             if let Some((i, of)) = &pending {
                 let mut g = lock(of);
                 if g.spool.is_some() && !g.unlinked && !self.exists_committed(old)? {
-                    // Never uploaded: the new name is all it needs.
+                    // Never uploaded: the new name is all it needs (a stream under the
+                    // old key starts again under the new one).
+                    if let Some(s) = g.stream.take() {
+                        s.abort();
+                    }
                     lock(&self.inodes).rename(old, new);
                     g.dirty = true;
                     drop(g);
@@ -692,9 +824,49 @@ impl Fs {
             return Ok(buf);
         }
         let w_end = g.window_start + g.window.len() as u64;
+        // The kernel sends read-ahead requests several at a time, and threads may take
+        // them out of order: "sequential" allows a block of slack either way.
+        let near =
+            offset >= g.window_start && offset <= w_end + READ_BLOCK_BYTES && !g.window.is_empty();
+        // Sequential, with the stream going on from the window's end: keep the window from
+        // a block before `offset` on, and add blocks until the read is covered.
+        if near && end > w_end && g.prefetch.as_ref().is_some_and(|p| p.next == w_end) {
+            let keep_from = offset.saturating_sub(READ_BLOCK_BYTES).max(g.window_start);
+            let from = usize::try_from(keep_from - g.window_start).map_err(|_| Errno::EINVAL)?;
+            let mut w = g.window.split_off(from);
+            let mut ended = false;
+            if let Some(p) = g.prefetch.as_mut() {
+                while keep_from + (w.len() as u64) < end {
+                    match p.blocks.recv() {
+                        Ok(Ok(block)) => {
+                            p.next += block.len() as u64;
+                            w.extend_from_slice(&block);
+                        }
+                        Ok(Err(e)) => {
+                            log::warn!("read-ahead: {e}");
+                            ended = true;
+                            break;
+                        }
+                        // The stream ended before the read's end (the file shrank).
+                        Err(_) => {
+                            ended = true;
+                            break;
+                        }
+                    }
+                }
+            }
+            if ended {
+                g.prefetch = None;
+            }
+            g.window = w;
+            g.window_start = keep_from;
+        }
+        let w_end = g.window_start + g.window.len() as u64;
         if offset >= g.window_start && end <= w_end {
             let from = usize::try_from(offset - g.window_start).map_err(|_| Errno::EINVAL)?;
-            return Ok(g.window[from..from + want].to_vec());
+            let out = g.window[from..from + want].to_vec();
+            self.read_ahead(ino, &mut g, offset);
+            return Ok(out);
         }
         // Sequential when this read starts where the window ends (or inside it): grow the
         // window; a seek starts small again.
@@ -717,7 +889,66 @@ impl Fs {
         let out = data[..n].to_vec();
         g.window_start = offset;
         g.window = data;
+        g.prefetch = None;
+        if sequential {
+            // Already a stream: the next window at once.
+            self.read_ahead(ino, &mut g, offset + 1);
+        }
         Ok(out)
+    }
+
+    /// Once a reader goes on past its first read in a window (it reads sequentially),
+    /// starts one GET of the rest of the file from the window's end, read ahead in the
+    /// background (see `Prefetch`).
+    fn read_ahead(&self, ino: u64, of: &mut OpenFile, read_start: u64) {
+        let w_end = of.window_start + of.window.len() as u64;
+        if of.prefetch.is_some() || w_end >= of.size || read_start <= of.window_start {
+            return;
+        }
+        let Ok(path) = self.path_of(INodeNo(ino)) else {
+            return;
+        };
+        let (tx, rx) = std::sync::mpsc::sync_channel(READ_BLOCKS_AHEAD);
+        let (client, bucket, key) = (self.client.clone(), self.bucket.clone(), self.key(&path));
+        let len = of.size - w_end;
+        std::thread::spawn(move || {
+            let range = format!("bytes={w_end}-{}", w_end + len - 1);
+            let got = client.call(
+                "GET",
+                &crate::client::object_path(&bucket, &key),
+                "",
+                &[("range".into(), range)],
+                crate::client::Payload::None,
+            );
+            let mut body = match got {
+                Ok(a) => std::io::Read::take(a.into_download().body, len),
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    return;
+                }
+            };
+            loop {
+                let mut block = Vec::new();
+                let r = std::io::Read::read_to_end(
+                    &mut std::io::Read::take(&mut body, READ_BLOCK_BYTES),
+                    &mut block,
+                );
+                let msg = match r {
+                    Ok(0) => return,
+                    Ok(_) => Ok(block),
+                    Err(e) => Err(ClientError::Transport(format!("reading {key}: {e}"))),
+                };
+                let failed = msg.is_err();
+                // An error sends nothing: the reader is gone.
+                if tx.send(msg).is_err() || failed {
+                    return;
+                }
+            }
+        });
+        of.prefetch = Some(Prefetch {
+            next: w_end,
+            blocks: rx,
+        });
     }
 
     /// The open state of `ino`, made by `make` if none, with one more open counted. The
@@ -754,6 +985,7 @@ impl Fs {
                 let keep = if trunc { 0 } else { g.size };
                 self.make_spool(&path, &mut g, keep)?;
                 if trunc {
+                    self.touched(&mut g, 0);
                     if let Some((_, f)) = &g.spool {
                         f.set_len(0).map_err(|e| io_errno(&e))?;
                     }
@@ -790,6 +1022,9 @@ impl Fs {
         if g.opens > 0 {
             return;
         }
+        if let Some(s) = g.stream.take() {
+            s.abort();
+        }
         if g.spool.take().is_some() {
             self.spool_release(g.size);
         }
@@ -814,6 +1049,7 @@ impl Fs {
         if end > g.size {
             self.spool_reserve(end - g.size)?;
         }
+        self.touched(&mut g, offset);
         let Some((_, f)) = &g.spool else {
             log::warn!("write to inode {ino}, which has no spool");
             return Err(Errno::EBADF);
@@ -827,6 +1063,7 @@ impl Fs {
         g.size = g.size.max(end);
         g.dirty = true;
         g.mtime = now();
+        self.stream_more(ino, &mut g);
         u32::try_from(data.len()).map_err(|_| Errno::EINVAL)
     }
 
@@ -856,10 +1093,10 @@ impl Fs {
     }
 }
 
-/// A `Read` over a file from offset 0, by positional reads (a retry starts over).
-struct PositionalReader<'a> {
-    file: &'a std::fs::File,
-    at: u64,
+/// A `Read` over a file from offset `at`, by positional reads (a retry starts over).
+pub(super) struct PositionalReader<'a> {
+    pub file: &'a std::fs::File,
+    pub at: u64,
 }
 
 impl std::io::Read for PositionalReader<'_> {
@@ -892,10 +1129,17 @@ impl Filesystem for Fs {
         }
     }
 
+    fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {
+        let gone = lock(&self.inodes).forget(ino.0, nlookup);
+        if let Some(i) = gone {
+            self.drop_if_unheld(i);
+        }
+    }
+
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
         let r = self.child(parent, name).and_then(|p| {
             let a = self.attr_of(&p)?.ok_or(Errno::ENOENT)?;
-            Ok(self.file_attr(self.ino(&p), a))
+            Ok(self.file_attr(lock(&self.inodes).looked_up(&p), a))
         });
         match r {
             Ok(a) => reply.entry(&self.ttl, &a, Generation(0)),
@@ -950,6 +1194,7 @@ impl Filesystem for Fs {
                     let mut g = lock(&of);
                     g.mtime = t;
                     kept = g.dirty;
+                    g.mtime_set = kept;
                 }
                 if !a.dir && !kept {
                     self.set_mtime(&path, t)?;
@@ -994,7 +1239,7 @@ impl Filesystem for Fs {
                 size: 0,
                 mtime: self.started,
             };
-            Ok(self.file_attr(self.ino(&path), a))
+            Ok(self.file_attr(lock(&self.inodes).looked_up(&path), a))
         })();
         match r {
             Ok(a) => reply.entry(&self.ttl, &a, Generation(0)),
@@ -1090,13 +1335,16 @@ impl Filesystem for Fs {
     ) {
         let r = (|| {
             let path = self.child(parent, name)?;
-            let ino = self.ino(&path);
+            let ino = lock(&self.inodes).looked_up(&path);
             let of = self.acquire(ino, || OpenFile::new(0, now()));
             let mut g = lock(&of);
             g.unlinked = false;
             if let Err(e) = self.make_spool(&path, &mut g, 0) {
                 drop(g);
                 self.release_impl(ino);
+                // The kernel never hears of this inode: its lookup is not held.
+                let _ = lock(&self.inodes).forget(ino, 1);
+                self.drop_if_unheld(ino);
                 return Err(e);
             }
             g.dirty = true;
@@ -1230,14 +1478,26 @@ impl Filesystem for Fs {
             (ino.0, FileType::Directory, ".".to_string()),
             (parent_ino, FileType::Directory, "..".to_string()),
         ];
-        for (name, dir) in names.iter() {
-            let kind = if *dir {
-                FileType::Directory
-            } else {
-                FileType::RegularFile
-            };
-            all.push((self.ino(&join(&path, name)), kind, name.clone()));
+        let mut made = Vec::new();
+        {
+            let mut inodes = lock(&self.inodes);
+            for (name, dir) in names.iter() {
+                let kind = if *dir {
+                    FileType::Directory
+                } else {
+                    FileType::RegularFile
+                };
+                let p = join(&path, name);
+                let known = inodes.inos.get(&p).copied();
+                let i = known.unwrap_or_else(|| inodes.ino(&p));
+                if known.is_none() {
+                    made.push(i);
+                }
+                all.push((i, kind, name.clone()));
+            }
         }
+        // Numbers made only for this listing go at releasedir unless looked up by then.
+        lock(&self.dir_made).entry(fh.0).or_default().extend(made);
         let skip = usize::try_from(offset).unwrap_or(usize::MAX);
         for (i, (ino, kind, name)) in all.into_iter().enumerate().skip(skip) {
             if reply.add(INodeNo(ino), i as u64 + 1, kind, name) {
@@ -1256,6 +1516,10 @@ impl Filesystem for Fs {
         reply: ReplyEmpty,
     ) {
         lock(&self.dirs).remove(&fh.0);
+        let made = lock(&self.dir_made).remove(&fh.0).unwrap_or_default();
+        for ino in made {
+            self.drop_if_unheld(ino);
+        }
         reply.ok();
     }
 
@@ -1275,12 +1539,15 @@ impl Filesystem for Fs {
         match self.statfs_impl() {
             Ok((total, free)) => {
                 let b = u64::from(BLOCK_BYTES);
+                // Inodes: no limit but memory; the used count is the inode map's size,
+                // so `df -i` shows what a long-running mount holds.
+                let files = u64::from(u32::MAX);
                 reply.statfs(
                     total / b,
                     free / b,
                     free / b,
-                    u64::from(u32::MAX),
-                    u64::from(u32::MAX),
+                    files,
+                    files.saturating_sub(self.inodes_used()),
                     BLOCK_BYTES,
                     NAME_MAX_BYTES,
                     BLOCK_BYTES,
@@ -1309,15 +1576,50 @@ impl Fs {
 
     /// Whether a file being written (not yet uploaded) lies under the folder `path`.
     fn listing_pending_under(&self, path: &str) -> bool {
-        let inodes = lock(&self.inodes);
-        let open = lock(&self.open);
         let below = format!("{path}/");
-        open.iter().any(|(i, of)| {
-            let of = lock(of);
-            of.spool.is_some()
-                && !of.unlinked
-                && inodes.paths.get(i).is_some_and(|p| p.starts_with(&below))
-        })
+        self.pending_paths().iter().any(|p| p.starts_with(&below))
+    }
+
+    /// The paths of files being written (a spool, not unlinked).
+    ///
+    /// Lock order: the open map is held while an open file's lock is taken (`acquire`), an
+    /// open file's lock while the inode map's is taken (`upload`). So the inode map's lock
+    /// is never held while taking the open map's (nor a file's): here each map is read on
+    /// its own, and the files are locked after both are let go.
+    fn pending_paths(&self) -> Vec<String> {
+        let open: Vec<(u64, Arc<Mutex<OpenFile>>)> = lock(&self.open)
+            .iter()
+            .map(|(i, of)| (*i, of.clone()))
+            .collect();
+        let open: Vec<(String, Arc<Mutex<OpenFile>>)> = {
+            let inodes = lock(&self.inodes);
+            open.into_iter()
+                .filter_map(|(i, of)| Some((inodes.paths.get(&i)?.clone(), of)))
+                .collect()
+        };
+        open.into_iter()
+            .filter(|(_, of)| {
+                let of = lock(of);
+                of.spool.is_some() && !of.unlinked
+            })
+            .map(|(p, _)| p)
+            .collect()
+    }
+
+    /// Drops `ino` from the inode map if the kernel holds no lookup of it and no file has
+    /// it open.
+    fn drop_if_unheld(&self, ino: u64) {
+        // Not nested (see `pending_paths`). An open between the two steps needs a lookup
+        // the kernel holds, which `drop_unheld` sees.
+        let open = lock(&self.open).contains_key(&ino);
+        if !open {
+            lock(&self.inodes).drop_unheld(ino);
+        }
+    }
+
+    /// Entries in the inode map (`df -i` shows them as used inodes).
+    fn inodes_used(&self) -> u64 {
+        lock(&self.inodes).paths.len() as u64
     }
 }
 
@@ -1344,12 +1646,7 @@ mod tests {
 
     #[test]
     fn renames_move_descendants_only() {
-        let mut n = Inodes {
-            paths: HashMap::new(),
-            inos: HashMap::new(),
-            next: 1,
-        };
-        n.ino("");
+        let mut n = Inodes::new();
         let a = n.ino("a");
         let ab = n.ino("a/b");
         let ax = n.ino("ax");

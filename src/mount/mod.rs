@@ -3,8 +3,11 @@
 //! the cluster goes through `crate::client` over HTTP; this module knows nothing of the
 //! director's insides. `fs` maps file operations to object calls; this file parses the
 //! target, mounts, and unmounts on SIGINT/SIGTERM or when `fusermount3 -u` ends the session.
+//! `daemon` runs the same in a detached process and returns once the mount is up.
 
+mod daemon;
 mod fs;
+mod stream;
 
 use crate::client::Client;
 use std::path::{Path, PathBuf};
@@ -36,6 +39,10 @@ pub struct MountConfig {
     /// Let other users in (`allow_other`; non-root mounts need `user_allow_other` in
     /// /etc/fuse.conf): a Samba or media server running as its own user needs it.
     pub allow_other: bool,
+    /// Detach once mounted (see `daemon`); the command then prints the daemon's PID.
+    pub daemon: bool,
+    /// Where a daemon's messages go once detached (appended); none: nowhere.
+    pub log: Option<PathBuf>,
 }
 
 /// `BUCKET[/PREFIX]` to (bucket, prefix ending in `/` or empty).
@@ -62,7 +69,16 @@ pub fn default_spool_parent() -> PathBuf {
 }
 
 /// Mounts and serves until a stop signal or an unmount; Err says why it could not mount.
-pub fn run(cfg: MountConfig) -> Result<(), String> {
+/// With `--daemon`, returns as soon as a detached process has mounted, with its PID.
+pub fn run(cfg: MountConfig) -> Result<String, String> {
+    let detached = if cfg.daemon {
+        match daemon::role() {
+            daemon::Role::Parent => return daemon::start(),
+            daemon::Role::Child(log) => Some(log),
+        }
+    } else {
+        None
+    };
     let mp = &cfg.mountpoint;
     if !mp.is_dir() {
         return Err(format!(
@@ -77,6 +93,20 @@ pub fn run(cfg: MountConfig) -> Result<(), String> {
                 .into(),
         );
     }
+    // Absolute: a daemon leaves its working folder, and the unmount names the path again.
+    let mp = &mp
+        .canonicalize()
+        .map_err(|e| format!("{}: {e}", mp.display()))?;
+    let log = match (&detached, &cfg.log) {
+        (Some(_), Some(p)) => Some(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .map_err(|e| format!("--log {}: {e}", p.display()))?,
+        ),
+        _ => None,
+    };
     let mut client = Client::new(&cfg.url)?;
     client.retries = cfg.retries;
     client.notice = std::sync::Arc::new(|m| log::warn!("{m}"));
@@ -89,6 +119,9 @@ pub fn run(cfg: MountConfig) -> Result<(), String> {
         .spool_parent
         .join(format!("dpyfs-spool-{}", std::process::id()));
     std::fs::create_dir_all(&spool)
+        .map_err(|e| format!("spool folder {}: {e}", spool.display()))?;
+    let spool = spool
+        .canonicalize()
         .map_err(|e| format!("spool folder {}: {e}", spool.display()))?;
     let owner = std::fs::metadata(mp).map_err(|e| format!("{}: {e}", mp.display()))?;
     let fs = fs::Fs::new(fs::FsConfig {
@@ -113,19 +146,34 @@ pub fn run(cfg: MountConfig) -> Result<(), String> {
         options.acl = fuser::SessionACL::All;
     }
     crate::sys::catch_stop_signals();
-    let result = serve(fs, mp, &options);
+    let result = serve(fs, mp, &options, detached.map(|ready| (ready, log)));
     let _ = std::fs::remove_dir_all(&spool);
-    result
+    result.map(|()| String::new())
 }
 
-fn serve(fs: fs::Fs, mp: &Path, options: &fuser::Config) -> Result<(), String> {
+/// Mounts, then serves until stopped. A daemon (`detached`) tells its parent the mount is
+/// up only now, so the parent's exit means the folder is usable.
+fn serve(
+    fs: fs::Fs,
+    mp: &Path,
+    options: &fuser::Config,
+    detached: Option<(daemon::Ready, Option<std::fs::File>)>,
+) -> Result<(), String> {
     let session =
         fuser::spawn_mount(fs, mp, options).map_err(|e| format!("mount {}: {e}", mp.display()))?;
+    let how = if detached.is_some() {
+        "SIGTERM"
+    } else {
+        "Ctrl-C"
+    };
     eprintln!(
-        "dpyfs mount: mounted at {}; Ctrl-C or `fusermount3 -u {}` unmounts",
+        "dpyfs mount: mounted at {}; {how} or `fusermount3 -u {}` unmounts",
         mp.display(),
         mp.display()
     );
+    if let Some((ready, log)) = detached {
+        ready.mounted(log.as_ref());
+    }
     while !crate::sys::stop_requested() && !session.guard.is_finished() {
         std::thread::sleep(Duration::from_millis(POLL_MS));
     }

@@ -5,7 +5,8 @@
 #        tests. Without recommends: chromium's would bring a desktop (upower, udev, cups
 #        helpers, about 540 MB) that headless use does not need;
 #        dnsmasq-base (the program, not the service) for tests/names.rs.
-#   apt: fuse3 (fusermount3) and rsync for the mount test (tests/mount.rs).
+#   apt: fuse3 (fusermount3), rsync, samba, smbclient and minidlna for the mount test
+#        (tests/mount.rs).
 #   pip: tests/clients/requirements.txt (boto3, aws-cli) into a venv, by default target/s3-venv
 # Idempotent; parallel callers wait on a lock. Usage: install.sh [VENV_DIR]
 set -euo pipefail
@@ -23,6 +24,10 @@ command -v curl >/dev/null || need_apt+=(curl)
 command -v jq >/dev/null || need_apt+=(jq)
 command -v fusermount3 >/dev/null || need_apt+=(fuse3)
 command -v rsync >/dev/null || need_apt+=(rsync)
+# tests/mount.rs: Samba and minidlna serving the mounted folder.
+command -v smbd >/dev/null || need_apt+=(samba)
+command -v smbclient >/dev/null || need_apt+=(smbclient)
+command -v minidlnad >/dev/null || need_apt+=(minidlna)
 command -v script >/dev/null || need_apt+=(util-linux)
 command -v chromium >/dev/null || command -v chromium-browser >/dev/null || need_apt+=(chromium)
 # Without recommends no font comes with chromium: the screenshot would show empty boxes.
