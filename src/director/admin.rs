@@ -153,7 +153,7 @@ impl DirectorApi {
             (idx.buckets.len(), idx.object_count())
         };
         let c = &d.counters;
-        json!({
+        let mut v = json!({
             "version": crate::VERSION,
             "uptime_seconds": self.started.elapsed().as_secs(),
             "replicas": d.cfg.replicas,
@@ -175,7 +175,11 @@ impl DirectorApi {
             "stores": d.stores.status_json(),
             "repair": d.repairer.snapshot(),
             "recent_errors": crate::logring::snapshot(),
-        })
+        });
+        if let Some(m) = v.as_object_mut() {
+            m.extend(d.replica.status_fields());
+        }
+        v
     }
 
     pub(crate) fn metrics_text(&self) -> Response {
