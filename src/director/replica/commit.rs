@@ -159,6 +159,9 @@ impl Director {
         if r.is_single() {
             return Ok(());
         }
+        if !r.view().running {
+            return Err(unavailable("this director is still joining its group"));
+        }
         let wait = Duration::from_millis(READ_WAIT_MS);
         let index = Replica::wait_reply(&r.read_index(), wait)?;
         r.wait_applied(index, wait)
