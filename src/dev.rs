@@ -18,6 +18,9 @@ pub struct DevConfig {
     pub replicas: usize,
     /// The director's port; stores take the next ones.
     pub port: u16,
+    /// 1, 3 or 5 directors: the first on `port`, the others on the ports after the
+    /// stores' (7074 and 7075 beside three stores).
+    pub directors: usize,
     /// Where the dpyfs binaries are.
     pub bin_dir: PathBuf,
 }
@@ -100,11 +103,12 @@ fn stop_all(running: &mut [Running]) {
 /// port's owner (often an earlier `dpyfs dev`) answers the readiness poll, the banner
 /// prints, and only then does our daemon die on "address in use", the cause in its log.
 fn check_ports(cfg: &DevConfig) -> Result<(), String> {
-    for i in 0..=cfg.stores {
+    for i in 0..cfg.stores + cfg.directors {
         let port = cfg.port + i as u16;
         if let Err(e) = std::net::TcpListener::bind(("127.0.0.1", port)) {
             let role = match i {
                 0 => "the director".to_string(),
+                _ if i > cfg.stores => format!("director{}", i - cfg.stores + 1),
                 _ => format!("store{i}"),
             };
             let by = port_owner(port)
@@ -175,6 +179,55 @@ pub fn run(cfg: &DevConfig) -> Result<(), String> {
     result
 }
 
+/// The director ports: `port`, then (for a group) the ports after the stores'.
+fn director_ports(cfg: &DevConfig) -> Vec<u16> {
+    let after = cfg.port + cfg.stores as u16;
+    std::iter::once(cfg.port)
+        .chain((1..cfg.directors).map(|k| after + k as u16))
+        .collect()
+}
+
+/// Starts the directors (each `--peer` of the others) and waits until each answers.
+fn start_directors(
+    cfg: &DevConfig,
+    running: &mut Vec<Running>,
+    token: &str,
+    store_urls: &[String],
+) -> Result<(), String> {
+    let dir = cfg.dir.display().to_string();
+    let ports = director_ports(cfg);
+    for (k, port) in ports.iter().enumerate() {
+        let name = match k {
+            0 => "director".to_string(),
+            _ => format!("director{}", k + 1),
+        };
+        let mut args: Vec<String> = vec![
+            "--listen".into(),
+            format!("127.0.0.1:{port}"),
+            "--data".into(),
+            format!("{dir}/{name}"),
+            "--replicas".into(),
+            cfg.replicas.to_string(),
+            "--store-token-file".into(),
+            token.to_string(),
+        ];
+        for u in store_urls {
+            args.extend(["--store".into(), u.clone()]);
+        }
+        for p in ports.iter().filter(|p| *p != port) {
+            args.extend(["--peer".into(), format!("http://127.0.0.1:{p}")]);
+        }
+        running.push(spawn(cfg, &name, "dpyfs-director", &args)?);
+        let last = running.len() - 1;
+        wait_ready(
+            &mut running[last],
+            *port,
+            &cfg.dir.join(format!("{name}.log")),
+        )?;
+    }
+    Ok(())
+}
+
 fn start_and_wait(cfg: &DevConfig, running: &mut Vec<Running>) -> Result<(), String> {
     let dir = cfg.dir.display().to_string();
     // Even a local cluster's stores answer only its director: the token is made at the
@@ -208,26 +261,14 @@ fn start_and_wait(cfg: &DevConfig, running: &mut Vec<Running>) -> Result<(), Str
         wait_ready(&mut running[last], port, &log)?;
         store_urls.push(format!("http://127.0.0.1:{port}"));
     }
-    let mut args: Vec<String> = vec![
-        "--listen".into(),
-        format!("127.0.0.1:{}", cfg.port),
-        "--data".into(),
-        format!("{dir}/director"),
-        "--replicas".into(),
-        cfg.replicas.to_string(),
-        "--store-token-file".into(),
-        token.clone(),
-    ];
-    for u in &store_urls {
-        args.push("--store".into());
-        args.push(u.clone());
-    }
-    running.push(spawn(cfg, "director", "dpyfs-director", &args)?);
-    let last = running.len() - 1;
-    wait_ready(&mut running[last], cfg.port, &cfg.dir.join("director.log"))?;
+    start_directors(cfg, running, &token, &store_urls)?;
     let url = format!("http://127.0.0.1:{}", cfg.port);
     println!(
-        "dpyfs dev: director at {url}, {} stores on ports {}-{}, {} copies of every chunk",
+        "dpyfs dev: {} at {url}, {} stores on ports {}-{}, {} copies of every chunk",
+        match cfg.directors {
+            1 => "director".to_string(),
+            n => format!("{n} directors (see dpyfs status)"),
+        },
         cfg.stores,
         cfg.port + 1,
         cfg.port + cfg.stores as u16,

@@ -419,12 +419,18 @@ fn dev_main(args: &[String]) -> ExitCode {
     o.optopt("", "replicas", "copies of every chunk (default 2)", "R");
     o.optopt(
         "",
+        "directors",
+        "1 (default), 3 or 5 directors; the others on the ports after the stores",
+        "N",
+    );
+    o.optopt(
+        "",
         "port",
         "director port; stores use the next ones (default 7070)",
         "PORT",
     );
     cli::standard_flags(&mut o);
-    let synopsis = "Usage: dpyfs dev [--dir DIR] [--stores N] [--replicas R] [--port PORT]\n\n\
+    let synopsis = "Usage: dpyfs dev [--dir DIR] [--stores N] [--replicas R] [--port PORT] [--directors N]\n\n\
                     Starts a director on 127.0.0.1:7070 and N stores on the next ports, data and\n\
                     logs under DIR. Ctrl-C stops them all; a second start finds the data again.";
     let m = match cli::parse(&o, args, "dpyfs dev", synopsis) {
@@ -449,6 +455,10 @@ fn dev_main(args: &[String]) -> ExitCode {
             s.parse::<u16>().ok().filter(|p| *p > 0 && *p < 65000)
         })?
         .unwrap_or(7070);
+        let directors = cli::opt_value(&m, "directors", |s| {
+            s.parse::<usize>().ok().filter(|n| [1, 3, 5].contains(n))
+        })?
+        .unwrap_or(1);
         let exe = std::env::current_exe().map_err(|e| format!("cannot find my own binary: {e}"))?;
         let bin_dir = exe.parent().map(PathBuf::from).unwrap_or_default();
         Ok(DevConfig {
@@ -459,6 +469,7 @@ fn dev_main(args: &[String]) -> ExitCode {
             stores,
             replicas,
             port,
+            directors,
             bin_dir,
         })
     })();

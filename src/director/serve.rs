@@ -63,7 +63,11 @@ pub fn start(
     // Before the first commit (the poller journals new stores). A new group's raft
     // thread first learns its peers' ids over HTTP, once everyone listens.
     director.start_replica()?;
-    director.poll_stores();
+    if director.cfg.peers.is_empty() {
+        // A group elects its leader only once every director listens: its poller
+        // journals the stores then.
+        director.poll_stores();
+    }
     spawn_background(&director)?;
     match &director.cfg.keys {
         Some(p) => log::info!(

@@ -1279,6 +1279,42 @@ mod tests {
     }
 
     #[test]
+    fn truncate_from_cuts_the_tail_across_segments_and_appends_continue() {
+        let d = Scratch::new("truncate");
+        let (j, _) = open_small(&d, 200);
+        append_n(&j, 12);
+        j.truncate_from(5).unwrap();
+        assert_eq!(j.last_seq(), 4);
+        assert_eq!(seqs_on_disk(&d), vec![1, 2, 3, 4]);
+        assert!(j.write_at(7, rec(7)).is_err());
+        assert_eq!(j.write_at(5, rec(5)).unwrap(), 5);
+        j.wait(5).unwrap();
+        j.truncate_from(9).unwrap(); // beyond the end: nothing to do
+        drop(j);
+        let (_, r) = open_small(&d, 200);
+        assert_eq!(seqs(&r), vec![1, 2, 3, 4, 5]);
+    }
+
+    #[test]
+    fn an_installed_snapshot_beyond_the_end_restarts_the_journal_after_it() {
+        let d = Scratch::new("install");
+        let (j, _) = open(&d).unwrap();
+        append_n(&j, 3);
+        j.install_snapshot(10, (4, &[1, 2, 3]), &serde_json::json!("at 10"))
+            .unwrap();
+        assert_eq!(j.last_seq(), 10);
+        assert_eq!(j.write_at(11, rec(11)).unwrap(), 11);
+        j.wait(11).unwrap();
+        drop(j);
+        let (_, r) = open(&d).unwrap();
+        assert_eq!(r.snapshot_seq, 10);
+        assert_eq!(r.snapshot_term, 4);
+        assert_eq!(r.snapshot_voters, Some(vec![1, 2, 3]));
+        assert_eq!(seqs(&r), vec![11]);
+        assert_eq!(seqs_on_disk(&d), vec![11]);
+    }
+
+    #[test]
     fn empty_segments_are_fine() {
         let d = Scratch::new("empty");
         let (j, _) = open_small(&d, 100);
