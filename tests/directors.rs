@@ -271,6 +271,31 @@ fn a_minority_answers_503_and_journals_nothing_and_a_wiped_follower_catches_up()
     }
     let a = put(&object_url(&g, 1, "after"), b"new").unwrap();
     assert_eq!(a.status, 200, "{}", a.text());
+    // The tools take the group: a director that refuses connections is skipped.
+    let dead = format!("http://127.0.0.1:{}", free_port());
+    let group = format!("{dead},{}", g.directors[2].url());
+    let work = dir.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    std::fs::write(work.join("tool.txt"), b"through the tools").unwrap();
+    let o = command("dpyfs-put")
+        .args(["tool.txt", "bkt/tool.txt"])
+        .current_dir(&work)
+        .env("DPYFS_URL", &group)
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("DPYFS_ACCESS_KEY")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = command("dpyfs")
+        .args(["--url", &dead, "--url", &g.directors[0].url(), "status"])
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("DPYFS_ACCESS_KEY")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("directors: 3"), "{text}");
+    let a = get(&object_url(&g, 0, "tool.txt")).unwrap();
+    assert_eq!(a.body, b"through the tools");
     wait_caught_up(&g, &[0, 1, 2]);
     assert_journals_agree(&g, &dir, &[0, 1, 2]);
 }

@@ -31,7 +31,9 @@ Commands:
   fsck [--deep]                       check that every object has N verified copies
   recover --store URL... --data DIR   rebuild a director's journal from the stores
 
---url (or DPYFS_URL) is the director, default http://127.0.0.1:7070.
+--url (or DPYFS_URL) is the director, default http://127.0.0.1:7070; for a group of
+directors repeat --url or separate the URLs with commas (the next is tried after a
+refused connection or a 503).
 --keys (or DPYFS_KEYS) is the keys file, default /etc/dpyfs/keys.json; a director
 started with --keys on the same file re-reads it within a second.
 'dpyfs COMMAND --help' describes each command.";
@@ -489,12 +491,17 @@ fn dev_main(args: &[String]) -> ExitCode {
 fn main() -> ExitCode {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     let mut url = std::env::var("DPYFS_URL").unwrap_or_else(|_| "http://127.0.0.1:7070".into());
-    if args.first().map(String::as_str) == Some("--url") {
+    // Repeated, --url names a group of directors (tried in turn).
+    let mut urls: Vec<String> = Vec::new();
+    while args.first().map(String::as_str) == Some("--url") {
         if args.len() < 2 {
             return cli::usage_error(PROGRAM, "--url needs a value");
         }
-        url = args[1].clone();
+        urls.push(args[1].clone());
         args.drain(..2);
+    }
+    if !urls.is_empty() {
+        url = urls.join(",");
     }
     match args.first().map(String::as_str) {
         Some("dev") => dev_main(&args[1..]),
