@@ -15,6 +15,10 @@ use std::path::Path;
 pub struct Boot {
     pub restored: Restored,
     pub voters_known: bool,
+    /// Started with nothing (no journal, no `raft-state.json`): if its peers hold records,
+    /// this is a wiped director coming back, which must not vote before it has caught up
+    /// (it forgot its vote and its copies).
+    pub blank: bool,
 }
 
 /// Applies one committed entry. A command that no longer validates (two directors raced
@@ -88,7 +92,7 @@ pub fn restore(
                 commit: last,
                 voters: vec![id],
             };
-            state::store(dir, &s).map_err(internal)?;
+            state::store(dir, &s).map_err(|e| internal(e.to_string()))?;
             s
         }
         None => RaftState::default(),
@@ -122,6 +126,7 @@ pub fn restore(
         None => b"null".to_vec(),
     };
     Ok(Boot {
+        blank: last == 0 && stored.format == 0,
         voters_known: !voters.is_empty(),
         restored: Restored {
             hard_state: HardState {

@@ -36,6 +36,37 @@ struct Loop {
     stored: RaftState,
     stored_at: Instant,
     compact_due: bool,
+    /// A blank director whose peers hold records grants no vote before its commit point
+    /// reaches this (see `Boot::blank`); 0 once caught up.
+    catch_up_to: u64,
+    /// The state machine at the node's snapshot, kept to rebuild the node after a failed
+    /// write (the node does not hand its snapshot's data back).
+    snapshot_data: Vec<u8>,
+}
+
+/// After a journal write failed (a full disk), the raft thread waits this long before it
+/// tries again, so that a full disk does not spin elections.
+const PERSIST_RETRY_MS: u64 = 500;
+
+fn options() -> Options {
+    Options {
+        election_ticks: ELECTION_TICKS,
+        heartbeat_ticks: HEARTBEAT_TICKS,
+        entries_per_message_max: ENTRIES_PER_MESSAGE_MAX,
+        seed: state::random_u64(),
+    }
+}
+
+/// A group of one elects itself at once rather than after a timeout.
+fn elect_if_single(node: &mut Node) {
+    if node.status().config == [node.id()] {
+        for _ in 0..=2 * ELECTION_TICKS {
+            if node.role() == Role::Leader {
+                break;
+            }
+            node.tick();
+        }
+    }
 }
 
 impl Director {
@@ -53,14 +84,8 @@ impl Director {
         let Some(mut boot) = self.boot.lock().unwrap_or_else(|p| p.into_inner()).take() else {
             return;
         };
-        self.probe_peers(&mut boot);
+        let catch_up_to = self.probe_peers(&mut boot);
         let r = &self.replica;
-        let opts = Options {
-            election_ticks: ELECTION_TICKS,
-            heartbeat_ticks: HEARTBEAT_TICKS,
-            entries_per_message_max: ENTRIES_PER_MESSAGE_MAX,
-            seed: state::random_u64(),
-        };
         let stored = RaftState {
             format: RAFT_STATE_FORMAT,
             term: boot.restored.hard_state.term,
@@ -68,16 +93,9 @@ impl Director {
             commit: boot.restored.commit,
             voters: boot.restored.snapshot.meta.config.clone(),
         };
-        let mut node = Node::new(r.id, opts, boot.restored);
-        if node.status().config == [r.id] {
-            // A group of one elects itself at once rather than after a timeout.
-            for _ in 0..=2 * ELECTION_TICKS {
-                if node.role() == Role::Leader {
-                    break;
-                }
-                node.tick();
-            }
-        }
+        let snapshot_data = boot.restored.snapshot.data.clone();
+        let mut node = Node::new(r.id, options(), boot.restored);
+        elect_if_single(&mut node);
         let mut lp = Loop {
             voters: node.status().config,
             node,
@@ -88,6 +106,8 @@ impl Director {
             stored,
             stored_at: Instant::now(),
             compact_due: false,
+            snapshot_data,
+            catch_up_to,
         };
         log::info!(
             "director {} in a group of {} (voters {:?})",
@@ -107,18 +127,20 @@ impl Director {
     /// Learns the ids of the `--peer` URLs: for a new group they are its voters (all of
     /// them are needed before the first election); a running group learns URLs this way
     /// too, in the background.
-    fn probe_peers(self: &Arc<Self>, boot: &mut Boot) {
+    fn probe_peers(self: &Arc<Self>, boot: &mut Boot) -> u64 {
         let r = &self.replica;
         let mut known: BTreeMap<String, NodeId> = BTreeMap::new();
+        let mut longest = 0u64;
         loop {
             for url in &r.peer_urls {
                 if known.contains_key(url) {
                     continue;
                 }
                 match r.peers.probe(url) {
-                    Ok(id) => {
+                    Ok((id, last)) => {
                         r.peers.learn(id, url);
                         known.insert(url.clone(), id);
+                        longest = longest.max(last);
                     }
                     Err(e) => log::debug!("director at {url} does not answer yet: {e}"),
                 }
@@ -141,6 +163,14 @@ impl Director {
                 .name("raft-probe".into())
                 .spawn(move || me.probe_rest(known));
         }
+        if boot.blank && longest > 0 {
+            log::warn!(
+                "this director starts blank but its peers hold {longest} records: it votes \
+                 only once it has caught up"
+            );
+            return longest;
+        }
+        0
     }
 
     fn probe_rest(&self, mut known: BTreeMap<String, NodeId>) {
@@ -149,7 +179,7 @@ impl Director {
             std::thread::sleep(Duration::from_millis(1_000));
             for url in &r.peer_urls {
                 if !known.contains_key(url) {
-                    if let Ok(id) = r.peers.probe(url) {
+                    if let Ok((id, _)) = r.peers.probe(url) {
                         r.peers.learn(id, url);
                         known.insert(url.clone(), id);
                     }
@@ -172,12 +202,16 @@ impl Director {
                 }
             }
             let was_leader = lp.node.role() == Role::Leader;
+            let leader_before = lp.node.status().leader;
             self.take(lp, inbox);
             while lp.node.has_ready() {
                 let rd = lp.node.ready();
                 let done = self.handle_ready(lp, rd);
                 lp.node.advance();
-                done?;
+                if let Err(e) = done {
+                    self.restart_node(lp, &e)?;
+                    break;
+                }
             }
             if lp.compact_due {
                 lp.compact_due = false;
@@ -188,15 +222,27 @@ impl Director {
                 lp.waiters.clear();
                 lp.reads.clear();
             }
+            if lp.node.status().leader != leader_before {
+                // Read indexes asked of a leader that is gone will never come back.
+                lp.reads.clear();
+            }
             self.publish(lp);
         }
     }
 
     /// Steps messages, proposes, asks for read indexes, compacts.
     fn take(&self, lp: &mut Loop, inbox: Inbox) {
+        if lp.catch_up_to > 0 && lp.node.status().commit >= lp.catch_up_to {
+            lp.catch_up_to = 0;
+        }
         for m in inbox.messages {
-            if matches!(m.message, crate::raft::Message::AppendResp { .. }) {
+            use crate::raft::Message;
+            if matches!(m.message, Message::AppendResp { .. }) {
                 lp.heard.insert(m.from, Instant::now());
+            }
+            let vote = matches!(m.message, Message::Vote { .. } | Message::PreVote { .. });
+            if vote && lp.catch_up_to > 0 {
+                continue;
             }
             lp.node.step(m);
         }
@@ -249,9 +295,13 @@ impl Director {
     fn handle_ready(&self, lp: &mut Loop, rd: Ready) -> Result<()> {
         let dir = &self.cfg.data;
         if let Some(hs) = rd.hard_state {
-            lp.stored.term = hs.term;
-            lp.stored.voted_for = hs.voted_for;
-            state::store(dir, &lp.stored).map_err(DirectorError::Internal)?;
+            let next = RaftState {
+                term: hs.term,
+                voted_for: hs.voted_for,
+                ..lp.stored.clone()
+            };
+            state::store(dir, &next)?;
+            lp.stored = next;
             lp.stored_at = Instant::now();
         }
         if let Some(from) = rd.truncate_from {
@@ -271,13 +321,14 @@ impl Director {
             let stale = lp.stored_at.elapsed() >= Duration::from_millis(COMMIT_STORE_MS);
             if stale && commit > lp.stored.commit {
                 lp.stored.commit = commit;
-                state::store(dir, &lp.stored).map_err(DirectorError::Internal)?;
+                state::store(dir, &lp.stored)?;
                 lp.stored_at = Instant::now();
             }
         }
         self.replica.peers.send(rd.messages);
         if let Some(s) = &rd.snapshot {
             self.install_index(s)?;
+            lp.snapshot_data = s.data.clone();
         }
         self.apply_committed(lp, &rd.committed);
         for read in rd.reads {
@@ -285,6 +336,53 @@ impl Director {
                 let _ = reply.send(Ok(read.index));
             }
         }
+        Ok(())
+    }
+
+    /// A write of a `Ready` failed (a full disk; nothing was sent): the node is rebuilt
+    /// from what the journal and the state file hold, and the proposals whose records
+    /// did not reach the journal are refused with the error. Only a failed fsync, which
+    /// stops the journal for good, ends the raft thread.
+    fn restart_node(&self, lp: &mut Loop, e: &DirectorError) -> Result<()> {
+        if let DirectorError::Journal(crate::director::meta::journal::JournalError::Stopped(_)) = e
+        {
+            return Err(DirectorError::Internal(e.to_string()));
+        }
+        log::error!("raft: a write failed: {e}; the node restarts from the journal");
+        let last = self.journal.last_seq();
+        let (status, code) = e.status_and_code();
+        let refused: Vec<u64> = lp.waiters.range(last + 1..).map(|(i, _)| *i).collect();
+        for index in refused {
+            if let Some((_, reply)) = lp.waiters.remove(&index) {
+                let _ = reply.send(Err(DirectorError::S3(status, code, e.client_message())));
+            }
+        }
+        let meta = lp.node.snapshot_meta().clone();
+        let entries: Vec<crate::raft::Entry> = lp
+            .node
+            .entries()
+            .iter()
+            .filter(|x| x.index <= last)
+            .cloned()
+            .collect();
+        let applied = self.replica.applied();
+        let restored = crate::raft::Restored {
+            hard_state: crate::raft::HardState {
+                term: lp.stored.term,
+                voted_for: lp.stored.voted_for,
+            },
+            commit: lp.node.status().commit.min(last).max(applied),
+            snapshot: Snapshot {
+                meta,
+                data: lp.snapshot_data.clone(),
+            },
+            entries,
+            applied,
+        };
+        lp.node = Node::new(self.replica.id, options(), restored);
+        elect_if_single(&mut lp.node);
+        lp.reads.clear();
+        std::thread::sleep(Duration::from_millis(PERSIST_RETRY_MS));
         Ok(())
     }
 
@@ -373,6 +471,7 @@ impl Director {
         if term > 0 {
             let data =
                 serde_json::to_vec(&state).map_err(|e| DirectorError::Internal(e.to_string()))?;
+            lp.snapshot_data = data.clone();
             lp.node.compact(seq, data);
         }
         Ok(())

@@ -33,7 +33,10 @@ impl Director {
         }
         let r = &self.replica;
         Some(match (req.method.as_str(), rest.as_str()) {
-            ("GET", "id") => Response::json(200, &json!({"id": r.id, "url": r.peers.my_url()})),
+            ("GET", "id") => Response::json(
+                200,
+                &json!({"id": r.id, "url": r.peers.my_url(), "last_index": self.journal.last_seq()}),
+            ),
             ("POST", "msg") => match read_json::<Batch>(req) {
                 Ok(batch) => {
                     if let Some(first) = batch.messages.first() {

@@ -3,6 +3,7 @@
 //! the durable term and vote, the last commit point stored, and the voter set the group
 //! was started with.
 
+use crate::director::meta::journal::JournalError;
 use crate::fsutil::write_atomic;
 use crate::raft::NodeId;
 use serde::{Deserialize, Serialize};
@@ -97,11 +98,12 @@ pub fn load(dir: &Path) -> Result<Option<RaftState>, String> {
 }
 
 /// Stores the state atomically and durably (before any message that depends on it).
-pub fn store(dir: &Path, st: &RaftState) -> Result<(), String> {
+/// Its errors are the journal's, so a full disk answers 507 without naming the file.
+pub fn store(dir: &Path, st: &RaftState) -> Result<(), JournalError> {
     let path = dir.join(RAFT_STATE_FILE);
-    let mut bytes = serde_json::to_vec(st).map_err(|e| e.to_string())?;
+    let mut bytes = serde_json::to_vec(st)?;
     bytes.push(b'\n');
-    write_atomic(&path, &bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    write_atomic(&path, &bytes).map_err(|source| JournalError::Io { path, source })
 }
 
 #[cfg(test)]

@@ -190,8 +190,8 @@ impl Peers {
         }
     }
 
-    /// Asks a `--peer` URL for its director id.
-    pub fn probe(&self, url: &str) -> Result<NodeId, String> {
+    /// Asks a `--peer` URL for its director id and how long its journal is.
+    pub fn probe(&self, url: &str) -> Result<(NodeId, u64), String> {
         let url = url.trim_end_matches('/');
         let resp = self
             .auth(self.agent.get(&format!("{url}/_dpyfs/raft/id")))
@@ -199,9 +199,11 @@ impl Peers {
             .call()
             .map_err(|e| e.to_string())?;
         let v: Value = serde_json::from_reader(resp.into_reader()).map_err(|e| e.to_string())?;
-        v.get("id")
+        let id = v
+            .get("id")
             .and_then(Value::as_u64)
-            .ok_or_else(|| format!("{url}/_dpyfs/raft/id answered without an id"))
+            .ok_or_else(|| format!("{url}/_dpyfs/raft/id answered without an id"))?;
+        Ok((id, v.get("last_index").and_then(Value::as_u64).unwrap_or(0)))
     }
 
     /// Sends journal records to the leader at `url`, which proposes them, waits until

@@ -197,8 +197,9 @@ impl DirectorApi {
         if let Err(e) = authorize(access, &method, &path, req) {
             return ("auth", Err(e));
         }
-        if (method == "GET" || method == "HEAD") && !path.starts_with("/_dpyfs/") {
-            // Linearizable reads on a group of directors (a no-op for a group of one).
+        if !path.starts_with("/_dpyfs/") {
+            // Linearizable on a group of directors (a no-op for a group of one): a read
+            // sees, and a write is checked against, everything committed before it began.
             if let Err(e) = self.director.read_barrier() {
                 return ("read", Err(e));
             }
