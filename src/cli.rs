@@ -203,10 +203,10 @@ pub fn apply_tls_client_flags(
 /// The flags `dpyfs-put` and `dpyfs-get` share.
 pub fn transfer_flags(opts: &mut getopts::Options) {
     opts.optflag("r", "recursive", "folders and everything in them");
-    opts.optopt(
+    opts.optmulti(
         "",
         "url",
-        "the director (default $DPYFS_URL, else http://127.0.0.1:7070)",
+        "the director (repeat, or commas, for a group; default $DPYFS_URL, else http://127.0.0.1:7070)",
         "URL",
     );
     opts.optflag(
@@ -247,7 +247,12 @@ pub fn transfer_config(m: &getopts::Matches) -> Result<crate::tools::TransferCon
         crate::human::parse_size(s).filter(|n| *n > 0)
     })?;
     apply_tls_client_flags(m, None)?;
-    let url = m.opt_str("url").unwrap_or_else(crate::client::default_url);
+    let urls = m.opt_strs("url");
+    let url = if urls.is_empty() {
+        crate::client::default_url()
+    } else {
+        urls.join(",")
+    };
     crate::client::Client::new(&url)?;
     Ok(crate::tools::TransferConfig {
         url,

@@ -105,6 +105,20 @@ pub fn default_url() -> String {
         .unwrap_or_else(|| URL_DEFAULT.to_string())
 }
 
+/// One director URL, checked: (base without a trailing `/`, host[:port]).
+fn parse_director(url: &str) -> std::result::Result<(String, String), String> {
+    let base = url.trim_end_matches('/').to_string();
+    let rest = crate::tls::strip_scheme(&base)
+        .ok_or_else(|| format!("the URL must start with http:// or https:// (got {url:?})"))?;
+    let host = rest.split('/').next().unwrap_or("").to_string();
+    if host.is_empty() || rest.contains('/') {
+        return Err(format!(
+            "the URL must be http[s]://HOST[:PORT] with no path (got {url:?})"
+        ));
+    }
+    Ok((base, host))
+}
+
 /// A request body.
 pub enum Payload<'a> {
     None,
@@ -156,9 +170,12 @@ pub enum Listed {
 pub type Notice = Arc<dyn Fn(&str) + Send + Sync>;
 
 pub struct Client {
-    base: String,
-    /// host[:port] as the Host header carries it (signatures cover it).
-    host: String,
+    /// The directors to try, in order, as (base URL, host[:port] as the Host header
+    /// carries it, which signatures cover): `DPYFS_URL=http://a:7070,http://b:7070` or
+    /// `--url` repeated names a group of directors.
+    directors: Vec<(String, String)>,
+    /// The one requests go to; moved on after a refused connection or a 503.
+    current: std::sync::atomic::AtomicUsize,
     agent: ureq::Agent,
     keys: Option<Credentials>,
     region: String,
@@ -177,20 +194,20 @@ impl Client {
     }
 
     /// `new` with another limit on a stalled answer: an admin pass (GC, a deep fsck)
-    /// answers only once it is done.
+    /// answers only once it is done. `url` may name several directors, comma-separated.
     pub fn with_read_timeout(url: &str, read: Duration) -> std::result::Result<Client, String> {
-        let base = url.trim_end_matches('/').to_string();
-        let rest = crate::tls::strip_scheme(&base)
-            .ok_or_else(|| format!("the URL must start with http:// or https:// (got {url:?})"))?;
-        let host = rest.split('/').next().unwrap_or("").to_string();
-        if host.is_empty() || rest.contains('/') {
-            return Err(format!(
-                "the URL must be http[s]://HOST[:PORT] with no path (got {url:?})"
-            ));
+        let directors = url
+            .split(',')
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .map(parse_director)
+            .collect::<std::result::Result<Vec<_>, String>>()?;
+        if directors.is_empty() {
+            return Err("no director URL given".into());
         }
         Ok(Client {
-            base,
-            host,
+            directors,
+            current: std::sync::atomic::AtomicUsize::new(0),
             agent: ureq::AgentBuilder::new()
                 .resolver(crate::resolve::netloc)
                 .tls_connector(crate::tls::connector())
@@ -214,8 +231,22 @@ impl Client {
         })
     }
 
+    /// The director requests go to now.
     pub fn url(&self) -> &str {
-        &self.base
+        &self.director().0
+    }
+
+    fn director(&self) -> &(String, String) {
+        let k = self.current.load(std::sync::atomic::Ordering::Relaxed);
+        &self.directors[k % self.directors.len()]
+    }
+
+    /// After a refused connection or a 503: the next director of a group, if any.
+    fn next_director(&self) {
+        if self.directors.len() > 1 {
+            self.current
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
     }
 
     /// Runs `f` until it succeeds, fails with an error that is not retryable, or has been
@@ -229,11 +260,14 @@ impl Client {
                 Ok(v) => return Ok(v),
                 Err(e)
                     if e.retryable()
-                        && (self.retry_refused || !matches!(e, ClientError::NoDirector(_)))
+                        && (self.retry_refused
+                            || self.directors.len() > 1
+                            || !matches!(e, ClientError::NoDirector(_)))
                         && attempt < self.retries
                         && !crate::sys::stop_requested() =>
                 {
                     attempt += 1;
+                    self.next_director();
                     (self.notice)(&format!(
                         "{what}: {e}; retry {attempt}/{} in {:.1} s",
                         self.retries,
@@ -256,10 +290,11 @@ impl Client {
         headers: &[(String, String)],
         body: Payload<'_>,
     ) -> Result<ureq_response::Answer> {
+        let base = &self.director().0;
         let url = if query.is_empty() {
-            format!("{}{path}", self.base)
+            format!("{base}{path}")
         } else {
-            format!("{}{path}?{query}", self.base)
+            format!("{base}{path}?{query}")
         };
         let mut req = self.agent.request(method, &url);
         // A streamed body is not hashed ahead (it may be stdin): SigV4's UNSIGNED-PAYLOAD.
@@ -287,7 +322,7 @@ impl Client {
             Ok(r) => Ok(ureq_response::Answer(r)),
             Err(ureq::Error::Status(status, r)) => Err(error_from(status, r)),
             Err(ureq::Error::Transport(t)) if refused(&t) => {
-                Err(ClientError::NoDirector(self.base.clone()))
+                Err(ClientError::NoDirector(base.clone()))
             }
             // A certificate refused now is refused on every try.
             Err(ureq::Error::Transport(t)) if crate::tls::certificate_refused(&t) => {
@@ -317,7 +352,7 @@ impl Client {
             method,
             path,
             query,
-            &self.host,
+            &self.director().1,
             headers,
             payload_hash,
             crate::timefmt::now_ms() / 1000,
@@ -797,5 +832,11 @@ mod tests {
         assert!(Client::new("ftp://x").is_err());
         assert!(Client::new("http://x/path").is_err());
         assert!(Client::new("http://").is_err());
+        let group = Client::new("http://a:7070, http://b:7070/").unwrap();
+        assert_eq!(group.url(), "http://a:7070");
+        group.next_director();
+        assert_eq!(group.url(), "http://b:7070");
+        assert!(Client::new("http://a,ftp://b").is_err());
+        assert!(Client::new(",").is_err());
     }
 }

@@ -18,6 +18,9 @@ pub struct DevConfig {
     pub replicas: usize,
     /// The director's port; stores take the next ones.
     pub port: u16,
+    /// 1, 3 or 5 directors: the first on `port`, the others on the ports after the
+    /// stores' (7074 and 7075 beside three stores).
+    pub directors: usize,
     /// Where the dpyfs binaries are.
     pub bin_dir: PathBuf,
     /// HTTPS everywhere, with a CA made under `dir/tls/` (`--tls`).
@@ -106,11 +109,12 @@ fn stop_all(running: &mut [Running]) {
 /// port's owner (often an earlier `dpyfs dev`) answers the readiness poll, the banner
 /// prints, and only then does our daemon die on "address in use", the cause in its log.
 fn check_ports(cfg: &DevConfig) -> Result<(), String> {
-    for i in 0..=cfg.stores {
+    for i in 0..cfg.stores + cfg.directors {
         let port = cfg.port + i as u16;
         if let Err(e) = std::net::TcpListener::bind(("127.0.0.1", port)) {
             let role = match i {
                 0 => "the director".to_string(),
+                _ if i > cfg.stores => format!("director{}", i - cfg.stores + 1),
                 _ => format!("store{i}"),
             };
             let by = port_owner(port)
@@ -170,7 +174,11 @@ fn listening_inode(table: &str, port: u16) -> Option<u64> {
 fn print_banner(cfg: &DevConfig, url: &str, tls: Option<&crate::tls::ca::DevCerts>) {
     let dir = cfg.dir.display();
     println!(
-        "dpyfs dev: director at {url}, {} stores on ports {}-{}, {} copies of every chunk",
+        "dpyfs dev: {} at {url}, {} stores on ports {}-{}, {} copies of every chunk",
+        match cfg.directors {
+            1 => "director".to_string(),
+            n => format!("{n} directors (see dpyfs status)"),
+        },
         cfg.stores,
         cfg.port + 1,
         cfg.port + cfg.stores as u16,
@@ -200,6 +208,59 @@ pub fn run(cfg: &DevConfig) -> Result<(), String> {
         println!("dpyfs dev: stopped; data kept in {}", cfg.dir.display());
     }
     result
+}
+
+/// The director ports: `port`, then (for a group) the ports after the stores'.
+fn director_ports(cfg: &DevConfig) -> Vec<u16> {
+    let after = cfg.port + cfg.stores as u16;
+    std::iter::once(cfg.port)
+        .chain((1..cfg.directors).map(|k| after + k as u16))
+        .collect()
+}
+
+/// Starts the directors (each `--peer` of the others) and waits until each answers.
+fn start_directors(
+    cfg: &DevConfig,
+    running: &mut Vec<Running>,
+    token: &str,
+    store_urls: &[String],
+    tls: Option<&crate::tls::ca::DevCerts>,
+) -> Result<(), String> {
+    let dir = cfg.dir.display().to_string();
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let ports = director_ports(cfg);
+    for (k, port) in ports.iter().enumerate() {
+        let name = match k {
+            0 => "director".to_string(),
+            _ => format!("director{}", k + 1),
+        };
+        let mut args: Vec<String> = vec![
+            "--listen".into(),
+            format!("127.0.0.1:{port}"),
+            "--data".into(),
+            format!("{dir}/{name}"),
+            "--replicas".into(),
+            cfg.replicas.to_string(),
+            "--store-token-file".into(),
+            token.to_string(),
+        ];
+        for u in store_urls {
+            args.extend(["--store".into(), u.clone()]);
+        }
+        for p in ports.iter().filter(|p| *p != port) {
+            args.extend(["--peer".into(), format!("{scheme}://127.0.0.1:{p}")]);
+        }
+        args.extend(tls.iter().flat_map(|t| t.director_args()));
+        running.push(spawn(cfg, &name, "dpyfs-director", &args)?);
+        let last = running.len() - 1;
+        wait_ready(
+            &mut running[last],
+            scheme,
+            *port,
+            &cfg.dir.join(format!("{name}.log")),
+        )?;
+    }
+    Ok(())
 }
 
 fn start_and_wait(cfg: &DevConfig, running: &mut Vec<Running>) -> Result<(), String> {
@@ -241,29 +302,7 @@ fn start_and_wait(cfg: &DevConfig, running: &mut Vec<Running>) -> Result<(), Str
         wait_ready(&mut running[last], scheme, port, &log)?;
         store_urls.push(format!("{scheme}://127.0.0.1:{port}"));
     }
-    let mut args: Vec<String> = vec![
-        "--listen".into(),
-        format!("127.0.0.1:{}", cfg.port),
-        "--data".into(),
-        format!("{dir}/director"),
-        "--replicas".into(),
-        cfg.replicas.to_string(),
-        "--store-token-file".into(),
-        token.clone(),
-    ];
-    for u in &store_urls {
-        args.push("--store".into());
-        args.push(u.clone());
-    }
-    args.extend(tls.iter().flat_map(|t| t.director_args()));
-    running.push(spawn(cfg, "director", "dpyfs-director", &args)?);
-    let last = running.len() - 1;
-    wait_ready(
-        &mut running[last],
-        scheme,
-        cfg.port,
-        &cfg.dir.join("director.log"),
-    )?;
+    start_directors(cfg, running, &token, &store_urls, tls.as_ref())?;
     let url = format!("{scheme}://127.0.0.1:{}", cfg.port);
     print_banner(cfg, &url, tls.as_ref());
     while !crate::sys::stop_requested() {

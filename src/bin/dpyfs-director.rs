@@ -60,6 +60,18 @@ fn options() -> getopts::Options {
         "bearer token the stores require",
         "FILE",
     );
+    o.optmulti(
+        "",
+        "peer",
+        "another director of this group (repeat for each; a group of 3 or 5)",
+        "URL",
+    );
+    o.optopt(
+        "",
+        "peer-token-file",
+        "bearer token directors present to each other (default: the store token)",
+        "FILE",
+    );
     o.optopt(
         "",
         "compact-bytes",
@@ -178,6 +190,8 @@ fn config(m: &getopts::Matches) -> Result<DirectorConfig, String> {
         ));
     }
     c.store_token_file = m.opt_str("store-token-file").map(PathBuf::from);
+    c.peers = m.opt_strs("peer");
+    c.peer_token_file = m.opt_str("peer-token-file").map(PathBuf::from);
     if let Some(n) = cli::opt_value(m, "compact-bytes", parse_size)? {
         c.compact_bytes = n;
     }

@@ -33,7 +33,9 @@ Commands:
   ca init DIR | ca issue DIR NAME --ip A --dns H... | ca show FILE
                                       the cluster's own certificate authority (HTTPS)
 
---url (or DPYFS_URL) is the director, default http://127.0.0.1:7070.
+--url (or DPYFS_URL) is the director, default http://127.0.0.1:7070; for a group of
+directors repeat --url or separate the URLs with commas (the next is tried after a
+refused connection or a 503).
 --ca FILE (or DPYFS_CA, or AWS_CA_BUNDLE) is the CA trusted for https:// URLs;
 --tls-cert FILE --tls-key FILE present a client certificate (recover, to stores).
 --keys (or DPYFS_KEYS) is the keys file, default /etc/dpyfs/keys.json; a director
@@ -456,6 +458,12 @@ fn dev_main(args: &[String]) -> ExitCode {
     o.optopt("", "replicas", "copies of every chunk (default 2)", "R");
     o.optopt(
         "",
+        "directors",
+        "1 (default), 3 or 5 directors; the others on the ports after the stores",
+        "N",
+    );
+    o.optopt(
+        "",
         "port",
         "director port; stores use the next ones (default 7070)",
         "PORT",
@@ -466,7 +474,7 @@ fn dev_main(args: &[String]) -> ExitCode {
         "HTTPS everywhere, with a CA made in DIR/tls (stores require client certificates)",
     );
     cli::standard_flags(&mut o);
-    let synopsis = "Usage: dpyfs dev [--dir DIR] [--stores N] [--replicas R] [--port PORT] [--tls]\n\n\
+    let synopsis = "Usage: dpyfs dev [--dir DIR] [--stores N] [--replicas R] [--port PORT] [--directors N] [--tls]\n\n\
                     Starts a director on 127.0.0.1:7070 and N stores on the next ports, data and\n\
                     logs under DIR. Ctrl-C stops them all; a second start finds the data again.";
     let m = match cli::parse(&o, args, "dpyfs dev", synopsis) {
@@ -491,6 +499,10 @@ fn dev_main(args: &[String]) -> ExitCode {
             s.parse::<u16>().ok().filter(|p| *p > 0 && *p < 65000)
         })?
         .unwrap_or(7070);
+        let directors = cli::opt_value(&m, "directors", |s| {
+            s.parse::<usize>().ok().filter(|n| [1, 3, 5].contains(n))
+        })?
+        .unwrap_or(1);
         let exe = std::env::current_exe().map_err(|e| format!("cannot find my own binary: {e}"))?;
         let bin_dir = exe.parent().map(PathBuf::from).unwrap_or_default();
         Ok(DevConfig {
@@ -501,6 +513,7 @@ fn dev_main(args: &[String]) -> ExitCode {
             stores,
             replicas,
             port,
+            directors,
             bin_dir,
             tls: m.opt_present("tls"),
         })
@@ -524,12 +537,17 @@ fn main() -> ExitCode {
         return cli::usage_error(PROGRAM, &e);
     }
     let mut url = std::env::var("DPYFS_URL").unwrap_or_else(|_| "http://127.0.0.1:7070".into());
-    if args.first().map(String::as_str) == Some("--url") {
+    // Repeated, --url names a group of directors (tried in turn).
+    let mut urls: Vec<String> = Vec::new();
+    while args.first().map(String::as_str) == Some("--url") {
         if args.len() < 2 {
             return cli::usage_error(PROGRAM, "--url needs a value");
         }
-        url = args[1].clone();
+        urls.push(args[1].clone());
         args.drain(..2);
+    }
+    if !urls.is_empty() {
+        url = urls.join(",");
     }
     match args.first().map(String::as_str) {
         Some("dev") => dev_main(&args[1..]),

@@ -153,7 +153,7 @@ impl DirectorApi {
             (idx.buckets.len(), idx.object_count())
         };
         let c = &d.counters;
-        json!({
+        let mut v = json!({
             "version": crate::VERSION,
             "uptime_seconds": self.started.elapsed().as_secs(),
             "replicas": d.cfg.replicas,
@@ -176,7 +176,11 @@ impl DirectorApi {
             "repair": d.repairer.snapshot(),
             "recent_errors": crate::logring::snapshot(),
             "tls_warnings": crate::tls::expiry_warnings(crate::timefmt::now_ms() / 1000),
-        })
+        });
+        if let Some(m) = v.as_object_mut() {
+            m.extend(d.replica.status_fields());
+        }
+        v
     }
 
     pub(crate) fn metrics_text(&self) -> Response {

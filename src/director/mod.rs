@@ -5,6 +5,7 @@ pub mod admin;
 pub mod data;
 pub mod error;
 pub mod meta;
+pub mod replica;
 pub mod s3;
 pub mod serve;
 pub mod upkeep;
@@ -13,12 +14,11 @@ use crate::chunker::Chunking;
 use crate::http::ServerConfig;
 use data::stores::Stores;
 use error::{DirectorError, Result};
-use meta::index::{Index, Prepared};
+use meta::index::Index;
 use meta::journal::{Journal, JournalConfig};
-use meta::records::Record;
 use std::fs::{File, OpenOptions};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -65,6 +65,11 @@ pub struct DirectorConfig {
     pub keys: Option<PathBuf>,
     /// How a new chunk's copies reach the stores (`--replication`).
     pub replication: Replication,
+    /// The other directors of the group (`--peer`); empty for a group of one.
+    pub peers: Vec<String>,
+    /// The token directors present to each other (`--peer-token-file`; the store token
+    /// when not given).
+    pub peer_token_file: Option<PathBuf>,
 }
 
 impl DirectorConfig {
@@ -87,6 +92,8 @@ impl DirectorConfig {
             http: ServerConfig::default(),
             keys: None,
             replication: Replication::Chain,
+            peers: Vec::new(),
+            peer_token_file: None,
         }
     }
 }
@@ -104,9 +111,8 @@ pub struct Counters {
 
 pub struct Director {
     pub cfg: DirectorConfig,
-    /// The namespace. Mutations take the write lock around validate + journal write +
-    /// apply, so records are applied in seq order; the fsync wait happens after the lock
-    /// is released, so concurrent writers share fsyncs (group commit).
+    /// The namespace, at the commit point: only the raft thread writes it, applying
+    /// committed records in seq order (`replica::driver`).
     pub index: RwLock<Index>,
     pub journal: Journal,
     pub stores: Arc<Stores>,
@@ -116,7 +122,12 @@ pub struct Director {
     pub inflight: std::sync::Mutex<data::pins::InFlight>,
     /// Held by a repair pass or a GC pass: one at a time.
     maintenance: std::sync::Mutex<()>,
-    compacting: AtomicBool,
+    /// The raft side: inbox, applied point, status (`replica::shared`).
+    pub replica: replica::shared::Replica,
+    /// What the raft thread starts from; taken when it starts.
+    boot: std::sync::Mutex<Option<replica::boot::Boot>>,
+    /// The token peers must present on `/_dpyfs/raft/...`.
+    peer_token: Option<String>,
     _dir_lock: File,
 }
 
@@ -143,33 +154,30 @@ impl Director {
     /// Opens the data directory and replays the journal into the index.
     pub fn open(cfg: DirectorConfig) -> Result<Director> {
         let dir_lock = lock_data_dir(&cfg.data)?;
+        let id = replica::state::director_id(&cfg.data).map_err(DirectorError::Internal)?;
         let (journal, replay) = Journal::open(JournalConfig::new(cfg.data.clone()))?;
         for w in &replay.warnings {
             log::warn!("journal: {w}");
         }
+        let snapshot_name = format!("snapshot-{:020}.json", replay.snapshot_seq);
         let mut index = match &replay.snapshot {
             Some(state) => Index::from_snapshot(state).map_err(|e| {
                 DirectorError::Internal(format!(
                     "snapshot {}: {e}",
-                    cfg.data
-                        .join(format!("snapshot-{:020}.json", replay.snapshot_seq))
-                        .display()
+                    cfg.data.join(&snapshot_name).display()
                 ))
             })?,
             None => Index::default(),
         };
-        let n = replay.records.len();
-        for m in replay.records {
-            let (seq, rec) = Record::from_map(m).map_err(|e| {
+        let (snapshot_seq, n) = (replay.snapshot_seq, replay.records.len());
+        let boot = replica::boot::restore(&cfg.data, id, !cfg.peers.is_empty(), replay, &mut index)
+            .map_err(|e| {
                 DirectorError::Internal(format!("journal in {}: {e}", cfg.data.display()))
             })?;
-            index.replay(seq, &rec).map_err(|e| {
-                DirectorError::Internal(format!("journal in {}: {e}", cfg.data.display()))
-            })?;
-        }
         log::info!(
-            "journal replayed: snapshot at seq {}, {n} records after it, {} buckets, {} objects",
-            replay.snapshot_seq,
+            "journal replayed: snapshot at seq {snapshot_seq}, {n} records after it, applied up to \
+             {}, {} buckets, {} objects",
+            boot.restored.applied,
             index.buckets.len(),
             index.object_count()
         );
@@ -179,6 +187,18 @@ impl Director {
             .map(crate::store::read_token)
             .transpose()
             .map_err(|e| DirectorError::Internal(e.to_string()))?;
+        let peer_token = match &cfg.peer_token_file {
+            Some(p) => Some(
+                crate::store::read_token(p).map_err(|e| DirectorError::Internal(e.to_string()))?,
+            ),
+            None => token.clone(),
+        };
+        let peers = Arc::new(replica::transport::Peers::new(
+            format!("http://{}", cfg.listen),
+            peer_token.clone(),
+        ));
+        let replica =
+            replica::shared::Replica::new(id, peers, cfg.peers.clone(), boot.restored.applied);
         let stores = Arc::new(Stores::new(
             data::store_client::StoreClient::new(token),
             cfg.lost_after,
@@ -199,7 +219,9 @@ impl Director {
             repairer,
             inflight: std::sync::Mutex::new(data::pins::InFlight::default()),
             maintenance: std::sync::Mutex::new(()),
-            compacting: AtomicBool::new(false),
+            replica,
+            boot: std::sync::Mutex::new(Some(boot)),
+            peer_token,
             _dir_lock: dir_lock,
         })
     }
@@ -211,105 +233,5 @@ impl Director {
 
     pub fn read_index(&self) -> std::sync::RwLockReadGuard<'_, Index> {
         self.index.read().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Validates, journals and applies one record; returns once it is durable.
-    pub fn commit(&self, rec: &Record) -> Result<u64> {
-        self.commit_checked(rec, |_| Ok(()))
-    }
-
-    /// `commit`, after `check` has passed on the index as it is when the record applies
-    /// (under the same lock, so no other commit comes between): conditional writes.
-    pub fn commit_checked(
-        &self,
-        rec: &Record,
-        check: impl FnOnce(&Index) -> Result<()>,
-    ) -> Result<u64> {
-        let p = Prepared::new(rec).map_err(DirectorError::Internal)?;
-        self.commit_prepared(&p, check)
-    }
-
-    /// `commit_checked` of a record whose in-memory forms were made (outside the lock)
-    /// by its caller, who keeps them: a PUT answers with the object the index now holds.
-    pub fn commit_prepared(
-        &self,
-        p: &Prepared<'_>,
-        check: impl FnOnce(&Index) -> Result<()>,
-    ) -> Result<u64> {
-        let seq = {
-            let mut idx = self.index.write().unwrap_or_else(|p| p.into_inner());
-            check(&idx)?;
-            self.write_locked(&mut idx, p)?
-        };
-        self.journal.wait(seq)?;
-        self.maybe_compact();
-        Ok(seq)
-    }
-
-    /// Commits several records, each on its own (one failing does not stop the others),
-    /// sharing one wait for durability: DeleteObjects.
-    pub fn commit_many(&self, recs: &[Record]) -> Vec<Result<u64>> {
-        let mut results: Vec<Result<u64>> = {
-            let mut idx = self.index.write().unwrap_or_else(|p| p.into_inner());
-            recs.iter()
-                .map(|r| {
-                    let p = Prepared::new(r).map_err(DirectorError::Internal)?;
-                    self.write_locked(&mut idx, &p)
-                })
-                .collect()
-        };
-        let last = results
-            .iter()
-            .filter_map(|r| r.as_ref().ok())
-            .max()
-            .copied();
-        if let Some(seq) = last {
-            if let Err(e) = self.journal.wait(seq) {
-                let msg = e.to_string();
-                for r in results.iter_mut().filter(|r| r.is_ok()) {
-                    *r = Err(DirectorError::Internal(msg.clone()));
-                }
-            }
-            self.maybe_compact();
-        }
-        results
-    }
-
-    /// Validates, journals (without waiting for the fsync) and applies one record.
-    fn write_locked(&self, idx: &mut Index, p: &Prepared<'_>) -> Result<u64> {
-        let map = p.record.to_map()?;
-        idx.validate(p)?;
-        let seq = self.journal.write(map)?;
-        idx.apply(p).map_err(DirectorError::Internal)?;
-        if p.record.is_membership() {
-            self.stores.sync_members(&idx.members);
-        }
-        Ok(seq)
-    }
-
-    /// Writes a snapshot of the index and removes the journal segments it covers.
-    pub fn compact(&self) -> Result<u64> {
-        let (seq, state) = {
-            // The read lock excludes mutations, so every record up to last_seq is applied.
-            let idx = self.read_index();
-            (
-                self.journal.last_seq(),
-                idx.to_snapshot().map_err(DirectorError::Internal)?,
-            )
-        };
-        self.journal.snapshot(seq, &state)?;
-        Ok(seq)
-    }
-
-    fn maybe_compact(&self) {
-        if self.journal.bytes() < self.cfg.compact_bytes
-            || self.compacting.swap(true, Ordering::AcqRel)
-        {
-            return;
-        }
-        if let Err(e) = self.compact() {
-            log::error!("journal compaction failed: {e}");
-        }
-        self.compacting.store(false, Ordering::Release);
     }
 }

@@ -60,7 +60,14 @@ pub fn start(
     let auth = crate::director::s3::auth::Auth::from_path(cfg.keys.as_deref())
         .map_err(DirectorError::Internal)?;
     let director = Arc::new(Director::open(cfg)?);
-    director.poll_stores();
+    // Before the first commit (the poller journals new stores). A new group's raft
+    // thread first learns its peers' ids over HTTP, once everyone listens.
+    director.start_replica()?;
+    if director.cfg.peers.is_empty() {
+        // A group elects its leader only once every director listens: its poller
+        // journals the stores then.
+        director.poll_stores();
+    }
     spawn_background(&director)?;
     match &director.cfg.keys {
         Some(p) => log::info!(
@@ -81,7 +88,13 @@ pub fn start(
     let server = crate::http::Server::start(
         &listen,
         &http,
-        Arc::new(move |req: &mut crate::http::Request<'_>| handler_api.handle(req)),
+        Arc::new(move |req: &mut crate::http::Request<'_>| {
+            // The directors' own endpoints come before the S3 front and its keys.
+            match handler_api.director.raft_route(req) {
+                Some(resp) => resp,
+                None => handler_api.handle(req),
+            }
+        }),
     )
     .map_err(|e| DirectorError::Internal(format!("cannot listen on {listen}: {e}")))?;
     log::info!(

@@ -241,6 +241,7 @@ pub fn status_text(v: &Value, url: &str) -> (String, bool) {
     for w in v["tls_warnings"].as_array().into_iter().flatten() {
         s.push_str(&format!("  warning: {}\n", w.as_str().unwrap_or("")));
     }
+    push_directors(&mut s, v);
     let all_up = push_store_table(&mut s, v);
     let errors = v["recent_errors"].as_array().cloned().unwrap_or_default();
     if !errors.is_empty() {
@@ -254,6 +255,36 @@ pub fn status_text(v: &Value, url: &str) -> (String, bool) {
         }
     }
     (s, all_up && under == 0 && lost == 0)
+}
+
+/// The group of directors (issue 13): this one's role, the leader, each director.
+fn push_directors(s: &mut String, v: &Value) {
+    let Some(directors) = v["directors"].as_array() else {
+        return;
+    };
+    s.push_str(&format!(
+        "  directors: {}, this one {} in term {}, leader {}\n",
+        directors.len(),
+        v["role"].as_str().unwrap_or("?"),
+        v["term"],
+        v["leader"].as_str().unwrap_or("none"),
+    ));
+    for d in directors {
+        let behind = match d["behind"].as_u64() {
+            Some(n) => format!(", {n} records behind"),
+            None => String::new(),
+        };
+        s.push_str(&format!(
+            "    {:<17} {} {}{behind}\n",
+            d["id"],
+            d["url"].as_str().unwrap_or("?"),
+            if d["up"] == true {
+                "up"
+            } else {
+                "not heard from"
+            },
+        ));
+    }
 }
 
 /// The table of stores under `dpyfs status`, with how old its figures are; true when every

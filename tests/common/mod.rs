@@ -675,6 +675,25 @@ pub fn wait_for<T>(ms: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     }
 }
 
+/// A director's flags: listen on `{port}`, data in `data`, `replicas`, every store.
+pub fn director_args(data: &Path, replicas: usize, stores: &[Daemon]) -> Vec<String> {
+    let mut args: Vec<String> = vec![
+        "--listen".into(),
+        "127.0.0.1:{port}".into(),
+        "--data".into(),
+        data.to_str().unwrap().into(),
+        "--replicas".into(),
+        replicas.to_string(),
+    ];
+    for s in stores {
+        args.extend(["--store".into(), s.url()]);
+    }
+    if tls_mode() {
+        args.extend(test_ca().director_args());
+    }
+    args
+}
+
 /// Stores plus a director on loopback, each with its own data directory under `dir`.
 pub struct Cluster {
     pub stores: Vec<Daemon>,
@@ -724,22 +743,7 @@ impl Cluster {
         let stores: Vec<Daemon> = (1..=n)
             .map(|i| Cluster::store(dir, i, store_extra))
             .collect();
-        let data = dir.path().join("director");
-        let mut args: Vec<String> = vec![
-            "--listen".into(),
-            "127.0.0.1:{port}".into(),
-            "--data".into(),
-            data.to_str().unwrap().into(),
-            "--replicas".into(),
-            replicas.to_string(),
-        ];
-        for s in &stores {
-            args.push("--store".into());
-            args.push(s.url());
-        }
-        if tls_mode() {
-            args.extend(test_ca().director_args());
-        }
+        let mut args = director_args(&dir.path().join("director"), replicas, &stores);
         args.extend(extra.iter().map(|s| s.to_string()));
         let argv: Vec<&str> = args.iter().map(String::as_str).collect();
         let director = Daemon::start("dpyfs-director", &argv, dir.path());
@@ -884,4 +888,64 @@ pub fn sha256_of_reader(r: &mut dyn Read) -> (u64, String) {
         total += n as u64;
     }
     (total, h.finish().to_hex())
+}
+
+/// Three stores and a group of `n` directors, each director `--peer` of the others,
+/// on ports chosen up front so that each can name the others.
+pub struct DirectorGroup {
+    pub stores: Vec<Daemon>,
+    pub directors: Vec<Daemon>,
+}
+
+impl DirectorGroup {
+    pub fn start(dir: &TempDir, n: usize) -> DirectorGroup {
+        let stores: Vec<Daemon> = (1..=3)
+            .map(|i| Cluster::store(dir, i, &["--scrub-rate", "0"]))
+            .collect();
+        let ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
+        let directors = (0..n)
+            .map(|i| {
+                let data = dir.path().join(format!("director{i}"));
+                let mut args = director_args(&data, 2, &stores);
+                for (j, p) in ports.iter().enumerate() {
+                    if j != i {
+                        args.extend(["--peer".into(), format!("http://127.0.0.1:{p}")]);
+                    }
+                }
+                let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+                Daemon::start_at("dpyfs-director", &argv, dir.path(), ports[i])
+            })
+            .collect();
+        let g = DirectorGroup { stores, directors };
+        g.wait_settled(&(0..n).collect::<Vec<_>>());
+        g
+    }
+
+    pub fn status(&self, i: usize) -> Option<serde_json::Value> {
+        let a = get(&format!("{}/_dpyfs/status", self.directors[i].url())).ok()?;
+        (a.status == 200).then(|| a.json())
+    }
+
+    /// Waits until the directors `alive` agree on one leader among them, and each sees
+    /// the three stores up; returns the leader's position.
+    pub fn wait_settled(&self, alive: &[usize]) -> usize {
+        wait_for(60_000, "one leader that every live director knows", || {
+            let sts: Vec<serde_json::Value> = alive
+                .iter()
+                .map(|&i| self.status(i))
+                .collect::<Option<_>>()?;
+            let leader = sts[0]["leader"].as_str()?.to_string();
+            let all_agree = sts.iter().all(|s| s["leader"] == leader.as_str());
+            let stores_up = sts.iter().all(|s| {
+                s["stores"]
+                    .as_array()
+                    .is_some_and(|a| a.iter().filter(|x| x["up"] == true).count() == 3)
+            });
+            let pos = alive
+                .iter()
+                .copied()
+                .find(|&i| self.directors[i].url() == leader)?;
+            (all_agree && stores_up).then_some(pos)
+        })
+    }
 }

@@ -296,7 +296,9 @@ impl Director {
         let secs = (self.cfg.multipart_max_age_secs / 2).clamp(1, EXPIRY_CHECK_SECS_MAX);
         loop {
             std::thread::sleep(std::time::Duration::from_secs(secs));
-            self.expire_uploads();
+            if self.is_leader() {
+                self.expire_uploads();
+            }
         }
     }
 }

@@ -57,6 +57,11 @@ pub struct Replay {
     pub snapshot: Option<Value>,
     /// The seq the snapshot covers; 0 without a snapshot.
     pub snapshot_seq: u64,
+    /// The raft term of the record at `snapshot_seq` (0 when the snapshot does not say:
+    /// written before directors had terms, or no snapshot).
+    pub snapshot_term: u64,
+    /// The directors' voter set in force at `snapshot_seq`, when the snapshot says.
+    pub snapshot_voters: Option<Vec<u64>>,
     /// Records after the snapshot, in seq order, each with its `"seq"` field.
     pub records: Vec<Map<String, Value>>,
     /// Things recovered from (a cut torn tail, ignored files), one sentence each. They are
@@ -86,6 +91,9 @@ pub enum JournalError {
     Format(String),
     /// A record could not be encoded as JSON.
     Encode(serde_json::Error),
+    /// The caller asked for a seq that does not follow the last one (a replica's log and
+    /// its journal disagree: a bug, never a disk problem).
+    Sequence(String),
     /// An earlier fsync failed (or a thread panicked holding the lock). After a failed
     /// fsync the kernel may have dropped the dirty pages, so no later write can be trusted
     /// to be durable: the journal refuses writes until the director restarts and replays.
@@ -111,6 +119,7 @@ impl fmt::Display for JournalError {
             ),
             JournalError::Format(msg) => f.write_str(msg),
             JournalError::Encode(e) => write!(f, "cannot encode journal record: {e}"),
+            JournalError::Sequence(msg) => f.write_str(msg),
             JournalError::Stopped(why) => write!(
                 f,
                 "journal stopped accepting writes: {why}. Hint: restart the director; it \
@@ -197,7 +206,8 @@ impl Journal {
         fs::create_dir_all(&journal_dir).map_err(io_at(&journal_dir))?;
         sync_dir(&cfg.dir).map_err(io_at(&cfg.dir))?;
         remove_snapshot_tmp_files(&cfg.dir)?;
-        let (snapshot, snapshot_seq) = load_newest_snapshot(&cfg.dir)?;
+        let loaded = load_newest_snapshot(&cfg.dir)?;
+        let snapshot_seq = loaded.seq;
         let mut replayer = Replayer::new(snapshot_seq);
         let mut segments = list_segments(&journal_dir, &mut replayer.warnings)?;
         let count = segments.len();
@@ -228,8 +238,10 @@ impl Journal {
             syncs: AtomicU64::new(0),
         };
         let replay = Replay {
-            snapshot,
+            snapshot: loaded.state,
             snapshot_seq,
+            snapshot_term: loaded.term,
+            snapshot_voters: loaded.voters,
             records: replayer.records,
             warnings: replayer.warnings,
         };
@@ -247,12 +259,27 @@ impl Journal {
     /// it to be durable. The director calls this under its index lock (so records are
     /// applied in seq order) and then `wait`s outside the lock, so that concurrent writers
     /// share fsyncs. Nothing may be acknowledged before `wait` returns.
-    pub fn write(&self, mut record: Map<String, Value>) -> Result<u64> {
+    pub fn write(&self, record: Map<String, Value>) -> Result<u64> {
+        self.write_inner(None, record)
+    }
+
+    /// `write` of the record a replica's log holds at `seq`, which must be the next one.
+    pub fn write_at(&self, seq: u64, record: Map<String, Value>) -> Result<u64> {
+        self.write_inner(Some(seq), record)
+    }
+
+    fn write_inner(&self, want: Option<u64>, mut record: Map<String, Value>) -> Result<u64> {
         let mut st = self.state.lock()?;
         if let Some(why) = &st.failed {
             return Err(JournalError::Stopped(why.clone()));
         }
         let seq = st.last_seq + 1;
+        if want.is_some_and(|w| w != seq) {
+            return Err(JournalError::Sequence(format!(
+                "asked to write seq {} but the journal's next seq is {seq}",
+                want.unwrap_or(0)
+            )));
+        }
         record.insert("seq".into(), Value::from(seq));
         let line = encode_line(&record)?;
         if st.current.bytes > 0 && st.current.bytes + line.len() as u64 > self.segment_bytes_max {
@@ -369,6 +396,17 @@ impl Journal {
     /// the current one holds records <= seq, and deletes segments whose every record is
     /// <= seq and older snapshot files, but only after the new snapshot is durable.
     pub fn snapshot(&self, seq: u64, state: &Value) -> Result<()> {
+        self.snapshot_raft(seq, None, state)
+    }
+
+    /// `snapshot`, recording the raft term of the record at `seq` and the voters in force
+    /// there (`"term"` and `"voters"` beside `"state"`, FORMAT.md).
+    pub fn snapshot_raft(
+        &self,
+        seq: u64,
+        raft: Option<(u64, &[u64])>,
+        state: &Value,
+    ) -> Result<()> {
         let mut newest = self.snapshot_seq.lock()?;
         assert!(
             seq <= self.last_seq(),
@@ -377,11 +415,48 @@ impl Journal {
         if seq < *newest {
             return Ok(()); // A newer snapshot already covers everything this one would.
         }
-        let path = self.dir.join(snapshot_name(seq));
-        let doc = serde_json::json!({"format": SNAPSHOT_FORMAT, "seq": seq, "state": state});
-        write_atomic(&path, &serde_json::to_vec(&doc)?).map_err(io_at(&path))?;
+        self.write_snapshot_file(seq, raft, state)?;
         *newest = seq;
-        // From here the snapshot is durable: what it covers may go.
+        self.drop_covered(seq)
+    }
+
+    /// A snapshot received from the raft leader: the state after every record up to
+    /// `seq`, which may lie beyond this journal's end. Records up to `seq` go; records
+    /// after it stay (the log still holds them).
+    pub fn install_snapshot(&self, seq: u64, raft: (u64, &[u64]), state: &Value) -> Result<()> {
+        let mut newest = self.snapshot_seq.lock()?;
+        self.write_snapshot_file(seq, Some(raft), state)?;
+        *newest = seq;
+        {
+            let mut st = self.state.lock()?;
+            if st.last_seq < seq {
+                // Everything on disk is older than the snapshot: start after it.
+                self.rotate(&mut st)?;
+                st.last_seq = seq;
+                st.synced_seq = seq;
+            }
+        }
+        self.drop_covered(seq)
+    }
+
+    fn write_snapshot_file(
+        &self,
+        seq: u64,
+        raft: Option<(u64, &[u64])>,
+        state: &Value,
+    ) -> Result<()> {
+        let path = self.dir.join(snapshot_name(seq));
+        let mut doc = serde_json::json!({"format": SNAPSHOT_FORMAT, "seq": seq, "state": state});
+        if let Some((term, voters)) = raft {
+            doc["term"] = Value::from(term);
+            doc["voters"] = Value::from(voters.to_vec());
+        }
+        write_atomic(&path, &serde_json::to_vec(&doc)?).map_err(io_at(&path))
+    }
+
+    /// Once a snapshot at `seq` is durable: removes the segments and older snapshots it
+    /// covers.
+    fn drop_covered(&self, seq: u64) -> Result<()> {
         let doomed = self.release_segments(seq)?;
         for seg in &doomed {
             fs::remove_file(&seg.path).map_err(io_at(&seg.path))?;
@@ -392,6 +467,39 @@ impl Journal {
             "journal: snapshot at seq {seq}; removed {} segments and {old_snapshots} older snapshots",
             doomed.len()
         );
+        Ok(())
+    }
+
+    /// Drops the record at `seq` and every later one: raft's `truncate_from`, a follower's
+    /// uncommitted tail that the leader's log replaces. Whole segments after the cut are
+    /// removed; the segment holding the cut is shortened and fsynced before anything new
+    /// is written after it.
+    pub fn truncate_from(&self, seq: u64) -> Result<()> {
+        let mut st = self.state.lock()?;
+        if seq > st.last_seq {
+            return Ok(());
+        }
+        while st.current.first_seq.is_none_or(|first| first >= seq) {
+            let Some(prev) = st.closed.pop() else {
+                break;
+            };
+            let gone = std::mem::replace(&mut st.current, prev);
+            fs::remove_file(&gone.path).map_err(io_at(&gone.path))?;
+            st.file = Arc::new(open_for_append(&st.current.path)?);
+        }
+        let offset = offset_of_seq(&st.current.path, seq)?;
+        st.file.set_len(offset).map_err(io_at(&st.current.path))?;
+        st.file.sync_all().map_err(io_at(&st.current.path))?;
+        sync_dir(&self.journal_dir).map_err(io_at(&self.journal_dir))?;
+        st.current.bytes = offset;
+        if st.current.first_seq.is_some_and(|first| first >= seq) {
+            st.current.first_seq = None;
+            st.current.last_seq = None;
+        } else {
+            st.current.last_seq = Some(seq - 1);
+        }
+        st.last_seq = seq - 1;
+        st.synced_seq = st.synced_seq.min(seq - 1);
         Ok(())
     }
 
@@ -409,6 +517,25 @@ impl Journal {
             .partition(|s| s.last_seq.is_none_or(|last| last <= seq));
         st.closed = kept;
         Ok(doomed)
+    }
+}
+
+/// The byte offset in a segment where the line of `seq` (or the first later one) starts;
+/// the file's length if there is none.
+fn offset_of_seq(path: &Path, seq: u64) -> Result<u64> {
+    let file = File::open(path).map_err(io_at(path))?;
+    let mut reader = BufReader::new(file);
+    let (mut raw, mut offset) = (Vec::new(), 0u64);
+    loop {
+        raw.clear();
+        let n = reader.read_until(b'\n', &mut raw).map_err(io_at(path))?;
+        if n == 0 {
+            return Ok(offset);
+        }
+        if check_line(&raw).is_ok_and(|(s, _)| s >= seq) {
+            return Ok(offset);
+        }
+        offset += n as u64;
     }
 }
 
@@ -572,11 +699,24 @@ fn remove_snapshots_before(dir: &Path, seq: u64) -> Result<usize> {
     Ok(old.len())
 }
 
-/// The newest snapshot's state and seq, or (None, 0). Never falls back to an older one:
-/// the segments between the two may already be gone.
-fn load_newest_snapshot(dir: &Path) -> Result<(Option<Value>, u64)> {
+/// The newest snapshot as `Journal::open` hands it on.
+struct LoadedSnapshot {
+    state: Option<Value>,
+    seq: u64,
+    term: u64,
+    voters: Option<Vec<u64>>,
+}
+
+/// The newest snapshot's state, seq, term and voters, or nothing (seq 0). Never falls
+/// back to an older one: the segments between the two may already be gone.
+fn load_newest_snapshot(dir: &Path) -> Result<LoadedSnapshot> {
     let Some(seq) = snapshot_seqs(dir)?.into_iter().max() else {
-        return Ok((None, 0));
+        return Ok(LoadedSnapshot {
+            state: None,
+            seq: 0,
+            term: 0,
+            voters: None,
+        });
     };
     let path = dir.join(snapshot_name(seq));
     let bytes = fs::read(&path).map_err(io_at(&path))?;
@@ -604,10 +744,23 @@ fn load_newest_snapshot(dir: &Path) -> Result<(Option<Value>, u64)> {
             "its \"seq\" field does not match the name's {seq}"
         )));
     }
+    let term = doc.get("term").and_then(Value::as_u64).unwrap_or(0);
+    let voters = match doc.get("voters") {
+        None => None,
+        Some(v) => Some(
+            serde_json::from_value::<Vec<u64>>(v.clone())
+                .map_err(|e| bad(format!("its \"voters\" field: {e}")))?,
+        ),
+    };
     let state = doc
         .remove("state")
         .ok_or_else(|| bad("no \"state\" field".into()))?;
-    Ok((Some(state), seq))
+    Ok(LoadedSnapshot {
+        state: Some(state),
+        seq,
+        term,
+        voters,
+    })
 }
 
 /// Checks one line read from a segment, `\n` included. Returns its seq and object, or why
@@ -1123,6 +1276,42 @@ mod tests {
         assert!(r.warnings[0].contains("notes.txt"), "{:?}", r.warnings);
         assert_eq!(j.append(rec(1)).unwrap(), 1);
         assert!(d.0.join(JOURNAL_DIR).join("notes.txt").exists());
+    }
+
+    #[test]
+    fn truncate_from_cuts_the_tail_across_segments_and_appends_continue() {
+        let d = Scratch::new("truncate");
+        let (j, _) = open_small(&d, 200);
+        append_n(&j, 12);
+        j.truncate_from(5).unwrap();
+        assert_eq!(j.last_seq(), 4);
+        assert_eq!(seqs_on_disk(&d), vec![1, 2, 3, 4]);
+        assert!(j.write_at(7, rec(7)).is_err());
+        assert_eq!(j.write_at(5, rec(5)).unwrap(), 5);
+        j.wait(5).unwrap();
+        j.truncate_from(9).unwrap(); // beyond the end: nothing to do
+        drop(j);
+        let (_, r) = open_small(&d, 200);
+        assert_eq!(seqs(&r), vec![1, 2, 3, 4, 5]);
+    }
+
+    #[test]
+    fn an_installed_snapshot_beyond_the_end_restarts_the_journal_after_it() {
+        let d = Scratch::new("install");
+        let (j, _) = open(&d).unwrap();
+        append_n(&j, 3);
+        j.install_snapshot(10, (4, &[1, 2, 3]), &serde_json::json!("at 10"))
+            .unwrap();
+        assert_eq!(j.last_seq(), 10);
+        assert_eq!(j.write_at(11, rec(11)).unwrap(), 11);
+        j.wait(11).unwrap();
+        drop(j);
+        let (_, r) = open(&d).unwrap();
+        assert_eq!(r.snapshot_seq, 10);
+        assert_eq!(r.snapshot_term, 4);
+        assert_eq!(r.snapshot_voters, Some(vec![1, 2, 3]));
+        assert_eq!(seqs(&r), vec![11]);
+        assert_eq!(seqs_on_disk(&d), vec![11]);
     }
 
     #[test]

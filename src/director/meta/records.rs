@@ -200,6 +200,9 @@ impl Record {
             .remove("seq")
             .and_then(|s| s.as_u64())
             .ok_or("record has no seq")?;
+        // The raft term is the replica's business (records written before directors had
+        // terms have none); the record itself is the same either way.
+        m.remove("term");
         match m.remove("v").and_then(|v| v.as_u64()) {
             Some(RECORD_VERSION) => {}
             Some(v) => {

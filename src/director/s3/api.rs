@@ -292,6 +292,12 @@ impl DirectorApi {
         if let DirectorError::InvalidRange { size } = e {
             r = r.with_header("Content-Range", format!("bytes */{size}"));
         }
+        if code == "ServiceUnavailable" {
+            r = r.with_header(
+                "Retry-After",
+                crate::director::replica::shared::RETRY_AFTER_SECS.to_string(),
+            );
+        }
         r
     }
 
@@ -306,6 +312,13 @@ impl DirectorApi {
         let path = req.path.clone();
         if let Err(e) = authorize(access, &method, &path, req) {
             return ("auth", Err(e));
+        }
+        if !path.starts_with("/_dpyfs/") {
+            // Linearizable on a group of directors (a no-op for a group of one): a read
+            // sees, and a write is checked against, everything committed before it began.
+            if let Err(e) = self.director.read_barrier() {
+                return ("read", Err(e));
+            }
         }
         if let Some(rest) = path.strip_prefix("/_dpyfs/") {
             let unsigned = matches!(access.principal, super::auth::Principal::Anonymous);

@@ -35,6 +35,13 @@ pub struct GcReport {
 impl Director {
     /// One mark-and-sweep pass; with `dry_run`, reports what would go and deletes nothing.
     pub fn gc(&self, dry_run: bool) -> Result<GcReport> {
+        if !self.is_leader() {
+            return Err(crate::director::error::DirectorError::S3(
+                503,
+                "ServiceUnavailable",
+                "garbage collection runs on the leading director only; ask it".into(),
+            ));
+        }
         let _maintenance = self.maintenance.lock().unwrap_or_else(|p| p.into_inner());
         self.set_gc_running(true);
         let refs = referenced(&self.read_index());

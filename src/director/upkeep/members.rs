@@ -31,7 +31,12 @@ impl Director {
                         log::info!("store {} at {} joined the cluster", d.id, d.url);
                         changed = true;
                     }
-                    Err(e) => log::error!("cannot journal store {} at {}: {e}", d.id, d.url),
+                    Err(e) => {
+                        // Kept pending: the next poll tries again (a group of directors
+                        // may have no leader yet, or another director journaled it).
+                        log::warn!("cannot journal store {} at {} yet: {e}", d.id, d.url);
+                        continue;
+                    }
                 }
             }
             self.stores.forget_pending(&d.url);

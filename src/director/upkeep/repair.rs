@@ -37,6 +37,10 @@ impl Director {
     pub fn repair_loop(&self) {
         loop {
             self.repairer.wait_for_work();
+            if !self.is_leader() {
+                // Passes run on the leader only; a new leader's poller starts its own.
+                continue;
+            }
             self.repair_pass();
             if let Err(e) = self.gc(false) {
                 log::warn!("garbage collection: {e}");
