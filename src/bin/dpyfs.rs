@@ -369,6 +369,41 @@ fn status_main(url: &str, args: &[String]) -> ExitCode {
     ExitCode::from(dpyfs::tools::cluster::status(&c))
 }
 
+/// The flags of `dpyfs mount` (besides `--url`).
+fn mount_flags(o: &mut getopts::Options) {
+    o.optopt(
+        "",
+        "spool",
+        "folder for files being written ($XDG_RUNTIME_DIR or /tmp)",
+        "DIR",
+    );
+    o.optopt("", "spool-max", "bytes the spool may hold (2 GiB)", "BYTES");
+    o.optopt(
+        "",
+        "cache-ttl",
+        "milliseconds attributes and listings are trusted (1000)",
+        "MS",
+    );
+    o.optopt(
+        "",
+        "retries",
+        "retries of a failed call before EIO (3)",
+        "N",
+    );
+    o.optflag("", "allow-other", "let other users in (Samba, minidlna)");
+    o.optflag(
+        "",
+        "daemon",
+        "detach once mounted and print the mount process's PID",
+    );
+    o.optopt(
+        "",
+        "log",
+        "with --daemon: file its messages are appended to (none)",
+        "FILE",
+    );
+}
+
 fn mount_main(url: &str, args: &[String]) -> ExitCode {
     let synopsis = "Usage: dpyfs [--url URL] mount [options] BUCKET[/PREFIX] MOUNTPOINT\n\n\
                     Shows the bucket (or the keys under PREFIX) as a folder at MOUNTPOINT, through\n\
@@ -377,39 +412,7 @@ fn mount_main(url: &str, args: &[String]) -> ExitCode {
                     `fusermount3 -u MOUNTPOINT` unmounts. Files being written are kept in the\n\
                     spool folder; large ones are sent in parts while written, the rest on close.\n\
                     Exit status: 0 unmounted (--daemon: mounted), 1 could not mount, 2 usage error.";
-    let m = match sub_parse("mount", args, synopsis, |o| {
-        o.optopt(
-            "",
-            "spool",
-            "folder for files being written ($XDG_RUNTIME_DIR or /tmp)",
-            "DIR",
-        );
-        o.optopt("", "spool-max", "bytes the spool may hold (2 GiB)", "BYTES");
-        o.optopt(
-            "",
-            "cache-ttl",
-            "milliseconds attributes and listings are trusted (1000)",
-            "MS",
-        );
-        o.optopt(
-            "",
-            "retries",
-            "retries of a failed call before EIO (3)",
-            "N",
-        );
-        o.optflag("", "allow-other", "let other users in (Samba, minidlna)");
-        o.optflag(
-            "",
-            "daemon",
-            "detach once mounted and print the mount process's PID",
-        );
-        o.optopt(
-            "",
-            "log",
-            "with --daemon: file its messages are appended to (none)",
-            "FILE",
-        );
-    }) {
+    let m = match sub_parse("mount", args, synopsis, mount_flags) {
         Ok(m) => m,
         Err(c) => return c,
     };
