@@ -5,7 +5,7 @@
 //! committed objects are ranged GETs, and for a sequential reader one GET of the rest of
 //! the file read ahead in the background (`Prefetch`).
 
-use super::stream::{PART_BYTES, Stream};
+use super::stream::{PART_BYTES, PositionalReader, Stream};
 use crate::client::{Client, ClientError, Listed};
 use fuser::{
     Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo, LockOwner,
@@ -1090,20 +1090,6 @@ impl Fs {
         let v = (total / replicas, free / replicas);
         *lock(&self.statfs) = Some((v, Instant::now()));
         Ok(v)
-    }
-}
-
-/// A `Read` over a file from offset `at`, by positional reads (a retry starts over).
-pub(super) struct PositionalReader<'a> {
-    pub file: &'a std::fs::File,
-    pub at: u64,
-}
-
-impl std::io::Read for PositionalReader<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.file.read_at(buf, self.at)?;
-        self.at += n as u64;
-        Ok(n)
     }
 }
 

@@ -10,7 +10,6 @@
 //! no half-written object: an incomplete upload, which the director aborts after
 //! `--multipart-max-age`.
 
-use super::fs::PositionalReader;
 use crate::client::{Client, ClientError, Payload, object_path};
 use crate::s3::xml;
 use std::sync::Arc;
@@ -193,6 +192,20 @@ impl Stream {
 /// The text of `<tag>` just under the root of an S3 answer.
 fn tag_text(doc: &str, tag: &str) -> Option<String> {
     xml::parse(doc).ok()?.child_text(tag).map(str::to_string)
+}
+
+/// A `Read` over a file from offset `at`, by positional reads (a retry starts over).
+pub(super) struct PositionalReader<'a> {
+    pub file: &'a std::fs::File,
+    pub at: u64,
+}
+
+impl std::io::Read for PositionalReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = std::os::unix::fs::FileExt::read_at(self.file, buf, self.at)?;
+        self.at += n as u64;
+        Ok(n)
+    }
 }
 
 #[cfg(test)]
