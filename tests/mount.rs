@@ -456,6 +456,23 @@ fn failures_reach_the_program() {
     drop(f);
     let _ = fs::remove_file(m.path("too-big.bin"));
 
+    // The stores are down when a file is opened to append to: its spool cannot be filled
+    // from the object, so the open fails (EIO) and nothing (no zeros) is uploaded.
+    fs::write(m.path("kept.txt"), b"kept\n").unwrap();
+    for s in &mut c.stores {
+        s.kill();
+    }
+    let e = fs::OpenOptions::new()
+        .append(true)
+        .open(m.path("kept.txt"))
+        .unwrap_err();
+    assert_eq!(e.raw_os_error(), Some(5), "EIO from open: {e}");
+    for s in &mut c.stores {
+        s.restart();
+    }
+    c.wait_stores_up(2);
+    assert_eq!(fs::read(m.path("kept.txt")).unwrap(), b"kept\n");
+
     // The director dies during a write: close() fails, nothing half-written is visible.
     let mut f = fs::File::create(m.path("during.bin")).unwrap();
     f.write_all(&vec![1u8; 100_000]).unwrap();
@@ -1170,9 +1187,9 @@ fn many_appenders_keep_every_line() {
     let c = cluster_with_bucket(&dir);
     let m = Mounted::start(&c.url(), BUCKET, dir.path(), &[]);
     let mp = m.mp.to_str().unwrap().to_string();
-    const FILES: usize = 4;
-    const LINES: usize = 150;
-    // Four files with one appender each, and one file that two appenders share.
+    const FILES: usize = 8;
+    const LINES: usize = 300;
+    // Eight files with one appender each, and one file that two appenders share.
     let mut writers: Vec<(String, String)> = (0..FILES)
         .map(|i| (format!("a{i}"), format!("a{i}.txt")))
         .collect();
@@ -1208,7 +1225,12 @@ fn many_appenders_keep_every_line() {
         let want: Vec<String> = (1..=LINES).map(|n| format!("{who}-{n}")).collect();
         assert!(mine == want, "shared.txt: {shared:?}");
     }
-    assert_eq!(shared.len(), 2 * (1..=LINES).map(|n| format!("s0-{n}\n").len()).sum::<usize>());
+    assert_eq!(
+        shared.len(),
+        2 * (1..=LINES)
+            .map(|n| format!("s0-{n}\n").len())
+            .sum::<usize>()
+    );
     // And what the cluster stores is what the mount shows.
     drop(m);
     let m = Mounted::start(&c.url(), BUCKET, dir.path(), &[]);
