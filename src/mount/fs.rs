@@ -223,6 +223,9 @@ pub struct Fs {
     spool_n: AtomicU64,
     inodes: Mutex<Inodes>,
     attrs: Mutex<HashMap<String, (Option<Attr>, Instant)>>,
+    /// Counts what is forgotten of `attrs` (changes under its lock): an answer fetched
+    /// before a change it missed is not cached (see `attr_of`).
+    attrs_gen: AtomicU64,
     open: Mutex<HashMap<u64, Arc<Mutex<OpenFile>>>>,
     dirs: Mutex<HashMap<u64, Arc<Listing>>>,
     /// Inode numbers each open folder's readdir made (see releasedir).
@@ -315,6 +318,7 @@ impl Fs {
             spool_n: AtomicU64::new(0),
             inodes: Mutex::new(inodes),
             attrs: Mutex::new(HashMap::new()),
+            attrs_gen: AtomicU64::new(0),
             open: Mutex::new(HashMap::new()),
             dirs: Mutex::new(HashMap::new()),
             dir_made: Mutex::new(HashMap::new()),
@@ -359,8 +363,16 @@ impl Fs {
     /// Forgets what is cached of `path` and of its folder's listing.
     fn invalidate(&self, path: &str) {
         let mut a = lock(&self.attrs);
+        self.attrs_gen.fetch_add(1, Ordering::SeqCst);
         a.remove(path);
         a.remove(parent_of(path));
+    }
+
+    /// Forgets every cached answer.
+    fn invalidate_all(&self) {
+        let mut a = lock(&self.attrs);
+        self.attrs_gen.fetch_add(1, Ordering::SeqCst);
+        a.clear();
     }
 
     fn file_attr(&self, ino: u64, a: Attr) -> FileAttr {
@@ -398,6 +410,10 @@ impl Fs {
                 mtime: self.started,
             }));
         }
+        // Taken before anything is looked at: an upload committed while this HEAD runs
+        // invalidates after it, and the older answer must not then be cached as new (the
+        // next open would fill its spool from a stale size).
+        let seen = self.attrs_gen.load(Ordering::SeqCst);
         let ino = lock(&self.inodes).inos.get(path).copied();
         if let Some(of) = ino.and_then(|i| self.open_file(i)) {
             let of = lock(&of);
@@ -440,7 +456,10 @@ impl Fs {
             }
             Err(e) => return Err(errno(&e)),
         };
-        lock(&self.attrs).insert(path.to_string(), (a, Instant::now()));
+        let mut cache = lock(&self.attrs);
+        if self.attrs_gen.load(Ordering::SeqCst) == seen {
+            cache.insert(path.to_string(), (a, Instant::now()));
+        }
         Ok(a)
     }
 
@@ -684,24 +703,38 @@ impl Fs {
         Ok(())
     }
 
+    /// Truncates (or extends with zeros) to `size`. The truncation counts as an open while
+    /// it runs, so it shares the state of handles open on the file (their close uploads),
+    /// or, when none is, uploads itself and reports a failure.
     fn truncate(&self, ino: u64, path: &str, size: u64) -> Result<(), Errno> {
-        let (of, fresh) = match self.open_file(ino) {
-            Some(of) => (of, false),
-            None => {
-                let a = self.attr_of(path)?.ok_or(Errno::ENOENT)?;
-                let of = Arc::new(Mutex::new(OpenFile::new(a.size, a.mtime)));
-                (of, true)
-            }
-        };
-        let mut g = lock(&of);
+        let of = self.open_state(ino, path)?;
+        let r = self.truncate_open(ino, path, &of, size);
+        self.release_impl(ino);
+        r
+    }
+
+    fn truncate_open(
+        &self,
+        ino: u64,
+        path: &str,
+        of: &Mutex<OpenFile>,
+        size: u64,
+    ) -> Result<(), Errno> {
+        let mut g = lock(of);
         self.make_spool(path, &mut g, size)?;
-        self.touched(&mut g, size);
-        if let Some((_, f)) = &g.spool {
-            f.set_len(size).map_err(|e| io_errno(&e))?;
-        }
         if size > g.size {
             self.spool_reserve(size - g.size)?;
-        } else {
+        }
+        self.touched(&mut g, size);
+        if let Some((_, f)) = &g.spool {
+            if let Err(e) = f.set_len(size) {
+                if size > g.size {
+                    self.spool_release(size - g.size);
+                }
+                return Err(io_errno(&e));
+            }
+        }
+        if size < g.size {
             self.spool_release(g.size - size);
         }
         g.size = size;
@@ -709,9 +742,11 @@ impl Fs {
         g.dirty = true;
         g.window.clear();
         g.prefetch = None;
-        if fresh {
+        if g.opens == 1 {
+            // No handle but this one: upload now. A failure is reported here, so the
+            // release that follows does not try again behind the program's back.
             let r = self.upload(ino, &mut g);
-            self.spool_release(g.size);
+            g.reported = r.is_err();
             r?;
         }
         self.invalidate(path);
@@ -788,7 +823,7 @@ impl Fs {
             }
         }
         lock(&self.inodes).rename(old, new);
-        lock(&self.attrs).clear();
+        self.invalidate_all();
         self.keep_folder(old);
         Ok(())
     }
@@ -951,34 +986,48 @@ impl Fs {
         });
     }
 
-    /// The open state of `ino`, made by `make` if none, with one more open counted. The
-    /// count changes under the map's lock, so a last release never removes a state that
-    /// an open has just taken.
+    /// The live open state of `ino` (see `join_live`), with one more open counted.
+    fn join_open(&self, ino: u64) -> Option<Arc<Mutex<OpenFile>>> {
+        join_live(&lock(&self.open), ino)
+    }
+
+    /// The open state of `ino` with one more open counted: the live one if any, else one
+    /// made by `make`, which replaces a state on its way out. The count changes under the
+    /// map's lock, so a last release never removes a state that an open has just taken.
     fn acquire(&self, ino: u64, make: impl FnOnce() -> OpenFile) -> Arc<Mutex<OpenFile>> {
         let mut map = lock(&self.open);
-        let of = map
-            .entry(ino)
-            .or_insert_with(|| Arc::new(Mutex::new(make())))
-            .clone();
-        lock(&of).opens += 1;
+        if let Some(of) = join_live(&map, ino) {
+            return of;
+        }
+        let mut fresh = make();
+        fresh.opens = 1;
+        let of = Arc::new(Mutex::new(fresh));
+        map.insert(ino, of.clone());
         of
+    }
+
+    /// The open state of the file `path` (inode `ino`) with one more open counted: the
+    /// live one, or a new one sized by what the object is. Made only from the object, never
+    /// from a state some release is ending: a spool filled from a size of 0 there and then
+    /// written at the kernel's end of file (an append) held zeros where the file's bytes
+    /// had been, and they were uploaded.
+    fn open_state(&self, ino: u64, path: &str) -> Result<Arc<Mutex<OpenFile>>, Errno> {
+        if let Some(of) = self.join_open(ino) {
+            return Ok(of);
+        }
+        let a = self.attr_of(path)?.ok_or(Errno::ENOENT)?;
+        if a.dir {
+            return Err(Errno::EISDIR);
+        }
+        // A live state made meanwhile wins over `a`: its spool is newer than the object.
+        Ok(self.acquire(ino, || OpenFile::new(a.size, a.mtime)))
     }
 
     fn open_impl(&self, ino: u64, flags: OpenFlags) -> Result<(), Errno> {
         let path = self.path_of(INodeNo(ino))?;
         let writing = !matches!(flags.acc_mode(), OpenAccMode::O_RDONLY);
         let trunc = flags.0 & libc::O_TRUNC != 0;
-        let fresh = match self.open_file(ino) {
-            Some(_) => OpenFile::new(0, now()),
-            None => {
-                let a = self.attr_of(&path)?.ok_or(Errno::ENOENT)?;
-                if a.dir {
-                    return Err(Errno::EISDIR);
-                }
-                OpenFile::new(a.size, a.mtime)
-            }
-        };
-        let of = self.acquire(ino, || fresh);
+        let of = self.open_state(ino, &path)?;
         let r = (|| {
             let mut g = lock(&of);
             if writing || trunc {
@@ -1091,6 +1140,20 @@ impl Fs {
         *lock(&self.statfs) = Some((v, Instant::now()));
         Ok(v)
     }
+}
+
+/// The state of `ino` in the open map, with one more open counted, if some handle holds
+/// it. A state whose last release has begun (no opens left) is never joined: its spool is
+/// gone or going, and its size and flags belong to a version already closed.
+fn join_live(map: &HashMap<u64, Arc<Mutex<OpenFile>>>, ino: u64) -> Option<Arc<Mutex<OpenFile>>> {
+    let of = map.get(&ino)?;
+    let mut g = lock(of);
+    if g.opens == 0 {
+        return None;
+    }
+    g.opens += 1;
+    drop(g);
+    Some(of.clone())
 }
 
 impl Filesystem for Fs {
