@@ -33,11 +33,6 @@ const LONG_FNS: &[(&str, &str, &str)] = &[
         "config",
         "one line or two per flag, in the order of the table",
     ),
-    (
-        "src/mount/fs.rs",
-        "read_impl",
-        "the read path with its read-ahead; to be split with the append fix (issue 14)",
-    ),
 ];
 
 /// Edges that may close a circle, as (from file, to file, reason). Empty: none is needed.

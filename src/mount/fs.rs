@@ -863,38 +863,8 @@ impl Fs {
         // them out of order: "sequential" allows a block of slack either way.
         let near =
             offset >= g.window_start && offset <= w_end + READ_BLOCK_BYTES && !g.window.is_empty();
-        // Sequential, with the stream going on from the window's end: keep the window from
-        // a block before `offset` on, and add blocks until the read is covered.
         if near && end > w_end && g.prefetch.as_ref().is_some_and(|p| p.next == w_end) {
-            let keep_from = offset.saturating_sub(READ_BLOCK_BYTES).max(g.window_start);
-            let from = usize::try_from(keep_from - g.window_start).map_err(|_| Errno::EINVAL)?;
-            let mut w = g.window.split_off(from);
-            let mut ended = false;
-            if let Some(p) = g.prefetch.as_mut() {
-                while keep_from + (w.len() as u64) < end {
-                    match p.blocks.recv() {
-                        Ok(Ok(block)) => {
-                            p.next += block.len() as u64;
-                            w.extend_from_slice(&block);
-                        }
-                        Ok(Err(e)) => {
-                            log::warn!("read-ahead: {e}");
-                            ended = true;
-                            break;
-                        }
-                        // The stream ended before the read's end (the file shrank).
-                        Err(_) => {
-                            ended = true;
-                            break;
-                        }
-                    }
-                }
-            }
-            if ended {
-                g.prefetch = None;
-            }
-            g.window = w;
-            g.window_start = keep_from;
+            extend_window(&mut g, offset, end)?;
         }
         let w_end = g.window_start + g.window.len() as u64;
         if offset >= g.window_start && end <= w_end {
@@ -1140,6 +1110,43 @@ impl Fs {
         *lock(&self.statfs) = Some((v, Instant::now()));
         Ok(v)
     }
+}
+
+/// A sequential reader whose read goes past the window, with the background stream going
+/// on from the window's end: keeps the window from a block before `offset` on and adds
+/// the stream's blocks until `end` is covered (or the stream ends: the file shrank, or a
+/// read failed, which drops the stream).
+fn extend_window(g: &mut OpenFile, offset: u64, end: u64) -> Result<(), Errno> {
+    let keep_from = offset.saturating_sub(READ_BLOCK_BYTES).max(g.window_start);
+    let from = usize::try_from(keep_from - g.window_start).map_err(|_| Errno::EINVAL)?;
+    let mut w = g.window.split_off(from);
+    let mut ended = false;
+    if let Some(p) = g.prefetch.as_mut() {
+        while keep_from + (w.len() as u64) < end {
+            match p.blocks.recv() {
+                Ok(Ok(block)) => {
+                    p.next += block.len() as u64;
+                    w.extend_from_slice(&block);
+                }
+                Ok(Err(e)) => {
+                    log::warn!("read-ahead: {e}");
+                    ended = true;
+                    break;
+                }
+                // The stream ended before the read's end (the file shrank).
+                Err(_) => {
+                    ended = true;
+                    break;
+                }
+            }
+        }
+    }
+    if ended {
+        g.prefetch = None;
+    }
+    g.window = w;
+    g.window_start = keep_from;
+    Ok(())
 }
 
 /// The state of `ino` in the open map, with one more open counted, if some handle holds
