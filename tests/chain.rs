@@ -191,3 +191,30 @@ fn a_store_gone_from_the_chain_costs_time_not_copies() {
         c.wait_stores_up(3);
     }
 }
+
+/// A next store that takes another token refuses the forward: this store keeps its copy,
+/// the report says 401 for the next one, and the next store holds nothing.
+#[test]
+fn a_next_store_with_another_token_refuses_the_forward() {
+    let dir = TempDir::new("chain-401");
+    let s1 = store(&dir, 1);
+    let other = dir.path().join("other.token");
+    fs::write(&other, "another-token-of-twenty-six\n").unwrap();
+    let s2 = Cluster::store(&dir, 2, &["--token-file", other.to_str().unwrap()]);
+    let data = random_bytes(100_000, 7);
+    let hex = sha256_hex(&data);
+    let r = put_chain(&s1, &[s2.url()], &data, &hex);
+    assert_eq!(r.status, 201, "{}", r.text());
+    let f = &r.json()["forwarded"][0];
+    assert_eq!(f["status"], 401, "{f}");
+    assert_eq!(f["code"], "Unauthorized");
+    assert_eq!(holds(&s1, &hex).as_deref(), Some(&data[..]));
+    let r = request(
+        "GET",
+        &format!("{}/chunks/{hex}", s2.url()),
+        &[("Authorization", "Bearer another-token-of-twenty-six")],
+        None,
+    )
+    .unwrap();
+    assert_eq!(r.status, 404, "the refused store holds the chunk");
+}

@@ -33,11 +33,31 @@ pub const CHAIN_LEN_MAX: usize = 8;
 /// memory a slow next store can make this one hold (at most this many reads' worth).
 const QUEUED_BLOCKS_MAX: usize = 8;
 const CONNECT_TIMEOUT_MS: u64 = 2_000;
-/// As the director's store calls: a call may take this long plus its bytes at 1 MiB/s.
-const CALL_TIMEOUT_MS: u64 = 30_000;
-const RATE_MIN_BYTES_PER_SEC: u64 = 1024 * 1024;
-/// The downstream answer body read back at most (a JSON list of a few stores).
+/// A call to a store may take this long, plus the time its bytes take at
+/// CALL_RATE_MIN_BYTES_PER_SEC (the director's calls and a store's forwards alike).
+pub const CALL_TIMEOUT_MS: u64 = 30_000;
+/// The slowest transfer a store call is allowed (1 MiB/s, far below any board's link).
+pub const CALL_RATE_MIN_BYTES_PER_SEC: u64 = 1024 * 1024;
+/// A store's JSON answer (a chain report, an error body) is read back at most this far.
 const ANSWER_BYTES_MAX: u64 = 64 * 1024;
+
+/// The deadline of a whole call to a store that moves `bytes`. A deadline, not only read
+/// and write timeouts: ureq 2 clears those on a connection it reuses from its pool.
+pub fn call_deadline(bytes: u64) -> Duration {
+    Duration::from_millis(
+        CALL_TIMEOUT_MS + bytes.saturating_mul(1000) / CALL_RATE_MIN_BYTES_PER_SEC,
+    )
+}
+
+/// A store's JSON answer body; Null when it is not JSON (or not readable).
+pub fn read_answer(r: ureq::Response) -> Value {
+    let mut text = String::new();
+    let _ = r
+        .into_reader()
+        .take(ANSWER_BYTES_MAX)
+        .read_to_string(&mut text);
+    serde_json::from_str(&text).unwrap_or(Value::Null)
+}
 
 /// The chain after this store, from the header's value: http(s) URLs, at most
 /// CHAIN_LEN_MAX. `Err` is a message for a 400.
@@ -175,9 +195,7 @@ fn send(chain: &[String], h: &Hash, len: u64, body: Blocks, token: Option<&str>)
         .resolver(crate::resolve::netloc)
         .tls_connector(crate::tls::connector())
         .timeout_connect(Duration::from_millis(CONNECT_TIMEOUT_MS))
-        .timeout(Duration::from_millis(
-            CALL_TIMEOUT_MS + len.saturating_mul(1000) / RATE_MIN_BYTES_PER_SEC,
-        ))
+        .timeout(call_deadline(len))
         .no_delay(true)
         .build();
     let mut req = agent
@@ -195,12 +213,11 @@ fn send(chain: &[String], h: &Hash, len: u64, body: Blocks, token: Option<&str>)
             .map(|u| json!({"url": u, "status": 0, "code": "ForwardFailed", "error": why}))
             .collect()
     };
-    let (status, text) = match req.send(body) {
+    let (status, answer) = match req.send(body) {
         Ok(r) => (r.status(), read_answer(r)),
         Err(ureq::Error::Status(s, r)) => (s, read_answer(r)),
         Err(e) => return unreached(&format!("{next}: {e}")),
     };
-    let answer: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
     let mut out = vec![if status < 300 {
         json!({"url": next, "created": status == 201})
     } else {
@@ -222,15 +239,6 @@ fn send(chain: &[String], h: &Hash, len: u64, body: Blocks, token: Option<&str>)
         }));
     }
     out
-}
-
-fn read_answer(r: ureq::Response) -> String {
-    let mut text = String::new();
-    let _ = r
-        .into_reader()
-        .take(ANSWER_BYTES_MAX)
-        .read_to_string(&mut text);
-    text
 }
 
 #[cfg(test)]

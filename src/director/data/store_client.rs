@@ -11,17 +11,15 @@
 //! set on every request, so it holds on reused connections too.
 
 use crate::hash::Hash;
-use crate::store::forward::FORWARD_HEADER;
+use crate::store::forward::{FORWARD_HEADER, call_deadline, read_answer};
 use std::io::Read;
 use std::time::Duration;
 
 /// Connecting to a store takes at most this long before the store counts as down.
 pub const STORE_CONNECT_TIMEOUT_MS: u64 = 2_000;
-/// A call to a store may take this long, plus the time its bytes take at
-/// STORE_RATE_MIN_BYTES_PER_SEC.
-pub const STORE_IO_TIMEOUT_MS: u64 = 30_000;
-/// The slowest transfer a store call is allowed (1 MiB/s, far below any board's link).
-pub const STORE_RATE_MIN_BYTES_PER_SEC: u64 = 1024 * 1024;
+/// A read or write on a new store connection may stall at most this long; a whole call
+/// has the deadline `store::forward::call_deadline` gives (this, plus its bytes at 1 MiB/s).
+pub const STORE_IO_TIMEOUT_MS: u64 = crate::store::forward::CALL_TIMEOUT_MS;
 /// Idle kept-alive connections per store.
 pub const STORE_IDLE_CONNECTIONS_MAX: usize = 8;
 /// `/status` polls give up sooner.
@@ -88,12 +86,11 @@ impl StoreClient {
         }
     }
 
-    /// A request to a store, with the token, whose whole call must end within
-    /// STORE_IO_TIMEOUT_MS plus the time `bytes` take at the slowest allowed rate.
+    /// A request to a store, with the token, whose whole call must end by the deadline
+    /// for moving `bytes` (`store::forward::call_deadline`).
     fn req(&self, method: &str, url: &str, bytes: u64) -> ureq::Request {
-        let ms = STORE_IO_TIMEOUT_MS + bytes.saturating_mul(1000) / STORE_RATE_MIN_BYTES_PER_SEC;
         self.authorized(self.agent.request(method, url))
-            .timeout(Duration::from_millis(ms))
+            .timeout(call_deadline(bytes))
     }
 
     fn authorized(&self, r: ureq::Request) -> ureq::Request {
@@ -134,9 +131,9 @@ impl StoreClient {
             .set(FORWARD_HEADER, &rest.join(" "))
             .send_bytes(data);
         let (own, body) = match answer {
-            Ok(r) => (Ok(r.status() == 200), read_small(r)),
+            Ok(r) => (Ok(r.status() == 200), read_answer(r)),
             Err(ureq::Error::Status(code, r)) => {
-                let body = read_small(r);
+                let body = read_answer(r);
                 let c = body
                     .get("code")
                     .and_then(|c| c.as_str())
@@ -267,19 +264,6 @@ fn chain_outcome(v: &serde_json::Value) -> Result<bool, CallError> {
         ))),
     }
 }
-
-/// A store's small JSON answer (a chain report, an error body); Null if it is not JSON.
-fn read_small(r: ureq::Response) -> serde_json::Value {
-    let mut text = String::new();
-    let _ = r
-        .into_reader()
-        .take(ANSWER_BYTES_MAX)
-        .read_to_string(&mut text);
-    serde_json::from_str(&text).unwrap_or(serde_json::Value::Null)
-}
-
-/// The most of a chain report or error body read back.
-const ANSWER_BYTES_MAX: u64 = 64 * 1024;
 
 /// Bytes one listing page may take (100 000 lines of about 90 bytes).
 const LIST_PAGE_BYTES_MAX: u64 = 10 * 1024 * 1024;
