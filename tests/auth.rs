@@ -803,3 +803,72 @@ fn unsigned_amz_headers_cannot_change_a_signed_request() {
     let (st, body) = scurl(&k, &[&format!("{u}{target}")]);
     assert_eq!((st, body.as_str()), (200, "as signed"));
 }
+
+/// Issue 16 item 6: a signed upload that will be refused (a wrong secret, a bucket the
+/// key may not use, a bucket that does not exist, a failed `If-None-Match`) is answered
+/// before the body is invited: no `100 Continue`, so the client sends no byte of it. The
+/// accepted upload is invited. (A request signed over its body's hash without saying so
+/// in `x-amz-content-sha256` must be read to be checked: see docs/S3.md.)
+#[test]
+fn refused_signed_uploads_do_not_invite_the_body() {
+    let dir = TempDir::new("auth-expect");
+    let (c, keys, k) = keyed_cluster(&dir);
+    let other = key_create(&keys, Some("elsewhere"));
+    let u = c.url();
+    assert_eq!(scurl(&k, &["-X", "PUT", &format!("{u}/mine")]).0, 200);
+    let f = dir.path().join("big.bin");
+    // Over 1 MiB: every curl version sends `Expect: 100-continue` for it.
+    std::fs::write(&f, random_bytes(2 << 20, 9)).unwrap();
+    let f = f.to_str().unwrap();
+    // The first key's own upload first, then each refused one.
+    let wrong = Key {
+        id: k.id.clone(),
+        secret: "0".repeat(40),
+    };
+    let cases: [(&Key, &str, &[&str], u16, &str); 5] = [
+        (&k, "mine/ok", &[], 200, ""),
+        (&wrong, "mine/x", &[], 403, "SignatureDoesNotMatch"),
+        (&other, "mine/x", &[], 403, "AccessDenied"),
+        (&k, "nobucket/x", &[], 404, "NoSuchBucket"),
+        (
+            &k,
+            "mine/ok",
+            &["-H", "If-None-Match: *"],
+            412,
+            "PreconditionFailed",
+        ),
+    ];
+    for (key, path, extra, status, code) in cases {
+        let user = format!("{}:{}", key.id, key.secret);
+        let mut args = vec![
+            "-sv",
+            "--aws-sigv4",
+            "aws:amz:us-east-1:s3",
+            "--user",
+            &user,
+            "-H",
+            "x-amz-content-sha256: UNSIGNED-PAYLOAD",
+            "-T",
+            f,
+        ];
+        args.extend_from_slice(extra);
+        let url = format!("{u}/{path}");
+        args.push(&url);
+        let out = Command::new("curl")
+            .args(&args)
+            .output()
+            .expect("curl is needed for this test: apt-get install curl");
+        let trace = String::from_utf8_lossy(&out.stderr);
+        assert!(trace.contains("> Expect: 100-continue"), "{trace}");
+        assert!(
+            trace.contains(&format!("< HTTP/1.1 {status}")),
+            "{path}: {trace}"
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains(code),
+            "{path}"
+        );
+        let invited = trace.contains("< HTTP/1.1 100 Continue");
+        assert_eq!(invited, status == 200, "{path} {status}: {trace}");
+    }
+}

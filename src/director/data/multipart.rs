@@ -5,6 +5,7 @@
 use super::gather::pieces;
 use super::scatter::MANIFEST_CHUNKS_MAX;
 use crate::director::Director;
+use crate::director::data::scatter::WriteCondition;
 use crate::director::error::{DirectorError, Result};
 use crate::director::meta::index::{ObjectMeta, Prepared};
 use crate::director::meta::records::{ChunkRef, ObjectRecord, Record};
@@ -171,21 +172,33 @@ impl Director {
     }
 
     /// CompleteMultipartUpload with the client's `[(part number, etag)]`: the parts'
-    /// chunk lists, in the order listed, become the object; no data is copied.
+    /// chunk lists, in the order listed, become the object; no data is copied. The write
+    /// takes effect only if `condition` holds (checked again, atomically, at commit). A
+    /// repeat of a Complete that already took effect, with the same part list, while the
+    /// key still holds its object, answers that object again and changes nothing.
     pub fn complete_upload(
         &self,
         bucket: &str,
         key: &str,
         upload_id: &str,
         listed: &[(u32, String)],
+        condition: &WriteCondition,
     ) -> Result<Arc<ObjectMeta>> {
         check_part_list(listed)?;
         let mut pins = self.pins();
-        let (record, parts) = {
+        let (mut record, parts) = {
             let idx = self.read_index();
-            let up = idx.upload(bucket, key, upload_id)?;
+            let up = match idx.upload(bucket, key, upload_id) {
+                Ok(up) => up,
+                Err(e @ DirectorError::S3(_, "NoSuchUpload", _)) => {
+                    return completed_before(&idx, bucket, key, upload_id, Some(listed)).ok_or(e);
+                }
+                Err(e) => return Err(e),
+            };
+            condition.check(&idx, bucket, key)?;
             self.assemble(up, listed, &mut pins)?
         };
+        record.upload_id = Some(upload_id.to_string());
         self.check_live_stores()?;
         let record = self.write_manifest(bucket, key, record, &mut pins)?;
         let rec = Record::UploadComplete {
@@ -196,7 +209,7 @@ impl Director {
             object: record,
         };
         let prepared = Prepared::new(&rec).map_err(DirectorError::Internal)?;
-        self.commit_prepared(&prepared, |_| Ok(()))?;
+        self.commit_prepared(&prepared, |idx| condition.check(idx, bucket, key))?;
         let meta = prepared.object_or_err().map_err(DirectorError::Internal)?;
         Ok(Arc::clone(meta))
     }
@@ -243,6 +256,7 @@ impl Director {
             manifest: String::new(),
             // S3's composite checksums of parts are not offered.
             checksum: None,
+            upload_id: None,
         };
         Ok((record, parts))
     }
@@ -312,6 +326,29 @@ fn read_exact(r: &mut dyn Read, buf: &mut [u8]) -> Result<()> {
             format!("reading the copy source failed: {e}; nothing was stored"),
         )
     })
+}
+
+/// The object `key` holds if upload `upload_id` was completed into it and nothing has
+/// replaced it since; with `listed`, only if that list of parts makes its ETag (a retry
+/// of the same Complete, not a different one).
+pub fn completed_before(
+    idx: &crate::director::meta::index::Index,
+    bucket: &str,
+    key: &str,
+    upload_id: &str,
+    listed: Option<&[(u32, String)]>,
+) -> Option<Arc<ObjectMeta>> {
+    let m = idx.object(bucket, key).ok()?;
+    if m.upload_id.as_deref() != Some(upload_id) {
+        return None;
+    }
+    if let Some(listed) = listed {
+        let md5s: Option<Vec<[u8; 16]>> = listed.iter().map(|(_, e)| parse_md5(e)).collect();
+        if multipart_etag(&md5s?) != m.etag {
+            return None;
+        }
+    }
+    Some(m)
 }
 
 /// S3's rules for the part list of a Complete: not empty, ascending, each number once.

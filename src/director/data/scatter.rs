@@ -165,6 +165,7 @@ impl Director {
                 .collect(),
             manifest: String::new(),
             checksum: new.checksum.clone(),
+            upload_id: None,
         };
         let record = self.write_manifest(&new.bucket, &new.key, record, pins)?;
         let (bucket, key, condition) = (new.bucket, new.key, new.condition);

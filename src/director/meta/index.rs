@@ -48,6 +48,8 @@ pub struct ObjectMeta {
     /// The checksum the client sent and the director verified: (algorithm, base64 value),
     /// e.g. ("crc32", "NhCmhg=="). Returned as `x-amz-checksum-<algorithm>`.
     pub checksum: Option<(String, String)>,
+    /// The multipart upload completed into this object (`ObjectRecord::upload_id`).
+    pub upload_id: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -68,6 +70,7 @@ impl ObjectMeta {
             chunks: chunks_to_record(&self.chunks),
             manifest: self.manifest.to_hex(),
             checksum: self.checksum.clone(),
+            upload_id: self.upload_id.clone(),
         }
     }
 
@@ -84,6 +87,7 @@ impl ObjectMeta {
             manifest: Hash::parse(&r.manifest)
                 .ok_or_else(|| format!("bad manifest name {:?}", r.manifest))?,
             checksum: r.checksum.clone(),
+            upload_id: r.upload_id.clone(),
         })
     }
 }
@@ -469,6 +473,7 @@ mod tests {
             },
             manifest: h,
             checksum: None,
+            upload_id: None,
         }
     }
 

@@ -67,6 +67,11 @@ pub struct ObjectRecord {
     /// `[algorithm, base64 value]` of the verified x-amz-checksum-*; absent if none was sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checksum: Option<(String, String)>,
+    /// The multipart upload this object was completed from, if any: a client that repeats
+    /// CompleteMultipartUpload after a lost answer gets the same answer while the key
+    /// still holds this object. Absent for objects written in one PUT or copied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload_id: Option<String>,
 }
 
 /// A journal record (without the `seq` and `v` fields, which the caller handles).

@@ -280,7 +280,11 @@ impl DirectorApi {
 
     fn error(&self, e: &DirectorError, resource: &str, rid: &str) -> Response {
         let (status, code) = e.status_and_code();
-        if status >= 500 {
+        // A request dpyfs does not offer is the client's business (a client probing
+        // `?versions` is normal), not a fault of the director's: INFO, not ERROR.
+        if status == 501 {
+            log::info!("{resource}: {e}");
+        } else if status >= 500 {
             log::error!("{resource}: {e}");
         }
         let mut d = Doc::bare("Error");
@@ -393,10 +397,18 @@ impl DirectorApi {
 
     fn create_bucket(&self, bucket: String) -> Result<Response> {
         let location = format!("/{bucket}");
-        self.director.commit(&Record::BucketCreate {
+        let created = self.director.commit(&Record::BucketCreate {
             bucket,
             created: now_ms(),
-        })?;
+        });
+        match created {
+            // S3's rule in us-east-1, the region dpyfs answers as: creating a bucket one
+            // already has succeeds and changes nothing (elsewhere S3 answers 409). Until
+            // buckets have owners (issue 16 item 2), every key owns every bucket.
+            Err(e) if e.status_and_code().1 == "BucketAlreadyOwnedByYou" => {}
+            Err(e) => return Err(e),
+            Ok(_) => {}
+        }
         Ok(Response::empty(200).with_header("Location", location))
     }
 

@@ -7,9 +7,10 @@ use super::DirectorApi;
 use super::body::SignatureChain;
 use super::object_routes::{
     check_acl_headers, check_copy_source_conditions, parse_copy_source, stored_headers, user_meta,
+    write_condition,
 };
 use super::target::Target;
-use crate::director::data::multipart::NewUpload;
+use crate::director::data::multipart::{NewUpload, completed_before};
 use crate::director::error::{DirectorError, Result};
 use crate::director::meta::uploads::LIST_MAX;
 use crate::http::{Request, Response, percent_encode};
@@ -228,14 +229,26 @@ impl DirectorApi {
 
     fn complete_upload(&self, bucket: &str, key: &str, req: &mut Request<'_>) -> Result<Response> {
         let id = upload_id(req)?;
-        // The upload is checked before the body is read: an unknown one is NoSuchUpload.
-        self.director.read_index().upload(bucket, key, &id)?;
+        let condition = write_condition(req)?;
+        // Checked before the body is read: an unknown upload is NoSuchUpload (unless it
+        // was completed into the key's current object: a retry), a failed condition 412.
+        {
+            let idx = self.director.read_index();
+            match idx.upload(bucket, key, &id) {
+                Ok(_) => condition.check(&idx, bucket, key)?,
+                Err(e) => {
+                    completed_before(&idx, bucket, key, &id, None).ok_or(e)?;
+                }
+            }
+        }
         let body = super::body::read_small(req, COMPLETE_XML_BYTES_MAX, |max| {
             malformed(format!("the body is larger than {max} bytes"))
         })?;
         let text = String::from_utf8(body).map_err(|_| malformed("not UTF-8".into()))?;
         let parts = parse_complete(&text)?;
-        let m = self.director.complete_upload(bucket, key, &id, &parts)?;
+        let m = self
+            .director
+            .complete_upload(bucket, key, &id, &parts, &condition)?;
         let host = req.header("host").unwrap_or("localhost");
         let path = format!(
             "/{}/{}",

@@ -790,6 +790,7 @@ mod tests {
             chunks: vec![],
             manifest: crate::hash::Hash::of(b""),
             checksum: None,
+            upload_id: None,
         }
     }
 
