@@ -235,9 +235,41 @@ fn three_parts_out_of_order_complete_list_and_read_back() {
     );
     let v = get(&url(&c, bk, "?versionId=3HL4kqtJlcpXroDTDmJ")).unwrap();
     assert_eq!((v.status, code_of(&v)), (400, "InvalidArgument".into()));
-    // GET ?partNumber is not offered.
-    let pn = get(&url(&c, bk, "?partNumber=1")).unwrap();
-    assert_eq!(pn.status, 501);
+    // GET and HEAD ?partNumber=N: the part's bytes, 206, with the part count.
+    let mut start = 0;
+    for (n, d) in data.iter().enumerate() {
+        let q = format!("?partNumber={}", n + 1);
+        let pn = get(&url(&c, bk, &q)).unwrap();
+        assert_eq!(pn.status, 206, "{}", pn.text());
+        assert_eq!(pn.body, *d, "part {}", n + 1);
+        assert_eq!(pn.header("x-amz-mp-parts-count"), Some("3"));
+        assert_eq!(pn.header("etag"), Some(want_etag.as_str()));
+        let range = format!("bytes {start}-{}/{}", start + d.len() - 1, whole.len());
+        assert_eq!(pn.header("content-range"), Some(range.as_str()));
+        let h = request("HEAD", &url(&c, bk, &q), &[], None).unwrap();
+        assert_eq!(h.status, 206);
+        let len = d.len().to_string();
+        assert_eq!(h.header("content-length"), Some(len.as_str()));
+        start += d.len();
+    }
+    let pn = get(&url(&c, bk, "?partNumber=4")).unwrap();
+    assert_eq!((pn.status, code_of(&pn)), (416, "InvalidPartNumber".into()));
+    for q in ["?partNumber=0", "?partNumber=10001", "?partNumber=x"] {
+        let pn = get(&url(&c, bk, q)).unwrap();
+        assert_eq!(
+            (pn.status, code_of(&pn)),
+            (400, "InvalidArgument".into()),
+            "{q}"
+        );
+    }
+    let pn = request(
+        "GET",
+        &url(&c, bk, "?partNumber=1"),
+        &[("range", "bytes=0-1")],
+        None,
+    )
+    .unwrap();
+    assert_eq!((pn.status, code_of(&pn)), (400, "InvalidRequest".into()));
     // The upload is gone once completed; the other one stays.
     let l = list_parts(&c, bk, &id, "");
     assert_eq!((l.status, code_of(&l)), (404, "NoSuchUpload".into()));
@@ -492,6 +524,17 @@ fn pending_upload_survives_director_kill_and_restart() {
         g.header("etag"),
         Some(multipart_etag(&[&data[0], &data[1], &data[2]]).as_str())
     );
+    // The part boundaries are journaled with the object: part 2 by number after a restart,
+    // and again from a snapshot.
+    for round in 0..2 {
+        let p = get(&url(&c, bk, "?partNumber=2")).unwrap();
+        assert_eq!((p.status, &p.body), (206, &data[1]), "round {round}");
+        let r = request("POST", &format!("{}/_dpyfs/compact", c.url()), &[], None).unwrap();
+        assert_eq!(r.status, 200, "{}", r.text());
+        c.director.kill();
+        c.director.restart();
+        c.wait_stores_up(3);
+    }
     let u = get(&url(&c, "mpb", "?uploads")).unwrap();
     assert!(xml_values(&u.text(), "UploadId").is_empty());
 }

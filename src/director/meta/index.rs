@@ -7,7 +7,8 @@
 //! old journals. An unknown record type or version is refused, never skipped.
 
 use super::records::{
-    ChunkRef, Member, ObjectRecord, RECORD_VERSION, Record, chunks_from_record, chunks_to_record,
+    ChunkRef, Member, ObjectPart, ObjectRecord, RECORD_VERSION, Record, chunks_from_record,
+    chunks_to_record,
 };
 use super::uploads::{Part, UploadKey, Uploads};
 use crate::director::error::{DirectorError, Result};
@@ -50,6 +51,8 @@ pub struct ObjectMeta {
     pub checksum: Option<(String, String)>,
     /// The multipart upload completed into this object (`ObjectRecord::upload_id`).
     pub upload_id: Option<String>,
+    /// A multipart object's parts (`ObjectRecord::parts`); empty for a single part.
+    pub parts: Vec<ObjectPart>,
 }
 
 #[derive(Debug, Default)]
@@ -71,6 +74,7 @@ impl ObjectMeta {
             manifest: self.manifest.to_hex(),
             checksum: self.checksum.clone(),
             upload_id: self.upload_id.clone(),
+            parts: self.parts.clone(),
         }
     }
 
@@ -88,6 +92,7 @@ impl ObjectMeta {
                 .ok_or_else(|| format!("bad manifest name {:?}", r.manifest))?,
             checksum: r.checksum.clone(),
             upload_id: r.upload_id.clone(),
+            parts: r.parts.clone(),
         })
     }
 }
@@ -474,6 +479,7 @@ mod tests {
             manifest: h,
             checksum: None,
             upload_id: None,
+            parts: Vec::new(),
         }
     }
 

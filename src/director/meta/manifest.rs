@@ -53,6 +53,7 @@ mod tests {
                 manifest: String::new(),
                 checksum: Some(("crc64nvme".into(), "AAAAAAAAAAA=".into())),
                 upload_id: None,
+                parts: Vec::new(),
             },
         };
         let bytes = encode(&m);

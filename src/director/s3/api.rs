@@ -13,8 +13,9 @@ use super::object_routes::{
 use super::target::{Target, object_headers, parse_target, xml};
 use crate::director::data::scatter::NewObject;
 use crate::director::error::{DirectorError, Result};
-use crate::director::meta::index::{ListEntry, ListPage};
+use crate::director::meta::index::{ListEntry, ListPage, ObjectMeta};
 use crate::director::meta::records::Record;
+use crate::director::meta::uploads::PART_NUMBER_MAX;
 use crate::http::{Body, Request, Response, percent_decode, percent_encode};
 use crate::s3::names::CONTENT_TYPE_DEFAULT;
 use crate::s3::xml::Doc;
@@ -453,6 +454,7 @@ impl DirectorApi {
             headers: stored_headers(req),
             condition: write_condition(req)?,
             checksum: None,
+            parts: Vec::new(),
         };
         // A signed streaming body's chunk signatures are checked through `chain`.
         let mut body = body::open(req, chain)?;
@@ -475,10 +477,14 @@ impl DirectorApi {
         if let Some(r) = read_preconditions(req, &m)? {
             return Ok(r);
         }
-        let (status, start, end) = match parse_range(req.header("range"), m.size) {
-            RangeSpec::Full => (200, 0, m.size),
-            RangeSpec::Part(a, b) => (206, a, b),
-            RangeSpec::Unsatisfiable => return Err(DirectorError::InvalidRange { size: m.size }),
+        let part = requested_part(req, &m)?;
+        let (status, start, end) = match (&part, parse_range(req.header("range"), m.size)) {
+            (Some(p), _) => (p.status, p.start, p.end),
+            (None, RangeSpec::Full) => (200, 0, m.size),
+            (None, RangeSpec::Part(a, b)) => (206, a, b),
+            (None, RangeSpec::Unsatisfiable) => {
+                return Err(DirectorError::InvalidRange { size: m.size });
+            }
         };
         let body: Box<dyn std::io::Read + Send> = if with_body {
             Box::new(self.director.open_read(&m, start, end)?)
@@ -493,8 +499,21 @@ impl DirectorApi {
         let asked = req
             .header("x-amz-checksum-mode")
             .is_some_and(|v| v.trim().eq_ignore_ascii_case("ENABLED"));
-        if let (true, 200, Some((alg, value))) = (asked, status, &m.checksum) {
+        let whole = status == 200 && part.as_ref().is_none_or(|p| p.count.is_none());
+        if let (true, true, Some((alg, value))) = (asked, whole, &m.checksum) {
             r = r.with_header(&format!("x-amz-checksum-{alg}"), value.clone());
+            if value.contains('-') {
+                r = r.with_header("x-amz-checksum-type", "COMPOSITE");
+            }
+        }
+        if let Some(p) = &part {
+            // A part's own checksum, which the client can verify against its bytes.
+            if let (true, Some((alg, _)), Some(sum)) = (asked, &m.checksum, &p.checksum) {
+                r = r.with_header(&format!("x-amz-checksum-{alg}"), sum.clone());
+            }
+            if let Some(n) = p.count {
+                r = r.with_header("x-amz-mp-parts-count", n.to_string());
+            }
         }
         r = response_overrides(r, req)?;
         if status == 206 {
@@ -512,6 +531,76 @@ impl DirectorApi {
             .commit(&Record::ObjectDelete { bucket, key })?;
         Ok(Response::empty(204))
     }
+}
+
+/// What `?partNumber=N` asks of an object: the bytes of part N, its checksum, and the
+/// object's part count (None for a single-part object, whose only part is all of it).
+struct RequestedPart {
+    status: u16,
+    start: u64,
+    end: u64,
+    count: Option<usize>,
+    checksum: Option<String>,
+}
+
+/// `?partNumber=N` on GET or HEAD, as S3: N from 1 to 10000; with a `Range` too, 400; a
+/// multipart object answers part N as a 206 with `x-amz-mp-parts-count`; a single-part
+/// object has only part 1, the whole object (200); a part beyond the last is 416
+/// `InvalidPartNumber`. Objects completed before part boundaries were kept cannot say.
+fn requested_part(req: &Request<'_>, m: &ObjectMeta) -> Result<Option<RequestedPart>> {
+    let Some(n) = req.query_param("partNumber") else {
+        return Ok(None);
+    };
+    let n: usize = n
+        .parse()
+        .ok()
+        .filter(|n| (1..=PART_NUMBER_MAX as usize).contains(n))
+        .ok_or_else(|| {
+            DirectorError::BadRequest(
+                "InvalidArgument",
+                format!("partNumber {n:?}: it must be an integer between 1 and {PART_NUMBER_MAX}"),
+            )
+        })?;
+    if req.header("range").is_some() {
+        return Err(DirectorError::BadRequest(
+            "InvalidRequest",
+            "a Range header and the partNumber parameter cannot be used together".into(),
+        ));
+    }
+    let beyond = || {
+        DirectorError::S3(
+            416,
+            "InvalidPartNumber",
+            format!("the object has no part {n}"),
+        )
+    };
+    if m.parts.is_empty() {
+        if m.upload_id.is_some() || m.etag.contains('-') {
+            return Err(DirectorError::NotImplemented(
+                "partNumber on a multipart object completed before dpyfs kept part boundaries"
+                    .into(),
+            ));
+        }
+        return match n {
+            1 => Ok(Some(RequestedPart {
+                status: 200,
+                start: 0,
+                end: m.size,
+                count: None,
+                checksum: None,
+            })),
+            _ => Err(beyond()),
+        };
+    }
+    let part = m.parts.get(n - 1).ok_or_else(beyond)?;
+    let start: u64 = m.parts[..n - 1].iter().map(|p| p.size).sum();
+    Ok(Some(RequestedPart {
+        status: 206,
+        start,
+        end: start + part.size,
+        count: Some(m.parts.len()),
+        checksum: part.checksum.clone(),
+    }))
 }
 
 /// The continuation token is the hex of the last key returned: opaque to clients, and

@@ -459,6 +459,12 @@ impl CheckedBody<'_> {
         self.verified.clone()
     }
 
+    /// The algorithm of the checksum the headers announce (a header or a trailer), known
+    /// before a byte is read.
+    pub fn checksum_algorithm(&self) -> Option<Algorithm> {
+        self.announced.checksum.as_ref().map(|(a, _)| *a)
+    }
+
     /// One read of the underlying body, retrying on `Interrupted`.
     fn read_inner(&mut self, out: &mut [u8]) -> io::Result<usize> {
         loop {
