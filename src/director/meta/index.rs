@@ -58,6 +58,8 @@ pub struct ObjectMeta {
 #[derive(Debug, Default)]
 pub struct Bucket {
     pub created_ms: u64,
+    /// The access key that created it (`Record::BucketCreate::owner`); None: the admins'.
+    pub owner: Option<String>,
     pub objects: BTreeMap<String, Arc<ObjectMeta>>,
 }
 
@@ -234,11 +236,16 @@ impl Index {
     /// Applies a validated record.
     pub fn apply(&mut self, p: &Prepared<'_>) -> std::result::Result<(), String> {
         match p.record {
-            Record::BucketCreate { bucket, created } => {
+            Record::BucketCreate {
+                bucket,
+                created,
+                owner,
+            } => {
                 self.buckets.insert(
                     bucket.clone(),
                     Bucket {
                         created_ms: *created,
+                        owner: owner.clone(),
                         objects: BTreeMap::new(),
                     },
                 );
@@ -392,10 +399,11 @@ impl Index {
                     .map_err(|e| format!("object '{name}/{k}': {e}"))?;
                 objects.insert(k.clone(), v);
             }
-            buckets.insert(
-                name.clone(),
-                serde_json::json!({"created": b.created_ms, "objects": objects}),
-            );
+            let mut entry = serde_json::json!({"created": b.created_ms, "objects": objects});
+            if let Some(owner) = &b.owner {
+                entry["owner"] = owner.clone().into();
+            }
+            buckets.insert(name.clone(), entry);
         }
         let mut state =
             serde_json::json!({ "v": RECORD_VERSION, "buckets": buckets, "members": self.members });
@@ -419,8 +427,10 @@ impl Index {
             .ok_or("snapshot has no buckets object")?;
         for (name, b) in buckets {
             let created_ms = b.get("created").and_then(Value::as_u64).unwrap_or(0);
+            let owner = b.get("owner").and_then(Value::as_str).map(str::to_string);
             let mut bucket = Bucket {
                 created_ms,
+                owner,
                 objects: BTreeMap::new(),
             };
             let objects = b
@@ -514,6 +524,7 @@ mod tests {
         let bucket = Record::BucketCreate {
             bucket: "b".into(),
             created: 0,
+            owner: None,
         };
         i.replay(1, &bucket).unwrap();
         for k in keys {
@@ -638,7 +649,8 @@ mod tests {
                 &i,
                 &Record::BucketCreate {
                     bucket: "b".into(),
-                    created: 0
+                    created: 0,
+                    owner: None,
                 }
             ),
             Err(DirectorError::BucketAlreadyOwnedByYou(_))

@@ -96,6 +96,10 @@ pub enum Record {
     BucketCreate {
         bucket: String,
         created: u64,
+        /// The access key that created it; absent for buckets made without keys, before
+        /// buckets had owners, or by `dpyfs recover`: those belong to the admin keys.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        owner: Option<String>,
     },
     BucketDelete {
         bucket: String,

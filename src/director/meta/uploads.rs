@@ -287,6 +287,7 @@ mod tests {
             Record::BucketCreate {
                 bucket: "b".into(),
                 created: 0,
+                owner: None,
             },
             Record::UploadCreate {
                 bucket: "b".into(),

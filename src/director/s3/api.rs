@@ -45,16 +45,38 @@ fn authorize(access: &Access, method: &str, path: &str, req: &Request<'_>) -> Re
         return access.check_admin();
     }
     // Unsigned requests learn nothing, not even whether a bucket name is valid.
-    access.check_signed()?;
+    access.check_signed()
+}
+
+/// The bucket half of `authorize`, once the index is current (after the read barrier):
+/// the bucket a request names, and a copy's source bucket, must be the key's to touch.
+/// `owner_of` gives a bucket's owner (outer None: no such bucket).
+fn authorize_buckets(
+    access: &Access,
+    path: &str,
+    req: &Request<'_>,
+    owner_of: &dyn Fn(&str) -> Option<Option<String>>,
+) -> Result<()> {
+    if path.starts_with("/_dpyfs/") || path == "/metrics" {
+        return Ok(());
+    }
     let bucket = match parse_target(path) {
         Ok(Target::Bucket(b)) | Ok(Target::Object(b, _)) => b,
         // ListBuckets shows only the key's buckets; a bad name is the router's to refuse.
         Ok(Target::Service) | Err(_) => return Ok(()),
     };
-    access.check_bucket(&bucket)?;
+    let owner = owner_of(&bucket);
+    // CreateBucket of an existing bucket is answered by its handler: 200 for one's own,
+    // 409 BucketAlreadyExists for another key's (as S3), not 403.
+    let create = req.method == "PUT" && path.trim_end_matches('/') == format!("/{bucket}");
+    if create && req.query.is_empty() && owner.is_some() {
+        return Ok(());
+    }
+    access.check_bucket(&bucket, owner.as_ref().map(Option::as_deref))?;
+    let check = |b: &str| access.check_bucket(b, owner_of(b).as_ref().map(Option::as_deref));
     // A copy (CopyObject, UploadPartCopy) reads its source bucket too.
     match req.header("x-amz-copy-source") {
-        Some(src) => access.check_bucket(&copy_source_bucket(src)),
+        Some(src) => check(&copy_source_bucket(src)),
         None => Ok(()),
     }
 }
@@ -325,6 +347,13 @@ impl DirectorApi {
                 return ("read", Err(e));
             }
         }
+        let owner_of = |b: &str| {
+            let idx = self.director.read_index();
+            idx.buckets.get(b).map(|x| x.owner.clone())
+        };
+        if let Err(e) = authorize_buckets(access, &path, req, &owner_of) {
+            return ("auth", Err(e));
+        }
         if let Some(rest) = path.strip_prefix("/_dpyfs/") {
             let unsigned = matches!(access.principal, super::auth::Principal::Anonymous);
             return ("admin", self.admin(&method, rest, req, unsigned));
@@ -351,7 +380,7 @@ impl DirectorApi {
         }
         match (method.as_str(), target) {
             ("GET", Target::Service) => ("list_buckets", self.list_buckets(access)),
-            ("PUT", Target::Bucket(b)) => ("create_bucket", self.create_bucket(b)),
+            ("PUT", Target::Bucket(b)) => ("create_bucket", self.create_bucket(b, access)),
             ("DELETE", Target::Bucket(b)) => ("delete_bucket", self.delete_bucket(b)),
             ("HEAD", Target::Bucket(b)) => ("head_bucket", self.head_bucket(&b)),
             ("GET", Target::Bucket(b)) => ("list_objects", self.list_objects(&b, req)),
@@ -386,7 +415,10 @@ impl DirectorApi {
             .elem("DisplayName", "dpyfs")
             .close("Owner")
             .open("Buckets");
-        for (name, b) in idx.buckets.iter().filter(|(n, _)| access.may_touch(n)) {
+        let mine = |(n, b): &(&String, &crate::director::meta::index::Bucket)| {
+            access.may_touch(n, b.owner.as_deref())
+        };
+        for (name, b) in idx.buckets.iter().filter(mine) {
             d.open("Bucket")
                 .elem("Name", name)
                 .elem("CreationDate", &iso8601(b.created_ms))
@@ -396,17 +428,27 @@ impl DirectorApi {
         Ok(xml(200, d.finish("ListAllMyBucketsResult")))
     }
 
-    fn create_bucket(&self, bucket: String) -> Result<Response> {
+    fn create_bucket(&self, bucket: String, access: &Access) -> Result<Response> {
         let location = format!("/{bucket}");
         let created = self.director.commit(&Record::BucketCreate {
-            bucket,
+            bucket: bucket.clone(),
             created: now_ms(),
+            owner: access.key().map(str::to_string),
         });
         match created {
             // S3's rule in us-east-1, the region dpyfs answers as: creating a bucket one
-            // already has succeeds and changes nothing (elsewhere S3 answers 409). Until
-            // buckets have owners (issue 16 item 2), every key owns every bucket.
-            Err(e) if e.status_and_code().1 == "BucketAlreadyOwnedByYou" => {}
+            // already has succeeds and changes nothing (elsewhere S3 answers 409). Another
+            // key's bucket (created meanwhile) is 409 BucketAlreadyExists.
+            Err(e) if e.status_and_code().1 == "BucketAlreadyOwnedByYou" => {
+                let owner = self.director.read_index().bucket(&bucket)?.owner.clone();
+                if !access.may_touch(&bucket, owner.as_deref()) {
+                    return Err(DirectorError::S3(
+                        409,
+                        "BucketAlreadyExists",
+                        format!("the bucket '{bucket}' exists and belongs to another key"),
+                    ));
+                }
+            }
             Err(e) => return Err(e),
             Ok(_) => {}
         }

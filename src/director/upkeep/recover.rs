@@ -190,9 +190,11 @@ fn write_journal(
         *e = (*e).min(*mtime);
     }
     for (b, created) in &buckets {
+        // Manifests do not name owners: recovered buckets are the admin keys'.
         records.push(Record::BucketCreate {
             bucket: b.clone(),
             created: *created,
+            owner: None,
         });
     }
     for ((bucket, key), (_, _, m)) in newest {
