@@ -1,8 +1,9 @@
 //! The director's own endpoints, besides S3: `/_dpyfs/...` administration (stores,
-//! repair, GC, fsck, object location), the status JSON and page, and `/metrics`. They are
+//! directors, repair, GC, fsck, object location), the status JSON and page, and `/metrics`. They are
 //! methods of the S3 front's `DirectorApi`, which routes to them after authorisation.
 
 use crate::director::error::{DirectorError, Result};
+use crate::director::replica::members::{DirectorChange, parse_director_id};
 use crate::director::s3::DirectorApi;
 use crate::director::s3::target::{Target, parse_target};
 use crate::http::{Request, Response};
@@ -75,6 +76,18 @@ impl DirectorApi {
                 d.remove_store(id)?;
                 json_ok(json!({"removed": id}))
             }
+            ("POST", "directors") => {
+                let body = read_json_body(req)?;
+                let url = body.get("url").and_then(|u| u.as_str()).ok_or_else(|| {
+                    DirectorError::BadRequest("InvalidArgument", "give {\"url\": ...}".into())
+                })?;
+                let change = DirectorChange::Add(url.trim_end_matches('/').to_string());
+                self.director_changed(d.change_directors(&change)?)
+            }
+            ("DELETE", r) if r.starts_with("directors/") => {
+                let id = parse_director_id(&r["directors/".len()..])?;
+                self.director_changed(d.change_directors(&DirectorChange::Remove(id))?)
+            }
             ("GET", r) if r.starts_with("object/") => {
                 match parse_target(&format!("/{}", &r["object/".len()..]))? {
                     Target::Object(b, k) => {
@@ -92,6 +105,12 @@ impl DirectorApi {
                 format!("no admin route {method} /_dpyfs/{rest}"),
             )),
         }
+    }
+
+    /// The answer to a change of directors: its record's seq and the voters now.
+    fn director_changed(&self, seq: u64) -> Result<Response> {
+        let voters = self.director.replica.view().voters;
+        Ok(Response::json(200, &json!({"seq": seq, "voters": voters})))
     }
 
     /// An object's chunks and the stores placement names for each (`dpyfs stat`); with

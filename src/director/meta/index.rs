@@ -6,6 +6,7 @@
 //! (`ObjectMeta`) and converted by hand, so the memory layout can change without breaking
 //! old journals. An unknown record type or version is refused, never skipped.
 
+use super::condition::WriteCondition;
 use super::records::{
     ChunkRef, Member, ObjectRecord, RECORD_VERSION, Record, chunks_from_record, chunks_to_record,
 };
@@ -104,6 +105,8 @@ pub struct Prepared<'r> {
     pub record: &'r Record,
     object: Option<Arc<ObjectMeta>>,
     part: Option<Arc<Part>>,
+    /// The condition the record takes effect under (`condition.rs`), validated with it.
+    pub condition: WriteCondition,
 }
 
 impl<'r> Prepared<'r> {
@@ -122,7 +125,13 @@ impl<'r> Prepared<'r> {
             record,
             object,
             part,
+            condition: WriteCondition::Any,
         })
+    }
+
+    /// The same record, taking effect only if `condition` holds when it is applied.
+    pub fn with_condition(self, condition: WriteCondition) -> Prepared<'r> {
+        Prepared { condition, ..self }
     }
 
     /// The object version an object record makes, if it is one.
@@ -212,6 +221,19 @@ impl Index {
             | Record::UploadPart { .. }
             | Record::UploadComplete { .. }
             | Record::UploadAbort { .. } => self.validate_upload(p)?,
+        }
+        if p.condition != WriteCondition::Any {
+            match p.record {
+                Record::ObjectPut { bucket, key, .. }
+                | Record::UploadComplete { bucket, key, .. } => {
+                    p.condition.check(self, bucket, key)?
+                }
+                _ => {
+                    return Err(DirectorError::Internal(
+                        "a condition on a record that makes no object".into(),
+                    ));
+                }
+            }
         }
         Ok(())
     }
