@@ -698,3 +698,51 @@ fn post(url: &str) -> serde_json::Value {
     assert_eq!(a.status, 200, "{}", a.text());
     a.json()
 }
+
+/// OPERATIONS.md, "two of three lost for good": the survivor's snapshot is taken while it
+/// runs, its voters set to itself and `raft-state.json` removed; it starts as a group of
+/// one with everything it had applied, and grows again with `dpyfs admin director add`.
+#[test]
+fn a_survivor_of_two_lost_directors_restarts_alone_and_grows_again() {
+    let dir = TempDir::new("directors-survivor");
+    let mut g = DirectorGroup::start(&dir, 3);
+    create_bucket(&g);
+    let a = put(&object_url(&g, 1, "before"), b"kept").unwrap();
+    assert_eq!(a.status, 200, "{}", a.text());
+    wait_caught_up(&g, &[0, 1, 2]);
+    let survivor = 2;
+    let id = director_id(&g, survivor);
+    g.directors[0].kill();
+    g.directors[1].kill();
+    let c = post(&format!("{}/_dpyfs/compact", g.directors[survivor].url()));
+    let seq = c["snapshot_seq"].as_u64().unwrap();
+    g.directors[survivor].kill();
+    let data = dir.path().join(format!("director{survivor}"));
+    let snap = data.join(format!("snapshot-{seq:020}.json"));
+    let mut doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&snap).unwrap()).unwrap();
+    assert_eq!(doc["voters"].as_array().unwrap().len(), 3);
+    doc["voters"] = serde_json::json!([id]);
+    std::fs::write(&snap, serde_json::to_vec(&doc).unwrap()).unwrap();
+    std::fs::remove_file(data.join("raft-state.json")).unwrap();
+    g.directors[survivor].restart();
+    assert_eq!(g.wait_settled(&[survivor]), survivor);
+    assert_eq!(voters(&g, survivor), [id]);
+    let a = get(&object_url(&g, survivor, "before")).unwrap();
+    assert_eq!((a.status, a.body.as_slice()), (200, &b"kept"[..]));
+    let a = put(&object_url(&g, survivor, "after"), b"new").unwrap();
+    assert_eq!(a.status, 200, "{}", a.text());
+    // A new director on a fresh folder joins it.
+    let port = free_port();
+    let fresh = start_director(
+        &dir,
+        &g.stores,
+        "director9",
+        port,
+        &[g.directors[survivor].port],
+    );
+    let (ok, text) = admin_director(&g.directors[survivor].url(), &["add", &fresh.url()]);
+    assert!(ok, "{text}");
+    let a = get(&format!("{}/bkt/after", fresh.url())).unwrap();
+    assert_eq!((a.status, a.body.as_slice()), (200, &b"new"[..]));
+}

@@ -458,6 +458,16 @@ fn partitions_lose_no_acknowledged_write_and_split_no_brain() {
             );
         }
     }
+    let count = |k: Kind, ok: bool| history.iter().filter(|o| o.kind == k && o.ok == ok).count();
+    eprintln!(
+        "history: {} writes acknowledged ({} not), {} creates won ({} not), {} reads answered ({} not)",
+        count(Kind::Write, true),
+        count(Kind::Write, false),
+        count(Kind::Create, true),
+        count(Kind::Create, false),
+        count(Kind::Read, true),
+        count(Kind::Read, false)
+    );
     check_reads(&history);
     check_final(&g, &history);
     check_journals(&g);
