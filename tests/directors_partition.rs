@@ -23,6 +23,8 @@ const WRITERS: usize = 3;
 const READERS: usize = 3;
 /// Keys created with `If-None-Match: *` by every writer alike (they race for each).
 const CREATE_KEYS: u64 = 400;
+/// A client pauses this long after a request that failed.
+const FAILED_PAUSE_MS: u64 = 50;
 
 /// One request of the history: when it began and ended (ms since the start), what it
 /// did and how it ended.
@@ -204,18 +206,23 @@ fn start_load(urls: Vec<String>, t0: Instant) -> Load {
                     }
                     (_, None) => unreachable!(),
                 };
+                let end = ms();
                 if ok && kind != Kind::Read {
                     acked.fetch_add(1, Ordering::Relaxed);
                 }
                 let op = Op {
                     start,
-                    end: ms(),
+                    end,
                     kind,
                     key,
                     value,
                     ok,
                 };
                 history.lock().unwrap().push(op);
+                if !ok {
+                    // A cut-off director fails at once: pause rather than spin.
+                    std::thread::sleep(Duration::from_millis(FAILED_PAUSE_MS));
+                }
                 n += 1;
             }
         }));
