@@ -609,6 +609,22 @@ fn directors_added_and_removed_under_writes_lose_nothing() {
     assert!(ok, "{text}");
     let (ok, text) = admin_director(&g.directors[0].url(), &["add", &g.directors[1].url()]);
     assert!(!ok && text.contains("DirectorExists"), "{text}");
+    // Nothing listens there, or a store does: no director to add, nothing journaled.
+    let seq = g.status(0).unwrap()["commit"].as_u64().unwrap();
+    for url in [
+        format!("http://127.0.0.1:{}", free_port()),
+        g.stores[0].url(),
+    ] {
+        let (ok, text) = admin_director(&g.directors[1].url(), &["add", &url]);
+        assert!(!ok && text.contains("DirectorUnreachable"), "{text}");
+    }
+    assert_eq!(voters(&g, 0).len(), 2);
+    let journal = journal_lines(&dir.path().join("director0"));
+    let directors_records = journal
+        .iter()
+        .filter(|(s, l)| *s > seq && l.contains("\"type\":\"directors\""))
+        .count();
+    assert_eq!(directors_records, 0);
     g.wait_settled(&[0, 1]);
     wait_caught_up(&g, &[0, 1]);
     let snapshots = std::fs::read_dir(dir.path().join("director1"))
