@@ -4,9 +4,8 @@
 //! order, on every director alike. The second check is the one that counts: two writers
 //! racing through two directors (or two threads of one) both pass the first, and only
 //! the record applied first may take effect. So the condition travels with the record,
-//! as its `"if"` field (FORMAT.md).
+//! as its `"if"` field (FORMAT.md). The check itself is the index's (`index.rs`).
 
-use super::index::Index;
 use crate::director::error::{DirectorError, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -26,35 +25,6 @@ pub enum WriteCondition {
 }
 
 impl WriteCondition {
-    pub fn check(&self, idx: &Index, bucket: &str, key: &str) -> Result<()> {
-        let current = match idx.object(bucket, key) {
-            Ok(m) => Some(m),
-            Err(DirectorError::NoSuchKey { .. }) => None,
-            Err(e) => return Err(e),
-        };
-        let ok = match (self, &current) {
-            (WriteCondition::Any, _) => true,
-            (WriteCondition::Absent, c) => c.is_none(),
-            (WriteCondition::EtagIs(_), None) => {
-                return Err(DirectorError::NoSuchKey {
-                    bucket: bucket.to_string(),
-                    key: key.to_string(),
-                });
-            }
-            (WriteCondition::EtagIs(tags), Some(m)) => {
-                tags.iter().any(|t| t == "*" || *t == m.etag)
-            }
-        };
-        if ok {
-            Ok(())
-        } else {
-            Err(precondition_failed(match self {
-                WriteCondition::Absent => "If-None-Match: the key already exists",
-                _ => "If-Match: the object's ETag differs",
-            }))
-        }
-    }
-
     /// Adds the condition to a record's journal form (nothing for `Any`).
     pub fn insert_into(&self, m: &mut Map<String, Value>) -> Result<()> {
         if *self != WriteCondition::Any {

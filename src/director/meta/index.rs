@@ -6,7 +6,7 @@
 //! (`ObjectMeta`) and converted by hand, so the memory layout can change without breaking
 //! old journals. An unknown record type or version is refused, never skipped.
 
-use super::condition::WriteCondition;
+use super::condition::{WriteCondition, precondition_failed};
 use super::records::{
     ChunkRef, Member, ObjectRecord, RECORD_VERSION, Record, chunks_from_record, chunks_to_record,
 };
@@ -469,6 +469,39 @@ fn delimiter_cut<'a>(key: &'a str, prefix: &str, delimiter: &str) -> Option<&'a 
     let rest = &key[prefix.len()..];
     rest.find(delimiter)
         .map(|i| &key[..prefix.len() + i + delimiter.len()])
+}
+
+impl WriteCondition {
+    /// Whether the condition holds for `bucket`/`key` in `idx`: Ok, or 412 (404 for
+    /// `If-Match` on a key that does not exist).
+    pub fn check(&self, idx: &Index, bucket: &str, key: &str) -> Result<()> {
+        let current = match idx.object(bucket, key) {
+            Ok(m) => Some(m),
+            Err(DirectorError::NoSuchKey { .. }) => None,
+            Err(e) => return Err(e),
+        };
+        let ok = match (self, &current) {
+            (WriteCondition::Any, _) => true,
+            (WriteCondition::Absent, c) => c.is_none(),
+            (WriteCondition::EtagIs(_), None) => {
+                return Err(DirectorError::NoSuchKey {
+                    bucket: bucket.to_string(),
+                    key: key.to_string(),
+                });
+            }
+            (WriteCondition::EtagIs(tags), Some(m)) => {
+                tags.iter().any(|t| t == "*" || *t == m.etag)
+            }
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(precondition_failed(match self {
+                WriteCondition::Absent => "If-None-Match: the key already exists",
+                _ => "If-Match: the object's ETag differs",
+            }))
+        }
+    }
 }
 
 #[cfg(test)]
