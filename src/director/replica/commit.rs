@@ -149,8 +149,14 @@ impl Director {
         let results = match r.peers.forward(&url, &maps) {
             Ok(results) => results,
             Err(e) => {
-                let why = format!("the leading director at {url} did not answer ({e})");
-                return maps.iter().map(|_| Err(unavailable(&why))).collect();
+                // The record may have reached the leader and may still commit: say so
+                // rather than "nothing was stored".
+                let why = format!(
+                    "the leading director at {url} did not answer ({e}); the change may or \
+                     may not take effect: read it back before retrying a conditional write"
+                );
+                let unknown = || DirectorError::S3(503, "ServiceUnavailable", why.clone());
+                return maps.iter().map(|_| Err(unknown())).collect();
             }
         };
         results
