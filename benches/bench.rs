@@ -810,6 +810,77 @@ fn mount_rows(p: &Plan, dir: &TempDir, rows: &mut Vec<Row>) {
     ));
 }
 
+/// A group of three directors next to one director, in the same run (issue 13): 4 KiB
+/// PUTs at CLIENTS clients spread over every director, a follower's idle RSS, and the
+/// time from `kill -9` of the leader to the first acknowledged PUT through another.
+fn directors_rows(p: &Plan, dir: &TempDir, rows: &mut Vec<Row>) {
+    let one = {
+        let b = Bed::new(dir, "one-director", &[]);
+        small_run(&b, CLIENTS, p.small_ops)[0]
+    };
+    let sub = TempDir(dir.path().join(format!("directors-{}", free_port())));
+    fs::create_dir_all(sub.path()).unwrap();
+    let mut g = DirectorGroup::start(&sub, 3);
+    let urls: Vec<String> = g.directors.iter().map(|d| d.url()).collect();
+    let r = agent().put(&format!("{}/bench", urls[0])).call().unwrap();
+    assert_eq!(r.status(), 200);
+    let (three, _) = run_clients(CLIENTS, p.small_ops, |a, i| {
+        let body = random_bytes(SMALL, 7_000_000 + i as u64);
+        let url = format!("{}/bench/three/{i:07}", urls[i % urls.len()]);
+        assert_eq!(a.put(&url).send_bytes(&body).unwrap().status(), 200);
+    });
+    rows.push(
+        Row::new(
+            format!("PUT 4 KiB, {CLIENTS} cl, 3 directors"),
+            three,
+            "ops/s",
+        )
+        .vs("1 director, same run", one)
+        .target(Target::AtLeast(0.8)),
+    );
+    let leader = g.wait_settled(&[0, 1, 2]);
+    // Idle: the writes are over; heartbeats only.
+    std::thread::sleep(Duration::from_secs(3));
+    let follower = (0..3).find(|&i| i != leader).unwrap();
+    let rss = rss_bytes(g.directors[follower].pid().unwrap()).unwrap() as f64 / MIB;
+    rows.push(Row::new("director follower idle RSS", rss, "MiB"));
+    let failover = repeat(p.cluster_runs, || failover_secs(&mut g));
+    rows.push(
+        Row::new("kill -9 leader to next PUT", failover, "s")
+            .vs("goal", 3.0)
+            .target(Target::Below(1.0)),
+    );
+}
+
+/// Kills the leader with SIGKILL and PUTs through the other two in turn until one is
+/// acknowledged; the seconds in between. The killed director is restarted afterwards.
+fn failover_secs(g: &mut DirectorGroup) -> f64 {
+    let leader = g.wait_settled(&[0, 1, 2]);
+    let others: Vec<usize> = (0..3).filter(|&i| i != leader).collect();
+    let a = ureq::AgentBuilder::new()
+        .timeout_connect(Duration::from_millis(500))
+        .timeout(Duration::from_secs(15))
+        .build();
+    g.directors[leader].kill();
+    let t = Instant::now();
+    for n in 0u64.. {
+        let url = format!(
+            "{}/bench/failover-{n}",
+            g.directors[others[n as usize % 2]].url()
+        );
+        if a.put(&url).send_bytes(b"after").is_ok() {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "no PUT acknowledged after the kill"
+        );
+    }
+    let secs = t.elapsed().as_secs_f64();
+    g.directors[leader].restart();
+    secs
+}
+
 fn main() {
     let p = Plan::new(std::env::var("BENCH_QUICK").is_ok());
     let dir = TempDir::new("bench");
@@ -818,6 +889,12 @@ fn main() {
     // `BENCH_ONLY=mount`: only the mount's rows (they carry their own S3 figures).
     if std::env::var("BENCH_ONLY").as_deref() == Ok("mount") {
         section("mount", || mount_rows(&p, &dir, &mut rows));
+        print_table(&rows, &[]);
+        return;
+    }
+    // `BENCH_ONLY=directors`: only the rows of a group of directors.
+    if std::env::var("BENCH_ONLY").as_deref() == Ok("directors") {
+        section("directors", || directors_rows(&p, &dir, &mut rows));
         print_table(&rows, &[]);
         return;
     }
@@ -842,6 +919,7 @@ fn main() {
     });
     section("index memory", || footprint_rows(&p, &dir, &mut rows));
     section("mount", || mount_rows(&p, &dir, &mut rows));
+    section("directors", || directors_rows(&p, &dir, &mut rows));
     section("repair", || {
         let rep = repeat(p.cluster_runs, || repair_mibs(&dir, p.repair_mib));
         rows.push(

@@ -1,5 +1,5 @@
-//! The `dpyfs` command's talks with a running director (`/_dpyfs/...`): store membership,
-//! repair, garbage collection and fsck. Prints for people; exit codes for scripts.
+//! The `dpyfs` command's talks with a running director (`/_dpyfs/...`): store and director
+//! membership, repair, garbage collection and fsck. Prints for people; exit codes for scripts.
 
 use crate::client::Client;
 use serde_json::{Value, json};
@@ -97,6 +97,25 @@ impl Admin {
     pub fn store_remove(&self, id: &str) -> Result<String, String> {
         self.send("DELETE", &format!("stores/{id}"), None)?;
         Ok(format!("store {id} removed"))
+    }
+
+    /// `dpyfs admin director add URL`: the director at URL (started with `--peer` to the
+    /// group) becomes a voter once it has the log.
+    pub fn director_add(&self, url: &str) -> Result<String, String> {
+        let v = self.post("directors", Some(json!({ "url": url })))?;
+        Ok(format!(
+            "director at {url} added (record {}); voters now {}",
+            v["seq"], v["voters"]
+        ))
+    }
+
+    /// `dpyfs admin director remove ID`.
+    pub fn director_remove(&self, id: &str) -> Result<String, String> {
+        let v = self.send("DELETE", &format!("directors/{id}"), None)?;
+        Ok(format!(
+            "director {id} removed (record {}); voters now {}; stop it now",
+            v["seq"], v["voters"]
+        ))
     }
 
     /// Starts a pass and (unless `wait` is false) waits for it; Ok(true) when the cluster

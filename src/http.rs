@@ -227,11 +227,25 @@ impl Server {
     /// accepted connection inherits them (without NODELAY tiny_http stalls about 40 ms per
     /// large response on a kept-alive connection), and starts `cfg.workers` handler threads.
     pub fn start(addr: &str, cfg: &ServerConfig, handler: Handler) -> io::Result<Server> {
+        Server::start_on(Server::bind(addr)?, cfg, handler)
+    }
+
+    /// Binds `addr` alone, so that a daemon can learn that its port is taken before it
+    /// changes anything on disk; connections wait in the backlog until `start_on`.
+    pub fn bind(addr: &str) -> io::Result<TcpListener> {
         let sockaddr = addr
             .to_socket_addrs()?
             .next()
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address"))?;
-        let listener = TcpListener::bind(sockaddr)?;
+        TcpListener::bind(sockaddr)
+    }
+
+    /// `start` on a listener `bind` made.
+    pub fn start_on(
+        listener: TcpListener,
+        cfg: &ServerConfig,
+        handler: Handler,
+    ) -> io::Result<Server> {
         crate::sys::set_listener_nodelay(&listener)?;
         crate::sys::set_listener_timeouts(&listener, cfg.idle_timeout)?;
         let local = listener.local_addr()?;

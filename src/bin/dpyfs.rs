@@ -20,6 +20,8 @@ Commands:
   admin store list
   admin store drain ID                move every chunk off a store
   admin store remove ID               refused while it holds the only copy of anything
+  admin director add URL              the director at URL (started with --peer) joins the group
+  admin director remove ID            one at a time; refused if no majority would answer
   admin repair [--no-wait]            run a repair pass now and report
   admin gc [--dry-run]                delete unreferenced chunks past their grace period
   admin key create [--admin | --buckets a,b] [--keys FILE]
@@ -128,6 +130,8 @@ fn admin_main(url: &str, args: &[String]) -> ExitCode {
         ["store", "list"] => report(a.store_list()),
         ["store", "drain", id] => report(a.store_drain(id)),
         ["store", "remove", id] => report(a.store_remove(id)),
+        ["director", "add", url] => report(a.director_add(url)),
+        ["director", "remove", id] => report(a.director_remove(id)),
         ["repair"] => report_health(a.repair(!m.opt_present("no-wait"))),
         ["gc"] => report_health(a.gc(m.opt_present("dry-run"))),
         _ => cli::usage_error(

@@ -1,8 +1,9 @@
 //! The director's own endpoints, besides S3: `/_dpyfs/...` administration (stores,
-//! repair, GC, fsck, object location), the status JSON and page, and `/metrics`. They are
+//! directors, repair, GC, fsck, object location), the status JSON and page, and `/metrics`. They are
 //! methods of the S3 front's `DirectorApi`, which routes to them after authorisation.
 
 use crate::director::error::{DirectorError, Result};
+use crate::director::replica::members::{DirectorChange, parse_director_id};
 use crate::director::s3::DirectorApi;
 use crate::director::s3::target::{Target, parse_target};
 use crate::http::{Request, Response};
@@ -32,21 +33,7 @@ impl DirectorApi {
             ("GET", "status") => json_ok(self.status_json_for(unsigned)),
             ("POST", "compact") => json_ok(json!({"snapshot_seq": d.compact()?})),
             ("GET", "stores") => json_ok(d.stores.status_json()),
-            ("POST", "stores") => {
-                let body = read_json_body(req)?;
-                let url = body.get("url").and_then(|u| u.as_str()).ok_or_else(|| {
-                    DirectorError::BadRequest("InvalidArgument", "give {\"url\": ...}".into())
-                })?;
-                let zone = body.get("zone").and_then(|z| z.as_str());
-                let weight = body.get("weight").and_then(|w| w.as_f64());
-                if weight.is_some_and(|w| !(w > 0.0 && w.is_finite())) {
-                    return Err(DirectorError::BadRequest(
-                        "InvalidArgument",
-                        "weight must be a positive number".into(),
-                    ));
-                }
-                json_ok(json!({"id": d.add_store(url, zone, weight)?}))
-            }
+            ("POST", "stores") => self.add_store_route(req),
             ("GET", "repair") => {
                 json_ok(serde_json::to_value(d.repairer.snapshot()).unwrap_or_default())
             }
@@ -75,6 +62,11 @@ impl DirectorApi {
                 d.remove_store(id)?;
                 json_ok(json!({"removed": id}))
             }
+            ("POST", "directors") => self.change_directors(DirectorChange::Add(url_in(req)?)),
+            ("DELETE", r) if r.starts_with("directors/") => {
+                let id = parse_director_id(&r["directors/".len()..])?;
+                self.change_directors(DirectorChange::Remove(id))
+            }
             ("GET", r) if r.starts_with("object/") => {
                 match parse_target(&format!("/{}", &r["object/".len()..]))? {
                     Target::Object(b, k) => {
@@ -92,6 +84,30 @@ impl DirectorApi {
                 format!("no admin route {method} /_dpyfs/{rest}"),
             )),
         }
+    }
+
+    /// `dpyfs admin store add`: `{"url": .., "zone": .., "weight": ..}`.
+    fn add_store_route(&self, req: &mut Request<'_>) -> Result<Response> {
+        let body = read_json_body(req)?;
+        let url = url_of(&body)?;
+        let zone = body.get("zone").and_then(|z| z.as_str());
+        let weight = body.get("weight").and_then(|w| w.as_f64());
+        if weight.is_some_and(|w| !(w > 0.0 && w.is_finite())) {
+            return Err(DirectorError::BadRequest(
+                "InvalidArgument",
+                "weight must be a positive number".into(),
+            ));
+        }
+        let id = self.director.add_store(url, zone, weight)?;
+        Ok(Response::json(200, &json!({ "id": id })))
+    }
+
+    /// `dpyfs admin director add/remove`: answered with the `directors` record's seq and
+    /// the voters now.
+    fn change_directors(&self, change: DirectorChange) -> Result<Response> {
+        let seq = self.director.change_directors(&change)?;
+        let voters = self.director.replica.view().voters;
+        Ok(Response::json(200, &json!({"seq": seq, "voters": voters})))
     }
 
     /// An object's chunks and the stores placement names for each (`dpyfs stat`); with
@@ -276,6 +292,19 @@ impl DirectorApi {
 
 /// Admin request bodies are small JSON documents.
 const ADMIN_BODY_BYTES_MAX: u64 = 64 * 1024;
+
+/// The `"url"` of a request body.
+fn url_of(body: &serde_json::Value) -> Result<&str> {
+    body.get("url")
+        .and_then(|u| u.as_str())
+        .ok_or_else(|| DirectorError::BadRequest("InvalidArgument", "give {\"url\": ...}".into()))
+}
+
+/// The `{"url": ...}` of a request body, without a trailing slash.
+fn url_in(req: &mut Request<'_>) -> Result<String> {
+    let body = read_json_body(req)?;
+    Ok(url_of(&body)?.trim_end_matches('/').to_string())
+}
 
 fn read_json_body(req: &mut Request<'_>) -> Result<serde_json::Value> {
     // A longer body used to be cut at the limit and then fail as malformed JSON; it is

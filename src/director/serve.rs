@@ -59,6 +59,10 @@ pub fn start(
     let listen = cfg.listen.clone();
     let auth = crate::director::s3::auth::Auth::from_path(cfg.keys.as_deref())
         .map_err(DirectorError::Internal)?;
+    // The port first: a director that cannot listen must leave its data folder as it
+    // found it (no id made, no store journaled).
+    let listener = crate::http::Server::bind(&listen)
+        .map_err(|e| DirectorError::Internal(format!("cannot listen on {listen}: {e}")))?;
     let director = Arc::new(Director::open(cfg)?);
     // Before the first commit (the poller journals new stores). A new group's raft
     // thread first learns its peers' ids over HTTP, once everyone listens.
@@ -85,8 +89,8 @@ pub fn start(
     let api =
         Arc::new(crate::director::s3::DirectorApi::new(Arc::clone(&director)).with_auth(auth));
     let handler_api = Arc::clone(&api);
-    let server = crate::http::Server::start(
-        &listen,
+    let server = crate::http::Server::start_on(
+        listener,
         &http,
         Arc::new(move |req: &mut crate::http::Request<'_>| {
             // The directors' own endpoints come before the S3 front and its keys.

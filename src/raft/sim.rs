@@ -27,8 +27,8 @@
 use std::collections::{BTreeMap, HashSet};
 
 use super::{
-    ConfigChange, Entry, EntryData, Envelope, HardState, Message, Node, NodeId, Options, Proposed,
-    Ready, Restored, Rng, Role, Snapshot,
+    ConfigChange, Entry, EntryData, Envelope, HardState, Message, Node, NodeId, Options,
+    ProposeError, Proposed, Ready, Restored, Rng, Role, Snapshot,
 };
 
 const ELECTION_TICKS: u64 = 10;
@@ -1152,4 +1152,24 @@ fn a_lagging_follower_catches_up_from_a_snapshot() {
     sim.settle();
     assert!(sim.history.stats.snapshots_installed >= 1);
     assert!(sim.history.stats.acked >= 30);
+}
+
+/// One change of voters at a time: a second is refused while the first is not committed
+/// (here it cannot be: the leader is cut off), and the group stays safe afterwards.
+#[test]
+fn a_second_change_of_voters_waits_until_the_first_commits() {
+    let mut sim = Sim::quiet(3);
+    sim.run_ticks(100);
+    let leader = sim.leader();
+    sim.isolate(leader);
+    let follower = sim.hosts[(leader + 1) % 3].id;
+    let node = sim.hosts[leader].node.as_mut().unwrap();
+    assert!(node.propose_change(ConfigChange::Remove(follower)).is_ok());
+    assert_eq!(
+        node.propose_change(ConfigChange::Add(follower)),
+        Err(ProposeError::ChangeInProgress)
+    );
+    sim.process(leader);
+    sim.sides = None;
+    sim.settle();
 }

@@ -270,23 +270,7 @@ impl BoardCluster {
             .collect();
         let d = tb.board("director");
         let data = dir.path().join("director");
-        let mut args: Vec<String> = [
-            "--listen",
-            &format!("{}:{DIRECTOR_PORT}", d.addr),
-            "--data",
-            data.to_str().unwrap(),
-            "--replicas",
-            &replicas.to_string(),
-            "--store-token-file",
-            &token,
-            "--allow-anonymous",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        for s in &stores {
-            args.extend(["--store".to_string(), s.url()]);
-        }
+        let mut args = director_args_on(d, &data, replicas, &token, &stores);
         args.extend(extra.iter().map(|s| s.to_string()));
         let argv: Vec<&str> = args.iter().map(String::as_str).collect();
         let director = tb.daemon(
@@ -335,8 +319,37 @@ impl BoardCluster {
     }
 }
 
+/// The flags of a director on board `b`: its address, data in `data`, `replicas`, the
+/// stores' token (also the peer token of a group of directors), every store.
+pub fn director_args_on(
+    b: &Board,
+    data: &std::path::Path,
+    replicas: usize,
+    token: &str,
+    stores: &[Daemon],
+) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "--listen",
+        &format!("{}:{DIRECTOR_PORT}", b.addr),
+        "--data",
+        data.to_str().unwrap(),
+        "--replicas",
+        &replicas.to_string(),
+        "--store-token-file",
+        token,
+        "--allow-anonymous",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    for s in stores {
+        args.extend(["--store".to_string(), s.url()]);
+    }
+    args
+}
+
 /// The store of board `b` (`sN`): id sN, zone zN, data in `dir/storeN`.
-fn store_on(tb: &Testbed, b: &Board, dir: &TempDir, token: &str) -> Daemon {
+pub fn store_on(tb: &Testbed, b: &Board, dir: &TempDir, token: &str) -> Daemon {
     let data = dir.path().join(format!("store-{}", b.name));
     let args = [
         "--listen",

@@ -949,3 +949,21 @@ impl DirectorGroup {
         })
     }
 }
+
+/// Every journal line of a director's data folder with its seq, oldest first.
+pub fn journal_lines(dir: &Path) -> Vec<(u64, String)> {
+    let mut segs: Vec<_> = std::fs::read_dir(dir.join("journal"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    segs.sort();
+    let mut out = Vec::new();
+    for s in segs {
+        for line in std::fs::read_to_string(&s).unwrap().lines() {
+            let json: serde_json::Value =
+                serde_json::from_str(line.split_once(' ').unwrap().1).unwrap();
+            out.push((json["seq"].as_u64().unwrap(), line.to_string()));
+        }
+    }
+    out
+}

@@ -11,7 +11,8 @@ use super::store_client::CallError;
 use super::stores::Target;
 use crate::chunker::Chunker;
 use crate::director::error::{DirectorError, Result};
-use crate::director::meta::index::{Index, ObjectMeta, Prepared};
+pub use crate::director::meta::condition::{WriteCondition, precondition_failed};
+use crate::director::meta::index::{ObjectMeta, Prepared};
 use crate::director::meta::manifest::{self, Manifest};
 use crate::director::meta::records::{ChunkRef, ObjectPart, ObjectRecord, Record};
 use crate::director::s3::body::{self, CheckedBody};
@@ -50,57 +51,6 @@ pub struct NewObject {
     pub checksum: Option<(String, String)>,
     /// Part boundaries (a copy of a multipart object keeps its source's).
     pub parts: Vec<ObjectPart>,
-}
-
-/// A condition on the key's current version for a write to take effect (`If-None-Match: *`,
-/// `If-Match` on PUT). Checked before the body is read and again, atomically, at commit.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub enum WriteCondition {
-    #[default]
-    Any,
-    /// The key must not exist.
-    Absent,
-    /// The key must exist with one of these ETags (unquoted; "*" matches any).
-    EtagIs(Vec<String>),
-}
-
-impl WriteCondition {
-    pub fn check(&self, idx: &Index, bucket: &str, key: &str) -> Result<()> {
-        let current = match idx.object(bucket, key) {
-            Ok(m) => Some(m),
-            Err(DirectorError::NoSuchKey { .. }) => None,
-            Err(e) => return Err(e),
-        };
-        let ok = match (self, &current) {
-            (WriteCondition::Any, _) => true,
-            (WriteCondition::Absent, c) => c.is_none(),
-            (WriteCondition::EtagIs(_), None) => {
-                return Err(DirectorError::NoSuchKey {
-                    bucket: bucket.to_string(),
-                    key: key.to_string(),
-                });
-            }
-            (WriteCondition::EtagIs(tags), Some(m)) => {
-                tags.iter().any(|t| t == "*" || *t == m.etag)
-            }
-        };
-        if ok {
-            Ok(())
-        } else {
-            Err(precondition_failed(match self {
-                WriteCondition::Absent => "If-None-Match: the key already exists",
-                _ => "If-Match: the object's ETag differs",
-            }))
-        }
-    }
-}
-
-pub fn precondition_failed(why: &str) -> DirectorError {
-    DirectorError::S3(
-        412,
-        "PreconditionFailed",
-        format!("at least one of the preconditions did not hold ({why}); nothing was changed"),
-    )
 }
 
 /// A body stored as chunks: what `ingest` returns.
@@ -177,11 +127,12 @@ impl Director {
             key,
             object: record,
         };
-        let prepared = Prepared::new(&rec).map_err(DirectorError::Internal)?;
-        self.commit_prepared(&prepared, |idx| match &rec {
-            Record::ObjectPut { bucket, key, .. } => condition.check(idx, bucket, key),
-            _ => Ok(()),
-        })?;
+        // The condition goes with the record: it is checked again when the record is
+        // applied, after every record before it (a racing writer's too).
+        let prepared = Prepared::new(&rec)
+            .map_err(DirectorError::Internal)?
+            .with_condition(condition);
+        self.commit_prepared(&prepared, |_| Ok(()))?;
         let meta = prepared.object_or_err().map_err(DirectorError::Internal)?;
         Ok(Arc::clone(meta))
     }

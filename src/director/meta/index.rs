@@ -6,6 +6,7 @@
 //! (`ObjectMeta`) and converted by hand, so the memory layout can change without breaking
 //! old journals. An unknown record type or version is refused, never skipped.
 
+use super::condition::{WriteCondition, precondition_failed};
 use super::records::{
     ChunkRef, Member, ObjectPart, ObjectRecord, RECORD_VERSION, Record, chunks_from_record,
     chunks_to_record,
@@ -115,6 +116,8 @@ pub struct Prepared<'r> {
     pub record: &'r Record,
     object: Option<Arc<ObjectMeta>>,
     part: Option<Arc<Part>>,
+    /// The condition the record takes effect under (`condition.rs`), validated with it.
+    pub condition: WriteCondition,
 }
 
 impl<'r> Prepared<'r> {
@@ -133,7 +136,13 @@ impl<'r> Prepared<'r> {
             record,
             object,
             part,
+            condition: WriteCondition::Any,
         })
+    }
+
+    /// The same record, taking effect only if `condition` holds when it is applied.
+    pub fn with_condition(self, condition: WriteCondition) -> Prepared<'r> {
+        Prepared { condition, ..self }
     }
 
     /// The object version an object record makes, if it is one.
@@ -223,6 +232,19 @@ impl Index {
             | Record::UploadPart { .. }
             | Record::UploadComplete { .. }
             | Record::UploadAbort { .. } => self.validate_upload(p)?,
+        }
+        if p.condition != WriteCondition::Any {
+            match p.record {
+                Record::ObjectPut { bucket, key, .. }
+                | Record::UploadComplete { bucket, key, .. } => {
+                    p.condition.check(self, bucket, key)?
+                }
+                _ => {
+                    return Err(DirectorError::Internal(
+                        "a condition on a record that makes no object".into(),
+                    ));
+                }
+            }
         }
         Ok(())
     }
@@ -466,6 +488,39 @@ fn delimiter_cut<'a>(key: &'a str, prefix: &str, delimiter: &str) -> Option<&'a 
     let rest = &key[prefix.len()..];
     rest.find(delimiter)
         .map(|i| &key[..prefix.len() + i + delimiter.len()])
+}
+
+impl WriteCondition {
+    /// Whether the condition holds for `bucket`/`key` in `idx`: Ok, or 412 (404 for
+    /// `If-Match` on a key that does not exist).
+    pub fn check(&self, idx: &Index, bucket: &str, key: &str) -> Result<()> {
+        let current = match idx.object(bucket, key) {
+            Ok(m) => Some(m),
+            Err(DirectorError::NoSuchKey { .. }) => None,
+            Err(e) => return Err(e),
+        };
+        let ok = match (self, &current) {
+            (WriteCondition::Any, _) => true,
+            (WriteCondition::Absent, c) => c.is_none(),
+            (WriteCondition::EtagIs(_), None) => {
+                return Err(DirectorError::NoSuchKey {
+                    bucket: bucket.to_string(),
+                    key: key.to_string(),
+                });
+            }
+            (WriteCondition::EtagIs(tags), Some(m)) => {
+                tags.iter().any(|t| t == "*" || *t == m.etag)
+            }
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(precondition_failed(match self {
+                WriteCondition::Absent => "If-None-Match: the key already exists",
+                _ => "If-Match: the object's ETag differs",
+            }))
+        }
+    }
 }
 
 #[cfg(test)]

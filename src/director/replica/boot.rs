@@ -4,6 +4,7 @@
 use super::state::{self, RAFT_STATE_FORMAT, RaftState};
 use super::wire::record_to_entry;
 use crate::director::error::{DirectorError, Result};
+use crate::director::meta::condition::WriteCondition;
 use crate::director::meta::index::{Index, Prepared};
 use crate::director::meta::journal::Replay;
 use crate::director::meta::records::Record;
@@ -29,7 +30,7 @@ pub fn apply_entry(idx: &mut Index, e: &Entry) -> Result<Option<Record>> {
     let EntryData::Command(bytes) = &e.data else {
         return Ok(None);
     };
-    let map = match serde_json::from_slice::<serde_json::Value>(bytes) {
+    let mut map = match serde_json::from_slice::<serde_json::Value>(bytes) {
         Ok(serde_json::Value::Object(mut m)) => {
             m.insert("seq".into(), e.index.into());
             m
@@ -41,9 +42,12 @@ pub fn apply_entry(idx: &mut Index, e: &Entry) -> Result<Option<Record>> {
             )));
         }
     };
+    let condition = WriteCondition::take_from(&mut map).map_err(DirectorError::Internal)?;
     let (_, rec) = Record::from_map(map).map_err(DirectorError::Internal)?;
     {
-        let p = Prepared::new(&rec).map_err(DirectorError::Internal)?;
+        let p = Prepared::new(&rec)
+            .map_err(DirectorError::Internal)?
+            .with_condition(condition);
         idx.validate(&p)?;
         idx.apply(&p).map_err(DirectorError::Internal)?;
     }

@@ -28,9 +28,14 @@ const FORWARDED_CODES: &[&str] = &[
     "NoSuchStore",
     "ServiceUnavailable",
     "InsufficientStorage",
+    "DirectorChangeInProgress",
+    "DirectorExists",
+    "NoSuchDirector",
+    "DirectorQuorumAtRisk",
+    "DirectorUnreachable",
 ];
 
-fn forwarded_error(status: u16, code: &str, msg: String) -> DirectorError {
+pub(super) fn forwarded_error(status: u16, code: &str, msg: String) -> DirectorError {
     let fallback = if status >= 500 {
         "InternalError"
     } else {
@@ -42,6 +47,14 @@ fn forwarded_error(status: u16, code: &str, msg: String) -> DirectorError {
         .copied()
         .unwrap_or(fallback);
     DirectorError::S3(status, code, msg)
+}
+
+/// The id of the store a `store_add` record (journal form) adds.
+pub fn store_added(m: &Map<String, Value>) -> Option<String> {
+    if m.get("type").and_then(Value::as_str) != Some("store_add") {
+        return None;
+    }
+    m.get("id").and_then(Value::as_str).map(str::to_string)
 }
 
 impl Director {
@@ -76,7 +89,8 @@ impl Director {
             check(&idx)?;
             idx.validate(p)?;
         }
-        let map = p.record.to_map()?;
+        let mut map = p.record.to_map()?;
+        p.condition.insert_into(&mut map)?;
         self.replicate_records(vec![map])
             .pop()
             .unwrap_or_else(|| Err(DirectorError::Internal("no result for a record".into())))
@@ -135,8 +149,14 @@ impl Director {
         let results = match r.peers.forward(&url, &maps) {
             Ok(results) => results,
             Err(e) => {
-                let why = format!("the leading director at {url} did not answer ({e})");
-                return maps.iter().map(|_| Err(unavailable(&why))).collect();
+                // The record may have reached the leader and may still commit: say so
+                // rather than "nothing was stored".
+                let why = format!(
+                    "the leading director at {url} did not answer ({e}); the change may or \
+                     may not take effect: read it back before retrying a conditional write"
+                );
+                let unknown = || DirectorError::S3(503, "ServiceUnavailable", why.clone());
+                return maps.iter().map(|_| Err(unknown())).collect();
             }
         };
         results
@@ -158,7 +178,7 @@ impl Director {
             .iter()
             .map(|m| {
                 serde_json::to_vec(m)
-                    .map(|bytes| self.replica.propose(bytes))
+                    .map(|bytes| self.replica.propose(bytes, store_added(m)))
                     .map_err(|e| DirectorError::Internal(e.to_string()))
             })
             .collect();

@@ -4,6 +4,7 @@
 //! committed entries to the index, answer proposals and reads, `advance`.
 
 use super::boot::{Boot, apply_entry};
+use super::members::{change_refused, check_majority_after};
 use super::shared::{
     ELECTION_TICKS, ENTRIES_PER_MESSAGE_MAX, HEARTBEAT_TICKS, Inbox, Reply, TICK_MS, View,
     unavailable,
@@ -13,7 +14,7 @@ use super::wire::entry_to_record;
 use crate::director::Director;
 use crate::director::error::{DirectorError, Result};
 use crate::director::meta::index::Index;
-use crate::raft::{Node, NodeId, Options, Ready, Role, Snapshot};
+use crate::raft::{ConfigChange, Node, NodeId, Options, Proposed, Ready, Role, Snapshot};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -131,29 +132,53 @@ impl Director {
         let r = &self.replica;
         let mut known: BTreeMap<String, NodeId> = BTreeMap::new();
         let mut longest = 0u64;
+        // The voters of a group that already runs, as a peer reported them.
+        let mut running: Option<Vec<NodeId>> = None;
         loop {
             for url in &r.peer_urls {
                 if known.contains_key(url) {
                     continue;
                 }
                 match r.peers.probe(url) {
-                    Ok((id, last)) => {
-                        r.peers.learn(id, url);
-                        known.insert(url.clone(), id);
-                        longest = longest.max(last);
+                    Ok(p) => {
+                        r.peers.learn(p.id, url);
+                        self.learn_peers(&p.peers);
+                        known.insert(url.clone(), p.id);
+                        longest = longest.max(p.last_index);
+                        if !p.voters.is_empty() {
+                            running.get_or_insert(p.voters);
+                        }
                     }
                     Err(e) => log::debug!("director at {url} does not answer yet: {e}"),
                 }
             }
-            if boot.voters_known || known.len() == r.peer_urls.len() {
+            if boot.voters_known || running.is_some() || known.len() == r.peer_urls.len() {
                 break;
             }
             std::thread::sleep(Duration::from_millis(200));
         }
         if !boot.voters_known {
-            let mut voters: Vec<NodeId> = known.values().copied().chain([r.id]).collect();
-            voters.sort_unstable();
-            voters.dedup();
+            let voters = match running {
+                // A running group that counts this director (it lost its data folder).
+                Some(v) if v.contains(&r.id) => v,
+                // A running group without it: it votes in nothing until `dpyfs admin
+                // director add` names it, and learns the log from the leader then.
+                Some(v) => {
+                    log::warn!(
+                        "the directors at --peer run a group of {} without this director ({}):                          it waits until `dpyfs admin director add {}` adds it",
+                        v.len(),
+                        r.id,
+                        r.peers.my_url()
+                    );
+                    Vec::new()
+                }
+                None => {
+                    let mut v: Vec<NodeId> = known.values().copied().chain([r.id]).collect();
+                    v.sort_unstable();
+                    v.dedup();
+                    v
+                }
+            };
             boot.restored.snapshot.meta.config = voters;
             boot.voters_known = true;
         }
@@ -173,22 +198,62 @@ impl Director {
         0
     }
 
+    /// Notes the URLs a peer knows for other directors (not for this one).
+    fn learn_peers(&self, urls: &BTreeMap<NodeId, String>) {
+        for (id, url) in urls {
+            if *id != self.replica.id {
+                self.replica.peers.learn(*id, url);
+            }
+        }
+    }
+
     fn probe_rest(&self, mut known: BTreeMap<String, NodeId>) {
         let r = &self.replica;
         while known.len() < r.peer_urls.len() {
             std::thread::sleep(Duration::from_millis(1_000));
             for url in &r.peer_urls {
                 if !known.contains_key(url) {
-                    if let Ok((id, _)) = r.peers.probe(url) {
-                        r.peers.learn(id, url);
-                        known.insert(url.clone(), id);
+                    if let Ok(p) = r.peers.probe(url) {
+                        r.peers.learn(p.id, url);
+                        self.learn_peers(&p.peers);
+                        known.insert(url.clone(), p.id);
                     }
                 }
             }
         }
     }
 
-    fn run_loop(&self, lp: &mut Loop) -> Result<()> {
+    /// A voter whose URL this director does not know (added through another director):
+    /// asked of the peers it knows, in the background.
+    fn learn_missing_urls(self: &Arc<Self>, voters: &[NodeId]) {
+        let urls = self.replica.peers.urls();
+        let me = self.replica.id;
+        let missing: Vec<NodeId> = voters
+            .iter()
+            .copied()
+            .filter(|v| *v != me && !urls.contains_key(v))
+            .collect();
+        if missing.is_empty() {
+            return;
+        }
+        let d = Arc::clone(self);
+        let _ = std::thread::Builder::new()
+            .name("raft-urls".into())
+            .spawn(move || {
+                for url in urls.values() {
+                    if let Ok(p) = d.replica.peers.probe(url) {
+                        d.learn_peers(&p.peers);
+                    }
+                    let now = d.replica.peers.urls();
+                    if missing.iter().all(|m| now.contains_key(m)) {
+                        return;
+                    }
+                }
+                log::warn!("no peer knows the URL of director(s) {missing:?} yet");
+            });
+    }
+
+    fn run_loop(self: &Arc<Self>, lp: &mut Loop) -> Result<()> {
         let tick = Duration::from_millis(TICK_MS);
         let mut next_tick = Instant::now() + tick;
         self.publish(lp);
@@ -212,6 +277,12 @@ impl Director {
                     self.restart_node(lp, &e)?;
                     break;
                 }
+            }
+            // A change of voters takes effect once appended (before it commits).
+            let voters = lp.node.status().config;
+            if voters != lp.voters {
+                self.learn_missing_urls(&voters);
+                lp.voters = voters;
             }
             if lp.compact_due {
                 lp.compact_due = false;
@@ -246,19 +317,32 @@ impl Director {
             }
             lp.node.step(m);
         }
-        for (bytes, reply) in inbox.proposals {
+        for p in inbox.proposals {
             if !self.majority_heard(lp) {
-                let _ = reply.send(Err(unavailable(
+                let _ = p.reply.send(Err(unavailable(
                     "this director leads no majority of directors right now",
                 )));
                 continue;
             }
-            match lp.node.propose(bytes) {
-                Ok(p) => {
-                    lp.waiters.insert(p.index, (p.term, reply));
+            if let Some(id) = p
+                .adds_store
+                .as_deref()
+                .filter(|id| self.store_joins(lp, id))
+            {
+                let _ = p.reply.send(Err(DirectorError::BadRequest(
+                    "StoreExists",
+                    format!("store '{id}' is already a member"),
+                )));
+                continue;
+            }
+            match lp.node.propose(p.record) {
+                Ok(at) => {
+                    lp.waiters.insert(at.index, (at.term, p.reply));
                 }
                 Err(_) => {
-                    let _ = reply.send(Err(unavailable("this director is not the leader")));
+                    let _ = p
+                        .reply
+                        .send(Err(unavailable("this director is not the leader")));
                 }
             }
         }
@@ -274,9 +358,59 @@ impl Director {
                 }
             }
         }
+        for (change, reply) in inbox.changes {
+            match self.propose_change(lp, change) {
+                Ok(at) => {
+                    lp.waiters.insert(at.index, (at.term, reply));
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                }
+            }
+        }
         for reply in inbox.compactions {
             self.compact_now(lp, Some(reply));
         }
+    }
+
+    /// Whether store `id` is a member, or joins in an entry of the log not applied yet
+    /// (this thread alone applies, so the index is exactly the applied entries).
+    fn store_joins(&self, lp: &Loop, id: &str) -> bool {
+        if self.read_index().members.contains_key(id) {
+            return true;
+        }
+        let applied = self.replica.applied();
+        lp.node
+            .entries()
+            .iter()
+            .filter(|e| e.index > applied)
+            .any(|e| match &e.data {
+                crate::raft::EntryData::Command(bytes) => {
+                    serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(bytes)
+                        .ok()
+                        .and_then(|m| super::commit::store_added(&m))
+                        .is_some_and(|added| added == id)
+                }
+                _ => false,
+            })
+    }
+
+    /// Proposes a change of voters, refused when the group would have no majority
+    /// answering afterwards (see `members.rs`).
+    fn propose_change(&self, lp: &mut Loop, change: ConfigChange) -> Result<Proposed> {
+        if !self.majority_heard(lp) {
+            return Err(unavailable(
+                "this director leads no majority of directors right now",
+            ));
+        }
+        let within = Duration::from_millis(TICK_MS * ELECTION_TICKS);
+        let me = self.replica.id;
+        check_majority_after(&lp.voters, change, |v| {
+            v == me || lp.heard.get(&v).is_some_and(|t| t.elapsed() < within)
+        })?;
+        lp.node
+            .propose_change(change)
+            .map_err(|e| change_refused(e, change))
     }
 
     /// A leader takes a write only while a majority (itself included) answered within an
@@ -418,9 +552,6 @@ impl Director {
         {
             let mut idx = self.index.write().unwrap_or_else(|p| p.into_inner());
             for e in committed {
-                if let crate::raft::EntryData::Config(v) = &e.data {
-                    lp.voters = v.clone();
-                }
                 let result = apply_entry(&mut idx, e);
                 if let Ok(Some(rec)) = &result {
                     if rec.is_membership() {

@@ -1,10 +1,14 @@
 //! `/_dpyfs/raft/...`, the directors' own endpoints, answered before the S3 front sees
 //! the request (they are authenticated by the shared peer token, not by S3 keys):
-//! - `GET /_dpyfs/raft/id`: this director's id and URL (the `--peer` probe);
+//! - `GET /_dpyfs/raft/id`: this director's id and URL, its voters (once running) and
+//!   its peers' URLs (the `--peer` probe);
 //! - `POST /_dpyfs/raft/msg`: a batch of raft messages (`wire::Batch`), answered 204;
 //! - `POST /_dpyfs/raft/propose`: journal records from a follower, proposed here (the
-//!   leader) and answered once applied, each with its seq or its error.
+//!   leader) and answered once applied, each with its seq or its error;
+//! - `POST /_dpyfs/raft/change`: `{"add": URL}` or `{"remove": ID}` from a follower, on
+//!   the leader (`members.rs`).
 
+use super::members::DirectorChange;
 use super::wire::{Batch, from_wire};
 use crate::director::Director;
 use crate::http::{Request, Response};
@@ -33,10 +37,31 @@ impl Director {
         }
         let r = &self.replica;
         Some(match (req.method.as_str(), rest.as_str()) {
-            ("GET", "id") => Response::json(
-                200,
-                &json!({"id": r.id, "url": r.peers.my_url(), "last_index": self.journal.last_seq()}),
-            ),
+            ("GET", "id") => {
+                let v = r.view();
+                let voters = if v.running { v.voters } else { Vec::new() };
+                let peers: Map<String, Value> = r
+                    .peers
+                    .urls()
+                    .into_iter()
+                    .map(|(id, url)| (id.to_string(), Value::from(url)))
+                    .collect();
+                Response::json(
+                    200,
+                    &json!({"id": r.id, "url": r.peers.my_url(),
+                        "last_index": self.journal.last_seq(), "voters": voters, "peers": peers}),
+                )
+            }
+            ("POST", "change") => match read_json::<Value>(req) {
+                Ok(v) => match DirectorChange::from_json(&v).and_then(|c| self.change_here(&c)) {
+                    Ok(seq) => Response::json(200, &json!({ "seq": seq })),
+                    Err(e) => {
+                        let (status, code) = e.status_and_code();
+                        error(status, code, &e.client_message())
+                    }
+                },
+                Err(resp) => resp,
+            },
             ("POST", "msg") => match read_json::<Batch>(req) {
                 Ok(batch) => {
                     if let Some(first) = batch.messages.first() {
@@ -96,7 +121,8 @@ impl Director {
         let parses = |m: &Map<String, Value>| {
             let mut m = m.clone();
             m.insert("seq".into(), Value::from(0));
-            crate::director::meta::records::Record::from_map(m).is_ok()
+            crate::director::meta::condition::WriteCondition::take_from(&mut m).is_ok()
+                && crate::director::meta::records::Record::from_map(m).is_ok()
         };
         if maps.len() != records.len() || !maps.iter().all(parses) {
             return error(

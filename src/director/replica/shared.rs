@@ -6,7 +6,7 @@
 
 use super::transport::Peers;
 use crate::director::error::{DirectorError, Result};
-use crate::raft::{Envelope, NodeId, Role};
+use crate::raft::{ConfigChange, Envelope, NodeId, Role};
 use std::collections::BTreeMap;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -32,12 +32,24 @@ pub const RETRY_AFTER_SECS: u64 = 1;
 /// A proposal's answer: its seq once applied, or why not.
 pub type Reply = SyncSender<Result<u64>>;
 
+/// A record to propose, as the journal's JSON.
+pub struct Proposal {
+    pub record: Vec<u8>,
+    /// The store id of a `store_add`: the leader refuses it when that store is a member
+    /// or joins in an entry not applied yet, so a store joins once however many
+    /// directors see it first (each director's poller journals stores it discovers).
+    pub adds_store: Option<String>,
+    pub reply: Reply,
+}
+
 #[derive(Default)]
 pub struct Inbox {
-    pub proposals: Vec<(Vec<u8>, Reply)>,
+    pub proposals: Vec<Proposal>,
     pub messages: Vec<Envelope>,
     pub reads: Vec<Reply>,
     pub compactions: Vec<Reply>,
+    /// `dpyfs admin director add/remove`, one voter at a time.
+    pub changes: Vec<(ConfigChange, Reply)>,
 }
 
 /// The node's status as the raft thread last saw it.
@@ -145,9 +157,15 @@ impl Replica {
     }
 
     /// Hands a proposal to the raft thread; the receiver gets its seq once applied.
-    pub fn propose(&self, record: Vec<u8>) -> Receiver<Result<u64>> {
-        let (tx, rx) = sync_channel(1);
-        self.push(|i| i.proposals.push((record, tx)));
+    pub fn propose(&self, record: Vec<u8>, adds_store: Option<String>) -> Receiver<Result<u64>> {
+        let (reply, rx) = sync_channel(1);
+        self.push(|i| {
+            i.proposals.push(Proposal {
+                record,
+                adds_store,
+                reply,
+            })
+        });
         rx
     }
 
@@ -159,6 +177,14 @@ impl Replica {
     pub fn read_index(&self) -> Receiver<Result<u64>> {
         let (tx, rx) = sync_channel(1);
         self.push(|i| i.reads.push(tx));
+        rx
+    }
+
+    /// Hands a change of voters to the raft thread; the receiver gets the seq of its
+    /// `directors` record once applied.
+    pub fn change(&self, change: ConfigChange) -> Receiver<Result<u64>> {
+        let (tx, rx) = sync_channel(1);
+        self.push(|i| i.changes.push((change, tx)));
         rx
     }
 
@@ -175,7 +201,8 @@ impl Replica {
             let empty = g.proposals.is_empty()
                 && g.messages.is_empty()
                 && g.reads.is_empty()
-                && g.compactions.is_empty();
+                && g.compactions.is_empty()
+                && g.changes.is_empty();
             let now = Instant::now();
             if !empty || now >= until {
                 return std::mem::take(&mut *g);

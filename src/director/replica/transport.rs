@@ -45,6 +45,14 @@ pub struct Peers {
     links: Mutex<BTreeMap<NodeId, Link>>,
 }
 
+/// What `GET /_dpyfs/raft/id` told of a director.
+pub struct Probe {
+    pub id: NodeId,
+    pub last_index: u64,
+    pub voters: Vec<NodeId>,
+    pub peers: BTreeMap<NodeId, String>,
+}
+
 /// One peer as `/_dpyfs/status` shows it.
 pub struct PeerView {
     pub id: NodeId,
@@ -191,8 +199,9 @@ impl Peers {
         }
     }
 
-    /// Asks a `--peer` URL for its director id and how long its journal is.
-    pub fn probe(&self, url: &str) -> Result<(NodeId, u64), String> {
+    /// Asks a director's URL for its id, how long its journal is, the voters it knows
+    /// (empty before its group is known) and the URLs of its peers.
+    pub fn probe(&self, url: &str) -> Result<Probe, String> {
         let url = url.trim_end_matches('/');
         let resp = self
             .auth(self.agent.get(&format!("{url}/_dpyfs/raft/id")))
@@ -204,7 +213,58 @@ impl Peers {
             .get("id")
             .and_then(Value::as_u64)
             .ok_or_else(|| format!("{url}/_dpyfs/raft/id answered without an id"))?;
-        Ok((id, v.get("last_index").and_then(Value::as_u64).unwrap_or(0)))
+        let peers = v
+            .get("peers")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+            .filter_map(|(k, u)| Some((k.parse::<NodeId>().ok()?, u.as_str()?.to_string())))
+            .collect();
+        Ok(Probe {
+            id,
+            last_index: v.get("last_index").and_then(Value::as_u64).unwrap_or(0),
+            voters: v
+                .get("voters")
+                .cloned()
+                .and_then(|x| serde_json::from_value(x).ok())
+                .unwrap_or_default(),
+            peers,
+        })
+    }
+
+    /// Every peer's URL by id.
+    pub fn urls(&self) -> BTreeMap<NodeId, String> {
+        lock(&self.links)
+            .iter()
+            .map(|(id, l)| (*id, l.url.clone()))
+            .collect()
+    }
+
+    /// Posts a change of voters to the leader at `url`: its seq, or the leader's error.
+    pub fn forward_change(&self, url: &str, body: &Value) -> Forwarded {
+        let req = self
+            .auth(self.agent.post(&format!("{url}/_dpyfs/raft/change")))
+            .set("Content-Type", "application/json")
+            .timeout(Duration::from_millis(FORWARD_TIMEOUT_MS));
+        let bytes =
+            serde_json::to_vec(body).map_err(|e| (500, "InternalError".into(), e.to_string()))?;
+        match req.send_bytes(&bytes) {
+            Ok(r) => {
+                let v: Value = serde_json::from_reader(r.into_reader()).unwrap_or(Value::Null);
+                parse_result(&v)
+            }
+            Err(ureq::Error::Status(status, r)) => {
+                let v: Value = serde_json::from_reader(r.into_reader()).unwrap_or(Value::Null);
+                let code = v["code"].as_str().unwrap_or("InternalError").to_string();
+                let msg = v["error"].as_str().unwrap_or("").to_string();
+                Err((status, code, msg))
+            }
+            Err(e) => Err((
+                503,
+                "ServiceUnavailable".into(),
+                format!("the leading director at {url} did not answer ({e})"),
+            )),
+        }
     }
 
     /// Sends journal records to the leader at `url`, which proposes them, waits until

@@ -31,9 +31,18 @@ impl Director {
                         log::info!("store {} at {} joined the cluster", d.id, d.url);
                         changed = true;
                     }
+                    Err(e) if e.status_and_code().1 == "StoreExists" => {
+                        // Another director journaled it first; the next poll sees it.
+                        log::debug!(
+                            "store {} at {} joined through another director",
+                            d.id,
+                            d.url
+                        );
+                        continue;
+                    }
                     Err(e) => {
                         // Kept pending: the next poll tries again (a group of directors
-                        // may have no leader yet, or another director journaled it).
+                        // may have no leader yet).
                         log::warn!("cannot journal store {} at {} yet: {e}", d.id, d.url);
                         continue;
                     }
