@@ -243,8 +243,12 @@ impl Director {
             parts,
             object: record,
         };
-        let prepared = Prepared::new(&rec).map_err(DirectorError::Internal)?;
-        self.commit_prepared(&prepared, |idx| condition.check(idx, bucket, key))?;
+        // The condition goes with the record and is checked again when it is applied, on
+        // every director, after any racing writer's record.
+        let prepared = Prepared::new(&rec)
+            .map_err(DirectorError::Internal)?
+            .with_condition(condition.clone());
+        self.commit_prepared(&prepared, |_| Ok(()))?;
         let meta = prepared.object_or_err().map_err(DirectorError::Internal)?;
         Ok(Arc::clone(meta))
     }
