@@ -532,6 +532,26 @@ fn bad_arguments_are_refused_before_mounting() {
     assert!(!is_mounted(&mp));
 }
 
+/// The files a child process holds open (written, never closed) until it is killed.
+/// A child, not this test process: another test's fork here briefly duplicates every
+/// descriptor of this process, and the close of that duplicate at its exec is a FUSE
+/// flush, which uploads the file (as it should for a close).
+const HOLD_OPEN_PY: &str = "import os, sys, time\n\
+a = open(sys.argv[1], 'wb'); a.write(b'never closed'); a.flush()\n\
+b = open(sys.argv[2], 'wb'); b.write(os.urandom(8 * 1024 * 1024 + 100)); b.flush()\n\
+print('written', flush=True)\n\
+time.sleep(600)\n";
+
+/// A child process stopped (by its PID) when the test ends, passed or not.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// The mount process killed with files open: the program's next call fails (ENOTCONN),
 /// what was not closed is not stored (a large one's parts already sent stay an invisible
 /// incomplete upload), what was closed is; the spool folder holds nothing; after
@@ -543,22 +563,37 @@ fn a_killed_mount_loses_only_unclosed_files() {
     let c = cluster_with_bucket(&dir);
     let mut m = Mounted::start(&c.url(), BUCKET, dir.path(), &[]);
     fs::write(m.path("closed.txt"), b"closed before").unwrap();
-    let mut f = fs::File::create(m.path("open.txt")).unwrap();
-    f.write_all(b"never closed").unwrap();
-    let mut big = fs::File::create(m.path("big-open.bin")).unwrap();
-    big.write_all(&random_bytes((8 << 20) + 100, 3)).unwrap();
+    let mut holder = KillOnDrop(
+        Command::new("python3")
+            .args(["-c", HOLD_OPEN_PY])
+            .arg(m.path("open.txt"))
+            .arg(m.path("big-open.bin"))
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 is needed for this test: apt-get install python3"),
+    );
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(holder.0.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line, "written\n");
+    // This process's own open file, for the calls that must fail once the mount is gone.
+    let mut probe = fs::File::create(m.path("probe.txt")).unwrap();
+    probe.write_all(b"x").unwrap();
     wait_for(MOUNT_WAIT_MS, "a part sent", || {
         pending_uploads(&c).into_iter().next()
     });
     let mut child = m.child.take().unwrap();
     child.kill().unwrap();
     child.wait().unwrap();
-    let e = f.sync_all().unwrap_err();
+    let e = probe.sync_all().unwrap_err();
     assert_eq!(e.raw_os_error(), Some(107), "ENOTCONN: {e}");
-    let e = big.write_all(b"more").unwrap_err();
+    let e = probe.write_all(b"more").unwrap_err();
     assert_eq!(e.raw_os_error(), Some(107), "ENOTCONN: {e}");
-    drop(f);
-    drop(big);
+    drop(probe);
+    drop(holder);
     let o = tool("dpyfs", &c.url(), &["ls", BUCKET], dir.path());
     let listed = String::from_utf8_lossy(&o.stdout).into_owned();
     assert!(listed.contains("closed.txt"), "{listed}");
