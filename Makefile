@@ -52,10 +52,10 @@ raft-sim: ## the Raft simulation over 100 000 seeds (RAFT_SEEDS=N, RAFT_SEED=N r
 fuzz: ## the fuzz targets (cargo-fuzz, nightly), FUZZ_SECONDS each (default 60)
 	bash fuzz/run.sh
 
-# What the tests run besides our binaries (curl, jq, script, chromium, rclone, s3cmd from
+# What the tests run besides our binaries (curl, jq, script, chromium, rclone, s3cmd, restic from
 # apt; boto3 and aws-cli into target/s3-venv): installed when missing, as root; otherwise it
 # prints the apt-get line to run.
-test-deps: ## curl, jq, script, chromium, rclone, s3cmd (apt); boto3, aws-cli (pip, target/s3-venv)
+test-deps: ## curl, jq, script, chromium, rclone, s3cmd, restic (apt); boto3, aws-cli (pip, target/s3-venv)
 	bash tests/clients/install.sh
 
 lint: ## cargo clippy --all-targets -- -D warnings
