@@ -50,7 +50,7 @@ fn plain_command(name: &str) -> Command {
 
 /// `DPYFS_TEST_TLS=1`: every `Cluster` (stores with mutual TLS, the director on HTTPS)
 /// and every tool started by `command` use the test CA. CI runs a subset of the
-/// director, store, repair and tools suites this way (see .ci/run).
+/// director, store, repair and tools suites this way (`make test-tls`).
 pub fn tls_mode() -> bool {
     std::env::var("DPYFS_TEST_TLS").is_ok_and(|v| v == "1")
 }
