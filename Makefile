@@ -24,20 +24,27 @@ test: test-deps ## installs what the tests run if missing (test-deps), then fmt,
 	$(CARGO) test -p tiny_http --lib
 	$(MAKE) test-tls
 
-# A subset of the director, repair and tools suites again with every cluster on HTTPS
-# (stores with mutual TLS, the director verifying them, the tools given the test CA by
-# DPYFS_CA); tests/tls.rs covers the rest of TLS in the plain run.
+# A subset of the director, store, repair and tools suites again with every cluster on
+# HTTPS (stores with mutual TLS, the director verifying them, the tools given the test CA by
+# DPYFS_CA); tests/tls.rs and the s3_clients https_* tests cover the rest of TLS in the
+# plain run. The store tests left out send raw bytes on a plain socket or use their own
+# plain ureq call.
 TLS_SUBSET_DIRECTOR = round_trips_overwrite_and_delete listing_with_prefix_delimiter_and_pages \
 	ranges_at_chunk_boundaries reads_survive_one_store_down_and_writes_need_n_live_stores \
 	every_chunk_is_on_exactly_the_stores_placement_names edited_file_shares_most_chunks_with_the_original
+TLS_SUBSET_STORE = round_trips_of_empty_small_and_large_chunks wrong_hash_is_refused_and_leaves_nothing \
+	token_is_required_when_set corrupt_chunk_is_quarantined_on_read listing_is_sorted_and_pages_with_after \
+	delete_answers_204_then_404 status_and_metrics_carry_real_figures disk_reserve_refuses_writes_with_507 \
+	kill_9_during_uploads_loses_nothing_acknowledged put_over_a_rotted_copy_heals_it
 TLS_SUBSET_REPAIR = wiped_store_is_refilled_by_repair drain_then_remove_never_loses_a_copy
 TLS_SUBSET_TOOLS = put_and_get_files_stdin_and_trees_with_exit_statuses dpyfs_ls_rm_stat_status \
 	recursive_get_and_ls_follow_listing_pages
 # aws-cli (40 MiB multipart, a tree with a 3 MiB file, sync) and boto3 (empty objects,
 # multipart, checksums: botocore frames uploads differently over TLS) against HTTPS.
 TLS_SUBSET_S3_CLIENTS = aws_cli boto3_signed_checksums_when_supported
-test-tls: ## a subset of the director, repair and tools tests with the cluster on HTTPS
+test-tls: ## a subset of the director, store, repair and tools tests with the cluster on HTTPS
 	DPYFS_TEST_TLS=1 $(CARGO) test --test director -- --exact $(TLS_SUBSET_DIRECTOR)
+	DPYFS_TEST_TLS=1 $(CARGO) test --test store -- --exact $(TLS_SUBSET_STORE)
 	DPYFS_TEST_TLS=1 $(CARGO) test --test repair -- --exact $(TLS_SUBSET_REPAIR)
 	DPYFS_TEST_TLS=1 $(CARGO) test --test tools -- --exact $(TLS_SUBSET_TOOLS)
 	DPYFS_TEST_TLS=1 $(CARGO) test --test s3_clients -- --exact $(TLS_SUBSET_S3_CLIENTS)
@@ -52,10 +59,10 @@ raft-sim: ## the Raft simulation over 100 000 seeds (RAFT_SEEDS=N, RAFT_SEED=N r
 fuzz: ## the fuzz targets (cargo-fuzz, nightly), FUZZ_SECONDS each (default 60)
 	bash fuzz/run.sh
 
-# What the tests run besides our binaries (curl, jq, script, chromium, rclone, s3cmd from
+# What the tests run besides our binaries (curl, jq, script, chromium, rclone, s3cmd, restic from
 # apt; boto3 and aws-cli into target/s3-venv): installed when missing, as root; otherwise it
 # prints the apt-get line to run.
-test-deps: ## curl, jq, script, chromium, rclone, s3cmd (apt); boto3, aws-cli (pip, target/s3-venv)
+test-deps: ## curl, jq, script, chromium, rclone, s3cmd, restic (apt); boto3, aws-cli (pip, target/s3-venv)
 	bash tests/clients/install.sh
 
 lint: ## cargo clippy --all-targets -- -D warnings

@@ -1,6 +1,7 @@
 //! `make bench`: measures dpyfs next to this machine's own limits, in the same run, and
 //! reports ratios. Starts the real release binaries on 127.0.0.1 in a temporary directory.
-//! `BENCH_QUICK=1` runs smaller sizes (under two minutes). docs/PERFORMANCE.md explains
+//! `BENCH_QUICK=1` runs smaller sizes (under two minutes); `BENCH_ONLY=mount` or
+//! `BENCH_ONLY=https` runs only those rows. docs/PERFORMANCE.md explains
 //! each figure and records a run.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -289,9 +290,14 @@ struct Bed {
 
 impl Bed {
     fn new(dir: &TempDir, tag: &str, extra: &[&str]) -> Bed {
+        Bed::new_on(dir, tag, extra, tls_default())
+    }
+
+    /// As `new`, on HTTPS with `tls`'s files when given, plain HTTP when None.
+    fn new_on(dir: &TempDir, tag: &str, extra: &[&str], tls: Option<&TestCa>) -> Bed {
         let sub = TempDir(dir.path().join(format!("{tag}-{}", free_port())));
         fs::create_dir_all(sub.path()).unwrap();
-        let c = Cluster::start(&sub, 3, 2, extra);
+        let c = Cluster::start_on(&sub, 3, 2, extra, &["--scrub-rate", "0"], tls);
         let r = agent().put(&format!("{}/bench", c.url())).call().unwrap();
         assert_eq!(r.status(), 200);
         Bed { c, dir: sub }
@@ -538,6 +544,98 @@ fn small_rows(p: &Plan, dir: &TempDir, l: &Limits, rows: &mut Vec<Row>) {
         );
         rows.push(Row::new(format!("  GET p50 / p99, {clients} cl"), get50, "ms").vs("p99", get99));
     }
+}
+
+// ---- HTTPS ----
+
+/// Idle RSS (MiB) of a bed's director and of its largest store.
+fn idle_rss(b: &Bed) -> [f64; 2] {
+    let store = b
+        .store_pids()
+        .into_iter()
+        .map(|p| mib_of(rss_bytes(p)))
+        .fold(0.0, f64::max);
+    [mib_of(rss_bytes(b.director_pid())), store]
+}
+
+/// A fresh cluster on plain HTTP and one on HTTPS (the test CA, stores with mutual TLS,
+/// the director verifying them), side by side: the HTTPS daemons' idle RSS, then a
+/// single-stream PUT and GET of `mib` MiB on each, one after the other. Returns [plain
+/// PUT, plain GET, HTTPS PUT, HTTPS GET, HTTPS idle director, HTTPS idle store max].
+fn https_large_run(dir: &TempDir, mib: u64, seed: u64) -> [f64; 6] {
+    let plain = Bed::new_on(dir, "plain", &[], None);
+    let tls = Bed::new_on(dir, "https", &[], Some(test_ca()));
+    std::thread::sleep(Duration::from_millis(500));
+    let [idle_dir, idle_store] = idle_rss(&tls);
+    let a = agent();
+    let len = mib << 20;
+    let mut out = [0.0; 6];
+    for (i, b) in [&plain, &tls].into_iter().enumerate() {
+        let url = b.url("big");
+        let t = Instant::now();
+        put_stream(&a, &url, len, seed);
+        out[2 * i] = mibs(len, t);
+        let t = Instant::now();
+        assert_eq!(get_all(&a, &url), len);
+        out[2 * i + 1] = mibs(len, t);
+    }
+    out[4] = idle_dir;
+    out[5] = idle_store;
+    out
+}
+
+/// Large objects and 4 KiB objects over HTTPS, each next to plain HTTP measured in the
+/// same run (issue 15's goal: TLS costs under 20% of a large transfer), and the idle RSS
+/// of daemons serving HTTPS.
+fn https_rows(p: &Plan, dir: &TempDir, rows: &mut Vec<Row>) {
+    let m = p.large_mib;
+    let [put, get, tls_put, tls_get, idle_dir, idle_store] = repeat_many(p.cluster_runs, |run| {
+        https_large_run(dir, m, run as u64 + 21)
+    });
+    rows.push(
+        Row::new(format!("HTTPS PUT {m} MiB, 1 stream"), tls_put, "MiB/s")
+            .vs("plain HTTP, same run", put)
+            .target(Target::AtLeast(0.8)),
+    );
+    rows.push(
+        Row::new(format!("HTTPS GET {m} MiB, 1 stream"), tls_get, "MiB/s")
+            .vs("plain HTTP, same run", get)
+            .target(Target::AtLeast(0.8)),
+    );
+    let plain = Bed::new_on(dir, "small-plain", &[], None);
+    let tls = Bed::new_on(dir, "small-https", &[], Some(test_ca()));
+    for clients in [1, CLIENTS] {
+        let [put, _, _, get, _, _] = small_run(&plain, clients, p.small_ops);
+        let [tls_put, put50, put99, tls_get, get50, get99] = small_run(&tls, clients, p.small_ops);
+        rows.push(
+            Row::new(
+                format!("HTTPS PUT 4 KiB, {clients} clients"),
+                tls_put,
+                "ops/s",
+            )
+            .vs("plain HTTP, same run", put),
+        );
+        rows.push(Row::new(format!("  PUT p50 / p99, {clients} cl"), put50, "ms").vs("p99", put99));
+        rows.push(
+            Row::new(
+                format!("HTTPS GET 4 KiB, {clients} clients"),
+                tls_get,
+                "ops/s",
+            )
+            .vs("plain HTTP, same run", get),
+        );
+        rows.push(Row::new(format!("  GET p50 / p99, {clients} cl"), get50, "ms").vs("p99", get99));
+    }
+    rows.push(
+        Row::new("idle RSS, director, HTTPS", idle_dir, "MiB")
+            .vs("target 16 MiB", 16.0)
+            .target(Target::Below(1.0)),
+    );
+    rows.push(
+        Row::new("idle RSS, store, HTTPS (max of 3)", idle_store, "MiB")
+            .vs("target 8 MiB", 8.0)
+            .target(Target::Below(1.0)),
+    );
 }
 
 /// `orig` with 100 bytes inserted at 3 places and 100 bytes deleted at 2 others.
@@ -886,11 +984,20 @@ fn main() {
     let dir = TempDir::new("bench");
     let mut rows = Vec::new();
     let t = Instant::now();
-    // `BENCH_ONLY=mount`: only the mount's rows (they carry their own S3 figures).
-    if std::env::var("BENCH_ONLY").as_deref() == Ok("mount") {
-        section("mount", || mount_rows(&p, &dir, &mut rows));
-        print_table(&rows, &[]);
-        return;
+    // `BENCH_ONLY=mount` or `BENCH_ONLY=https`: only those rows (each carries its own
+    // plain S3 figures to compare with).
+    match std::env::var("BENCH_ONLY").as_deref() {
+        Ok("mount") => {
+            section("mount", || mount_rows(&p, &dir, &mut rows));
+            print_table(&rows, &[]);
+            return;
+        }
+        Ok("https") => {
+            section("https", || https_rows(&p, &dir, &mut rows));
+            print_table(&rows, &[]);
+            return;
+        }
+        _ => {}
     }
     // `BENCH_ONLY=directors`: only the rows of a group of directors.
     if std::env::var("BENCH_ONLY").as_deref() == Ok("directors") {
@@ -906,6 +1013,7 @@ fn main() {
     section("one store", || store_rows(&p, &dir, &l, &mut rows));
     section("large objects", || large_rows(&p, &dir, &l, &mut rows));
     section("small objects", || small_rows(&p, &dir, &l, &mut rows));
+    section("https", || https_rows(&p, &dir, &mut rows));
     section("deduplication", || {
         let f = dedup_factor(&dir, p.dedup_mib);
         rows.push(

@@ -1,10 +1,11 @@
-//! The real S3 clients users point at dpyfs — boto3, aws-cli, rclone, s3cmd, curl — run
-//! against a real cluster (three stores, a director), each in its own test so a failure names
-//! the client. `tests/clients/install.sh` installs them when missing (apt: rclone, s3cmd, curl;
-//! pip: boto3 and aws-cli into target/s3-venv). Every client runs with a cleared environment:
-//! HOME, its config and credential files in the test's temporary directory, no proxies, no
-//! instance metadata lookups, so nothing touches the machine's real configuration or any
-//! address but 127.0.0.1.
+//! The real S3 clients users point at dpyfs — boto3, aws-cli, rclone, s3cmd, restic, curl —
+//! run against a real cluster (three stores, a director), each in its own test so a failure
+//! names the client; the `https_*` tests run each against a director on HTTPS, given the
+//! cluster's CA the way that client takes one. `tests/clients/install.sh` installs them when
+//! missing (apt: rclone, s3cmd, restic, curl; pip: boto3 and aws-cli into target/s3-venv).
+//! Every client runs with a cleared environment: HOME, its config and credential files in
+//! the test's temporary directory, no proxies, no instance metadata lookups, so nothing
+//! touches the machine's real configuration or any address but 127.0.0.1.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -50,7 +51,7 @@ fn venv() -> &'static Path {
         assert!(
             out.status.success(),
             "installing the S3 clients failed; run `bash tests/clients/install.sh` as root \
-             (it needs apt-get install rclone s3cmd curl python3-venv, and PyPI):\n{}{}",
+             (it needs apt-get install rclone s3cmd restic curl python3-venv, and PyPI):\n{}{}",
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
@@ -209,10 +210,16 @@ struct KeyedCluster {
 }
 
 fn keyed_cluster(dir: &TempDir) -> KeyedCluster {
+    keyed_cluster_on(dir, tls_default())
+}
+
+/// As `keyed_cluster`, on HTTPS with `tls`'s files when given.
+fn keyed_cluster_on(dir: &TempDir, tls: Option<&TestCa>) -> KeyedCluster {
     let file = dir.path().join("keys");
     let keys = create_key(&file, &[]);
     let limited = create_key(&file, &["limited"]);
-    let cluster = Cluster::start(dir, 3, 2, &["--keys", file.to_str().unwrap()]);
+    let keys_flag = ["--keys", file.to_str().unwrap()];
+    let cluster = Cluster::start_on(dir, 3, 2, &keys_flag, &["--scrub-rate", "0"], tls);
     KeyedCluster {
         cluster,
         keys,
@@ -477,6 +484,230 @@ curl -fsS "${{S[@]}}" -X DELETE $U/sig
         url = kc.cluster.url()
     );
     run_ok("curl --aws-sigv4", &mut sb.bash(&script, Some(&kc.keys)));
+}
+
+/// The ways a client can find a CA in its environment: cleared for the HTTPS tests below,
+/// so each client trusts the cluster only through the flag or variable it is given.
+const CA_ENV_VARS: [&str; 4] = [
+    "AWS_CA_BUNDLE",
+    "CURL_CA_BUNDLE",
+    "SSL_CERT_FILE",
+    "REQUESTS_CA_BUNDLE",
+];
+
+/// One client against an HTTPS director (issue 15): a signed cluster on TLS with the test
+/// CA, and in the sandbox three files to upload and read back, `zero.bin` (0 B),
+/// `five.bin` (5 MiB, one PUT) and `forty.bin` (40 MiB, multipart where the client does it).
+struct Https {
+    kc: KeyedCluster,
+    sb: Sandbox,
+}
+
+const HTTPS_FILES: [(&str, usize); 3] = [("zero", 0), ("five", 5 << 20), ("forty", 40 << 20)];
+
+impl Https {
+    fn start(dir: &TempDir) -> Https {
+        let kc = keyed_cluster_on(dir, Some(test_ca()));
+        assert!(kc.cluster.url().starts_with("https://"));
+        let sb = Sandbox::new(dir);
+        for (i, (name, len)) in HTTPS_FILES.iter().enumerate() {
+            fs::write(
+                sb.home.join(format!("{name}.bin")),
+                random_bytes(*len, 150 + i as u64),
+            )
+            .unwrap();
+        }
+        Https { kc, sb }
+    }
+
+    /// `script` in the sandbox with no CA in the environment, after a prelude that sets
+    /// `U` (the director's https URL) and `CA` (the test CA's file) and defines `check B`:
+    /// each `X.down` equals `X.bin`, and the ETags of `B/X.bin` (asked by curl --cacert)
+    /// say one PUT for the 5 MiB file and a multipart upload for the 40 MiB one when
+    /// `multipart` is set.
+    fn bash(&self, script: &str, multipart: bool) -> Command {
+        let forty_etag = if multipart {
+            r#"[0-9a-f]\{32\}-[0-9]\+"#
+        } else {
+            r#"[0-9a-f]\{32\}"#
+        };
+        let prelude = format!(
+            r#"
+U={url}
+CA={ca}
+check() {{
+  for f in zero five forty; do cmp $f.bin $f.down; done
+  local H=(--cacert "$CA" --aws-sigv4 "aws:amz:us-east-1:s3" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" -H "x-amz-content-sha256: UNSIGNED-PAYLOAD")
+  curl -fsSI "${{H[@]}}" "$U/$1/zero.bin" | tr -d '\r' | grep -qix 'etag: "d41d8cd98f00b204e9800998ecf8427e"'
+  curl -fsSI "${{H[@]}}" "$U/$1/five.bin" | tr -d '\r' | grep -qix 'etag: "[0-9a-f]\{{32\}}"'
+  curl -fsSI "${{H[@]}}" "$U/$1/forty.bin" | tr -d '\r' | grep -qix 'etag: "{forty_etag}"'
+  curl -fsSI "${{H[@]}}" "$U/$1/forty.bin" | tr -d '\r' | grep -qix 'content-length: 41943040'
+}}
+"#,
+            url = self.kc.cluster.url(),
+            ca = test_ca().ca.display(),
+        );
+        let mut c = self
+            .sb
+            .bash(&format!("{prelude}{script}"), Some(&self.kc.keys));
+        for var in CA_ENV_VARS {
+            c.env_remove(var);
+        }
+        c
+    }
+}
+
+/// rclone over HTTPS, trusting the cluster by `--ca-cert`: the three files up (40 MiB in
+/// 5 MiB parts) and down.
+#[test]
+fn https_rclone_with_ca_cert() {
+    let dir = TempDir::new("https-rclone");
+    let h = Https::start(&dir);
+    let mut c = h.bash(
+        r#"
+R=(rclone --ca-cert "$CA" --s3-upload-cutoff 8M --s3-chunk-size 5M)
+"${R[@]}" mkdir dpy:rcl
+for f in zero five forty; do "${R[@]}" copyto $f.bin dpy:rcl/$f.bin; done
+for f in zero five forty; do "${R[@]}" copyto dpy:rcl/$f.bin $f.down; done
+check rcl
+"${R[@]}" check . dpy:rcl --include '*.bin'
+"${R[@]}" purge dpy:rcl
+"#,
+        true,
+    );
+    c.env("RCLONE_CONFIG_DPY_TYPE", "s3")
+        .env("RCLONE_CONFIG_DPY_PROVIDER", "Other")
+        .env("RCLONE_CONFIG_DPY_ENDPOINT", h.kc.cluster.url())
+        .env("RCLONE_CONFIG_DPY_ACCESS_KEY_ID", &h.kc.keys.access)
+        .env("RCLONE_CONFIG_DPY_SECRET_ACCESS_KEY", &h.kc.keys.secret)
+        .env("RCLONE_CONFIG_DPY_REGION", REGION)
+        .env("RCLONE_CONFIG_DPY_FORCE_PATH_STYLE", "true")
+        .env("RCLONE_RETRIES", "1")
+        .env("RCLONE_LOW_LEVEL_RETRIES", "1");
+    run_ok("rclone over HTTPS", &mut c);
+}
+
+/// s3cmd over HTTPS (`use_https`), trusting the cluster by `--ca-certs`: 40 MiB goes up in
+/// its default 15 MB parts; its MD5 check of each download passes.
+#[test]
+fn https_s3cmd_with_ca_certs() {
+    let dir = TempDir::new("https-s3cmd");
+    let h = Https::start(&dir);
+    let host = format!("127.0.0.1:{}", h.kc.cluster.director.port);
+    fs::write(
+        h.sb.home.join("s3cfg"),
+        format!(
+            "[default]\naccess_key = {}\nsecret_key = {}\nhost_base = {host}\n\
+             host_bucket = {host}\nuse_https = True\nsignature_v2 = False\n\
+             bucket_location = {REGION}\n",
+            h.kc.keys.access, h.kc.keys.secret
+        ),
+    )
+    .unwrap();
+    let script = r#"
+S=(s3cmd -c s3cfg --ca-certs="$CA")
+"${S[@]}" mb s3://s3c
+for f in zero five forty; do "${S[@]}" put $f.bin s3://s3c/$f.bin; done
+for f in zero five forty; do
+  "${S[@]}" get s3://s3c/$f.bin $f.down 2> get.err
+  cat get.err >&2
+  ! grep -qi 'md5' get.err
+done
+check s3c
+"${S[@]}" del --recursive --force s3://s3c
+"${S[@]}" rb s3://s3c
+"#;
+    run_ok("s3cmd over HTTPS", &mut h.bash(script, true));
+}
+
+/// restic over HTTPS with `--cacert`: a backup of the three files, a check that reads every
+/// pack back, a restore. restic uploads each pack with one PUT (its S3 backend asks for
+/// multipart only beyond 200 MiB), so the packs are large single PUTs here (`--pack-size 64`).
+#[test]
+fn https_restic_with_cacert() {
+    let dir = TempDir::new("https-restic");
+    let h = Https::start(&dir);
+    let script = r#"
+restic version
+export RESTIC_PASSWORD=dpyfs-test-password
+R=(restic --cacert "$CA" --no-cache -r "s3:$U/rst")
+"${R[@]}" init
+mkdir data
+cp zero.bin five.bin forty.bin data/
+"${R[@]}" backup --pack-size 64 data
+"${R[@]}" check --read-data
+"${R[@]}" restore latest --target restored
+back="$(dirname "$(find restored -name forty.bin)")"
+diff -r data "$back"
+"#;
+    let mut c = h.bash(script, false);
+    run_ok("restic over HTTPS", &mut c);
+}
+
+/// curl over HTTPS with `--cacert`, signed: the 0 B and 5 MiB files by PUT, the 40 MiB one
+/// by a multipart upload done by hand, whose CompleteMultipartUpload names the object by
+/// its https:// URL.
+#[test]
+fn https_curl_with_cacert() {
+    let dir = TempDir::new("https-curl");
+    let h = Https::start(&dir);
+    let script = r#"
+S=(--cacert "$CA" --aws-sigv4 "aws:amz:us-east-1:s3" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" -H "x-amz-content-sha256: UNSIGNED-PAYLOAD")
+curl -fsS "${S[@]}" -X PUT $U/crl
+curl -fsS "${S[@]}" -T zero.bin $U/crl/zero.bin
+curl -fsS "${S[@]}" -T five.bin $U/crl/five.bin
+curl -fsS "${S[@]}" -X POST "$U/crl/forty.bin?uploads" > create.xml
+ID="$(sed -n 's:.*<UploadId>\(.*\)</UploadId>.*:\1:p' create.xml)"
+test -n "$ID"
+split -b 16M -d forty.bin part.
+n=1
+parts=""
+for p in part.*; do
+  curl -fsS "${S[@]}" -T $p -D headers.txt -o /dev/null "$U/crl/forty.bin?partNumber=$n&uploadId=$ID"
+  E="$(tr -d '\r' < headers.txt | sed -n 's/^[Ee][Tt][Aa][Gg]: //p')"
+  parts="$parts<Part><PartNumber>$n</PartNumber><ETag>$E</ETag></Part>"
+  n=$((n + 1))
+done
+test $n = 4
+echo "<CompleteMultipartUpload>$parts</CompleteMultipartUpload>" > complete.xml
+curl -fsS "${S[@]}" -X POST --data-binary @complete.xml "$U/crl/forty.bin?uploadId=$ID" > done.xml
+cat done.xml
+grep -q "<Location>$U/crl/forty.bin</Location>" done.xml
+: > zero.down   # curl writes no file for an empty body
+for f in zero five forty; do curl -fsS "${S[@]}" $U/crl/$f.bin -o $f.down; done
+check crl
+for f in zero five forty; do curl -fsS "${S[@]}" -X DELETE $U/crl/$f.bin; done
+curl -fsS "${S[@]}" -X DELETE $U/crl
+"#;
+    run_ok("curl over HTTPS", &mut h.bash(script, true));
+}
+
+/// aws-cli over HTTPS, trusting the cluster by `AWS_CA_BUNDLE`: `aws s3 cp` of the three
+/// files up (botocore's aws-chunked framing with trailing checksums over TLS; 40 MiB in
+/// 8 MiB parts) and down, and the low-level multipart calls, whose answer carries the
+/// object's https:// Location.
+#[test]
+fn https_aws_cli_with_aws_ca_bundle() {
+    let dir = TempDir::new("https-awscli");
+    let h = Https::start(&dir);
+    let script = r#"
+export AWS_CA_BUNDLE="$CA"
+E=(--endpoint-url "$U")
+aws "${E[@]}" s3 mb s3://awc
+for f in zero five forty; do aws "${E[@]}" s3 cp $f.bin s3://awc/$f.bin; done
+for f in zero five forty; do aws "${E[@]}" s3 cp s3://awc/$f.bin $f.down; done
+check awc
+ID="$(aws "${E[@]}" s3api create-multipart-upload --bucket awc --key low.bin --query UploadId --output text)"
+head -c 6000000 forty.bin > low.1
+aws "${E[@]}" s3api upload-part --bucket awc --key low.bin --part-number 1 --body low.1 --upload-id "$ID" --query ETag --output text > etag.txt
+printf '{"Parts":[{"PartNumber":1,"ETag":%s}]}' "$(cat etag.txt)" > parts.json
+aws "${E[@]}" s3api complete-multipart-upload --bucket awc --key low.bin --upload-id "$ID" --multipart-upload file://parts.json > done.json
+cat done.json
+grep -q "\"Location\": \"$U/awc/low.bin\"" done.json
+aws "${E[@]}" s3 rm --recursive s3://awc/
+aws "${E[@]}" s3 rb s3://awc
+"#;
+    run_ok("aws-cli over HTTPS", &mut h.bash(script, true));
 }
 
 /// Plain unsigned curl against an open director (no keys file).

@@ -12,6 +12,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// A store on `dir/data`; on HTTPS with mutual TLS under `DPYFS_TEST_TLS=1` (the test
+/// agent presents the test CA's certificate), as `make test-tls` runs a subset of this file.
 fn start_store(dir: &TempDir, extra: &[&str]) -> Daemon {
     let data = dir.path().join("data");
     let mut args = vec![
@@ -23,6 +25,8 @@ fn start_store(dir: &TempDir, extra: &[&str]) -> Daemon {
     if !extra.contains(&"--reserve") {
         args.extend_from_slice(&["--reserve", "0"]);
     }
+    let tls = tls_default().map(TestCa::store_args).unwrap_or_default();
+    args.extend(tls.iter().map(String::as_str));
     args.extend_from_slice(extra);
     Daemon::start("dpyfs-store", &args, dir.path())
 }

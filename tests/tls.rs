@@ -529,3 +529,42 @@ fn dpyfs_dev_tls_runs_the_cluster_on_https() {
         std::panic::resume_unwind(e);
     }
 }
+
+/// The URLs a director writes for itself name the scheme it serves: a completed multipart
+/// upload's `Location` is https:// on a TLS listener and http:// on a plain one.
+#[test]
+fn a_completed_upload_is_located_by_the_scheme_it_was_sent_over() {
+    let dir = TempDir::new("tls-location");
+    let tls = Cluster::start_on(&dir, 1, 1, &[], &["--scrub-rate", "0"], Some(test_ca()));
+    let plain_dir = TempDir::new("plain-location");
+    let plain = Cluster::start_on(&plain_dir, 1, 1, &[], &["--scrub-rate", "0"], None);
+    for (cluster, scheme) in [(&tls, "https"), (&plain, "http")] {
+        let url = cluster.url();
+        assert!(url.starts_with(&format!("{scheme}://")), "{url}");
+        assert_eq!(put(&format!("{url}/loc"), b"").unwrap().status, 200);
+        let object = format!("{url}/loc/a%20b/c.bin");
+        let created = request("POST", &format!("{object}?uploads"), &[], Some(b"")).unwrap();
+        assert_eq!(created.status, 200, "{}", created.text());
+        let id = xml_values(&created.text(), "UploadId").remove(0);
+        let part = put(&format!("{object}?partNumber=1&uploadId={id}"), b"one part").unwrap();
+        assert_eq!(part.status, 200, "{}", part.text());
+        let etag = part.header("etag").unwrap().to_string();
+        let body = format!(
+            "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber>\
+             <ETag>{etag}</ETag></Part></CompleteMultipartUpload>"
+        );
+        let done = request(
+            "POST",
+            &format!("{object}?uploadId={id}"),
+            &[],
+            Some(body.as_bytes()),
+        )
+        .unwrap();
+        assert_eq!(done.status, 200, "{}", done.text());
+        assert_eq!(
+            xml_values(&done.text(), "Location"),
+            std::slice::from_ref(&object)
+        );
+        assert_eq!(get(&object).unwrap().body, b"one part");
+    }
+}

@@ -112,8 +112,11 @@ pub fn mibs(bytes: u64, t: Instant) -> f64 {
     bytes as f64 / MIB / t.elapsed().as_secs_f64()
 }
 
+/// The load generator's agent; `https://` URLs trust the test CA (`common::test_ca`).
 pub fn agent() -> ureq::Agent {
+    crate::common::trust_test_ca();
     ureq::AgentBuilder::new()
+        .tls_connector(dpyfs::tls::connector())
         .timeout_connect(Duration::from_secs(5))
         .timeout(Duration::from_secs(600))
         .build()

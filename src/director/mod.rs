@@ -73,6 +73,16 @@ pub struct DirectorConfig {
 }
 
 impl DirectorConfig {
+    /// `https` when the listener serves TLS (`--tls-cert`), else `http`: the scheme of every
+    /// URL the director writes for itself (its peer URL, a completed upload's Location).
+    pub fn scheme(&self) -> &'static str {
+        if self.http.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
     pub fn new(listen: &str, data: PathBuf, stores: Vec<String>) -> DirectorConfig {
         DirectorConfig {
             listen: listen.to_string(),
@@ -194,7 +204,7 @@ impl Director {
             None => token.clone(),
         };
         let peers = Arc::new(replica::transport::Peers::new(
-            format!("http://{}", cfg.listen),
+            format!("{}://{}", cfg.scheme(), cfg.listen),
             peer_token.clone(),
         ));
         let replica =

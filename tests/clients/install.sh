@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs, if it is missing (`make test` runs it first):
-#   apt: rclone, s3cmd, curl (and python3-venv when `python3 -m venv` cannot work) for the
+#   apt: rclone, s3cmd, restic, curl (and python3-venv when `python3 -m venv` cannot work) for the
 #        S3 client tests; jq, script (util-linux), chromium and a font for the tool and page
 #        tests. Without recommends: chromium's would bring a desktop (upower, udev, cups
 #        helpers, about 540 MB) that headless use does not need;
@@ -20,6 +20,7 @@ flock 9
 need_apt=()
 command -v rclone >/dev/null || need_apt+=(rclone)
 command -v s3cmd >/dev/null || need_apt+=(s3cmd)
+command -v restic >/dev/null || need_apt+=(restic)
 command -v curl >/dev/null || need_apt+=(curl)
 command -v jq >/dev/null || need_apt+=(jq)
 command -v fusermount3 >/dev/null || need_apt+=(fuse3)

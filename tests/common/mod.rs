@@ -50,7 +50,7 @@ fn plain_command(name: &str) -> Command {
 
 /// `DPYFS_TEST_TLS=1`: every `Cluster` (stores with mutual TLS, the director on HTTPS)
 /// and every tool started by `command` use the test CA. CI runs a subset of the
-/// director, store, repair and tools suites this way (see .ci/run).
+/// director, store, repair and tools suites this way (`make test-tls`).
 pub fn tls_mode() -> bool {
     std::env::var("DPYFS_TEST_TLS").is_ok_and(|v| v == "1")
 }
@@ -534,8 +534,9 @@ impl Answer {
     }
 }
 
-/// The test agent: HTTPS trusts the test CA and presents its certificate.
-fn agent() -> ureq::Agent {
+/// Makes this process's HTTPS connections (`dpyfs::tls::connector()`) trust the test CA
+/// and present its certificate; once per process, whoever asks first.
+pub fn trust_test_ca() {
     static TLS: std::sync::Once = std::sync::Once::new();
     #[cfg(feature = "tls")]
     TLS.call_once(|| {
@@ -547,6 +548,11 @@ fn agent() -> ureq::Agent {
         })
         .unwrap();
     });
+}
+
+/// The test agent: HTTPS trusts the test CA and presents its certificate.
+fn agent() -> ureq::Agent {
+    trust_test_ca();
     ureq::AgentBuilder::new()
         .tls_connector(dpyfs::tls::connector())
         .timeout_connect(Duration::from_secs(5))
@@ -675,8 +681,24 @@ pub fn wait_for<T>(ms: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     }
 }
 
+/// The test CA when the cluster runs on TLS (`DPYFS_TEST_TLS=1`), else None: what the
+/// helpers below pass as `tls` when a test does not choose.
+pub fn tls_default() -> Option<&'static TestCa> {
+    tls_mode().then(test_ca)
+}
+
 /// A director's flags: listen on `{port}`, data in `data`, `replicas`, every store.
 pub fn director_args(data: &Path, replicas: usize, stores: &[Daemon]) -> Vec<String> {
+    director_args_on(data, replicas, stores, tls_default())
+}
+
+/// As `director_args`, on HTTPS with `tls`'s files when given (`--ca` verifies the stores).
+pub fn director_args_on(
+    data: &Path,
+    replicas: usize,
+    stores: &[Daemon],
+    tls: Option<&TestCa>,
+) -> Vec<String> {
     let mut args: Vec<String> = vec![
         "--listen".into(),
         "127.0.0.1:{port}".into(),
@@ -688,8 +710,8 @@ pub fn director_args(data: &Path, replicas: usize, stores: &[Daemon]) -> Vec<Str
     for s in stores {
         args.extend(["--store".into(), s.url()]);
     }
-    if tls_mode() {
-        args.extend(test_ca().director_args());
+    if let Some(ca) = tls {
+        args.extend(ca.director_args());
     }
     args
 }
@@ -706,8 +728,26 @@ impl Cluster {
         Cluster::start_with(dir, n, replicas, extra, &["--scrub-rate", "0"])
     }
 
+    /// As `start`, on HTTPS with the test CA whatever `DPYFS_TEST_TLS` says (stores with
+    /// mutual TLS, the director verifying them): for tests of TLS itself.
+    pub fn start_tls(dir: &TempDir, n: usize, replicas: usize, extra: &[&str]) -> Cluster {
+        Cluster::start_on(
+            dir,
+            n,
+            replicas,
+            extra,
+            &["--scrub-rate", "0"],
+            Some(test_ca()),
+        )
+    }
+
     /// Store `i` (1-based), id `s{i}`, zone `z{i}`, data in `dir/store{i}`.
     pub fn store(dir: &TempDir, i: usize, extra: &[&str]) -> Daemon {
+        Cluster::store_on(dir, i, extra, tls_default())
+    }
+
+    /// As `store`, on HTTPS requiring client certificates of `tls` when given.
+    pub fn store_on(dir: &TempDir, i: usize, extra: &[&str], tls: Option<&TestCa>) -> Daemon {
         let data = dir.path().join(format!("store{i}"));
         let (id, zone) = (format!("s{i}"), format!("z{i}"));
         let mut args = vec![
@@ -723,12 +763,8 @@ impl Cluster {
         if !extra.contains(&"--reserve") {
             args.extend_from_slice(&["--reserve", "0"]);
         }
-        let tls = if tls_mode() {
-            test_ca().store_args()
-        } else {
-            Vec::new()
-        };
-        args.extend(tls.iter().map(String::as_str));
+        let tls_args = tls.map(TestCa::store_args).unwrap_or_default();
+        args.extend(tls_args.iter().map(String::as_str));
         args.extend_from_slice(extra);
         Daemon::start("dpyfs-store", &args, dir.path())
     }
@@ -740,10 +776,22 @@ impl Cluster {
         extra: &[&str],
         store_extra: &[&str],
     ) -> Cluster {
+        Cluster::start_on(dir, n, replicas, extra, store_extra, tls_default())
+    }
+
+    /// As `start_with`, on HTTPS with `tls`'s files when given, plain HTTP when None.
+    pub fn start_on(
+        dir: &TempDir,
+        n: usize,
+        replicas: usize,
+        extra: &[&str],
+        store_extra: &[&str],
+        tls: Option<&TestCa>,
+    ) -> Cluster {
         let stores: Vec<Daemon> = (1..=n)
-            .map(|i| Cluster::store(dir, i, store_extra))
+            .map(|i| Cluster::store_on(dir, i, store_extra, tls))
             .collect();
-        let mut args = director_args(&dir.path().join("director"), replicas, &stores);
+        let mut args = director_args_on(&dir.path().join("director"), replicas, &stores, tls);
         args.extend(extra.iter().map(|s| s.to_string()));
         let argv: Vec<&str> = args.iter().map(String::as_str).collect();
         let director = Daemon::start("dpyfs-director", &argv, dir.path());

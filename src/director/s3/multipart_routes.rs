@@ -265,7 +265,8 @@ impl DirectorApi {
             percent_encode(key, true)
         );
         let mut d = Doc::new("CompleteMultipartUploadResult");
-        d.elem("Location", &format!("http://{host}{path}"))
+        let scheme = self.director.cfg.scheme();
+        d.elem("Location", &format!("{scheme}://{host}{path}"))
             .elem("Bucket", bucket)
             .elem("Key", key)
             .elem("ETag", &format!("\"{}\"", m.etag));
