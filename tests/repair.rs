@@ -5,53 +5,14 @@
 
 mod common;
 
+use common::upkeep::*;
 use common::*;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::process::Output;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-/// Director flags that make repair deterministic in tests: passes only on request, no
-/// rate limit, no GC grace.
-const KNOBS: &[&str] = &[
-    "--repair-interval",
-    "3600",
-    "--repair-rate",
-    "0",
-    "--gc-grace",
-    "0",
-];
-
-fn dpyfs(c: &Cluster, args: &[&str]) -> Output {
-    command("dpyfs")
-        .arg("--url")
-        .arg(c.url())
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn ok(o: &Output) -> String {
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    assert!(o.status.success(), "dpyfs failed ({}):\n{text}", o.status);
-    text
-}
-
-fn mkbucket(c: &Cluster, b: &str) {
-    assert_eq!(
-        request("PUT", &format!("{}/{b}", c.url()), &[], None)
-            .unwrap()
-            .status,
-        200
-    );
-}
 
 /// Uploads `n` objects of assorted sizes; returns key -> bytes.
 fn fill(c: &Cluster, bucket: &str, n: u64, seed: u64) -> BTreeMap<String, Vec<u8>> {
@@ -544,13 +505,7 @@ fn recover_rebuilds_the_namespace_from_the_stores() {
     // The director's disk is lost.
     c.director.kill();
     fs::remove_dir_all(dir.path().join("director")).unwrap();
-    let mut args = vec!["recover".to_string()];
-    for s in &c.stores {
-        args.push("--store".into());
-        args.push(s.url());
-    }
-    args.push("--data".into());
-    args.push(dir.path().join("director").display().to_string());
+    let args = recover_args(&c, &dir.path().join("director"));
     let out = command("dpyfs").args(&args).output().unwrap();
     let text = ok(&out);
     assert!(text.contains("recovered 7 objects in 2 buckets"), "{text}");

@@ -347,6 +347,7 @@ mod tests {
             headers: BTreeMap::new(),
             chunks: vec![(h.clone(), 5)],
             manifest: h,
+            inline: false,
             checksum: None,
         };
         let etag = part(b"hello").etag;
