@@ -310,14 +310,20 @@ fn rot_found_by_a_deep_check_is_healed_by_the_repair_right_after() {
     let c = Cluster::start_with(&dir, 3, 2, KNOBS, &["--scrub-rate", "0"]);
     mkbucket(&c, "rot");
     let objects = fill(&c, "rot", 6, 21);
-    // One byte flipped in one copy of each of the first chunks of every object.
+    // One byte flipped in one copy of each of the first chunks of every object (of the
+    // manifest, which holds the bytes, of a small object).
     let mut rotten = Vec::new();
     for key in objects.keys() {
         let loc = get(&format!("{}/_dpyfs/object/rot/{key}", c.url()))
             .unwrap()
             .json();
-        let h = loc["chunks"][0]["hash"].as_str().unwrap().to_string();
-        let holder = loc["chunks"][0]["placement"][0].as_str().unwrap();
+        let first = if loc["inline"] == true {
+            &loc["manifest"]
+        } else {
+            &loc["chunks"][0]
+        };
+        let h = first["hash"].as_str().unwrap().to_string();
+        let holder = first["placement"][0].as_str().unwrap();
         let n: usize = holder[1..].parse().unwrap();
         let path = dir
             .path()

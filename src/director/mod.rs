@@ -122,6 +122,12 @@ pub struct Director {
     pub inflight: std::sync::Mutex<data::pins::InFlight>,
     /// Held by a repair pass or a GC pass: one at a time.
     maintenance: std::sync::Mutex<()>,
+    /// Held by a conditional write (`If-None-Match: *`, `If-Match`) from its last check
+    /// until its record is applied, so two such writes to one key cannot both pass their
+    /// checks before either applies (a small PUT commits fast enough to make that race
+    /// common). Checking the condition when the record is applied (issue 13's remainder)
+    /// makes this lock redundant, not wrong.
+    pub(crate) conditional_writes: std::sync::Mutex<()>,
     /// The raft side: inbox, applied point, status (`replica::shared`).
     pub replica: replica::shared::Replica,
     /// What the raft thread starts from; taken when it starts.
@@ -219,6 +225,7 @@ impl Director {
             repairer,
             inflight: std::sync::Mutex::new(data::pins::InFlight::default()),
             maintenance: std::sync::Mutex::new(()),
+            conditional_writes: std::sync::Mutex::new(()),
             replica,
             boot: std::sync::Mutex::new(Some(boot)),
             peer_token,

@@ -249,6 +249,11 @@ impl Director {
             object: record,
         };
         let prepared = Prepared::new(&rec).map_err(DirectorError::Internal)?;
+        let _one_at_a_time = (condition != WriteCondition::Any).then(|| {
+            self.conditional_writes
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+        });
         self.commit_prepared(&prepared, |idx| match &rec {
             Record::ObjectPut { bucket, key, .. } => condition.check(idx, bucket, key),
             _ => Ok(()),
