@@ -134,31 +134,6 @@ fn durable_creates_per_s(dir: &std::path::Path, n: usize) -> f64 {
     r
 }
 
-/// Durable creates per second with `threads` threads at once, each creating its share of
-/// `n` files in a folder of its own (as a store's chunks spread over `chunks/ab/cd/`): what
-/// the disk gives to concurrent writers, whose fsyncs the file system may share. The limit
-/// of the 16-client small PUT, which makes one durable create on each of 2 stores.
-fn parallel_creates_per_s(dir: &std::path::Path, threads: usize, n: usize) -> f64 {
-    let d = dir.join(format!("pcreates-{}", free_port()));
-    let data = random_bytes(SMALL, 6);
-    let per = n.div_ceil(threads);
-    let t = Instant::now();
-    std::thread::scope(|sc| {
-        for j in 0..threads {
-            let (d, data) = (d.join(format!("t{j}")), &data);
-            sc.spawn(move || {
-                fs::create_dir_all(&d).unwrap();
-                for i in 0..per {
-                    dpyfs::fsutil::write_atomic(&d.join(format!("f{i}")), data).unwrap();
-                }
-            });
-        }
-    });
-    let r = (per * threads) as f64 / t.elapsed().as_secs_f64();
-    fs::remove_dir_all(&d).unwrap();
-    r
-}
-
 /// A bare server on the project's own HTTP edge: `GET /N` answers N bytes from memory,
 /// `PUT` reads and discards the body.
 fn bare_server() -> Server {
