@@ -85,6 +85,8 @@ fn a_small_object_is_its_manifest_and_reads_back_whole_and_in_ranges() {
         assert!(m["data"].is_string(), "{m}");
     }
     assert_eq!(get_body(&c, "smb", "four.bin"), body);
+    let st = ok(&dpyfs(&c, &["stat", "smb/four.bin"]));
+    assert!(st.contains("inline"), "{st}");
     let h = request("HEAD", &format!("{}/smb/four.bin", c.url()), &[], None).unwrap();
     assert_eq!(h.status, 200);
     assert_eq!(h.header("content-length"), Some("4096"));
