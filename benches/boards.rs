@@ -5,6 +5,8 @@
 //! measured in the same run by a plain TCP blast between two boards.
 //! `BENCH_QUICK=1`: smaller sizes, a few minutes. Needs root (CI is root) and iproute2.
 //! Writes target/bench/boards.json in the same row format as latest.json.
+//! `BENCH_ONLY=small`: the link, this disk's durable creates and the 4 KiB rows only
+//! (target/bench/boards-small.json).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "../tests/common/mod.rs"]
@@ -153,6 +155,11 @@ fn small_run(c: &BoardCluster, clients: usize, ops: usize) -> [f64; 2] {
 }
 
 fn cluster_rows(p: &Plan, c: &BoardCluster, link: f64, rows: &mut Vec<Row>) {
+    large_rows(p, c, link, rows);
+    small_rows(p, c, link, None, rows);
+}
+
+fn large_rows(p: &Plan, c: &BoardCluster, link: f64, rows: &mut Vec<Row>) {
     let m = p.large_mib;
     let [put, get] = repeat_many(p.runs, |run| large_run(c, m, run as u64 + 1));
     rows.push(
@@ -165,6 +172,13 @@ fn cluster_rows(p: &Plan, c: &BoardCluster, link: f64, rows: &mut Vec<Row>) {
             .vs("link", link)
             .target(Target::AtLeast(0.9)),
     );
+}
+
+/// The 4 KiB rows. With `creates` (durable creates a second from CLIENTS threads on the
+/// stores' disk, measured in the same run), the 16-client PUT is also set against
+/// `creates / 2`, issue 19's goal: the boards share this machine's disk, not a link's worth
+/// of disks.
+fn small_rows(p: &Plan, c: &BoardCluster, link: f64, creates: Option<f64>, rows: &mut Vec<Row>) {
     // A link carries at most this many 4 KiB objects a second: the ceiling of the small
     // rates, to set them on the same scale as the large ones.
     let link_ops = link * MIB / SMALL as f64;
@@ -174,6 +188,13 @@ fn cluster_rows(p: &Plan, c: &BoardCluster, link: f64, rows: &mut Vec<Row>) {
             Row::new(format!("PUT 4 KiB, {clients} clients"), put, "ops/s")
                 .vs("link / 4 KiB", link_ops),
         );
+        if let (Some(cr), true) = (creates, clients == CLIENTS) {
+            rows.push(
+                Row::new(format!("PUT 4 KiB, {clients} clients"), put, "ops/s")
+                    .vs(format!("creates {CLIENTS} thr / 2"), cr / 2.0)
+                    .target(Target::AtLeast(0.8)),
+            );
+        }
         rows.push(
             Row::new(format!("GET 4 KiB, {clients} clients"), get, "ops/s")
                 .vs("link / 4 KiB", link_ops),
@@ -200,6 +221,24 @@ fn main() {
             "MiB/s",
         ));
     });
+    if std::env::var("BENCH_ONLY").as_deref() == Ok("small") {
+        let dir = TempDir::new("boards-creates");
+        let creates = repeat(3, || parallel_creates_per_s(dir.path(), CLIENTS, 800));
+        rows.push(Row::machine(
+            format!("durable 4 KiB creates, {CLIENTS} thr"),
+            creates,
+            "ops/s",
+        ));
+        section("small objects on boards", || {
+            let c = BoardCluster::start(&tb, 2, &[]);
+            let r = agent().put(&c.url("bench", "")).call().unwrap();
+            assert_eq!(r.status(), 200);
+            small_rows(&p, &c, link, Some(creates), &mut rows);
+        });
+        print_table(&rows, &[]);
+        write_json("boards-small.json", p.quick, &rows, &[]);
+        return;
+    }
     section("cluster on boards", || {
         let c = BoardCluster::start(&tb, 2, &[]);
         let r = agent().put(&c.url("bench", "")).call().unwrap();

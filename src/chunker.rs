@@ -118,6 +118,15 @@ impl Chunking {
         }
     }
 
+    /// The smallest chunk this chunking cuts, in bytes (only a stream's last chunk may be
+    /// shorter): a stream up to this long is always one chunk.
+    pub fn min_chunk(&self) -> u32 {
+        match *self {
+            Chunking::Cdc { min, .. } => min,
+            Chunking::Fixed { size } => size,
+        }
+    }
+
     /// The largest chunk this chunking can produce, in bytes.
     pub fn max_chunk(&self) -> u32 {
         match *self {

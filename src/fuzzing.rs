@@ -255,6 +255,8 @@ pub fn ranges(data: &[u8]) {
 pub fn manifest_chunk(data: &[u8]) {
     if let Some(m) = manifest::decode(data) {
         let _ = manifest::encode(&m);
+        // An inline object's base64 body, checked against its record.
+        let _ = m.body();
     }
 }
 

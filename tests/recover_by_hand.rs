@@ -26,7 +26,7 @@ fn recover(
     key: &str,
     out: &std::path::Path,
 ) -> std::process::Output {
-    for tool in ["jq", "sha256sum", "md5sum"] {
+    for tool in ["jq", "sha256sum", "md5sum", "base64"] {
         let ok = Command::new("sh")
             .arg("-c")
             .arg(format!("command -v {tool}"))
@@ -67,7 +67,15 @@ fn format_md_recovery_section_gets_files_back() {
             .status,
         200
     );
-    // Compact, so the first object is only in the snapshot.
+    // A small object is inline: its bytes are in its manifest chunk (issue 19).
+    let note = random_bytes(4096, 64);
+    assert_eq!(
+        put(&format!("{u}/photos/2023/note.bin"), &note)
+            .unwrap()
+            .status,
+        200
+    );
+    // Compact, so the first objects are only in the snapshot.
     assert_eq!(
         request("POST", &format!("{u}/_dpyfs/compact"), &[], None)
             .unwrap()
@@ -104,6 +112,11 @@ fn format_md_recovery_section_gets_files_back() {
     let q = format!("{u}/photos/multi.bin?uploadId={id}");
     let r = request("POST", &q, &[], Some(xml.as_bytes())).unwrap();
     assert_eq!(r.status, 200, "{}", r.text());
+    let tiny = b"a line of text\n".to_vec();
+    assert_eq!(
+        put(&format!("{u}/photos/tiny.txt"), &tiny).unwrap().status,
+        200
+    );
     assert_eq!(put(&format!("{u}/photos/gone"), b"x").unwrap().status, 200);
     assert_eq!(
         request("DELETE", &format!("{u}/photos/gone"), &[], None)
@@ -124,6 +137,8 @@ fn format_md_recovery_section_gets_files_back() {
         ("2024/beach.jpg", &late),
         ("2023/early.bin", &early),
         ("multi.bin", &multi),
+        ("2023/note.bin", &note),
+        ("tiny.txt", &tiny),
     ] {
         let out = dir.path().join("recovered.bin");
         let r = recover(&dir, &stores, "photos", key, &out);
@@ -146,4 +161,7 @@ fn format_md_recovery_section_gets_files_back() {
     let r = recover(&dir, &two.join(" "), "photos", "2024/beach.jpg", &out);
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stdout));
     assert!(std::fs::read(&out).unwrap() == late);
+    let r = recover(&dir, &two.join(" "), "photos", "tiny.txt", &out);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stdout));
+    assert!(std::fs::read(&out).unwrap() == tiny);
 }

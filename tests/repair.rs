@@ -5,53 +5,14 @@
 
 mod common;
 
+use common::upkeep::*;
 use common::*;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::process::Output;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-/// Director flags that make repair deterministic in tests: passes only on request, no
-/// rate limit, no GC grace.
-const KNOBS: &[&str] = &[
-    "--repair-interval",
-    "3600",
-    "--repair-rate",
-    "0",
-    "--gc-grace",
-    "0",
-];
-
-fn dpyfs(c: &Cluster, args: &[&str]) -> Output {
-    command("dpyfs")
-        .arg("--url")
-        .arg(c.url())
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn ok(o: &Output) -> String {
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    assert!(o.status.success(), "dpyfs failed ({}):\n{text}", o.status);
-    text
-}
-
-fn mkbucket(c: &Cluster, b: &str) {
-    assert_eq!(
-        request("PUT", &format!("{}/{b}", c.url()), &[], None)
-            .unwrap()
-            .status,
-        200
-    );
-}
 
 /// Uploads `n` objects of assorted sizes; returns key -> bytes.
 fn fill(c: &Cluster, bucket: &str, n: u64, seed: u64) -> BTreeMap<String, Vec<u8>> {
@@ -349,14 +310,20 @@ fn rot_found_by_a_deep_check_is_healed_by_the_repair_right_after() {
     let c = Cluster::start_with(&dir, 3, 2, KNOBS, &["--scrub-rate", "0"]);
     mkbucket(&c, "rot");
     let objects = fill(&c, "rot", 6, 21);
-    // One byte flipped in one copy of each of the first chunks of every object.
+    // One byte flipped in one copy of each of the first chunks of every object (of the
+    // manifest, which holds the bytes, of a small object).
     let mut rotten = Vec::new();
     for key in objects.keys() {
         let loc = get(&format!("{}/_dpyfs/object/rot/{key}", c.url()))
             .unwrap()
             .json();
-        let h = loc["chunks"][0]["hash"].as_str().unwrap().to_string();
-        let holder = loc["chunks"][0]["placement"][0].as_str().unwrap();
+        let first = if loc["inline"] == true {
+            &loc["manifest"]
+        } else {
+            &loc["chunks"][0]
+        };
+        let h = first["hash"].as_str().unwrap().to_string();
+        let holder = first["placement"][0].as_str().unwrap();
         let n: usize = holder[1..].parse().unwrap();
         let path = dir
             .path()
@@ -544,13 +511,7 @@ fn recover_rebuilds_the_namespace_from_the_stores() {
     // The director's disk is lost.
     c.director.kill();
     fs::remove_dir_all(dir.path().join("director")).unwrap();
-    let mut args = vec!["recover".to_string()];
-    for s in &c.stores {
-        args.push("--store".into());
-        args.push(s.url());
-    }
-    args.push("--data".into());
-    args.push(dir.path().join("director").display().to_string());
+    let args = recover_args(&c, &dir.path().join("director"));
     let out = command("dpyfs").args(&args).output().unwrap();
     let text = ok(&out);
     assert!(text.contains("recovered 7 objects in 2 buckets"), "{text}");

@@ -7,7 +7,7 @@ use std::fs;
 use std::io::Read;
 use std::time::{Duration, Instant};
 
-use crate::common::bin;
+use crate::common::{bin, free_port, random_bytes};
 
 pub const MIB: f64 = 1024.0 * 1024.0;
 
@@ -240,4 +240,29 @@ pub fn put_stream(a: &ureq::Agent, url: &str, len: u64, seed: u64) {
 pub fn get_all(a: &ureq::Agent, url: &str) -> u64 {
     let r = a.get(url).call().unwrap();
     std::io::copy(&mut r.into_reader(), &mut std::io::sink()).unwrap()
+}
+
+/// Durable creates per second with `threads` threads at once, each creating its share of
+/// `n` files in a folder of its own (as a store's chunks spread over `chunks/ab/cd/`): what
+/// the disk gives to concurrent writers, whose fsyncs the file system may share. The limit
+/// of the 16-client small PUT, which makes one durable create on each of 2 stores.
+pub fn parallel_creates_per_s(dir: &std::path::Path, threads: usize, n: usize) -> f64 {
+    let d = dir.join(format!("pcreates-{}", free_port()));
+    let data = random_bytes(4096, 6);
+    let per = n.div_ceil(threads);
+    let t = Instant::now();
+    std::thread::scope(|sc| {
+        for j in 0..threads {
+            let (d, data) = (d.join(format!("t{j}")), &data);
+            sc.spawn(move || {
+                fs::create_dir_all(&d).unwrap();
+                for i in 0..per {
+                    dpyfs::fsutil::write_atomic(&d.join(format!("f{i}")), data).unwrap();
+                }
+            });
+        }
+    });
+    let r = (per * threads) as f64 / t.elapsed().as_secs_f64();
+    fs::remove_dir_all(&d).unwrap();
+    r
 }

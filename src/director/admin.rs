@@ -147,6 +147,7 @@ impl DirectorApi {
                 "bucket": bucket, "key": key, "size": m.size, "etag": m.etag,
                 "mtime": m.mtime_ms, "content_type": m.content_type, "meta": m.meta,
                 "replicas": n, "chunks": chunks, "manifest": describe(&m.manifest, 0),
+                "inline": m.inline,
             }),
         ))
     }

@@ -9,8 +9,8 @@ use crate::human::parse_size;
 use std::fs::{self, File};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Size of the buffer used to stream bodies and files.
@@ -78,10 +78,15 @@ pub struct Store {
     pub reserve: Reserve,
     chunk_count: AtomicU64,
     chunk_bytes: AtomicU64,
-    /// Serialises the operations that change which file a chunk name points at (rename
+    /// Serialise the operations that change which file a chunk name points at (rename
     /// into place, delete, quarantine), so the counters stay exact and the scrubber never
-    /// quarantines a fresh good copy that replaced the bad one it just read.
-    rename_lock: Mutex<()>,
+    /// quarantines a fresh good copy that replaced the bad one it just read. One lock per
+    /// first folder `chunks/ab/` (`name_lock`): every one of those rules is about one name,
+    /// and the folders under `ab/` are created and fsynced under the same lock, so no PUT
+    /// renames into a folder whose own name is not durable yet. (A single lock held
+    /// across each folder fsync made a store's creates take turns, so concurrent small
+    /// PUTs could not share the file system's journal commits: issue 19.)
+    rename_locks: Vec<Mutex<()>>,
     _dir_lock: File,
 }
 
@@ -111,7 +116,7 @@ impl Store {
             reserve,
             chunk_count: AtomicU64::new(0),
             chunk_bytes: AtomicU64::new(0),
-            rename_lock: Mutex::new(()),
+            rename_locks: (0..=u8::MAX).map(|_| Mutex::new(())).collect(),
             _dir_lock: dir_lock,
         };
         let (n, b) = store.count_chunks()?;
@@ -150,10 +155,17 @@ impl Store {
         Ok(())
     }
 
-    /// The chunk's length if it is stored. Taken under `rename_lock`, so a chunk whose
+    /// The lock of the folder `chunks/ab/` that `h` lives under (see `rename_locks`).
+    fn name_lock(&self, h: &Hash) -> MutexGuard<'_, ()> {
+        self.rename_locks[usize::from(h.0[0])]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The chunk's length if it is stored. Taken under its name's lock, so a chunk whose
     /// rename is not yet durable (folder fsync in progress) is not reported yet.
     pub fn exists(&self, h: &Hash) -> Option<u64> {
-        let _g = self.rename_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let _g = self.name_lock(h);
         fs::metadata(self.layout.chunk_path(h))
             .ok()
             .map(|m| m.len())
@@ -207,7 +219,7 @@ impl Store {
                 actual: received.1,
             });
         }
-        // Fsynced here, outside `rename_lock`: concurrent PUTs flush their files in
+        // Fsynced here, outside the name's lock: concurrent PUTs flush their files in
         // parallel and only take turns for the rename.
         let tmp = file.tmp_path().to_path_buf();
         let synced = file.sync().map_err(|e| StoreError::io(&tmp, e))?;
@@ -253,7 +265,7 @@ impl Store {
     fn place(&self, file: SyncedFile, h: &Hash, len: u64) -> Result<PutOutcome> {
         let dir = self.layout.chunk_dir(h);
         let target = self.layout.chunk_path(h);
-        let _g = self.rename_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let _g = self.name_lock(h);
         if target.exists() {
             return Ok(PutOutcome::AlreadyPresent);
         }
@@ -266,6 +278,7 @@ impl Store {
     }
 
     /// Creates `chunks/ab/cd` on demand; each new folder is made durable in its parent.
+    /// Called under the chunk's `name_lock`, which covers every folder under `chunks/ab/`.
     fn ensure_dir(&self, dir: &Path) -> Result<()> {
         if dir.is_dir() {
             return Ok(());
@@ -325,7 +338,7 @@ impl Store {
     /// copy uploaded meanwhile), that file is left alone.
     pub fn quarantine(&self, h: &Hash, opened: &File) -> Result<()> {
         let path = self.layout.chunk_path(h);
-        let _g = self.rename_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let _g = self.name_lock(h);
         if !same_file(opened, &path) {
             return Ok(());
         }
@@ -353,7 +366,7 @@ impl Store {
 
     pub fn delete(&self, h: &Hash) -> Result<()> {
         let path = self.layout.chunk_path(h);
-        let _g = self.rename_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let _g = self.name_lock(h);
         let len = match fs::metadata(&path) {
             Ok(m) => m.len(),
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(StoreError::NotFound(*h)),

@@ -159,6 +159,9 @@ pub fn stat_text(v: &Value) -> String {
         chunks.len(),
         v["replicas"],
     );
+    if v["inline"] == true {
+        s.push_str("  inline        the bytes are in the manifest (a small object)\n");
+    }
     let line = |label: &str, c: &Value| {
         let ids = |k: &str| -> Vec<String> {
             c[k].as_array()

@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 pub mod boards;
+pub mod upkeep;
 
 /// How long a daemon may take to answer its first request (qemu is slow).
 pub const START_TIMEOUT_MS: u64 = 30_000;

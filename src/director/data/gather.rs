@@ -1,11 +1,13 @@
 //! Gather: an object's bytes (or a range of them) as a `Read`, fetched chunk by chunk
 //! from the stores in placement order with fallback, every chunk verified against its
 //! SHA-256 by the director too. Up to `READ_AHEAD_CHUNKS` chunks are fetched in parallel
-//! ahead of the one being sent.
+//! ahead of the one being sent. An inline object's bytes come from a verified copy of its
+//! manifest instead, in one piece.
 
 use crate::director::Director;
 use crate::director::error::{DirectorError, Result};
 use crate::director::meta::index::ObjectMeta;
+use crate::director::meta::manifest::{self, INLINE_MANIFEST_BYTES_MAX};
 use crate::director::meta::records::ChunkRef;
 use crate::hash::Hash;
 use std::collections::VecDeque;
@@ -22,14 +24,15 @@ impl Director {
     /// One verified copy of a chunk: stores in placement order, live ones first; a copy
     /// that is missing or fails its hash is counted and the next store tried.
     pub fn fetch_chunk(&self, c: &ChunkRef) -> Result<Vec<u8>> {
+        self.fetch_verified(&c.hash, u64::from(c.len))
+    }
+
+    /// One verified copy of chunk `h` of at most `max_len` bytes (see `fetch_chunk`).
+    fn fetch_verified(&self, h: &Hash, max_len: u64) -> Result<Vec<u8>> {
         // Live stores first, keeping placement order; draining and down ones after.
-        for t in self.stores.read_order(&c.hash) {
-            match self
-                .stores
-                .client
-                .get_chunk(&t.url, &c.hash, u64::from(c.len))
-            {
-                Ok(bytes) if bytes.len() == c.len as usize && Hash::of(&bytes) == c.hash => {
+        for t in self.stores.read_order(h) {
+            match self.stores.client.get_chunk(&t.url, h, max_len) {
+                Ok(bytes) if bytes.len() as u64 <= max_len && Hash::of(&bytes) == *h => {
                     return Ok(bytes);
                 }
                 Ok(bytes) => {
@@ -38,20 +41,43 @@ impl Director {
                         "store {} sent {} bytes for chunk {} that do not verify; trying another copy",
                         t.url,
                         bytes.len(),
-                        c.hash
+                        h
                     );
-                    self.report_bad_copy(&t.url, &c.hash);
+                    self.report_bad_copy(&t.url, h);
                 }
                 Err(super::store_client::CallError::Transport(e)) => {
                     self.stores.mark_down(&t.id, &e);
                 }
                 Err(e) => {
                     self.counters.missing_copies.fetch_add(1, Ordering::Relaxed);
-                    log::warn!("store {} has no good copy of chunk {}: {e}", t.url, c.hash);
+                    log::warn!("store {} has no good copy of chunk {}: {e}", t.url, h);
                 }
             }
         }
-        Err(DirectorError::ChunkUnavailable(c.hash))
+        Err(DirectorError::ChunkUnavailable(*h))
+    }
+
+    /// The bytes of an inline object, from a verified copy of its manifest.
+    pub fn read_inline(&self, meta: &ObjectMeta) -> Result<Vec<u8>> {
+        let h = meta.manifest;
+        let bytes = self.fetch_verified(&h, INLINE_MANIFEST_BYTES_MAX)?;
+        // The copy verified against the name the journal holds, so it is the manifest this
+        // director wrote: a body that does not come out of it is a bug, not a bad disk.
+        let body = manifest::decode(&bytes)
+            .ok_or_else(|| "it does not decode".to_string())
+            .and_then(|m| m.body())
+            .and_then(|b| b.ok_or_else(|| "it holds no data".to_string()))
+            .map_err(|e| {
+                DirectorError::Internal(format!("manifest {h} of an inline object: {e}"))
+            })?;
+        if body.len() as u64 != meta.size {
+            return Err(DirectorError::Internal(format!(
+                "manifest {h} holds {} bytes of an object of {}",
+                body.len(),
+                meta.size
+            )));
+        }
+        Ok(body)
     }
 
     /// Asks a store that sent a copy that does not verify to check it itself, which
@@ -73,6 +99,23 @@ impl Director {
         start: u64,
         end: u64,
     ) -> Result<Gather> {
+        if meta.inline {
+            let mut body = self.read_inline(meta)?;
+            let end = end.min(body.len() as u64) as usize;
+            body.truncate(end);
+            body.drain(..(start as usize).min(end));
+            self.counters
+                .bytes_out
+                .fetch_add(body.len() as u64, Ordering::Relaxed);
+            // Everything is in `buf`; the channel's sender is gone, so the stream ends there.
+            let (_, rx) = sync_channel(1);
+            return Ok(Gather {
+                rx,
+                buf: body,
+                pos: 0,
+                owed: 0,
+            });
+        }
         let pieces = pieces(&meta.chunks, start, end);
         let (tx, rx) = sync_channel(1);
         let me = Arc::clone(self);

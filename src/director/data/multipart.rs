@@ -2,7 +2,7 @@
 //! expiry of abandoned uploads. Parts become chunks through the same `ingest` as a PUT;
 //! the upload state and its rules are in `meta::uploads`.
 
-use super::gather::pieces;
+use super::gather::{Piece, pieces};
 use super::scatter::MANIFEST_CHUNKS_MAX;
 use crate::checksum::{Algorithm, Checksummer, base64_decode, base64_encode, digest};
 use crate::director::Director;
@@ -154,7 +154,20 @@ impl Director {
             .and_then(Algorithm::from_name);
         self.check_live_stores()?;
         let mut pins = self.pins();
-        let plan = pieces(&src.chunks, start, end);
+        let plan = if src.inline && start < end {
+            // An inline source has no chunk to reuse: the range becomes a new chunk. Its
+            // manifest, which holds the bytes, stands in for the chunk they are read from.
+            vec![Piece {
+                chunk: ChunkRef {
+                    hash: src.manifest,
+                    len: u32::try_from(src.size).unwrap_or(u32::MAX),
+                },
+                skip: start as usize,
+                take: (end - start) as usize,
+            }]
+        } else {
+            pieces(&src.chunks, start, end)
+        };
         // Pinned before anything else: the source may be deleted meanwhile, and garbage
         // collection must not take the chunks this part is about to reference.
         for p in &plan {
@@ -172,7 +185,7 @@ impl Director {
         let mut chunks = Vec::with_capacity(plan.len());
         let mut buf = vec![0u8; 256 * 1024];
         for p in &plan {
-            if p.skip == 0 && p.take == p.chunk.len as usize {
+            if !src.inline && p.skip == 0 && p.take == p.chunk.len as usize {
                 let mut left = p.take;
                 while left > 0 {
                     let n = left.min(buf.len());
@@ -235,7 +248,7 @@ impl Director {
         };
         record.upload_id = Some(upload_id.to_string());
         self.check_live_stores()?;
-        let record = self.write_manifest(bucket, key, record, &mut pins)?;
+        let record = self.write_manifest(bucket, key, record, None, &mut pins)?;
         let rec = Record::UploadComplete {
             bucket: bucket.to_string(),
             key: key.to_string(),
@@ -303,6 +316,9 @@ impl Director {
             checksum: composite_checksum(up, &kept)?,
             upload_id: None,
             parts: kept,
+            // A completed upload's parts are chunks on the stores already: it is never
+            // inline, however small (inlining would add a create, not save one).
+            inline: false,
         };
         Ok((record, parts))
     }

@@ -1,6 +1,7 @@
 //! Scatter: a request body becomes chunks, each chunk gets N durable copies on the first
 //! N live stores in its placement order, a manifest chunk follows, and only then is the
-//! object journaled.
+//! object journaled. A small body (up to `INLINE_BYTES_MAX`) makes no chunk of its own: it
+//! rides inside its manifest, so a small object costs one durable create per copy, not two.
 //!
 //! Memory is bounded: the body is never held whole. The chunker holds at most one maximum
 //! chunk plus a read buffer; at most `CHUNKS_IN_FLIGHT` chunks are being uploaded at once
@@ -20,10 +21,30 @@ use crate::director::{Director, Replication};
 use crate::hash::{Hash, to_hex};
 use md5::{Digest, Md5};
 use std::collections::{BTreeMap, VecDeque};
-use std::io::Read;
+use std::io::{self, Read};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
+
+/// Bodies of 1 to this many bytes are inline: stored inside their manifest chunk (base64),
+/// not as a chunk of their own, which halves the durable creates of a small PUT (one file
+/// per copy instead of two). Never more than the chunker's minimum chunk
+/// (`Director::inline_bytes_max`): a body that short is one chunk whatever the chunker, so
+/// inlining it loses no deduplication inside objects, only between identical small files,
+/// and every larger object is cut and deduplicated exactly as before. 64 KiB rather than the
+/// whole 256 KiB CDC minimum because base64 costs a third more bytes on every copy, and up
+/// to about 64 KiB a create costs the same whatever its size while above it the bytes start
+/// to count; it is also where a chunk stops being worth a HEAD or a chain
+/// (`HEAD_FIRST_BYTES_MIN`, `CHAIN_BYTES_MIN`), the same "small" everywhere.
+pub const INLINE_BYTES_MAX: u64 = 64 * 1024;
+
+/// An object's bytes, ready to be described by a manifest: chunks that already have their
+/// copies, or the bytes themselves for an inline object.
+#[derive(Clone, Debug)]
+pub enum Contents {
+    Chunks(Vec<ChunkRef>),
+    Inline(Vec<u8>),
+}
 
 /// Chunks uploading at the same time for one request.
 pub const CHUNKS_IN_FLIGHT: usize = 4;
@@ -80,32 +101,85 @@ impl Director {
         self.check_live_stores()?;
         let mut pins = self.pins();
         let want_md5 = body.content_md5();
-        let ingested = self.ingest(body, len, &mut pins)?;
-        body::check_content_md5(want_md5, &ingested.md5)?;
+        let (contents, md5) = match self.read_small(body, len)? {
+            Small::Whole(bytes) => {
+                let md5 = <[u8; 16]>::from(Md5::digest(&bytes));
+                if bytes.is_empty() {
+                    (Contents::Chunks(Vec::new()), md5)
+                } else {
+                    (Contents::Inline(bytes), md5)
+                }
+            }
+            Small::Head(head) => {
+                let mut rest = io::Cursor::new(head).chain(&mut *body);
+                let ingested = self.ingest(&mut rest, len, &mut pins)?;
+                (Contents::Chunks(ingested.chunks), ingested.md5)
+            }
+        };
+        body::check_content_md5(want_md5, &md5)?;
         // Known once the body has been read to its end (and verified).
         let new = NewObject {
             checksum: body.checksum(),
             ..new
         };
-        let meta = self.store_object(new, ingested.chunks, to_hex(&ingested.md5), &mut pins)?;
+        let meta = self.store_object(new, contents, to_hex(&md5), &mut pins)?;
         self.counters
             .bytes_in
             .fetch_add(meta.size, Ordering::Relaxed);
         Ok(meta)
     }
 
-    /// Makes an object version from chunks that already have their copies: writes its
-    /// manifest chunk, then journals it (if `new.condition` still holds). Used by PUT and
-    /// copy; `pins` must hold `chunks`.
+    /// The largest body stored inline: `INLINE_BYTES_MAX`, or the chunker's minimum chunk
+    /// if that is smaller (see `INLINE_BYTES_MAX`).
+    pub fn inline_bytes_max(&self) -> u64 {
+        INLINE_BYTES_MAX.min(u64::from(self.cfg.chunking.min_chunk()))
+    }
+
+    /// The start of a body: all of it when it is no longer than `inline_bytes_max` (an
+    /// inline object, or an empty one), else the bytes read so far, which come first in
+    /// the chunks. A body announced longer is not read at all here.
+    fn read_small(&self, body: &mut CheckedBody<'_>, len: Option<u64>) -> Result<Small> {
+        let max = self.inline_bytes_max();
+        if len.is_some_and(|n| n > max) {
+            return Ok(Small::Head(Vec::new()));
+        }
+        let mut buf = Vec::new();
+        (&mut *body)
+            .take(max + 1)
+            .read_to_end(&mut buf)
+            .map_err(|e| body::director_error(&e))?;
+        let got = buf.len() as u64;
+        if got > max {
+            return Ok(Small::Head(buf));
+        }
+        if let Some(n) = len.filter(|&n| n != got) {
+            return Err(DirectorError::IncompleteBody {
+                expected: n,
+                received: got,
+            });
+        }
+        Ok(Small::Whole(buf))
+    }
+
+    /// Makes an object version from its contents (chunks that already have their copies,
+    /// or inline bytes): writes its manifest chunk, then journals it (if `new.condition`
+    /// still holds). Used by PUT and copy; `pins` must hold the chunks.
     pub fn store_object(
         &self,
         new: NewObject,
-        chunks: Vec<ChunkRef>,
+        contents: Contents,
         etag: String,
         pins: &mut super::pins::Pins<'_>,
     ) -> Result<Arc<ObjectMeta>> {
+        let (chunks, inline) = match &contents {
+            Contents::Chunks(c) => (c.as_slice(), None),
+            Contents::Inline(b) => (&[][..], Some(b.as_slice())),
+        };
         let record = ObjectRecord {
-            size: chunks.iter().map(|c| u64::from(c.len)).sum(),
+            size: match inline {
+                Some(b) => b.len() as u64,
+                None => chunks.iter().map(|c| u64::from(c.len)).sum(),
+            },
             mtime: crate::timefmt::now_ms(),
             etag,
             content_type: new.content_type.clone(),
@@ -116,11 +190,12 @@ impl Director {
                 .map(|c| (c.hash.to_hex(), u64::from(c.len)))
                 .collect(),
             manifest: String::new(),
+            inline: inline.is_some(),
             checksum: new.checksum.clone(),
             upload_id: None,
             parts: new.parts.clone(),
         };
-        let record = self.write_manifest(&new.bucket, &new.key, record, pins)?;
+        let record = self.write_manifest(&new.bucket, &new.key, record, inline, pins)?;
         let (bucket, key, condition) = (new.bucket, new.key, new.condition);
         let rec = Record::ObjectPut {
             bucket,
@@ -157,21 +232,19 @@ impl Director {
         Ok(Ingested { chunks, size, md5 })
     }
 
-    /// Writes the manifest chunk of `record` (pinned in `pins`) and returns the record
-    /// with its `manifest` field set, ready to be journaled.
+    /// Writes the manifest chunk of `record` (pinned in `pins`), carrying `inline` (the
+    /// body of an inline object), and returns the record with its `manifest` field set,
+    /// ready to be journaled.
     pub fn write_manifest(
         &self,
         bucket: &str,
         key: &str,
         mut record: ObjectRecord,
+        inline: Option<&[u8]>,
         pins: &mut super::pins::Pins<'_>,
     ) -> Result<ObjectRecord> {
         record.manifest = String::new();
-        let m = manifest::encode(&Manifest {
-            bucket: bucket.to_string(),
-            key: key.to_string(),
-            object: record.clone(),
-        });
+        let m = manifest::encode(&Manifest::new(bucket, key, record.clone(), inline));
         let mh = Hash::of(&m);
         pins.pin(mh);
         self.replicate(&mh, &m)?;
@@ -415,6 +488,14 @@ impl Director {
         }
         c.put_chunk(url, h, data).map(|created| !created)
     }
+}
+
+/// What `read_small` found.
+enum Small {
+    /// The whole body, no longer than the inline limit.
+    Whole(Vec<u8>),
+    /// The first bytes of a longer body (none if its announced length was enough to tell).
+    Head(Vec<u8>),
 }
 
 /// `f` of every item, each on its own thread; a panic is a transport failure.

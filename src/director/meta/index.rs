@@ -44,9 +44,12 @@ pub struct ObjectMeta {
     pub meta: BTreeMap<String, String>,
     /// The standard headers stored with the object (`STORED_HEADERS`), names lowercase.
     pub headers: BTreeMap<String, String>,
+    /// Empty when the object is `inline`.
     pub chunks: Vec<ChunkRef>,
     /// The manifest chunk written for this version.
     pub manifest: Hash,
+    /// The body is inside the manifest chunk (a small object), not in `chunks`.
+    pub inline: bool,
     /// The checksum the client sent and the director verified: (algorithm, base64 value),
     /// e.g. ("crc32", "NhCmhg=="). Returned as `x-amz-checksum-<algorithm>`.
     pub checksum: Option<(String, String)>,
@@ -75,6 +78,7 @@ impl ObjectMeta {
             headers: self.headers.clone(),
             chunks: chunks_to_record(&self.chunks),
             manifest: self.manifest.to_hex(),
+            inline: self.inline,
             checksum: self.checksum.clone(),
             upload_id: self.upload_id.clone(),
             parts: self.parts.clone(),
@@ -82,7 +86,20 @@ impl ObjectMeta {
     }
 
     pub fn from_record(r: &ObjectRecord) -> std::result::Result<ObjectMeta, String> {
-        let chunks = chunks_from_record(&r.chunks, r.size)?;
+        // An inline object's bytes are all in its manifest: it lists no chunk, and an
+        // empty object is never inline (it has no bytes to carry).
+        let chunks = if r.inline {
+            if !r.chunks.is_empty() || r.size == 0 {
+                return Err(format!(
+                    "an inline object of {} bytes listing {} chunks",
+                    r.size,
+                    r.chunks.len()
+                ));
+            }
+            Vec::new()
+        } else {
+            chunks_from_record(&r.chunks, r.size)?
+        };
         Ok(ObjectMeta {
             size: r.size,
             mtime_ms: r.mtime,
@@ -93,6 +110,7 @@ impl ObjectMeta {
             chunks,
             manifest: Hash::parse(&r.manifest)
                 .ok_or_else(|| format!("bad manifest name {:?}", r.manifest))?,
+            inline: r.inline,
             checksum: r.checksum.clone(),
             upload_id: r.upload_id.clone(),
             parts: r.parts.clone(),
@@ -542,10 +560,36 @@ mod tests {
                 vec![]
             },
             manifest: h,
+            inline: false,
             checksum: None,
             upload_id: None,
             parts: Vec::new(),
         }
+    }
+
+    /// An inline object (issue 19): `inline` is written only when true, read back as
+    /// false from records without it, and its record lists no chunk.
+    #[test]
+    fn the_inline_field_is_optional_both_ways() {
+        let old = obj(3);
+        let text = serde_json::to_string(&old).unwrap();
+        assert!(!text.contains("inline"), "{text}");
+        assert!(!ObjectMeta::from_record(&old).unwrap().inline);
+        let mut new = obj(3);
+        new.chunks.clear();
+        new.inline = true;
+        let text = serde_json::to_string(&new).unwrap();
+        assert!(text.contains(r#""inline":true"#), "{text}");
+        let meta = ObjectMeta::from_record(&serde_json::from_str(&text).unwrap()).unwrap();
+        assert!(meta.inline && meta.chunks.is_empty());
+        assert_eq!(meta.to_record(), new);
+        // Inline with chunks, or inline and empty, is not a record this director writes.
+        let mut bad = obj(3);
+        bad.inline = true;
+        assert!(ObjectMeta::from_record(&bad).is_err());
+        let mut bad = obj(0);
+        bad.inline = true;
+        assert!(ObjectMeta::from_record(&bad).is_err());
     }
 
     /// Records written before checksums existed still read, and a record without one is

@@ -64,6 +64,11 @@ pub struct ObjectRecord {
     /// `[[sha256 hex, length], ...]` in order.
     pub chunks: Vec<(String, u64)>,
     pub manifest: String,
+    /// The body is inside the manifest chunk (its `data`), not in chunks of its own, so
+    /// `chunks` is empty: a small object (`scatter::INLINE_BYTES_MAX`). Absent, false, in
+    /// every record written before it existed.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub inline: bool,
     /// `[algorithm, base64 value]` of the verified x-amz-checksum-*; absent if none was sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checksum: Option<(String, String)>,
@@ -87,6 +92,10 @@ pub struct ObjectPart {
     /// created with `x-amz-checksum-algorithm`), absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checksum: Option<String>,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// A journal record (without the `seq` and `v` fields, which the caller handles).

@@ -360,6 +360,7 @@ mod tests {
             headers: BTreeMap::new(),
             chunks: vec![(h.clone(), 5)],
             manifest: h,
+            inline: false,
             checksum: None,
             upload_id: None,
             parts: Vec::new(),

@@ -7,7 +7,7 @@
 
 use super::DirectorApi;
 use super::target::{Target, xml};
-use crate::director::data::scatter::{NewObject, WriteCondition, precondition_failed};
+use crate::director::data::scatter::{Contents, NewObject, WriteCondition, precondition_failed};
 use crate::director::error::{DirectorError, Result};
 use crate::director::meta::index::{ObjectMeta, STORED_HEADERS, valid_bucket_name, validate_key};
 use crate::director::meta::records::Record;
@@ -643,6 +643,8 @@ impl DirectorApi {
             for c in &src.chunks {
                 pins.pin(c.hash);
             }
+            // An inline source's bytes are in its manifest, read below.
+            pins.pin(src.manifest);
             src
         };
         check_copy_source_conditions(req, &src)?;
@@ -667,9 +669,15 @@ impl DirectorApi {
             parts: src.parts.clone(),
         };
         self.director.check_live_stores()?;
+        // An inline object is copied as one: its bytes go into the new manifest.
+        let contents = if src.inline {
+            Contents::Inline(self.director.read_inline(&src)?)
+        } else {
+            Contents::Chunks(src.chunks.clone())
+        };
         let m = self
             .director
-            .store_object(new, src.chunks.clone(), src.etag.clone(), &mut pins)?;
+            .store_object(new, contents, src.etag.clone(), &mut pins)?;
         let mut d = Doc::new("CopyObjectResult");
         d.elem("LastModified", &iso8601(m.mtime_ms))
             .elem("ETag", &format!("\"{}\"", m.etag));
@@ -792,6 +800,7 @@ mod tests {
             headers: BTreeMap::new(),
             chunks: vec![],
             manifest: crate::hash::Hash::of(b""),
+            inline: false,
             checksum: None,
             upload_id: None,
             parts: Vec::new(),

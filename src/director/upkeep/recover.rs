@@ -72,6 +72,7 @@ fn usable(m: &Manifest) -> bool {
     valid_bucket_name(&m.bucket)
         && validate_key(&m.key).is_ok()
         && ObjectMeta::from_record(&m.object).is_ok()
+        && m.body().is_ok()
 }
 
 /// Scans `urls` and writes a journal into `data` (which must not hold one yet).
