@@ -243,6 +243,7 @@ impl Director {
             manifest: String::new(),
             // S3's composite checksums of parts are not offered.
             checksum: None,
+            version: None,
         };
         Ok((record, parts))
     }

@@ -14,6 +14,7 @@ use crate::director::error::{DirectorError, Result};
 use crate::director::meta::index::{Index, ObjectMeta, Prepared};
 use crate::director::meta::manifest::{self, Manifest};
 use crate::director::meta::records::{ChunkRef, ObjectRecord, Record};
+use crate::director::meta::versions::{Versioning, new_version_id};
 use crate::director::s3::body::{self, CheckedBody};
 use crate::director::{Director, Replication};
 use crate::hash::{Hash, to_hex};
@@ -165,6 +166,7 @@ impl Director {
                 .collect(),
             manifest: String::new(),
             checksum: new.checksum.clone(),
+            version: None,
         };
         let record = self.write_manifest(&new.bucket, &new.key, record, pins)?;
         let (bucket, key, condition) = (new.bucket, new.key, new.condition);
@@ -203,7 +205,10 @@ impl Director {
     }
 
     /// Writes the manifest chunk of `record` (pinned in `pins`) and returns the record
-    /// with its `manifest` field set, ready to be journaled.
+    /// with its `manifest` field set, ready to be journaled. Every new object version
+    /// (PUT, copy, completed upload) passes here, so this is also where it gets its
+    /// version id: in a bucket with versioning enabled, before the manifest is written,
+    /// so that the manifest names the version (`dpyfs recover` reads it back).
     pub fn write_manifest(
         &self,
         bucket: &str,
@@ -212,6 +217,7 @@ impl Director {
         pins: &mut super::pins::Pins<'_>,
     ) -> Result<ObjectRecord> {
         record.manifest = String::new();
+        record.version = self.new_version(bucket, key, record.mtime);
         let m = manifest::encode(&Manifest {
             bucket: bucket.to_string(),
             key: key.to_string(),
@@ -222,6 +228,16 @@ impl Director {
         self.replicate(&mh, &m)?;
         record.manifest = mh.to_hex();
         Ok(record)
+    }
+
+    /// The version id a new version of `bucket/key` gets: a new one when the bucket has
+    /// versioning enabled, else None (the `null` version).
+    pub fn new_version(&self, bucket: &str, key: &str, now_ms: u64) -> Option<String> {
+        let enabled = self
+            .read_index()
+            .bucket(bucket)
+            .is_ok_and(|b| b.versioning == Versioning::Enabled);
+        enabled.then(|| new_version_id(bucket, key, now_ms))
     }
 
     pub fn check_live_stores(&self) -> Result<()> {

@@ -6,10 +6,12 @@
 //! (`ObjectMeta`) and converted by hand, so the memory layout can change without breaking
 //! old journals. An unknown record type or version is refused, never skipped.
 
+use super::records::LifecycleRule;
 use super::records::{
     ChunkRef, Member, ObjectRecord, RECORD_VERSION, Record, chunks_from_record, chunks_to_record,
 };
 use super::uploads::{Part, UploadKey, Uploads};
+pub use super::versions::{Version, Versioning};
 use crate::director::error::{DirectorError, Result};
 use crate::hash::Hash;
 use crate::s3::names::key_problem;
@@ -48,12 +50,22 @@ pub struct ObjectMeta {
     /// The checksum the client sent and the director verified: (algorithm, base64 value),
     /// e.g. ("crc32", "NhCmhg=="). Returned as `x-amz-checksum-<algorithm>`.
     pub checksum: Option<(String, String)>,
+    /// The version id; None is the `null` version (see `versions.rs`).
+    pub version: Option<String>,
 }
 
 #[derive(Debug, Default)]
 pub struct Bucket {
     pub created_ms: u64,
+    /// The current object version of every key that has one.
     pub objects: BTreeMap<String, Arc<ObjectMeta>>,
+    /// The other versions of a key, newest first: a current delete marker first when
+    /// the key has no current object, then the noncurrent versions (`versions.rs`).
+    /// Empty in a bucket that never had versioning.
+    pub history: BTreeMap<String, Vec<Version>>,
+    pub versioning: Versioning,
+    /// Lifecycle rules (`PutBucketLifecycleConfiguration`); empty when none.
+    pub lifecycle: Vec<LifecycleRule>,
 }
 
 impl ObjectMeta {
@@ -68,6 +80,7 @@ impl ObjectMeta {
             chunks: chunks_to_record(&self.chunks),
             manifest: self.manifest.to_hex(),
             checksum: self.checksum.clone(),
+            version: self.version.clone(),
         }
     }
 
@@ -84,6 +97,7 @@ impl ObjectMeta {
             manifest: Hash::parse(&r.manifest)
                 .ok_or_else(|| format!("bad manifest name {:?}", r.manifest))?,
             checksum: r.checksum.clone(),
+            version: r.version.clone(),
         })
     }
 }
@@ -179,15 +193,26 @@ impl Index {
             }
             Record::BucketDelete { bucket } => {
                 let b = self.bucket(bucket)?;
-                if !b.objects.is_empty() {
+                if !b.objects.is_empty() || !b.history.is_empty() {
                     return Err(DirectorError::BucketNotEmpty(bucket.clone()));
                 }
             }
             Record::ObjectPut { bucket, .. } => {
                 self.bucket(bucket)?;
             }
-            Record::ObjectDelete { bucket, .. } => {
+            Record::ObjectDelete { bucket, .. }
+            | Record::DeleteMarker { bucket, .. }
+            | Record::BucketLifecycle { bucket, .. } => {
                 self.bucket(bucket)?;
+            }
+            Record::BucketVersioning { bucket, status } => {
+                self.bucket(bucket)?;
+                Versioning::parse(status).ok_or_else(|| {
+                    DirectorError::BadRequest(
+                        "MalformedXML",
+                        format!("versioning status {status:?}: use Enabled or Suspended"),
+                    )
+                })?;
             }
             Record::StoreAdd { weight, .. } if !(weight.is_finite() && *weight > 0.0) => {
                 return Err(DirectorError::BadRequest(
@@ -230,7 +255,7 @@ impl Index {
                     bucket.clone(),
                     Bucket {
                         created_ms: *created,
-                        objects: BTreeMap::new(),
+                        ..Bucket::default()
                     },
                 );
             }
@@ -245,11 +270,37 @@ impl Index {
                     .buckets
                     .get_mut(bucket)
                     .ok_or_else(|| format!("object in missing bucket '{bucket}'"))?;
-                b.objects.insert(key.clone(), meta);
+                b.put_version(key, meta);
             }
-            Record::ObjectDelete { bucket, key } => {
+            Record::ObjectDelete {
+                bucket,
+                key,
+                version,
+            } => {
                 if let Some(b) = self.buckets.get_mut(bucket) {
-                    b.objects.remove(key);
+                    b.remove_version(key, version.as_deref());
+                }
+            }
+            Record::DeleteMarker {
+                bucket,
+                key,
+                version,
+                mtime,
+            } => {
+                if let Some(b) = self.buckets.get_mut(bucket) {
+                    b.add_marker(key, version.clone(), *mtime);
+                }
+            }
+            Record::BucketVersioning { bucket, status } => {
+                if let (Some(b), Some(v)) =
+                    (self.buckets.get_mut(bucket), Versioning::parse(status))
+                {
+                    b.versioning = v;
+                }
+            }
+            Record::BucketLifecycle { bucket, rules } => {
+                if let Some(b) = self.buckets.get_mut(bucket) {
+                    b.lifecycle = rules.clone();
                 }
             }
             Record::StoreAdd {
@@ -383,10 +434,10 @@ impl Index {
                     .map_err(|e| format!("object '{name}/{k}': {e}"))?;
                 objects.insert(k.clone(), v);
             }
-            buckets.insert(
-                name.clone(),
-                serde_json::json!({"created": b.created_ms, "objects": objects}),
-            );
+            let mut bv = serde_json::json!({"created": b.created_ms, "objects": objects});
+            b.versions_to_snapshot(&mut bv)
+                .map_err(|e| format!("bucket '{name}': {e}"))?;
+            buckets.insert(name.clone(), bv);
         }
         let mut state =
             serde_json::json!({ "v": RECORD_VERSION, "buckets": buckets, "members": self.members });
@@ -412,7 +463,7 @@ impl Index {
             let created_ms = b.get("created").and_then(Value::as_u64).unwrap_or(0);
             let mut bucket = Bucket {
                 created_ms,
-                objects: BTreeMap::new(),
+                ..Bucket::default()
             };
             let objects = b
                 .get("objects")
@@ -425,6 +476,9 @@ impl Index {
                     .map_err(|e| format!("object '{name}/{k}': {e}"))?;
                 bucket.objects.insert(k.clone(), Arc::new(meta));
             }
+            bucket
+                .versions_from_snapshot(b)
+                .map_err(|e| format!("bucket '{name}': {e}"))?;
             idx.buckets.insert(name.clone(), bucket);
         }
         if let Some(m) = v.get("members") {
@@ -440,7 +494,7 @@ impl Index {
 }
 
 /// The common prefix `key` rolls up into, if the delimiter occurs after `prefix`.
-fn delimiter_cut<'a>(key: &'a str, prefix: &str, delimiter: &str) -> Option<&'a str> {
+pub(super) fn delimiter_cut<'a>(key: &'a str, prefix: &str, delimiter: &str) -> Option<&'a str> {
     if delimiter.is_empty() {
         return None;
     }
@@ -469,6 +523,7 @@ mod tests {
             },
             manifest: h,
             checksum: None,
+            version: None,
         }
     }
 
@@ -637,7 +692,8 @@ mod tests {
                 &i,
                 &Record::ObjectDelete {
                     bucket: "nope".into(),
-                    key: "k".into()
+                    key: "k".into(),
+                    version: None,
                 }
             ),
             Err(DirectorError::NoSuchBucket(_))

@@ -52,6 +52,7 @@ mod tests {
                 chunks: vec![],
                 manifest: String::new(),
                 checksum: Some(("crc64nvme".into(), "AAAAAAAAAAA=".into())),
+                version: None,
             },
         };
         let bytes = encode(&m);

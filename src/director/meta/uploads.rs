@@ -348,6 +348,7 @@ mod tests {
             chunks: vec![(h.clone(), 5)],
             manifest: h,
             checksum: None,
+            version: None,
         };
         let etag = part(b"hello").etag;
         let done = Record::UploadComplete {

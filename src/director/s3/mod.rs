@@ -8,6 +8,7 @@ pub mod body;
 pub mod multipart_routes;
 pub mod object_routes;
 pub mod target;
+pub mod version_routes;
 
 use crate::director::Director;
 use crate::metrics::Metrics;
