@@ -70,6 +70,9 @@ pub struct DirectorConfig {
     /// The token directors present to each other (`--peer-token-file`; the store token
     /// when not given).
     pub peer_token_file: Option<PathBuf>,
+    /// The length of a lifecycle rule's day in seconds: 86400, shorter only in tests
+    /// (`DPYFS_TEST_DAY_SECONDS`).
+    pub lifecycle_day_secs: u64,
 }
 
 impl DirectorConfig {
@@ -94,6 +97,7 @@ impl DirectorConfig {
             replication: Replication::Chain,
             peers: Vec::new(),
             peer_token_file: None,
+            lifecycle_day_secs: upkeep::lifecycle::DAY_SECS,
         }
     }
 }
