@@ -224,11 +224,9 @@ fn config(m: &getopts::Matches) -> Result<DirectorConfig, String> {
     }
     // Not a flag: a day shorter than 86400 s exists for tests of lifecycle rules only.
     if let Ok(v) = std::env::var(LIFECYCLE_DAY_ENV) {
-        c.lifecycle_day_secs = v
-            .parse::<u64>()
-            .ok()
-            .filter(|n| *n > 0)
-            .ok_or_else(|| format!("{LIFECYCLE_DAY_ENV}={v:?}: give a positive number of seconds"))?;
+        c.lifecycle_day_secs = v.parse::<u64>().ok().filter(|n| *n > 0).ok_or_else(|| {
+            format!("{LIFECYCLE_DAY_ENV}={v:?}: give a positive number of seconds")
+        })?;
     }
     cli::apply_http_flags(m, &mut c.http)?;
     cli::apply_tls_client_flags(m, c.http.tls.as_ref())?;
