@@ -38,6 +38,9 @@ pub struct RecoverReport {
     pub unreadable: u64,
 }
 
+/// The manifests found, by (bucket, key): (mtime, manifest hash, manifest).
+type Found = BTreeMap<(String, String), Vec<(u64, Hash, Manifest)>>;
+
 /// The first chunk of each hash seen, with a store that holds it.
 fn list_everything(
     client: &StoreClient,
@@ -113,7 +116,7 @@ pub fn recover(
     };
     let all = list_everything(&client, urls)?;
     rep.chunks_listed = all.len() as u64;
-    let mut found: BTreeMap<(String, String), Vec<(u64, Hash, Manifest)>> = BTreeMap::new();
+    let mut found: Found = BTreeMap::new();
     for (h, (size, store)) in &all {
         if *size <= MANIFEST_MAGIC.len() as u64 {
             continue;
@@ -146,7 +149,7 @@ pub fn recover(
 /// Sorts one key's manifests oldest first and drops the `null` versions but the newest
 /// (later writes replaced them); returns how many were dropped.
 fn keep_versions(versions: &mut Vec<(u64, Hash, Manifest)>) -> u64 {
-    versions.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    versions.sort_by_key(|v| (v.0, v.1));
     let newest_null = versions
         .iter()
         .rposition(|(_, _, m)| m.object.version.is_none());
@@ -164,7 +167,7 @@ fn write_journal(
     client: &StoreClient,
     urls: &[String],
     data: &Path,
-    found: BTreeMap<(String, String), Vec<(u64, Hash, Manifest)>>,
+    found: Found,
     rep: &mut RecoverReport,
 ) -> Result<(), String> {
     let (journal, _) =
