@@ -6,8 +6,7 @@ use dpyfs::chunker::Chunking;
 mod daemon;
 
 use dpyfs::cli;
-use dpyfs::director::upkeep::lifecycle::DAY_ENV as LIFECYCLE_DAY_ENV;
-use dpyfs::director::{self, DirectorConfig, Replication};
+use dpyfs::director::{self, DirectorConfig, LIFECYCLE_DAY_ENV, Replication};
 use dpyfs::http::is_loopback;
 use dpyfs::human::parse_size;
 use std::path::PathBuf;

@@ -11,7 +11,6 @@ use super::records::{
     ChunkRef, Member, ObjectRecord, RECORD_VERSION, Record, chunks_from_record, chunks_to_record,
 };
 use super::uploads::{Part, UploadKey, Uploads};
-pub use super::versions::{Version, Versioning};
 use crate::director::error::{DirectorError, Result};
 use crate::hash::Hash;
 use crate::s3::names::key_problem;
@@ -31,6 +30,68 @@ pub const STORED_HEADERS: &[&str] = &[
     "content-language",
     "expires",
 ];
+/// A bucket's versioning status (GetBucketVersioning).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Versioning {
+    /// Never enabled: objects have the `null` version only.
+    #[default]
+    Off,
+    Enabled,
+    /// Enabled once, now suspended: new writes make `null` versions, older ones stay.
+    Suspended,
+}
+
+impl Versioning {
+    pub fn parse(s: &str) -> Option<Versioning> {
+        match s {
+            "Enabled" => Some(Versioning::Enabled),
+            "Suspended" => Some(Versioning::Suspended),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> Option<&'static str> {
+        match self {
+            Versioning::Off => None,
+            Versioning::Enabled => Some("Enabled"),
+            Versioning::Suspended => Some("Suspended"),
+        }
+    }
+}
+
+/// One version of a key: an object, or a delete marker.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Version {
+    Object(Arc<ObjectMeta>),
+    /// `version` None: the `null` marker.
+    Marker {
+        version: Option<String>,
+        mtime_ms: u64,
+    },
+}
+
+impl Version {
+    /// The version id; None is `null`.
+    pub fn id(&self) -> Option<&str> {
+        match self {
+            Version::Object(o) => o.version.as_deref(),
+            Version::Marker { version, .. } => version.as_deref(),
+        }
+    }
+
+    /// The version id as S3 writes it (`null` for the null version).
+    pub fn id_text(&self) -> &str {
+        self.id().unwrap_or("null")
+    }
+
+    pub fn mtime_ms(&self) -> u64 {
+        match self {
+            Version::Object(o) => o.mtime_ms,
+            Version::Marker { mtime_ms, .. } => *mtime_ms,
+        }
+    }
+}
+
 /// An object version, in memory.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ObjectMeta {
@@ -272,37 +333,10 @@ impl Index {
                     .ok_or_else(|| format!("object in missing bucket '{bucket}'"))?;
                 b.put_version(key, meta);
             }
-            Record::ObjectDelete {
-                bucket,
-                key,
-                version,
-            } => {
-                if let Some(b) = self.buckets.get_mut(bucket) {
-                    b.remove_version(key, version.as_deref());
-                }
-            }
-            Record::DeleteMarker {
-                bucket,
-                key,
-                version,
-                mtime,
-            } => {
-                if let Some(b) = self.buckets.get_mut(bucket) {
-                    b.add_marker(key, version.clone(), *mtime);
-                }
-            }
-            Record::BucketVersioning { bucket, status } => {
-                if let (Some(b), Some(v)) =
-                    (self.buckets.get_mut(bucket), Versioning::parse(status))
-                {
-                    b.versioning = v;
-                }
-            }
-            Record::BucketLifecycle { bucket, rules } => {
-                if let Some(b) = self.buckets.get_mut(bucket) {
-                    b.lifecycle = rules.clone();
-                }
-            }
+            Record::ObjectDelete { .. }
+            | Record::DeleteMarker { .. }
+            | Record::BucketVersioning { .. }
+            | Record::BucketLifecycle { .. } => self.apply_versions(p.record),
             Record::StoreAdd {
                 id,
                 url,

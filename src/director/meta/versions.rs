@@ -9,8 +9,9 @@
 //! that never had versioning has an empty history: its objects are all `null` versions,
 //! and a write replaces the `null` version as it always did.
 
-use super::index::{Bucket, Index, ObjectMeta};
-use super::records::{LifecycleRule, ObjectRecord};
+pub use super::index::Versioning;
+use super::index::{Bucket, Index, ObjectMeta, Version};
+use super::records::{LifecycleRule, ObjectRecord, Record};
 use crate::director::error::{DirectorError, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -23,68 +24,6 @@ pub const LIST_VERSIONS_MAX: usize = 1000;
 pub const VERSION_ID_CHARS: usize = 32;
 /// Most rules one lifecycle configuration may hold (S3's limit).
 pub const LIFECYCLE_RULES_MAX: usize = 1000;
-
-/// A bucket's versioning status (GetBucketVersioning).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Versioning {
-    /// Never enabled: objects have the `null` version only.
-    #[default]
-    Off,
-    Enabled,
-    /// Enabled once, now suspended: new writes make `null` versions, older ones stay.
-    Suspended,
-}
-
-impl Versioning {
-    pub fn parse(s: &str) -> Option<Versioning> {
-        match s {
-            "Enabled" => Some(Versioning::Enabled),
-            "Suspended" => Some(Versioning::Suspended),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> Option<&'static str> {
-        match self {
-            Versioning::Off => None,
-            Versioning::Enabled => Some("Enabled"),
-            Versioning::Suspended => Some("Suspended"),
-        }
-    }
-}
-
-/// One version of a key: an object, or a delete marker.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Version {
-    Object(Arc<ObjectMeta>),
-    /// `version` None: the `null` marker.
-    Marker {
-        version: Option<String>,
-        mtime_ms: u64,
-    },
-}
-
-impl Version {
-    /// The version id; None is `null`.
-    pub fn id(&self) -> Option<&str> {
-        match self {
-            Version::Object(o) => o.version.as_deref(),
-            Version::Marker { version, .. } => version.as_deref(),
-        }
-    }
-
-    /// The version id as S3 writes it (`null` for the null version).
-    pub fn id_text(&self) -> &str {
-        self.id().unwrap_or("null")
-    }
-
-    pub fn mtime_ms(&self) -> u64 {
-        match self {
-            Version::Object(o) => o.mtime_ms,
-            Version::Marker { mtime_ms, .. } => *mtime_ms,
-        }
-    }
-}
 
 /// A version as a snapshot holds it: `{"object": {...}}` or `{"marker": {...}}`.
 #[derive(Serialize, Deserialize)]
@@ -414,6 +353,45 @@ fn merged_keys<'a>(b: &'a Bucket, start: &str) -> impl Iterator<Item = &'a Strin
 }
 
 impl Index {
+    /// Applies the records of versioning to a bucket (validated; a missing bucket is
+    /// skipped, as `object_delete` always was).
+    pub(super) fn apply_versions(&mut self, r: &Record) {
+        match r {
+            Record::ObjectDelete {
+                bucket,
+                key,
+                version,
+            } => {
+                if let Some(b) = self.buckets.get_mut(bucket) {
+                    b.remove_version(key, version.as_deref());
+                }
+            }
+            Record::DeleteMarker {
+                bucket,
+                key,
+                version,
+                mtime,
+            } => {
+                if let Some(b) = self.buckets.get_mut(bucket) {
+                    b.add_marker(key, version.clone(), *mtime);
+                }
+            }
+            Record::BucketVersioning { bucket, status } => {
+                if let (Some(b), Some(v)) =
+                    (self.buckets.get_mut(bucket), Versioning::parse(status))
+                {
+                    b.versioning = v;
+                }
+            }
+            Record::BucketLifecycle { bucket, rules } => {
+                if let Some(b) = self.buckets.get_mut(bucket) {
+                    b.lifecycle = rules.clone();
+                }
+            }
+            _ => {}
+        }
+    }
+
     /// One page of ListObjectVersions: keys under `prefix` from `marker` on, every
     /// version of each newest first, rolled up at `delimiter`.
     pub fn list_versions(
@@ -502,7 +480,6 @@ impl Index {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::director::meta::records::Record;
     use crate::hash::Hash;
 
     fn obj(version: Option<&str>, mtime: u64) -> Arc<ObjectMeta> {

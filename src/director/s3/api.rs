@@ -10,8 +10,8 @@ use super::object_routes::{
     check_acl_headers, owner, read_preconditions, refuse_unknown_params, response_overrides,
     stored_headers, subresource, user_meta, write_condition,
 };
+use super::object_versions::{delete_record, object_to_read, requested_version, with_version_id};
 use super::target::{Target, object_headers, parse_target, xml};
-use super::version_routes::{delete_record, object_to_read, requested_version, with_version_id};
 use crate::director::data::scatter::NewObject;
 use crate::director::error::{DirectorError, Result};
 use crate::director::meta::index::{ListEntry, ListPage};

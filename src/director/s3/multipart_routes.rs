@@ -211,7 +211,7 @@ impl DirectorApi {
         let (sb, sk, sv) = parse_copy_source(src)?;
         // The upload is checked first: an unknown upload is NoSuchUpload whatever the source.
         self.director.read_index().upload(bucket, key, id)?;
-        let m = super::version_routes::object_to_read(
+        let m = super::object_versions::copy_source_object(
             &self.director.read_index(),
             &sb,
             &sk,

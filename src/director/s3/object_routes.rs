@@ -6,10 +6,10 @@
 //! something dpyfs does not have.
 
 use super::DirectorApi;
-use super::target::{Target, xml};
-use super::version_routes::{
-    Deleted, delete_record, object_to_read, requested_version, with_version_id,
+use super::object_versions::{
+    Deleted, copy_source_object, delete_record, requested_version, with_version_id,
 };
+use super::target::{Target, xml};
 use crate::director::data::scatter::{NewObject, WriteCondition, precondition_failed};
 use crate::director::error::{DirectorError, Result};
 use crate::director::meta::index::{ObjectMeta, STORED_HEADERS, valid_bucket_name, validate_key};
@@ -641,25 +641,15 @@ impl DirectorApi {
         let mut pins = self.director.pins();
         // Read the source and pin its chunks under one index lock: once pinned, garbage
         // collection keeps them even if the source is deleted before the copy commits.
-        let src =
-            {
-                let idx = self.director.read_index();
-                idx.bucket(&bucket)?;
-                let src = object_to_read(&idx, &sb, &sk, sv.as_ref().map(Option::as_deref))
-                    .map_err(|e| match e {
-                        DirectorError::DeleteMarker {
-                            by_version: true, ..
-                        } => DirectorError::BadRequest(
-                            "InvalidRequest",
-                            "the source of a copy may not be a delete marker".into(),
-                        ),
-                        other => other,
-                    })?;
-                for c in &src.chunks {
-                    pins.pin(c.hash);
-                }
-                src
-            };
+        let src = {
+            let idx = self.director.read_index();
+            idx.bucket(&bucket)?;
+            let src = copy_source_object(&idx, &sb, &sk, sv.as_ref().map(Option::as_deref))?;
+            for c in &src.chunks {
+                pins.pin(c.hash);
+            }
+            src
+        };
         check_copy_source_conditions(req, &src)?;
         let (content_type, meta, headers) = if replace {
             let ct = req
@@ -719,15 +709,7 @@ impl DirectorApi {
                 ),
             ));
         }
-        // Keys as sent (not trimmed: a key may end in a space).
-        let mut keys = Vec::with_capacity(objects.len());
-        for o in objects {
-            let key = o.child("Key").map(|k| k.text.clone()).ok_or_else(|| {
-                DirectorError::BadRequest("MalformedXML", "an <Object> without <Key>".into())
-            })?;
-            let version = o.child_text("VersionId").filter(|v| !v.is_empty());
-            keys.push((key, version.map(str::to_string)));
-        }
+        let keys = delete_keys(&objects)?;
         // Each key's outcome: an error, or what was deleted and whether a record does it.
         let mut outcome: Vec<Result<(bool, Deleted)>> = Vec::with_capacity(keys.len());
         let mut records = Vec::new();
@@ -781,6 +763,20 @@ impl DirectorApi {
         }
         Ok(xml(200, d.finish("DeleteResult")))
     }
+}
+
+/// The (key, version id) pairs of a Delete document's `<Object>`s, keys as sent (not
+/// trimmed: a key may end in a space).
+fn delete_keys(objects: &[&x::Element]) -> Result<Vec<(String, Option<String>)>> {
+    let mut keys = Vec::with_capacity(objects.len());
+    for o in objects {
+        let key = o.child("Key").map(|k| k.text.clone()).ok_or_else(|| {
+            DirectorError::BadRequest("MalformedXML", "an <Object> without <Key>".into())
+        })?;
+        let version = o.child_text("VersionId").filter(|v| !v.is_empty());
+        keys.push((key, version.map(str::to_string)));
+    }
+    Ok(keys)
 }
 
 fn acl_document() -> String {

@@ -8,10 +8,6 @@
 use crate::director::Director;
 use crate::director::meta::records::Record;
 
-/// A lifecycle day in seconds.
-pub const DAY_SECS: u64 = 86_400;
-/// The environment variable that shortens the day, for tests (read by the binary).
-pub const DAY_ENV: &str = "DPYFS_TEST_DAY_SECONDS";
 /// Passes per lifecycle day: a version goes at most 1/24 of a day after it is due.
 pub const PASSES_PER_DAY: u64 = 24;
 /// Most removals one pass journals: a bucket with millions of due versions is worked

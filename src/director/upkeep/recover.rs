@@ -163,15 +163,8 @@ fn keep_versions(versions: &mut Vec<(u64, Hash, Manifest)>) -> u64 {
     (before - versions.len()) as u64
 }
 
-fn write_journal(
-    client: &StoreClient,
-    urls: &[String],
-    data: &Path,
-    found: Found,
-    rep: &mut RecoverReport,
-) -> Result<(), String> {
-    let (journal, _) =
-        Journal::open(JournalConfig::new(data.to_path_buf())).map_err(|e| e.to_string())?;
+/// A `store_add` for every store of `urls` (each once), from its `/status`.
+fn store_records(client: &StoreClient, urls: &[String]) -> Result<Vec<Record>, String> {
     let mut records = Vec::new();
     let mut ids = Vec::new();
     for url in urls {
@@ -205,6 +198,19 @@ fn write_journal(
                 .max(crate::director::data::placement::WEIGHT_MIN),
         });
     }
+    Ok(records)
+}
+
+fn write_journal(
+    client: &StoreClient,
+    urls: &[String],
+    data: &Path,
+    found: Found,
+    rep: &mut RecoverReport,
+) -> Result<(), String> {
+    let (journal, _) =
+        Journal::open(JournalConfig::new(data.to_path_buf())).map_err(|e| e.to_string())?;
+    let mut records = store_records(client, urls)?;
     // Per bucket: the oldest mtime (its creation, as far as anyone can tell) and
     // whether any version names a version id (versioning was enabled).
     let mut buckets: BTreeMap<String, (u64, bool)> = BTreeMap::new();
