@@ -366,3 +366,39 @@ fn ten_edited_versions_of_64_mib_store_less_than_twice_the_file() {
     let g = get(&url(&c, &format!("dedup/big.bin?versionId={}", ids[9]))).unwrap();
     assert!(g.body == file);
 }
+
+/// A group of three directors: versions written through each director get distinct ids
+/// and every director lists the same history in the same order; a delete marker made on
+/// one is seen by all.
+#[test]
+fn three_directors_share_one_version_history() {
+    let dir = TempDir::new("ver-group");
+    let g = DirectorGroup::start(&dir, 3);
+    let at = |i: usize, path: &str| format!("{}/{path}", g.directors[i].url());
+    assert_eq!(put(&at(0, "grp"), b"").unwrap().status, 200);
+    let doc = b"<VersioningConfiguration><Status>Enabled</Status></VersioningConfiguration>";
+    assert_eq!(put(&at(1, "grp?versioning"), doc).unwrap().status, 200);
+    let mut ids = Vec::new();
+    for round in 0..2 {
+        for i in 0..3 {
+            let r = put(&at(i, "grp/k"), format!("{round}/{i}").as_bytes()).unwrap();
+            assert_eq!(r.status, 200, "{}", r.text());
+            ids.push(r.header("x-amz-version-id").unwrap().to_string());
+        }
+    }
+    let d = request("DELETE", &at(2, "grp/k"), &[], None).unwrap();
+    assert_eq!(d.header("x-amz-delete-marker"), Some("true"));
+    let marker = d.header("x-amz-version-id").unwrap().to_string();
+    let mut want: Vec<String> = ids.iter().rev().cloned().collect();
+    want.insert(0, marker);
+    let unique: std::collections::BTreeSet<&String> = want.iter().collect();
+    assert_eq!(unique.len(), 7, "{want:?}");
+    for i in 0..3 {
+        let l = get(&at(i, "grp?versions")).unwrap().text();
+        assert_eq!(xml_values(&l, "VersionId"), want, "director {i}: {l}");
+        let g = get(&at(i, "grp/k")).unwrap();
+        assert_eq!(g.status, 404);
+        let old = get(&at(i, &format!("grp/k?versionId={}", ids[0]))).unwrap();
+        assert_eq!(old.body, b"0/0");
+    }
+}

@@ -136,6 +136,14 @@ def history(s3):
     assert ("k", ids[0], False) in deleted, r
     assert any(d[0] == "plain" and d[2] for d in deleted), r
     eq([(e["Key"], e["Code"]) for e in r["Errors"]], [("k", "InvalidArgument")], "errors")
+    # A completed multipart upload is a version too.
+    up = s3.create_multipart_upload(Bucket=b, Key="mp")["UploadId"]
+    etag = s3.upload_part(Bucket=b, Key="mp", UploadId=up, PartNumber=1, Body=b"part")["ETag"]
+    r = s3.complete_multipart_upload(Bucket=b, Key="mp", UploadId=up, MultipartUpload={
+        "Parts": [{"PartNumber": 1, "ETag": etag}]})
+    mp1 = r["VersionId"]
+    s3.put_object(Bucket=b, Key="mp", Body=b"after")
+    eq(body(s3, b, "mp", VersionId=mp1), b"part", "multipart version kept")
     # A bucket with versions is not empty.
     eq(err(s3.delete_bucket, Bucket=b)[:2], (409, "BucketNotEmpty"))
 

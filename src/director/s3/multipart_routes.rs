@@ -252,7 +252,12 @@ impl DirectorApi {
             .elem("Bucket", bucket)
             .elem("Key", key)
             .elem("ETag", &format!("\"{}\"", m.etag));
-        Ok(xml(d.finish("CompleteMultipartUploadResult")))
+        let r = xml(d.finish("CompleteMultipartUploadResult"));
+        Ok(super::object_versions::with_version_id(
+            r,
+            self.versioning_of(bucket),
+            &m,
+        ))
     }
 
     fn list_parts(&self, bucket: &str, key: &str, req: &Request<'_>) -> Result<Response> {
