@@ -136,7 +136,7 @@ fn boto3_list_object_versions_pages() {
 }
 
 /// The director runs with a day of 2 seconds (`DPYFS_TEST_DAY_SECONDS`), so a rule of one
-/// day acts within seconds.
+/// day acts within seconds; GC then frees what the removed versions held.
 #[test]
 fn lifecycle_expires_noncurrent_versions_and_lone_markers_on_a_short_day() {
     let dir = TempDir::new("ver-lifecycle");
@@ -147,6 +147,12 @@ fn lifecycle_expires_noncurrent_versions_and_lone_markers_on_a_short_day() {
     c.director.restart();
     c.wait_stores_up(3);
     boto3_case(&dir, &c, "lifecycle", &["--day-seconds", "2"]);
+    // The versions the rules removed (two of docs/a, the lone marker's key) leave their
+    // chunks and manifests to GC.
+    let gc = run_gc(&c);
+    assert!(gc["deleted"].as_u64().unwrap() >= 4, "{gc}");
+    let log = c.director.log_text();
+    assert!(log.contains("lifecycle: "), "{log}");
 }
 
 /// A malformed day length stops the director's start with a message.
