@@ -251,17 +251,28 @@ pub mod keys {
 
     /// Makes a key and adds it to the file (created, mode 0600, if missing). Returns the
     /// lines for stdout (`AWS_ACCESS_KEY_ID=...`, `AWS_SECRET_ACCESS_KEY=...`: the only
-    /// time the secret is shown) and a note for people.
-    pub fn create(path: &Path, buckets: Option<Vec<String>>) -> Result<(String, String), String> {
+    /// time the secret is shown) and a note for people. The key is an admin key when
+    /// `admin` says so, or when it is the file's first key without a bucket list (whoever
+    /// sets up the cluster); otherwise it owns the buckets it creates and sees no others.
+    pub fn create(
+        path: &Path,
+        buckets: Option<Vec<String>>,
+        admin: bool,
+    ) -> Result<(String, String), String> {
+        if admin && buckets.is_some() {
+            return Err(
+                "an admin key sees every bucket: --admin and --buckets exclude each other".into(),
+            );
+        }
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         }
-        let k = generate_key(buckets)?;
-        let added = k.clone();
-        update_keys_file(path, move |kf| {
-            kf.keys.push(added);
-            Ok(())
+        let k = update_keys_file(path, move |kf| {
+            let first = !kf.keys.iter().any(KeyEntry::is_admin);
+            let k = generate_key(buckets.clone(), admin || (first && buckets.is_none()))?;
+            kf.keys.push(k.clone());
+            Ok(k)
         })?;
         let out = format!(
             "AWS_ACCESS_KEY_ID={}\nAWS_SECRET_ACCESS_KEY={}\n",
@@ -280,7 +291,8 @@ pub mod keys {
 
     fn describe(k: &KeyEntry) -> String {
         match &k.buckets {
-            None => "all buckets and the cluster routes".into(),
+            _ if k.is_admin() => "an admin key: every bucket and the cluster routes".into(),
+            None => "the buckets it creates; --admin makes a key that sees all".into(),
             Some(b) => format!("buckets {}", b.join(",")),
         }
     }
@@ -297,7 +309,11 @@ pub mod keys {
                     .split('.')
                     .next()
                     .unwrap_or(""),
-                k.buckets.as_ref().map_or("(all)".into(), |b| b.join(","))
+                match &k.buckets {
+                    _ if k.is_admin() => "(all, admin)".into(),
+                    None => "(its own)".into(),
+                    Some(b) => b.join(","),
+                }
             ));
         }
         Ok(out)

@@ -53,6 +53,11 @@ impl Algorithm {
         }
     }
 
+    /// The XML element that carries it in S3's documents: `ChecksumCRC32` ...
+    pub fn element(name: &str) -> String {
+        format!("Checksum{}", name.to_ascii_uppercase())
+    }
+
     /// The header that carries it: `x-amz-checksum-crc32` ...
     pub fn header(self) -> String {
         format!("x-amz-checksum-{}", self.name())

@@ -125,6 +125,7 @@ fn fuzz_auth() -> &'static Auth {
                 access_key: FUZZ_ACCESS_KEY.into(),
                 secret_key: FUZZ_SECRET_KEY.into(),
                 buckets: None,
+                admin: None,
                 created: 0,
             }],
             ..KeysFile::default()

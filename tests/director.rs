@@ -362,12 +362,14 @@ fn bad_requests_get_s3_errors_and_change_nothing() {
     let r = put(&format!("{u}/nobucket/k"), b"x").unwrap();
     assert_eq!((r.status, code_of(&r).as_str()), (404, "NoSuchBucket"));
     mkbucket(&c, "bkt");
-    let r = request("PUT", &format!("{u}/bkt"), &[], None).unwrap();
-    assert_eq!(
-        (r.status, code_of(&r).as_str()),
-        (409, "BucketAlreadyOwnedByYou")
-    );
     assert_eq!(put(&format!("{u}/bkt/k"), b"x").unwrap().status, 200);
+    // Re-creating one's own bucket is 200 in us-east-1 (S3's legacy rule there) and
+    // changes nothing: the object stays, nothing is journaled.
+    let seq = c.status()["journal"]["last_seq"].clone();
+    let r = request("PUT", &format!("{u}/bkt"), &[], None).unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(c.status()["journal"]["last_seq"], seq);
+    assert_eq!(get(&format!("{u}/bkt/k")).unwrap().body, b"x");
     let r = request("DELETE", &format!("{u}/bkt"), &[], None).unwrap();
     assert_eq!((r.status, code_of(&r).as_str()), (409, "BucketNotEmpty"));
     let long = "k".repeat(1025);
@@ -694,8 +696,7 @@ fn unsupported_s3_operations_and_cut_bodies_change_nothing() {
         ("PUT", "?retention", vec![], Some(&b"<Retention/>"[..])),
         ("POST", "?restore", vec![], Some(&b"<RestoreRequest/>"[..])),
         ("PUT", "?unknown-thing", vec![], Some(&b"x"[..])),
-        // (Multipart uploads are implemented; GET ?partNumber is not.)
-        ("GET", "?partNumber=1", vec![], None),
+        ("GET", "?torrent", vec![], None),
         (
             "PUT",
             "",
@@ -720,6 +721,19 @@ fn unsupported_s3_operations_and_cut_bodies_change_nothing() {
     )
     .unwrap();
     assert_eq!(r.status, 501);
+    // An unsupported request is the client's business: logged at INFO, so it does not
+    // fill the status page's recent errors.
+    let errors = c.status()["recent_errors"].clone();
+    assert!(errors.is_array(), "{errors}");
+    let errors = errors.to_string();
+    assert!(!errors.contains("not implemented"), "{errors}");
+    assert!(
+        c.director
+            .log_text()
+            .contains("INFO  dpyfs::director::s3::api] /keep: not implemented"),
+        "{}",
+        c.director.log_text()
+    );
     // A part for an upload that does not exist is refused and does not touch the object.
     let r = request(
         "PUT",

@@ -504,3 +504,43 @@ fn a_low_descriptor_limit_and_a_connection_flood_leave_the_store_serving() {
     assert!(!log.contains("panicked"), "{log}");
     assert!(log.contains("at most 16 connections"), "{log}");
 }
+
+/// Issue 16 item 6: a raw non-ASCII byte in an `x-amz-meta-*` value is answered 400 with a
+/// reason that says what to do, logged without RUST_LOG, and stores nothing; the same
+/// connection's earlier object and the daemon are unaffected.
+#[test]
+fn a_non_ascii_metadata_value_is_answered_400_logged_and_not_stored() {
+    let dir = TempDir::new("edge-utf8");
+    let c = one_store_cluster(&dir, &[]);
+    let u = c.url();
+    assert_eq!(
+        request("PUT", &format!("{u}/meta"), &[], None)
+            .unwrap()
+            .status,
+        200
+    );
+    let head = "PUT /meta/cafe HTTP/1.1\r\nHost: x\r\nx-amz-meta-name: caf\u{e9}\r\nContent-Length: 5\r\n\r\nhello";
+    assert_refused(
+        c.director.port,
+        "a UTF-8 metadata value",
+        head.as_bytes(),
+        400,
+    );
+    // Latin-1, as Python's http.client encodes a str header, is refused the same way.
+    let mut latin1 = b"PUT /meta/cafe HTTP/1.1\r\nHost: x\r\nx-amz-meta-name: caf".to_vec();
+    latin1.extend_from_slice(b"\xe9\r\nContent-Length: 5\r\n\r\nhello");
+    assert_refused(c.director.port, "a Latin-1 metadata value", &latin1, 400);
+    let ex = exchange(c.director.port, head.as_bytes());
+    assert!(ex.text.contains("outside ASCII"), "{:?}", ex.text);
+    assert_eq!(get(&format!("{u}/meta/cafe")).unwrap().status, 404);
+    let log = wait_for(5_000, "the refusal in the log", || {
+        let log = c.director.log_text();
+        log.contains("INFO  tiny_http::client] refused a request from")
+            .then_some(log)
+    });
+    assert!(
+        log.contains("400 the request head holds a byte outside ASCII"),
+        "{log}"
+    );
+    assert_serving(&format!("{}/_dpyfs/status", c.url()));
+}

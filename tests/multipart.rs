@@ -76,10 +76,22 @@ fn complete_xml(parts: &[(u32, &str)]) -> String {
 }
 
 fn complete(c: &Cluster, bk: &str, id: &str, parts: &[(u32, &str)]) -> Answer {
+    complete_with(c, bk, id, parts, &[])
+}
+
+fn complete_with(
+    c: &Cluster,
+    bk: &str,
+    id: &str,
+    parts: &[(u32, &str)],
+    headers: &[(&str, &str)],
+) -> Answer {
+    let mut h = vec![("content-type", "application/xml")];
+    h.extend_from_slice(headers);
     request(
         "POST",
         &url(c, bk, &format!("?uploadId={id}")),
-        &[("content-type", "application/xml")],
+        &h,
         Some(complete_xml(parts).as_bytes()),
     )
     .unwrap()
@@ -223,9 +235,41 @@ fn three_parts_out_of_order_complete_list_and_read_back() {
     );
     let v = get(&url(&c, bk, "?versionId=3HL4kqtJlcpXroDTDmJ")).unwrap();
     assert_eq!((v.status, code_of(&v)), (400, "InvalidArgument".into()));
-    // GET ?partNumber is not offered.
-    let pn = get(&url(&c, bk, "?partNumber=1")).unwrap();
-    assert_eq!(pn.status, 501);
+    // GET and HEAD ?partNumber=N: the part's bytes, 206, with the part count.
+    let mut start = 0;
+    for (n, d) in data.iter().enumerate() {
+        let q = format!("?partNumber={}", n + 1);
+        let pn = get(&url(&c, bk, &q)).unwrap();
+        assert_eq!(pn.status, 206, "{}", pn.text());
+        assert_eq!(pn.body, *d, "part {}", n + 1);
+        assert_eq!(pn.header("x-amz-mp-parts-count"), Some("3"));
+        assert_eq!(pn.header("etag"), Some(want_etag.as_str()));
+        let range = format!("bytes {start}-{}/{}", start + d.len() - 1, whole.len());
+        assert_eq!(pn.header("content-range"), Some(range.as_str()));
+        let h = request("HEAD", &url(&c, bk, &q), &[], None).unwrap();
+        assert_eq!(h.status, 206);
+        let len = d.len().to_string();
+        assert_eq!(h.header("content-length"), Some(len.as_str()));
+        start += d.len();
+    }
+    let pn = get(&url(&c, bk, "?partNumber=4")).unwrap();
+    assert_eq!((pn.status, code_of(&pn)), (416, "InvalidPartNumber".into()));
+    for q in ["?partNumber=0", "?partNumber=10001", "?partNumber=x"] {
+        let pn = get(&url(&c, bk, q)).unwrap();
+        assert_eq!(
+            (pn.status, code_of(&pn)),
+            (400, "InvalidArgument".into()),
+            "{q}"
+        );
+    }
+    let pn = request(
+        "GET",
+        &url(&c, bk, "?partNumber=1"),
+        &[("range", "bytes=0-1")],
+        None,
+    )
+    .unwrap();
+    assert_eq!((pn.status, code_of(&pn)), (400, "InvalidRequest".into()));
     // The upload is gone once completed; the other one stays.
     let l = list_parts(&c, bk, &id, "");
     assert_eq!((l.status, code_of(&l)), (404, "NoSuchUpload".into()));
@@ -480,6 +524,17 @@ fn pending_upload_survives_director_kill_and_restart() {
         g.header("etag"),
         Some(multipart_etag(&[&data[0], &data[1], &data[2]]).as_str())
     );
+    // The part boundaries are journaled with the object: part 2 by number after a restart,
+    // and again from a snapshot.
+    for round in 0..2 {
+        let p = get(&url(&c, bk, "?partNumber=2")).unwrap();
+        assert_eq!((p.status, &p.body), (206, &data[1]), "round {round}");
+        let r = request("POST", &format!("{}/_dpyfs/compact", c.url()), &[], None).unwrap();
+        assert_eq!(r.status, 200, "{}", r.text());
+        c.director.kill();
+        c.director.restart();
+        c.wait_stores_up(3);
+    }
     let u = get(&url(&c, "mpb", "?uploads")).unwrap();
     assert!(xml_values(&u.text(), "UploadId").is_empty());
 }
@@ -665,4 +720,107 @@ fn a_part_with_a_wrong_content_md5_is_refused_and_not_recorded() {
         xml_values(&list_parts(&c, bk, &id, "").text(), "ETag"),
         [format!("\"{}\"", md5_hex(&data))]
     );
+}
+
+/// Issue 16 item 6: CompleteMultipartUpload honours `If-None-Match: *` and `If-Match`
+/// like a PUT: a failed condition is 412, the key keeps its object, the upload stays
+/// (its parts can still be completed under a condition that holds).
+#[test]
+fn complete_honours_if_none_match_and_if_match() {
+    let dir = TempDir::new("mp-cond");
+    let c = small_parts_cluster(&dir, &[]);
+    mkbucket(&c, "mpc");
+    let bk = "mpc/k";
+    let first = random_bytes(1000, 50);
+    let r = put(&url(&c, bk, ""), &first).unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    let first_etag = r.header("etag").unwrap().to_string();
+    let data = random_bytes(SMALL, 51);
+    let id = create(&c, bk);
+    let e1 = part(&c, bk, &id, 1, &data);
+    let refused = [
+        ("if-none-match", "*"),
+        ("if-match", "\"0123456789abcdef0123456789abcdef\""),
+    ];
+    for h in refused {
+        let r = complete_with(&c, bk, &id, &[(1, &e1)], &[h]);
+        assert_eq!(
+            (r.status, code_of(&r).as_str()),
+            (412, "PreconditionFailed"),
+            "{h:?}"
+        );
+        let g = get(&url(&c, bk, "")).unwrap();
+        assert_eq!(g.body, first, "{h:?} changed the object");
+    }
+    // Both headers at once are refused as on PUT (S3 does not define the pair).
+    let r = complete_with(
+        &c,
+        bk,
+        &id,
+        &[(1, &e1)],
+        &[("if-none-match", "*"), ("if-match", "*")],
+    );
+    assert_eq!((r.status, code_of(&r).as_str()), (501, "NotImplemented"));
+    // The upload is still there; with the current ETag the Complete takes effect.
+    let r = complete_with(&c, bk, &id, &[(1, &e1)], &[("if-match", &first_etag)]);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(get(&url(&c, bk, "")).unwrap().body, data);
+    // If-None-Match: * on a new key succeeds; If-Match on a missing key is 404.
+    let id2 = create(&c, "mpc/new");
+    let e = part(&c, "mpc/new", &id2, 1, &data);
+    let r = complete_with(&c, "mpc/new2", &id2, &[(1, &e)], &[("if-none-match", "*")]);
+    assert_eq!(r.status, 404, "another key's upload: {}", r.text());
+    let id3 = create(&c, "mpc/absent");
+    let e = part(&c, "mpc/absent", &id3, 1, &data);
+    let r = complete_with(&c, "mpc/absent", &id3, &[(1, &e)], &[("if-match", "*")]);
+    assert_eq!((r.status, code_of(&r).as_str()), (404, "NoSuchKey"));
+    let r = complete_with(&c, "mpc/new", &id2, &[(1, &e)], &[("if-none-match", "*")]);
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
+/// Issue 16 item 6: a client that repeats a Complete after losing the answer gets the
+/// same 200 and ETag while the key still holds that object; a different part list, or
+/// a key overwritten since, is NoSuchUpload. Survives a restart (the upload id is in
+/// the object's record).
+#[test]
+fn a_repeated_complete_answers_the_same_object() {
+    let dir = TempDir::new("mp-retry");
+    let mut c = small_parts_cluster(&dir, &[]);
+    mkbucket(&c, "mpr");
+    let bk = "mpr/k";
+    let data = [random_bytes(SMALL, 60), random_bytes(5000, 61)];
+    let id = create(&c, bk);
+    let e1 = part(&c, bk, &id, 1, &data[0]);
+    let e2 = part(&c, bk, &id, 2, &data[1]);
+    let parts = [(1, e1.as_str()), (2, e2.as_str())];
+    let want = multipart_etag(&[&data[0], &data[1]]);
+    let r = complete(&c, bk, &id, &parts);
+    assert_eq!(r.status, 200, "{}", r.text());
+    for round in 0..2 {
+        let seq_before = c.status()["journal"]["last_seq"].clone();
+        assert!(seq_before.is_u64());
+        let r = complete(&c, bk, &id, &parts);
+        assert_eq!(r.status, 200, "round {round}: {}", r.text());
+        assert_eq!(xml_values(&r.text(), "ETag"), [want.as_str()]);
+        // Even under If-None-Match: * (the first Complete made the key exist).
+        let r = complete_with(&c, bk, &id, &parts, &[("if-none-match", "*")]);
+        assert_eq!(r.status, 200, "round {round}: {}", r.text());
+        // Another part list of the same upload is not a repeat.
+        let r = complete(&c, bk, &id, &parts[..1]);
+        assert_eq!((r.status, code_of(&r).as_str()), (404, "NoSuchUpload"));
+        let seq = c.status()["journal"]["last_seq"].clone();
+        assert_eq!(
+            seq, seq_before,
+            "round {round}: a repeat journaled something"
+        );
+        c.director.kill();
+        c.director.restart();
+        c.wait_stores_up(3);
+    }
+    assert_eq!(get(&url(&c, bk, "")).unwrap().body, data.concat());
+    // Once the key holds another object, the upload is gone for good.
+    assert_eq!(put(&url(&c, bk, ""), b"new").unwrap().status, 200);
+    let r = complete(&c, bk, &id, &parts);
+    assert_eq!((r.status, code_of(&r).as_str()), (404, "NoSuchUpload"));
+    assert_eq!(get(&url(&c, bk, "")).unwrap().body, b"new");
 }

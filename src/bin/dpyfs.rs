@@ -22,7 +22,7 @@ Commands:
   admin store remove ID               refused while it holds the only copy of anything
   admin repair [--no-wait]            run a repair pass now and report
   admin gc [--dry-run]                delete unreferenced chunks past their grace period
-  admin key create [--buckets a,b] [--keys FILE]
+  admin key create [--admin | --buckets a,b] [--keys FILE]
                                       make an access key (prints id and secret once)
   admin key list [--keys FILE]        list access keys (no secrets)
   admin key delete ID [--keys FILE]   remove an access key
@@ -97,6 +97,11 @@ fn admin_main(url: &str, args: &[String]) -> ExitCode {
         "key create: the only buckets the key may touch",
         "a,b",
     );
+    o.optflag(
+        "",
+        "admin",
+        "key create: an admin key (every bucket, the cluster routes); the first key is one",
+    );
     cli::standard_flags(&mut o);
     let m = match cli::parse(&o, args, "dpyfs admin", HELP) {
         Ok(m) => m,
@@ -149,7 +154,7 @@ fn key_main(m: &getopts::Matches, free: &[&str]) -> ExitCode {
                 Ok(b) => b,
                 Err(e) => return cli::usage_error("dpyfs admin", &e),
             };
-            match keys::create(&keys_path, buckets) {
+            match keys::create(&keys_path, buckets, m.opt_present("admin")) {
                 Ok((out, note)) => {
                     print!("{out}");
                     eprintln!("{note}");

@@ -29,12 +29,25 @@ pub const ACCESS_KEY_PREFIX: &str = "DPYFS";
 pub struct KeyEntry {
     pub access_key: String,
     pub secret_key: String,
-    /// The buckets this key may touch; absent means all buckets and the admin routes.
+    /// The only buckets this key may touch (it creates no others and owns none); absent:
+    /// the buckets it creates, and every bucket if it is an admin key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub buckets: Option<Vec<String>>,
+    /// An admin key sees every bucket and may use the cluster routes. Absent in keys
+    /// written before buckets had owners: then a key without a bucket list is an admin
+    /// key, as it was (see `is_admin`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin: Option<bool>,
     /// Unix seconds when it was made (informational).
     #[serde(default)]
     pub created: u64,
+}
+
+impl KeyEntry {
+    /// Whether the key sees every bucket and may use the cluster routes.
+    pub fn is_admin(&self) -> bool {
+        self.admin.unwrap_or(self.buckets.is_none())
+    }
 }
 
 impl std::fmt::Debug for KeyEntry {
@@ -92,6 +105,12 @@ impl KeysFile {
             if k.secret_key.is_empty() || k.secret_key.len() > 256 {
                 return Err(format!(
                     "the secret of {} must be 1-256 characters",
+                    k.access_key
+                ));
+            }
+            if k.admin == Some(true) && k.buckets.is_some() {
+                return Err(format!(
+                    "key {} is an admin key with a bucket list: an admin key sees every bucket",
                     k.access_key
                 ));
             }
@@ -160,13 +179,17 @@ fn random_string(alphabet: &[u8], n: usize) -> std::result::Result<String, Strin
 
 /// A new key: `DPYFS` + 15 capitals and digits (20 characters, as AWS ids), and a
 /// 40-character secret of letters and digits (about 238 bits).
-pub fn generate_key(buckets: Option<Vec<String>>) -> std::result::Result<KeyEntry, String> {
+pub fn generate_key(
+    buckets: Option<Vec<String>>,
+    admin: bool,
+) -> std::result::Result<KeyEntry, String> {
     const UPPER: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
     const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     Ok(KeyEntry {
         access_key: format!("{ACCESS_KEY_PREFIX}{}", random_string(UPPER, 15)?),
         secret_key: random_string(ALNUM, 40)?,
         buckets,
+        admin: Some(admin),
         created: crate::timefmt::now_ms() / 1000,
     })
 }
@@ -330,6 +353,7 @@ pub(crate) mod tests {
             access_key: id.into(),
             secret_key: secret.into(),
             buckets: buckets.map(|b| b.iter().map(|s| s.to_string()).collect()),
+            admin: None,
             created: 0,
         }
     }
@@ -396,7 +420,7 @@ pub(crate) mod tests {
 
     #[test]
     fn generated_keys_look_like_aws_keys() {
-        let k = generate_key(None).unwrap();
+        let k = generate_key(None, true).unwrap();
         assert_eq!(k.access_key.len(), 20);
         assert!(k.access_key.starts_with(ACCESS_KEY_PREFIX));
         assert!(
@@ -406,6 +430,6 @@ pub(crate) mod tests {
         );
         assert_eq!(k.secret_key.len(), 40);
         assert!(k.secret_key.bytes().all(|b| b.is_ascii_alphanumeric()));
-        assert_ne!(generate_key(None).unwrap().secret_key, k.secret_key);
+        assert_ne!(generate_key(None, true).unwrap().secret_key, k.secret_key);
     }
 }

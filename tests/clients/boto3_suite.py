@@ -492,6 +492,89 @@ def upload_part_copy(c):
     eq(s3.get_object(Bucket=b, Key="dst")["Body"].read() == src, True, "UploadPartCopy result")
 
 
+@case
+def parts_attributes_and_composite_checksums(c):
+    """Issue 16 item 5: GET/HEAD PartNumber, GetObjectAttributes, composite checksums."""
+    s3 = c.s3
+    b = c.bucket("mp-parts")
+    parts_data = [data(5 * MiB, 40), data(5 * MiB, 41), data(MiB + 7, 42)]
+    up = s3.create_multipart_upload(Bucket=b, Key="p", ChecksumAlgorithm="SHA256")
+    eq(up.get("ChecksumAlgorithm"), "SHA256", "CreateMultipartUpload checksum algorithm")
+    uid = up["UploadId"]
+    sha = [hashlib.sha256(d).digest() for d in parts_data]
+    parts = []
+    for n, d in enumerate(parts_data, 1):
+        r = s3.upload_part(Bucket=b, Key="p", UploadId=uid, PartNumber=n, Body=d,
+                           ChecksumAlgorithm="SHA256")
+        eq(r.get("ChecksumSHA256"), base64.b64encode(sha[n - 1]).decode(), f"part {n} SHA256")
+        parts.append({"PartNumber": n, "ETag": r["ETag"], "ChecksumSHA256": r["ChecksumSHA256"]})
+    lp = s3.list_parts(Bucket=b, Key="p", UploadId=uid)
+    eq([p.get("ChecksumSHA256") for p in lp["Parts"]], [p["ChecksumSHA256"] for p in parts],
+       "ListParts checksums")
+    # A part with another algorithm than the upload's is refused.
+    eq(err(s3.upload_part, Bucket=b, Key="p", UploadId=uid, PartNumber=4, Body=b"x",
+           ChecksumAlgorithm="CRC32"), (400, "InvalidRequest"), "part with another algorithm")
+    # A Complete listing a checksum that is not the part's is InvalidPart, and changes nothing.
+    wrong = [dict(p) for p in parts]
+    wrong[1]["ChecksumSHA256"] = base64.b64encode(b"\0" * 32).decode()
+    eq(err(s3.complete_multipart_upload, Bucket=b, Key="p", UploadId=uid,
+           MultipartUpload={"Parts": wrong}), (400, "InvalidPart"), "wrong listed checksum")
+    r = s3.complete_multipart_upload(Bucket=b, Key="p", UploadId=uid,
+                                     MultipartUpload={"Parts": parts})
+    composite = base64.b64encode(hashlib.sha256(b"".join(sha)).digest()).decode() + "-3"
+    eq(r.get("ChecksumSHA256"), composite, "Complete's composite checksum")
+    whole = b"".join(parts_data)
+    # The whole object with its composite checksum (botocore cannot verify a composite one).
+    g = s3.get_object(Bucket=b, Key="p", ChecksumMode="ENABLED")
+    eq((g["Body"].read() == whole, g.get("ChecksumSHA256")), (True, composite), "whole object")
+    # Each part by number: botocore verifies the part's own SHA256 against its bytes.
+    start = 0
+    for n, d in enumerate(parts_data, 1):
+        g = s3.get_object(Bucket=b, Key="p", PartNumber=n, ChecksumMode="ENABLED")
+        eq(g["Body"].read() == d, True, f"part {n} body")
+        eq((g["PartsCount"], g["ContentRange"], g.get("ChecksumSHA256")),
+           (3, f"bytes {start}-{start + len(d) - 1}/{len(whole)}", parts[n - 1]["ChecksumSHA256"]),
+           f"part {n} headers")
+        h = s3.head_object(Bucket=b, Key="p", PartNumber=n)
+        eq((h["ContentLength"], h["PartsCount"]), (len(d), 3), f"HEAD part {n}")
+        start += len(d)
+    eq(err(s3.get_object, Bucket=b, Key="p", PartNumber=4), (416, "InvalidPartNumber"),
+       "part beyond the last")
+    # GetObjectAttributes, all of them, then the part list in pages.
+    every = ["ETag", "Checksum", "ObjectParts", "StorageClass", "ObjectSize"]
+    a = s3.get_object_attributes(Bucket=b, Key="p", ObjectAttributes=every)
+    etag = s3.head_object(Bucket=b, Key="p")["ETag"].strip('"')
+    eq((a["ETag"], a["ObjectSize"], a["StorageClass"]), (etag, len(whole), "STANDARD"),
+       "attributes")
+    eq((a["Checksum"]["ChecksumSHA256"], a["Checksum"]["ChecksumType"]), (composite, "COMPOSITE"),
+       "attribute Checksum")
+    op = a["ObjectParts"]
+    eq((op["TotalPartsCount"], [(p["PartNumber"], p["Size"], p["ChecksumSHA256"])
+                                for p in op["Parts"]]),
+       (3, [(n, len(d), parts[n - 1]["ChecksumSHA256"]) for n, d in enumerate(parts_data, 1)]),
+       "attribute ObjectParts")
+    a = s3.get_object_attributes(Bucket=b, Key="p", ObjectAttributes=["ObjectParts"], MaxParts=2)
+    eq((a["ObjectParts"]["IsTruncated"], a["ObjectParts"]["NextPartNumberMarker"],
+        len(a["ObjectParts"]["Parts"])), (True, 2, 2), "first page of parts")
+    a = s3.get_object_attributes(Bucket=b, Key="p", ObjectAttributes=["ObjectParts"],
+                                 PartNumberMarker=2)
+    eq([p["PartNumber"] for p in a["ObjectParts"]["Parts"]], [3], "second page of parts")
+    # A single-part object: part 1 is all of it, there is no part 2, no ObjectParts.
+    s3.put_object(Bucket=b, Key="one", Body=b"single")
+    g = s3.get_object(Bucket=b, Key="one", PartNumber=1)
+    eq((g["Body"].read(), g.get("PartsCount")), (b"single", None), "part 1 of a single part")
+    eq(err(s3.get_object, Bucket=b, Key="one", PartNumber=2), (416, "InvalidPartNumber"),
+       "part 2 of a single part")
+    a = s3.get_object_attributes(Bucket=b, Key="one", ObjectAttributes=every)
+    eq((a["ObjectSize"], "ObjectParts" in a), (6, False), "single-part attributes")
+    eq(err(s3.get_object_attributes, Bucket=b, Key="absent", ObjectAttributes=["ETag"]),
+       (404, "NoSuchKey"), "attributes of a missing key")
+    # Full-object checksums of multipart uploads are not offered: refused, nothing started.
+    eq(err(s3.create_multipart_upload, Bucket=b, Key="f", ChecksumAlgorithm="CRC32",
+           ChecksumType="FULL_OBJECT"), (501, "NotImplemented"), "FULL_OBJECT")
+    eq(s3.list_multipart_uploads(Bucket=b).get("Uploads", []), [], "no upload left behind")
+
+
 # ---------------------------------------------------------------- checksums
 
 @case

@@ -4,10 +4,12 @@
 
 use super::gather::pieces;
 use super::scatter::MANIFEST_CHUNKS_MAX;
+use crate::checksum::{Algorithm, Checksummer, base64_decode, base64_encode, digest};
 use crate::director::Director;
+use crate::director::data::scatter::WriteCondition;
 use crate::director::error::{DirectorError, Result};
 use crate::director::meta::index::{ObjectMeta, Prepared};
-use crate::director::meta::records::{ChunkRef, ObjectRecord, Record};
+use crate::director::meta::records::{ChunkRef, ObjectPart, ObjectRecord, Record};
 use crate::director::meta::uploads::*;
 use crate::hash::{Hash, to_hex};
 use md5::{Digest, Md5};
@@ -24,6 +26,8 @@ pub struct NewUpload {
     pub content_type: String,
     pub meta: BTreeMap<String, String>,
     pub headers: BTreeMap<String, String>,
+    /// `x-amz-checksum-algorithm`: every part must carry this checksum.
+    pub checksum_algorithm: Option<Algorithm>,
 }
 
 impl Director {
@@ -39,6 +43,7 @@ impl Director {
             content_type: new.content_type,
             meta: new.meta,
             headers: new.headers,
+            checksum_algorithm: new.checksum_algorithm.map(|a| a.name().to_string()),
         })?;
         Ok(upload_id)
     }
@@ -61,7 +66,22 @@ impl Director {
             });
         }
         // Refuse before reading a byte when the request cannot succeed.
-        self.read_index().upload(bucket, key, upload_id)?;
+        let algorithm = self
+            .read_index()
+            .upload(bucket, key, upload_id)?
+            .checksum_algorithm
+            .clone();
+        let announced = body.checksum_algorithm().map(Algorithm::name);
+        if let Some(want) = algorithm.as_deref().filter(|w| announced != Some(*w)) {
+            return Err(DirectorError::BadRequest(
+                "InvalidRequest",
+                format!(
+                    "the upload was created with checksum algorithm {}: every part needs \
+                     x-amz-checksum-{want} (header or trailer)",
+                    want.to_uppercase()
+                ),
+            ));
+        }
         self.check_live_stores()?;
         let mut pins = self.pins();
         let got = self.ingest(&mut body.take(PART_BYTES_MAX + 1), len, &mut pins)?;
@@ -76,6 +96,8 @@ impl Director {
             mtime_ms: crate::timefmt::now_ms(),
             etag: to_hex(&got.md5),
             chunks: got.chunks,
+            // Verified by the body as it was read; kept only for an upload that asked.
+            checksum: algorithm.and(body.checksum()).map(|(_, v)| v),
         };
         self.commit_part(bucket, key, upload_id, number, &part)?;
         Ok(part)
@@ -124,7 +146,12 @@ impl Director {
                 limit_bytes: PART_BYTES_MAX,
             });
         }
-        self.read_index().upload(bucket, key, upload_id)?;
+        let algorithm = self
+            .read_index()
+            .upload(bucket, key, upload_id)?
+            .checksum_algorithm
+            .as_deref()
+            .and_then(Algorithm::from_name);
         self.check_live_stores()?;
         let mut pins = self.pins();
         let plan = pieces(&src.chunks, start, end);
@@ -135,6 +162,13 @@ impl Director {
         }
         let mut gather = self.open_read(src, start, end)?;
         let mut md5 = Md5::new();
+        let mut summer = algorithm.map(Checksummer::new);
+        let mut hash_bytes = |b: &[u8]| {
+            md5.update(b);
+            if let Some(s) = summer.as_mut() {
+                s.update(b);
+            }
+        };
         let mut chunks = Vec::with_capacity(plan.len());
         let mut buf = vec![0u8; 256 * 1024];
         for p in &plan {
@@ -143,14 +177,14 @@ impl Director {
                 while left > 0 {
                     let n = left.min(buf.len());
                     read_exact(&mut gather, &mut buf[..n])?;
-                    md5.update(&buf[..n]);
+                    hash_bytes(&buf[..n]);
                     left -= n;
                 }
                 chunks.push(p.chunk);
             } else {
                 let mut piece = vec![0u8; p.take];
                 read_exact(&mut gather, &mut piece)?;
-                md5.update(&piece);
+                hash_bytes(&piece);
                 let hash = Hash::of(&piece);
                 pins.pin(hash);
                 self.replicate(&hash, &piece)?;
@@ -165,27 +199,41 @@ impl Director {
             mtime_ms: crate::timefmt::now_ms(),
             etag: to_hex(&md5.finalize()),
             chunks,
+            checksum: summer.map(|s| base64_encode(&s.finish())),
         };
         self.commit_part(bucket, key, upload_id, number, &part)?;
         Ok(part)
     }
 
     /// CompleteMultipartUpload with the client's `[(part number, etag)]`: the parts'
-    /// chunk lists, in the order listed, become the object; no data is copied.
+    /// chunk lists, in the order listed, become the object; no data is copied. The write
+    /// takes effect only if `condition` holds (checked again, atomically, at commit). A
+    /// repeat of a Complete that already took effect, with the same part list, while the
+    /// key still holds its object, answers that object again and changes nothing.
     pub fn complete_upload(
         &self,
         bucket: &str,
         key: &str,
         upload_id: &str,
         listed: &[(u32, String)],
+        sums: &ListedChecksums,
+        condition: &WriteCondition,
     ) -> Result<Arc<ObjectMeta>> {
         check_part_list(listed)?;
         let mut pins = self.pins();
-        let (record, parts) = {
+        let (mut record, parts) = {
             let idx = self.read_index();
-            let up = idx.upload(bucket, key, upload_id)?;
-            self.assemble(up, listed, &mut pins)?
+            let up = match idx.upload(bucket, key, upload_id) {
+                Ok(up) => up,
+                Err(e @ DirectorError::S3(_, "NoSuchUpload", _)) => {
+                    return completed_before(&idx, bucket, key, upload_id, Some(listed)).ok_or(e);
+                }
+                Err(e) => return Err(e),
+            };
+            condition.check(&idx, bucket, key)?;
+            self.assemble(up, listed, sums, &mut pins)?
         };
+        record.upload_id = Some(upload_id.to_string());
         self.check_live_stores()?;
         let record = self.write_manifest(bucket, key, record, &mut pins)?;
         let rec = Record::UploadComplete {
@@ -196,7 +244,7 @@ impl Director {
             object: record,
         };
         let prepared = Prepared::new(&rec).map_err(DirectorError::Internal)?;
-        self.commit_prepared(&prepared, |_| Ok(()))?;
+        self.commit_prepared(&prepared, |idx| condition.check(idx, bucket, key))?;
         let meta = prepared.object_or_err().map_err(DirectorError::Internal)?;
         Ok(Arc::clone(meta))
     }
@@ -210,17 +258,24 @@ impl Director {
         &self,
         up: &Upload,
         listed: &[(u32, String)],
+        sums: &ListedChecksums,
         pins: &mut super::pins::Pins<'_>,
     ) -> Result<(ObjectRecord, Vec<(u32, String)>)> {
         let min = self.cfg.multipart_min_part_bytes;
         let mut md5s = Vec::with_capacity(listed.len());
         let mut parts = Vec::with_capacity(listed.len());
+        let mut kept = Vec::with_capacity(listed.len());
         let mut chunks = Vec::new();
         let mut size = 0u64;
         for (i, (n, etag)) in listed.iter().enumerate() {
             let p = listed_part(up, *n, etag, i + 1 == listed.len(), min)?;
+            check_listed_checksum(up, *n, p, sums)?;
             md5s.push(parse_md5(&p.etag).unwrap_or_default());
             parts.push((*n, p.etag.clone()));
+            kept.push(ObjectPart {
+                size: p.size,
+                checksum: p.checksum.clone(),
+            });
             size += p.size;
             for c in &p.chunks {
                 pins.pin(c.hash);
@@ -241,9 +296,10 @@ impl Director {
             headers: up.headers.clone(),
             chunks,
             manifest: String::new(),
-            // S3's composite checksums of parts are not offered.
-            checksum: None,
             version: None,
+            checksum: composite_checksum(up, &kept)?,
+            upload_id: None,
+            parts: kept,
         };
         Ok((record, parts))
     }
@@ -313,6 +369,71 @@ fn read_exact(r: &mut dyn Read, buf: &mut [u8]) -> Result<()> {
             format!("reading the copy source failed: {e}; nothing was stored"),
         )
     })
+}
+
+/// The object `key` holds if upload `upload_id` was completed into it and nothing has
+/// replaced it since; with `listed`, only if that list of parts makes its ETag (a retry
+/// of the same Complete, not a different one).
+pub fn completed_before(
+    idx: &crate::director::meta::index::Index,
+    bucket: &str,
+    key: &str,
+    upload_id: &str,
+    listed: Option<&[(u32, String)]>,
+) -> Option<Arc<ObjectMeta>> {
+    let m = idx.object(bucket, key).ok()?;
+    if m.upload_id.as_deref() != Some(upload_id) {
+        return None;
+    }
+    if let Some(listed) = listed {
+        let md5s: Option<Vec<[u8; 16]>> = listed.iter().map(|(_, e)| parse_md5(e)).collect();
+        if multipart_etag(&md5s?) != m.etag {
+            return None;
+        }
+    }
+    Some(m)
+}
+
+/// The checksums a Complete lists with its parts: part number to (lowercase algorithm,
+/// base64 value), from `<ChecksumCRC32>` and the like.
+pub type ListedChecksums = BTreeMap<u32, (String, String)>;
+
+/// A checksum the Complete lists for part `n` must be the part's own (S3: InvalidPart).
+/// Listed checksums of an upload without an algorithm are not compared (there is nothing
+/// to compare them with; botocore lists them anyway).
+fn check_listed_checksum(up: &Upload, n: u32, p: &Part, sums: &ListedChecksums) -> Result<()> {
+    let (Some(alg), Some((listed_alg, value))) = (&up.checksum_algorithm, sums.get(&n)) else {
+        return Ok(());
+    };
+    if listed_alg != alg || p.checksum.as_deref() != Some(value.as_str()) {
+        return Err(invalid_part(format!(
+            "part {n}: the {} checksum listed, {value}, is not the part's",
+            listed_alg.to_uppercase()
+        )));
+    }
+    Ok(())
+}
+
+/// S3's composite checksum of a multipart object whose upload has a checksum algorithm:
+/// the algorithm over the parts' binary checksums in order, base64, `-<part count>`.
+fn composite_checksum(up: &Upload, parts: &[ObjectPart]) -> Result<Option<(String, String)>> {
+    let Some(name) = &up.checksum_algorithm else {
+        return Ok(None);
+    };
+    let alg = Algorithm::from_name(name)
+        .ok_or_else(|| DirectorError::Internal(format!("upload checksum algorithm {name:?}")))?;
+    let mut joined = Vec::with_capacity(parts.len() * alg.digest_len());
+    for (i, p) in parts.iter().enumerate() {
+        let raw = p
+            .checksum
+            .as_deref()
+            .and_then(base64_decode)
+            .filter(|r| r.len() == alg.digest_len())
+            .ok_or_else(|| invalid_part(format!("listed part {} has no checksum", i + 1)))?;
+        joined.extend_from_slice(&raw);
+    }
+    let value = format!("{}-{}", base64_encode(&digest(alg, &joined)), parts.len());
+    Ok(Some((name.clone(), value)))
 }
 
 /// S3's rules for the part list of a Complete: not empty, ascending, each number once.

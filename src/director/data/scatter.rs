@@ -13,7 +13,7 @@ use crate::chunker::Chunker;
 use crate::director::error::{DirectorError, Result};
 use crate::director::meta::index::{Index, ObjectMeta, Prepared};
 use crate::director::meta::manifest::{self, Manifest};
-use crate::director::meta::records::{ChunkRef, ObjectRecord, Record};
+use crate::director::meta::records::{ChunkRef, ObjectPart, ObjectRecord, Record};
 use crate::director::meta::versions::{Versioning, new_version_id};
 use crate::director::s3::body::{self, CheckedBody};
 use crate::director::{Director, Replication};
@@ -49,6 +49,8 @@ pub struct NewObject {
     pub condition: WriteCondition,
     /// The verified checksum the client sent (algorithm, base64 value), kept and returned.
     pub checksum: Option<(String, String)>,
+    /// Part boundaries (a copy of a multipart object keeps its source's).
+    pub parts: Vec<ObjectPart>,
 }
 
 /// A condition on the key's current version for a write to take effect (`If-None-Match: *`,
@@ -167,6 +169,8 @@ impl Director {
             manifest: String::new(),
             checksum: new.checksum.clone(),
             version: None,
+            upload_id: None,
+            parts: new.parts.clone(),
         };
         let record = self.write_manifest(&new.bucket, &new.key, record, pins)?;
         let (bucket, key, condition) = (new.bucket, new.key, new.condition);

@@ -8,7 +8,8 @@
 
 use super::records::LifecycleRule;
 use super::records::{
-    ChunkRef, Member, ObjectRecord, RECORD_VERSION, Record, chunks_from_record, chunks_to_record,
+    ChunkRef, Member, ObjectPart, ObjectRecord, RECORD_VERSION, Record, chunks_from_record,
+    chunks_to_record,
 };
 use super::uploads::{Part, UploadKey, Uploads};
 use crate::director::error::{DirectorError, Result};
@@ -113,11 +114,17 @@ pub struct ObjectMeta {
     pub checksum: Option<(String, String)>,
     /// The version id; None is the `null` version (see `versions.rs`).
     pub version: Option<String>,
+    /// The multipart upload completed into this object (`ObjectRecord::upload_id`).
+    pub upload_id: Option<String>,
+    /// A multipart object's parts (`ObjectRecord::parts`); empty for a single part.
+    pub parts: Vec<ObjectPart>,
 }
 
 #[derive(Debug, Default)]
 pub struct Bucket {
     pub created_ms: u64,
+    /// The access key that created it (`Record::BucketCreate::owner`); None: the admins'.
+    pub owner: Option<String>,
     /// The current object version of every key that has one.
     pub objects: BTreeMap<String, Arc<ObjectMeta>>,
     /// The other versions of a key, newest first: a current delete marker first when
@@ -142,6 +149,8 @@ impl ObjectMeta {
             manifest: self.manifest.to_hex(),
             checksum: self.checksum.clone(),
             version: self.version.clone(),
+            upload_id: self.upload_id.clone(),
+            parts: self.parts.clone(),
         }
     }
 
@@ -159,6 +168,8 @@ impl ObjectMeta {
                 .ok_or_else(|| format!("bad manifest name {:?}", r.manifest))?,
             checksum: r.checksum.clone(),
             version: r.version.clone(),
+            upload_id: r.upload_id.clone(),
+            parts: r.parts.clone(),
         })
     }
 }
@@ -311,11 +322,16 @@ impl Index {
     /// Applies a validated record.
     pub fn apply(&mut self, p: &Prepared<'_>) -> std::result::Result<(), String> {
         match p.record {
-            Record::BucketCreate { bucket, created } => {
+            Record::BucketCreate {
+                bucket,
+                created,
+                owner,
+            } => {
                 self.buckets.insert(
                     bucket.clone(),
                     Bucket {
                         created_ms: *created,
+                        owner: owner.clone(),
                         ..Bucket::default()
                     },
                 );
@@ -468,10 +484,13 @@ impl Index {
                     .map_err(|e| format!("object '{name}/{k}': {e}"))?;
                 objects.insert(k.clone(), v);
             }
-            let mut bv = serde_json::json!({"created": b.created_ms, "objects": objects});
-            b.versions_to_snapshot(&mut bv)
+            let mut entry = serde_json::json!({"created": b.created_ms, "objects": objects});
+            if let Some(owner) = &b.owner {
+                entry["owner"] = owner.clone().into();
+            }
+            b.versions_to_snapshot(&mut entry)
                 .map_err(|e| format!("bucket '{name}': {e}"))?;
-            buckets.insert(name.clone(), bv);
+            buckets.insert(name.clone(), entry);
         }
         let mut state =
             serde_json::json!({ "v": RECORD_VERSION, "buckets": buckets, "members": self.members });
@@ -495,8 +514,10 @@ impl Index {
             .ok_or("snapshot has no buckets object")?;
         for (name, b) in buckets {
             let created_ms = b.get("created").and_then(Value::as_u64).unwrap_or(0);
+            let owner = b.get("owner").and_then(Value::as_str).map(str::to_string);
             let mut bucket = Bucket {
                 created_ms,
+                owner,
                 ..Bucket::default()
             };
             let objects = b
@@ -558,6 +579,8 @@ mod tests {
             manifest: h,
             checksum: None,
             version: None,
+            upload_id: None,
+            parts: Vec::new(),
         }
     }
 
@@ -592,6 +615,7 @@ mod tests {
         let bucket = Record::BucketCreate {
             bucket: "b".into(),
             created: 0,
+            owner: None,
         };
         i.replay(1, &bucket).unwrap();
         for k in keys {
@@ -716,7 +740,8 @@ mod tests {
                 &i,
                 &Record::BucketCreate {
                     bucket: "b".into(),
-                    created: 0
+                    created: 0,
+                    owner: None,
                 }
             ),
             Err(DirectorError::BucketAlreadyOwnedByYou(_))

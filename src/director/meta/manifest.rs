@@ -53,6 +53,8 @@ mod tests {
                 manifest: String::new(),
                 checksum: Some(("crc64nvme".into(), "AAAAAAAAAAA=".into())),
                 version: None,
+                upload_id: None,
+                parts: Vec::new(),
             },
         };
         let bytes = encode(&m);

@@ -71,6 +71,26 @@ pub struct ObjectRecord {
     /// enabled; absent: the `null` version (every object of an unversioned bucket).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
+    /// The multipart upload this object was completed from, if any: a client that repeats
+    /// CompleteMultipartUpload after a lost answer gets the same answer while the key
+    /// still holds this object. Absent for objects written in one PUT or copied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload_id: Option<String>,
+    /// A multipart object's parts in order (absent for single-part objects and for
+    /// objects completed before it existed): GET `?partNumber=N` and GetObjectAttributes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<ObjectPart>,
+}
+
+/// One part of a multipart object, as its record keeps it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ObjectPart {
+    pub size: u64,
+    /// Base64 checksum of the part under the object's checksum algorithm (an upload
+    /// created with `x-amz-checksum-algorithm`), absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<String>,
 }
 
 /// A journal record (without the `seq` and `v` fields, which the caller handles).
@@ -80,6 +100,10 @@ pub enum Record {
     BucketCreate {
         bucket: String,
         created: u64,
+        /// The access key that created it; absent for buckets made without keys, before
+        /// buckets had owners, or by `dpyfs recover`: those belong to the admin keys.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        owner: Option<String>,
     },
     BucketDelete {
         bucket: String,
@@ -151,6 +175,10 @@ pub enum Record {
         /// Stored standard headers, as in `ObjectRecord::headers`.
         #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
         headers: BTreeMap<String, String>,
+        /// `x-amz-checksum-algorithm` of CreateMultipartUpload, lowercase (`crc32`, ...):
+        /// every part carries that checksum and the object gets their composite.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        checksum_algorithm: Option<String>,
     },
     /// UploadPart / UploadPartCopy: part `number` is stored (replacing an earlier one).
     UploadPart {
@@ -219,6 +247,9 @@ pub struct PartRecord {
     pub etag: String,
     /// `[[sha256 hex, length], ...]` in order; lengths add up to `size`.
     pub chunks: Vec<(String, u64)>,
+    /// Base64 checksum of the part under its upload's checksum algorithm, if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<String>,
 }
 
 impl Record {

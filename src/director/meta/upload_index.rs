@@ -136,6 +136,7 @@ impl Index {
                 content_type,
                 meta,
                 headers,
+                checksum_algorithm,
             } => {
                 self.uploads.insert(
                     (bucket.clone(), key.clone(), upload_id.clone()),
@@ -145,6 +146,7 @@ impl Index {
                         meta: meta.clone(),
                         headers: headers.clone(),
                         parts: BTreeMap::new(),
+                        checksum_algorithm: checksum_algorithm.clone(),
                     },
                 );
             }

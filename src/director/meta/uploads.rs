@@ -44,6 +44,8 @@ pub struct Part {
     /// Hex MD5 of the part's bytes, without quotes.
     pub etag: String,
     pub chunks: Vec<ChunkRef>,
+    /// Base64 checksum under the upload's checksum algorithm, if it has one.
+    pub checksum: Option<String>,
 }
 
 /// An upload in progress, in memory.
@@ -54,6 +56,8 @@ pub struct Upload {
     pub meta: BTreeMap<String, String>,
     pub headers: BTreeMap<String, String>,
     pub parts: BTreeMap<u32, Arc<Part>>,
+    /// Lowercase algorithm name (`x-amz-checksum-algorithm`), if the upload has one.
+    pub checksum_algorithm: Option<String>,
 }
 
 impl Upload {
@@ -73,6 +77,7 @@ impl Part {
             mtime: self.mtime_ms,
             etag: self.etag.clone(),
             chunks: chunks_to_record(&self.chunks),
+            checksum: self.checksum.clone(),
         }
     }
 
@@ -88,6 +93,7 @@ impl Part {
             mtime_ms: r.mtime,
             etag: r.etag.clone(),
             chunks,
+            checksum: r.checksum.clone(),
         })
     }
 }
@@ -108,6 +114,8 @@ struct UploadSnapshot {
     /// Part number (as a string: JSON object keys) to part.
     #[serde(default)]
     parts: BTreeMap<String, PartRecord>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    checksum_algorithm: Option<String>,
 }
 
 pub fn uploads_to_snapshot(u: &Uploads) -> std::result::Result<Value, String> {
@@ -126,6 +134,7 @@ pub fn uploads_to_snapshot(u: &Uploads) -> std::result::Result<Value, String> {
                 .iter()
                 .map(|(n, p)| (n.to_string(), p.to_record()))
                 .collect(),
+            checksum_algorithm: up.checksum_algorithm.clone(),
         })
         .collect();
     serde_json::to_value(list).map_err(|e| format!("snapshot uploads: {e}"))
@@ -164,6 +173,7 @@ pub fn uploads_from_snapshot(
                 meta: s.meta,
                 headers: s.headers,
                 parts,
+                checksum_algorithm: s.checksum_algorithm,
             },
         );
     }
@@ -267,6 +277,7 @@ mod tests {
             mtime: 5,
             etag: to_hex(&Md5::digest(data)),
             chunks: vec![(Hash::of(data).to_hex(), data.len() as u64)],
+            checksum: None,
         }
     }
 
@@ -276,6 +287,7 @@ mod tests {
             Record::BucketCreate {
                 bucket: "b".into(),
                 created: 0,
+                owner: None,
             },
             Record::UploadCreate {
                 bucket: "b".into(),
@@ -285,6 +297,7 @@ mod tests {
                 content_type: "t".into(),
                 meta: BTreeMap::new(),
                 headers: BTreeMap::new(),
+                checksum_algorithm: None,
             },
         ] {
             i.replay(1, &r).unwrap();
@@ -349,6 +362,8 @@ mod tests {
             manifest: h,
             checksum: None,
             version: None,
+            upload_id: None,
+            parts: Vec::new(),
         };
         let etag = part(b"hello").etag;
         let done = Record::UploadComplete {
@@ -386,6 +401,7 @@ mod tests {
                 content_type: String::new(),
                 meta: BTreeMap::new(),
                 headers: BTreeMap::new(),
+                checksum_algorithm: None,
             };
             i.replay(4, &create).unwrap();
         }

@@ -29,7 +29,7 @@ pub const LIFECYCLE_RULES_MAX: usize = 1000;
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 enum VersionRecord {
-    Object(ObjectRecord),
+    Object(Box<ObjectRecord>),
     Marker {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         version: Option<String>,
@@ -206,7 +206,7 @@ impl Bucket {
             let list: Vec<VersionRecord> = h
                 .iter()
                 .map(|v| match v {
-                    Version::Object(o) => VersionRecord::Object(o.to_record()),
+                    Version::Object(o) => VersionRecord::Object(Box::new(o.to_record())),
                     Version::Marker { version, mtime_ms } => VersionRecord::Marker {
                         version: version.clone(),
                         mtime: *mtime_ms,
@@ -497,6 +497,8 @@ mod tests {
             manifest: Hash::of(b"m"),
             checksum: None,
             version: version.map(str::to_string),
+            upload_id: None,
+            parts: Vec::new(),
         })
     }
 
@@ -551,6 +553,7 @@ mod tests {
             &Record::BucketCreate {
                 bucket: "b".into(),
                 created: 0,
+                owner: None,
             },
         )
         .unwrap();

@@ -14,8 +14,9 @@ use super::object_versions::{delete_record, object_to_read, requested_version, w
 use super::target::{Target, object_headers, parse_target, xml};
 use crate::director::data::scatter::NewObject;
 use crate::director::error::{DirectorError, Result};
-use crate::director::meta::index::{ListEntry, ListPage};
+use crate::director::meta::index::{ListEntry, ListPage, ObjectMeta};
 use crate::director::meta::records::Record;
+use crate::director::meta::uploads::PART_NUMBER_MAX;
 use crate::http::{Body, Request, Response, percent_decode, percent_encode};
 use crate::s3::names::CONTENT_TYPE_DEFAULT;
 use crate::s3::xml::Doc;
@@ -45,16 +46,38 @@ fn authorize(access: &Access, method: &str, path: &str, req: &Request<'_>) -> Re
         return access.check_admin();
     }
     // Unsigned requests learn nothing, not even whether a bucket name is valid.
-    access.check_signed()?;
+    access.check_signed()
+}
+
+/// The bucket half of `authorize`, once the index is current (after the read barrier):
+/// the bucket a request names, and a copy's source bucket, must be the key's to touch.
+/// `owner_of` gives a bucket's owner (outer None: no such bucket).
+fn authorize_buckets(
+    access: &Access,
+    path: &str,
+    req: &Request<'_>,
+    owner_of: &dyn Fn(&str) -> Option<Option<String>>,
+) -> Result<()> {
+    if path.starts_with("/_dpyfs/") || path == "/metrics" {
+        return Ok(());
+    }
     let bucket = match parse_target(path) {
         Ok(Target::Bucket(b)) | Ok(Target::Object(b, _)) => b,
         // ListBuckets shows only the key's buckets; a bad name is the router's to refuse.
         Ok(Target::Service) | Err(_) => return Ok(()),
     };
-    access.check_bucket(&bucket)?;
+    let owner = owner_of(&bucket);
+    // CreateBucket of an existing bucket is answered by its handler: 200 for one's own,
+    // 409 BucketAlreadyExists for another key's (as S3), not 403.
+    let create = req.method == "PUT" && path.trim_end_matches('/') == format!("/{bucket}");
+    if create && req.query.is_empty() && owner.is_some() {
+        return Ok(());
+    }
+    access.check_bucket(&bucket, owner.as_ref().map(Option::as_deref))?;
+    let check = |b: &str| access.check_bucket(b, owner_of(b).as_ref().map(Option::as_deref));
     // A copy (CopyObject, UploadPartCopy) reads its source bucket too.
     match req.header("x-amz-copy-source") {
-        Some(src) => access.check_bucket(&copy_source_bucket(src)),
+        Some(src) => check(&copy_source_bucket(src)),
         None => Ok(()),
     }
 }
@@ -281,7 +304,11 @@ impl DirectorApi {
 
     fn error(&self, e: &DirectorError, resource: &str, rid: &str) -> Response {
         let (status, code) = e.status_and_code();
-        if status >= 500 {
+        // A request dpyfs does not offer is the client's business (a client probing
+        // `?versions` is normal), not a fault of the director's: INFO, not ERROR.
+        if status == 501 {
+            log::info!("{resource}: {e}");
+        } else if status >= 500 {
             log::error!("{resource}: {e}");
         }
         let mut d = Doc::bare("Error");
@@ -326,6 +353,13 @@ impl DirectorApi {
                 return ("read", Err(e));
             }
         }
+        let owner_of = |b: &str| {
+            let idx = self.director.read_index();
+            idx.buckets.get(b).map(|x| x.owner.clone())
+        };
+        if let Err(e) = authorize_buckets(access, &path, req, &owner_of) {
+            return ("auth", Err(e));
+        }
         if let Some(rest) = path.strip_prefix("/_dpyfs/") {
             let unsigned = matches!(access.principal, super::auth::Principal::Anonymous);
             return ("admin", self.admin(&method, rest, req, unsigned));
@@ -352,7 +386,7 @@ impl DirectorApi {
         }
         match (method.as_str(), target) {
             ("GET", Target::Service) => ("list_buckets", self.list_buckets(access)),
-            ("PUT", Target::Bucket(b)) => ("create_bucket", self.create_bucket(b)),
+            ("PUT", Target::Bucket(b)) => ("create_bucket", self.create_bucket(b, access)),
             ("DELETE", Target::Bucket(b)) => ("delete_bucket", self.delete_bucket(b)),
             ("HEAD", Target::Bucket(b)) => ("head_bucket", self.head_bucket(&b)),
             ("GET", Target::Bucket(b)) => ("list_objects", self.list_objects(&b, req)),
@@ -387,7 +421,10 @@ impl DirectorApi {
             .elem("DisplayName", "dpyfs")
             .close("Owner")
             .open("Buckets");
-        for (name, b) in idx.buckets.iter().filter(|(n, _)| access.may_touch(n)) {
+        let mine = |(n, b): &(&String, &crate::director::meta::index::Bucket)| {
+            access.may_touch(n, b.owner.as_deref())
+        };
+        for (name, b) in idx.buckets.iter().filter(mine) {
             d.open("Bucket")
                 .elem("Name", name)
                 .elem("CreationDate", &iso8601(b.created_ms))
@@ -397,12 +434,30 @@ impl DirectorApi {
         Ok(xml(200, d.finish("ListAllMyBucketsResult")))
     }
 
-    fn create_bucket(&self, bucket: String) -> Result<Response> {
+    fn create_bucket(&self, bucket: String, access: &Access) -> Result<Response> {
         let location = format!("/{bucket}");
-        self.director.commit(&Record::BucketCreate {
-            bucket,
+        let created = self.director.commit(&Record::BucketCreate {
+            bucket: bucket.clone(),
             created: now_ms(),
-        })?;
+            owner: access.key().map(str::to_string),
+        });
+        match created {
+            // S3's rule in us-east-1, the region dpyfs answers as: creating a bucket one
+            // already has succeeds and changes nothing (elsewhere S3 answers 409). Another
+            // key's bucket (created meanwhile) is 409 BucketAlreadyExists.
+            Err(e) if e.status_and_code().1 == "BucketAlreadyOwnedByYou" => {
+                let owner = self.director.read_index().bucket(&bucket)?.owner.clone();
+                if !access.may_touch(&bucket, owner.as_deref()) {
+                    return Err(DirectorError::S3(
+                        409,
+                        "BucketAlreadyExists",
+                        format!("the bucket '{bucket}' exists and belongs to another key"),
+                    ));
+                }
+            }
+            Err(e) => return Err(e),
+            Ok(_) => {}
+        }
         Ok(Response::empty(200).with_header("Location", location))
     }
 
@@ -447,6 +502,7 @@ impl DirectorApi {
             headers: stored_headers(req),
             condition: write_condition(req)?,
             checksum: None,
+            parts: Vec::new(),
         };
         // A signed streaming body's chunk signatures are checked through `chain`.
         let mut body = body::open(req, chain)?;
@@ -476,10 +532,14 @@ impl DirectorApi {
         if let Some(r) = read_preconditions(req, &m)? {
             return Ok(r);
         }
-        let (status, start, end) = match parse_range(req.header("range"), m.size) {
-            RangeSpec::Full => (200, 0, m.size),
-            RangeSpec::Part(a, b) => (206, a, b),
-            RangeSpec::Unsatisfiable => return Err(DirectorError::InvalidRange { size: m.size }),
+        let part = requested_part(req, &m)?;
+        let (status, start, end) = match (&part, parse_range(req.header("range"), m.size)) {
+            (Some(p), _) => (p.status, p.start, p.end),
+            (None, RangeSpec::Full) => (200, 0, m.size),
+            (None, RangeSpec::Part(a, b)) => (206, a, b),
+            (None, RangeSpec::Unsatisfiable) => {
+                return Err(DirectorError::InvalidRange { size: m.size });
+            }
         };
         let body: Box<dyn std::io::Read + Send> = if with_body {
             Box::new(self.director.open_read(&m, start, end)?)
@@ -495,8 +555,21 @@ impl DirectorApi {
         let asked = req
             .header("x-amz-checksum-mode")
             .is_some_and(|v| v.trim().eq_ignore_ascii_case("ENABLED"));
-        if let (true, 200, Some((alg, value))) = (asked, status, &m.checksum) {
+        let whole = status == 200 && part.as_ref().is_none_or(|p| p.count.is_none());
+        if let (true, true, Some((alg, value))) = (asked, whole, &m.checksum) {
             r = r.with_header(&format!("x-amz-checksum-{alg}"), value.clone());
+            if value.contains('-') {
+                r = r.with_header("x-amz-checksum-type", "COMPOSITE");
+            }
+        }
+        if let Some(p) = &part {
+            // A part's own checksum, which the client can verify against its bytes.
+            if let (true, Some((alg, _)), Some(sum)) = (asked, &m.checksum, &p.checksum) {
+                r = r.with_header(&format!("x-amz-checksum-{alg}"), sum.clone());
+            }
+            if let Some(n) = p.count {
+                r = r.with_header("x-amz-mp-parts-count", n.to_string());
+            }
         }
         r = response_overrides(r, req)?;
         if status == 206 {
@@ -518,6 +591,76 @@ impl DirectorApi {
         }
         Ok(answer.headers(Response::empty(204)))
     }
+}
+
+/// What `?partNumber=N` asks of an object: the bytes of part N, its checksum, and the
+/// object's part count (None for a single-part object, whose only part is all of it).
+struct RequestedPart {
+    status: u16,
+    start: u64,
+    end: u64,
+    count: Option<usize>,
+    checksum: Option<String>,
+}
+
+/// `?partNumber=N` on GET or HEAD, as S3: N from 1 to 10000; with a `Range` too, 400; a
+/// multipart object answers part N as a 206 with `x-amz-mp-parts-count`; a single-part
+/// object has only part 1, the whole object (200); a part beyond the last is 416
+/// `InvalidPartNumber`. Objects completed before part boundaries were kept cannot say.
+fn requested_part(req: &Request<'_>, m: &ObjectMeta) -> Result<Option<RequestedPart>> {
+    let Some(n) = req.query_param("partNumber") else {
+        return Ok(None);
+    };
+    let n: usize = n
+        .parse()
+        .ok()
+        .filter(|n| (1..=PART_NUMBER_MAX as usize).contains(n))
+        .ok_or_else(|| {
+            DirectorError::BadRequest(
+                "InvalidArgument",
+                format!("partNumber {n:?}: it must be an integer between 1 and {PART_NUMBER_MAX}"),
+            )
+        })?;
+    if req.header("range").is_some() {
+        return Err(DirectorError::BadRequest(
+            "InvalidRequest",
+            "a Range header and the partNumber parameter cannot be used together".into(),
+        ));
+    }
+    let beyond = || {
+        DirectorError::S3(
+            416,
+            "InvalidPartNumber",
+            format!("the object has no part {n}"),
+        )
+    };
+    if m.parts.is_empty() {
+        if m.upload_id.is_some() || m.etag.contains('-') {
+            return Err(DirectorError::NotImplemented(
+                "partNumber on a multipart object completed before dpyfs kept part boundaries"
+                    .into(),
+            ));
+        }
+        return match n {
+            1 => Ok(Some(RequestedPart {
+                status: 200,
+                start: 0,
+                end: m.size,
+                count: None,
+                checksum: None,
+            })),
+            _ => Err(beyond()),
+        };
+    }
+    let part = m.parts.get(n - 1).ok_or_else(beyond)?;
+    let start: u64 = m.parts[..n - 1].iter().map(|p| p.size).sum();
+    Ok(Some(RequestedPart {
+        status: 206,
+        start,
+        end: start + part.size,
+        count: Some(m.parts.len()),
+        checksum: part.checksum.clone(),
+    }))
 }
 
 /// The continuation token is the hex of the last key returned: opaque to clients, and

@@ -67,10 +67,12 @@ pub enum Principal {
     Open,
     /// Keys are configured and the request is not signed.
     Anonymous,
-    /// A verified key; `buckets` None means every bucket (and the admin routes).
+    /// A verified key: an admin key touches every bucket and the admin routes; a key
+    /// with a bucket list only those; any other only the buckets it owns.
     Key {
         access_key: String,
         buckets: Option<Vec<String>>,
+        admin: bool,
     },
 }
 
@@ -102,23 +104,34 @@ impl Access {
         }
     }
 
-    /// Whether bucket `b` may be seen and touched (listings of buckets use this).
-    pub fn may_touch(&self, b: &str) -> bool {
+    /// Whether bucket `b`, owned by `owner` (None: the admin keys'), may be seen and
+    /// touched (listings of buckets use this).
+    pub fn may_touch(&self, b: &str, owner: Option<&str>) -> bool {
         match &self.principal {
             Principal::Open => true,
             Principal::Anonymous => false,
-            Principal::Key { buckets, .. } => {
-                buckets.as_ref().is_none_or(|l| l.iter().any(|x| x == b))
-            }
+            Principal::Key { admin: true, .. } => true,
+            Principal::Key {
+                buckets: Some(list),
+                ..
+            } => list.iter().any(|x| x == b),
+            Principal::Key { access_key, .. } => owner == Some(access_key.as_str()),
         }
     }
 
-    /// Ok when bucket `b` may be touched, else 403 AccessDenied.
-    pub fn check_bucket(&self, b: &str) -> Result<()> {
+    /// Ok when bucket `b` may be touched, else 403 AccessDenied. `owner` is None for a
+    /// bucket that does not exist: any key that may create buckets is let through (the
+    /// handler answers NoSuchBucket, or creates it); a key with a bucket list only to
+    /// its buckets.
+    pub fn check_bucket(&self, b: &str, owner: Option<Option<&str>>) -> Result<()> {
+        let allowed = match (&self.principal, owner) {
+            (Principal::Anonymous, _) => return Err(unsigned_denied()),
+            (Principal::Key { buckets: None, .. }, None) => true,
+            (_, owner) => self.may_touch(b, owner.flatten()),
+        };
         match &self.principal {
-            Principal::Anonymous => Err(unsigned_denied()),
-            Principal::Key { access_key, .. } if !self.may_touch(b) => Err(access_denied(format!(
-                "the key {access_key} may not touch the bucket '{b}'"
+            Principal::Key { access_key, .. } if !allowed => Err(access_denied(format!(
+                "the key {access_key} may not touch the bucket '{b}' (it belongs to another key)"
             ))),
             _ => Ok(()),
         }
@@ -132,14 +145,13 @@ impl Access {
         }
     }
 
-    /// Ok for the cluster routes (`/_dpyfs/...`): open director, or a key without a
-    /// bucket list.
+    /// Ok for the cluster routes (`/_dpyfs/...`): open director, or an admin key.
     pub fn check_admin(&self) -> Result<()> {
         match &self.principal {
-            Principal::Open | Principal::Key { buckets: None, .. } => Ok(()),
+            Principal::Open | Principal::Key { admin: true, .. } => Ok(()),
             Principal::Anonymous => Err(unsigned_denied()),
             Principal::Key { access_key, .. } => Err(access_denied(format!(
-                "the key {access_key} is limited to some buckets; cluster routes need a key without a bucket list"
+                "the key {access_key} is not an admin key; cluster routes need one (dpyfs admin key create --admin)"
             ))),
         }
     }
@@ -357,6 +369,7 @@ fn verify_signature(req: &Request<'_>, claim: &Claim<'_>, key: KeyEntry) -> Resu
     };
     Ok(Access {
         principal: Principal::Key {
+            admin: key.is_admin(),
             access_key: key.access_key,
             buckets: key.buckets,
         },
@@ -449,6 +462,7 @@ fn verify_v2_presigned(keys: &Keys, req: &Request<'_>, now_ms: u64) -> Result<Ac
     }
     Ok(Access {
         principal: Principal::Key {
+            admin: key.is_admin(),
             access_key: key.access_key,
             buckets: key.buckets,
         },
@@ -681,6 +695,10 @@ mod tests {
             vec![
                 entry(AKID, SECRET, None),
                 entry("LIMITED", "limitedsecret", Some(&["photos"])),
+                KeyEntry {
+                    admin: Some(false),
+                    ..entry("OWNER", "ownersecret", None)
+                },
             ],
         );
         Auth::from_path(Some(&p)).unwrap()
@@ -861,7 +879,10 @@ mod tests {
         let acc = anon.verify(&a, now).unwrap();
         assert_eq!(acc.principal, Principal::Anonymous);
         assert_eq!(
-            acc.check_bucket("photos").unwrap_err().status_and_code().1,
+            acc.check_bucket("photos", Some(None))
+                .unwrap_err()
+                .status_and_code()
+                .1,
             "AccessDenied"
         );
         // An open director does not look at signatures at all.
@@ -965,17 +986,39 @@ mod tests {
         let a = auth(&d);
         let r = signed("GET", "/photos/x", "", "LIMITED", "limitedsecret", T);
         let acc = r.verify(&a, T).unwrap();
-        assert!(acc.check_bucket("photos").is_ok());
-        assert_eq!(
-            acc.check_bucket("other").unwrap_err().status_and_code(),
-            (403, "AccessDenied")
-        );
+        assert!(acc.check_bucket("photos", Some(Some("OWNER"))).is_ok());
+        assert!(acc.check_bucket("photos", None).is_ok());
+        // Neither another bucket, nor creating one.
+        for owner in [Some(Some("LIMITED")), Some(None), None] {
+            assert_eq!(
+                acc.check_bucket("other", owner)
+                    .unwrap_err()
+                    .status_and_code(),
+                (403, "AccessDenied")
+            );
+        }
         assert!(acc.check_admin().is_err());
-        assert!(acc.may_touch("photos") && !acc.may_touch("other"));
+        assert!(acc.may_touch("photos", None) && !acc.may_touch("other", None));
+        // A key of the file from before owners (no admin field, no list) is an admin key.
         let full = signed("GET", "/x", "", AKID, SECRET, T)
             .verify(&a, T)
             .unwrap();
-        assert!(full.check_admin().is_ok() && full.may_touch("other"));
+        assert!(full.check_admin().is_ok() && full.may_touch("other", Some("OWNER")));
+        // A key that is neither touches only its own buckets, and may create others.
+        let own = signed("GET", "/x", "", "OWNER", "ownersecret", T)
+            .verify(&a, T)
+            .unwrap();
+        assert!(own.check_admin().is_err());
+        assert!(own.check_bucket("mine", Some(Some("OWNER"))).is_ok());
+        assert!(own.check_bucket("new", None).is_ok());
+        for owner in [Some(Some(AKID)), Some(None)] {
+            assert_eq!(
+                own.check_bucket("theirs", owner)
+                    .unwrap_err()
+                    .status_and_code(),
+                (403, "AccessDenied")
+            );
+        }
         std::fs::remove_dir_all(d).unwrap();
     }
 }

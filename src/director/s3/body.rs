@@ -137,12 +137,17 @@ pub fn director_error(e: &io::Error) -> DirectorError {
 /// `Content-Encoding` as S3 stores it: without `aws-chunked`, which only describes the
 /// upload. None when nothing is left.
 pub fn stored_content_encoding(value: &str) -> Option<String> {
+    let is_framing = |e: &str| e.trim().eq_ignore_ascii_case("aws-chunked");
+    // Without aws-chunked the header is the object's, kept byte for byte.
+    if !value.split(',').any(is_framing) {
+        return (!value.trim().is_empty()).then(|| value.to_string());
+    }
     let kept: Vec<&str> = value
         .split(',')
         .map(str::trim)
-        .filter(|e| !e.is_empty() && !e.eq_ignore_ascii_case("aws-chunked"))
+        .filter(|e| !e.is_empty() && !is_framing(e))
         .collect();
-    (!kept.is_empty()).then(|| kept.join(","))
+    (!kept.is_empty()).then(|| kept.join(", "))
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -452,6 +457,12 @@ impl CheckedBody<'_> {
     /// After EOF: the verified checksum the client sent, e.g. ("crc32", base64 value).
     pub fn checksum(&self) -> Option<(String, String)> {
         self.verified.clone()
+    }
+
+    /// The algorithm of the checksum the headers announce (a header or a trailer), known
+    /// before a byte is read.
+    pub fn checksum_algorithm(&self) -> Option<Algorithm> {
+        self.announced.checksum.as_ref().map(|(a, _)| *a)
     }
 
     /// One read of the underlying body, retrying on `Interrupted`.

@@ -3,6 +3,7 @@
 //! never touches the journal's framing or a store.
 
 pub mod api;
+pub mod attributes;
 pub mod auth;
 pub mod body;
 pub mod multipart_routes;

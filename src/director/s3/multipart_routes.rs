@@ -7,9 +7,11 @@ use super::DirectorApi;
 use super::body::SignatureChain;
 use super::object_routes::{
     check_acl_headers, check_copy_source_conditions, parse_copy_source, stored_headers, user_meta,
+    write_condition,
 };
 use super::target::Target;
-use crate::director::data::multipart::NewUpload;
+use crate::checksum::Algorithm;
+use crate::director::data::multipart::{ListedChecksums, NewUpload, completed_before};
 use crate::director::error::{DirectorError, Result};
 use crate::director::meta::uploads::LIST_MAX;
 use crate::http::{Request, Response, percent_encode};
@@ -152,18 +154,26 @@ impl DirectorApi {
             .header("content-type")
             .unwrap_or(CONTENT_TYPE_DEFAULT)
             .to_string();
+        let checksum_algorithm = upload_checksum_algorithm(req)?;
         let id = self.director.create_upload(NewUpload {
             bucket: bucket.clone(),
             key: key.clone(),
             content_type,
             meta: user_meta(req),
             headers: stored_headers(req),
+            checksum_algorithm,
         })?;
         let mut d = Doc::new("InitiateMultipartUploadResult");
         d.elem("Bucket", &bucket)
             .elem("Key", &key)
             .elem("UploadId", &id);
-        Ok(xml(d.finish("InitiateMultipartUploadResult")))
+        let mut r = xml(d.finish("InitiateMultipartUploadResult"));
+        if let Some(a) = checksum_algorithm {
+            r = r
+                .with_header("x-amz-checksum-algorithm", a.name().to_uppercase())
+                .with_header("x-amz-checksum-type", "COMPOSITE");
+        }
+        Ok(r)
     }
 
     fn upload_part(
@@ -233,14 +243,26 @@ impl DirectorApi {
 
     fn complete_upload(&self, bucket: &str, key: &str, req: &mut Request<'_>) -> Result<Response> {
         let id = upload_id(req)?;
-        // The upload is checked before the body is read: an unknown one is NoSuchUpload.
-        self.director.read_index().upload(bucket, key, &id)?;
+        let condition = write_condition(req)?;
+        // Checked before the body is read: an unknown upload is NoSuchUpload (unless it
+        // was completed into the key's current object: a retry), a failed condition 412.
+        {
+            let idx = self.director.read_index();
+            match idx.upload(bucket, key, &id) {
+                Ok(_) => condition.check(&idx, bucket, key)?,
+                Err(e) => {
+                    completed_before(&idx, bucket, key, &id, None).ok_or(e)?;
+                }
+            }
+        }
         let body = super::body::read_small(req, COMPLETE_XML_BYTES_MAX, |max| {
             malformed(format!("the body is larger than {max} bytes"))
         })?;
         let text = String::from_utf8(body).map_err(|_| malformed("not UTF-8".into()))?;
-        let parts = parse_complete(&text)?;
-        let m = self.director.complete_upload(bucket, key, &id, &parts)?;
+        let (parts, sums) = parse_complete(&text)?;
+        let m = self
+            .director
+            .complete_upload(bucket, key, &id, &parts, &sums, &condition)?;
         let host = req.header("host").unwrap_or("localhost");
         let path = format!(
             "/{}/{}",
@@ -252,6 +274,10 @@ impl DirectorApi {
             .elem("Bucket", bucket)
             .elem("Key", key)
             .elem("ETag", &format!("\"{}\"", m.etag));
+        if let Some((alg, value)) = &m.checksum {
+            d.elem(&Algorithm::element(alg), value)
+                .elem("ChecksumType", "COMPOSITE");
+        }
         let r = xml(d.finish("CompleteMultipartUploadResult"));
         Ok(super::object_versions::with_version_id(
             r,
@@ -291,8 +317,11 @@ impl DirectorApi {
                 .elem("PartNumber", &n.to_string())
                 .elem("LastModified", &iso8601(p.mtime_ms))
                 .elem("ETag", &format!("\"{}\"", p.etag))
-                .elem("Size", &p.size.to_string())
-                .close("Part");
+                .elem("Size", &p.size.to_string());
+            if let (Some(alg), Some(sum)) = (&up.checksum_algorithm, &p.checksum) {
+                d.elem(&Algorithm::element(alg), sum);
+            }
+            d.close("Part");
         }
         Ok(xml(d.finish("ListPartsResult")))
     }
@@ -350,11 +379,43 @@ impl DirectorApi {
     }
 }
 
-/// `[(part number, etag)]` from a CompleteMultipartUpload document. Each `<Part>` needs
-/// exactly one `<PartNumber>` and one `<ETag>`; other elements in a part (the
-/// `<ChecksumCRC32>`... that SDKs add) are accepted and ignored; anything else in the
-/// root is refused.
-pub fn parse_complete(text: &str) -> Result<Vec<(u32, String)>> {
+/// The checksum algorithm CreateMultipartUpload asks for (`x-amz-checksum-algorithm`), with
+/// S3's composite type: each part carries its checksum, the object the checksum of theirs.
+/// The full-object type (`x-amz-checksum-type: FULL_OBJECT`, and CRC64NVME, which has only
+/// that type) is not offered.
+fn upload_checksum_algorithm(req: &Request<'_>) -> Result<Option<Algorithm>> {
+    let kind = req.header("x-amz-checksum-type").map(str::trim);
+    let Some(name) = req.header("x-amz-checksum-algorithm").map(str::trim) else {
+        return match kind {
+            None => Ok(None),
+            Some(_) => Err(invalid(
+                "x-amz-checksum-type needs x-amz-checksum-algorithm".into(),
+            )),
+        };
+    };
+    let alg = Algorithm::from_name(&name.to_ascii_lowercase())
+        .ok_or_else(|| invalid(format!("unknown x-amz-checksum-algorithm {name:?}")))?;
+    let full_object = match kind {
+        None => alg == Algorithm::Crc64Nvme,
+        Some(k) if k.eq_ignore_ascii_case("COMPOSITE") => false,
+        Some(k) if k.eq_ignore_ascii_case("FULL_OBJECT") => true,
+        Some(k) => return Err(invalid(format!("unknown x-amz-checksum-type {k:?}"))),
+    };
+    if full_object {
+        return Err(DirectorError::NotImplemented(format!(
+            "full-object checksums of multipart uploads ({} FULL_OBJECT); use CRC32, CRC32C, \
+             SHA1 or SHA256 with the COMPOSITE type",
+            alg.name().to_uppercase()
+        )));
+    }
+    Ok(Some(alg))
+}
+
+/// `[(part number, etag)]` from a CompleteMultipartUpload document, and the checksums
+/// listed with the parts (`<ChecksumCRC32>`... that SDKs add). Each `<Part>` needs
+/// exactly one `<PartNumber>` and one `<ETag>`; other elements in a part are accepted and
+/// ignored; anything else in the root is refused.
+pub fn parse_complete(text: &str) -> Result<(Vec<(u32, String)>, ListedChecksums)> {
     let root = xmlparse::parse(text).map_err(malformed)?;
     if root.name != "CompleteMultipartUpload" {
         return Err(malformed(format!(
@@ -363,6 +424,7 @@ pub fn parse_complete(text: &str) -> Result<Vec<(u32, String)>> {
         )));
     }
     let mut out = Vec::with_capacity(root.children.len());
+    let mut sums = ListedChecksums::new();
     for p in &root.children {
         if p.name != "Part" {
             return Err(malformed(format!("unexpected element <{}>", p.name)));
@@ -381,8 +443,15 @@ pub fn parse_complete(text: &str) -> Result<Vec<(u32, String)>> {
             .one_text("ETag")
             .ok_or_else(|| malformed(format!("part {n} needs one <ETag>")))?;
         out.push((n, etag.to_string()));
+        for c in &p.children {
+            let alg = c.name.strip_prefix("Checksum").map(str::to_ascii_lowercase);
+            if let Some(alg) = alg.filter(|a| Algorithm::from_name(a).is_some()) {
+                let value = c.text.trim().to_string();
+                sums.insert(n, (alg, value));
+            }
+        }
     }
-    Ok(out)
+    Ok((out, sums))
 }
 
 /// `bytes=first-last` (both given, inclusive) within an object of `size` bytes, as
@@ -418,7 +487,9 @@ mod tests {
     #[test]
     fn complete_documents() {
         let ok = "<CompleteMultipartUpload><Part><PartNumber>2</PartNumber><ETag>\"ab\"</ETag><ChecksumCRC32>x</ChecksumCRC32></Part></CompleteMultipartUpload>";
-        assert_eq!(parse_complete(ok).unwrap(), [(2, "\"ab\"".to_string())]);
+        let (parts, sums) = parse_complete(ok).unwrap();
+        assert_eq!(parts, [(2, "\"ab\"".to_string())]);
+        assert_eq!(sums[&2], ("crc32".to_string(), "x".to_string()));
         let code = |doc: &str| parse_complete(doc).unwrap_err().status_and_code().1;
         assert_eq!(code("<Other/>"), "MalformedXML");
         assert_eq!(

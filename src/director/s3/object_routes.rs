@@ -104,9 +104,10 @@ pub(super) fn subresource(
         ("GET", Target::Object(..)) => RESPONSE_OVERRIDES
             .iter()
             .map(|(param, _)| *param)
-            .chain(["versionId"])
+            .chain(["versionId", "partNumber"])
             .collect(),
-        ("HEAD", Target::Object(..)) | ("DELETE", Target::Object(..)) => vec!["versionId"],
+        ("HEAD", Target::Object(..)) => vec!["versionId", "partNumber"],
+        ("DELETE", Target::Object(..)) => vec!["versionId"],
         _ => Vec::new(),
     };
     refuse_unknown_params(req, &allowed)?;
@@ -569,6 +570,7 @@ impl DirectorApi {
                 exists()?;
                 Ok(Response::empty(204))
             }
+            ("GET", "attributes") => self.object_attributes(bucket, key, req),
             _ => Err(DirectorError::NotImplemented(format!(
                 "{method} on the object's ?{sub} sub-resource"
             ))),
@@ -668,8 +670,9 @@ impl DirectorApi {
             meta,
             headers,
             condition: write_condition(req)?,
-            // The bytes are the source's, so is their checksum.
+            // The bytes are the source's, so are their checksum and part boundaries.
             checksum: src.checksum.clone(),
+            parts: src.parts.clone(),
         };
         self.director.check_live_stores()?;
         let m = self
@@ -816,6 +819,8 @@ mod tests {
             manifest: crate::hash::Hash::of(b""),
             checksum: None,
             version: None,
+            upload_id: None,
+            parts: Vec::new(),
         }
     }
 

@@ -222,9 +222,11 @@ fn write_journal(
         }
     }
     for (b, (created, versioned)) in &buckets {
+        // Manifests do not name owners: recovered buckets are the admin keys'.
         records.push(Record::BucketCreate {
             bucket: b.clone(),
             created: *created,
+            owner: None,
         });
         if *versioned {
             records.push(Record::BucketVersioning {

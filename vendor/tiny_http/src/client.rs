@@ -70,8 +70,10 @@ enum ReadError {
 enum LineError {
     /// Longer than the bound given.
     TooLong,
-    /// A CR that does not end the line, or a byte outside ASCII.
+    /// A CR that does not end the line.
     Malformed,
+    /// A byte outside ASCII (say a raw UTF-8 `x-amz-meta-*` value).
+    NotAscii,
     /// The head's deadline (`Limits::head_timeout`) passed after its first byte.
     TimedOut,
     /// No byte of a request came within the idle timeout, or the client closed.
@@ -173,8 +175,11 @@ fn read_head_line(
             if out.last() == Some(&b'\r') {
                 out.pop();
             }
-            if out.iter().any(|&b| b == b'\r' || !b.is_ascii()) {
+            if out.contains(&b'\r') {
                 return Err(LineError::Malformed);
+            }
+            if !out.is_ascii() {
+                return Err(LineError::NotAscii);
             }
             return Ok(());
         }
@@ -297,7 +302,8 @@ impl ClientConnection {
     /// dpyfs: answers `status` with a one-line reason and `Connection: close`, then closes
     /// the connection (lingering).
     fn refuse(&mut self, status: u16, version: HTTPVersion, why: &str) {
-        log::debug!(
+        // dpyfs: at INFO, so that a refused client shows in the log without RUST_LOG.
+        log::info!(
             "refused a request from {:?}: {} {}",
             self.remote_addr,
             status,
@@ -367,6 +373,12 @@ fn read_head(
     let line_error = |e: LineError, version: &HTTPVersion, too_long: (u16, &'static str)| match e {
         LineError::TooLong => ReadError::Refused(too_long.0, version.clone(), too_long.1),
         LineError::Malformed => ReadError::Refused(400, version.clone(), "malformed request head"),
+        LineError::NotAscii => ReadError::Refused(
+            400,
+            version.clone(),
+            "the request head holds a byte outside ASCII: header values (x-amz-meta-* too) \
+             must be ASCII; encode other text first (RFC 2047, or percent-encoding)",
+        ),
         LineError::TimedOut => ReadError::Refused(
             408,
             version.clone(),

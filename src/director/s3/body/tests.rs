@@ -598,6 +598,16 @@ fn aws_chunked_is_dropped_from_the_stored_content_encoding() {
         Some("gzip")
     );
     assert_eq!(stored_content_encoding("gzip").as_deref(), Some("gzip"));
+    // Without aws-chunked, the value is the object's own, byte for byte.
+    assert_eq!(
+        stored_content_encoding("deflate, gzip").as_deref(),
+        Some("deflate, gzip")
+    );
+    assert_eq!(
+        stored_content_encoding("gzip,aws-chunked,br").as_deref(),
+        Some("gzip, br")
+    );
+    assert_eq!(stored_content_encoding(" "), None);
 }
 
 #[test]
