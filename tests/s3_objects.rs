@@ -540,9 +540,9 @@ fn sub_resources_clients_probe() {
     // Changing settings dpyfs does not have is refused; removing them succeeds.
     let r = request(
         "PUT",
-        &url(&c, "probe?versioning"),
+        &url(&c, "probe?cors"),
         &[],
-        Some(b"<VersioningConfiguration><Status>Enabled</Status></VersioningConfiguration>"),
+        Some(b"<CORSConfiguration><CORSRule></CORSRule></CORSConfiguration>"),
     )
     .unwrap();
     assert_eq!((r.status, code_of(&r).as_str()), (501, "NotImplemented"));

@@ -6,7 +6,7 @@ use dpyfs::chunker::Chunking;
 mod daemon;
 
 use dpyfs::cli;
-use dpyfs::director::{self, DirectorConfig, Replication};
+use dpyfs::director::{self, DirectorConfig, LIFECYCLE_DAY_ENV, Replication};
 use dpyfs::http::is_loopback;
 use dpyfs::human::parse_size;
 use std::path::PathBuf;
@@ -220,6 +220,12 @@ fn config(m: &getopts::Matches) -> Result<DirectorConfig, String> {
     }
     if let Some(s) = cli::opt_value(m, "multipart-max-age", secs)? {
         c.multipart_max_age_secs = s;
+    }
+    // Not a flag: a day shorter than 86400 s exists for tests of lifecycle rules only.
+    if let Ok(v) = std::env::var(LIFECYCLE_DAY_ENV) {
+        c.lifecycle_day_secs = v.parse::<u64>().ok().filter(|n| *n > 0).ok_or_else(|| {
+            format!("{LIFECYCLE_DAY_ENV}={v:?}: give a positive number of seconds")
+        })?;
     }
     cli::apply_http_flags(m, &mut c.http)?;
     cli::apply_tls_client_flags(m, c.http.tls.as_ref())?;

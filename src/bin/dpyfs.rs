@@ -242,9 +242,11 @@ fn recover_main(args: &[String]) -> ExitCode {
         dpyfs::director::upkeep::recover::recover(&stores, std::path::Path::new(&data), token).map(|r| {
             format!(
                 "recovered {} objects in {} buckets from {} manifests on {} stores ({} chunks listed)\n\
+                 {} noncurrent versions kept in versioned buckets\n\
                  {} older versions skipped, {} bad manifests, {} chunks unreadable\n\
                  note: objects deleted whose manifests were not yet garbage-collected are among the {} objects",
-                r.objects, r.buckets, r.manifests, r.stores, r.chunks_listed, r.older_versions,
+                r.objects, r.buckets, r.manifests, r.stores, r.chunks_listed, r.noncurrent_versions,
+                r.older_versions,
                 r.bad_manifests, r.unreadable, r.objects
             )
         }),

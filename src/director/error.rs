@@ -11,6 +11,15 @@ pub enum DirectorError {
         bucket: String,
         key: String,
     },
+    /// The version asked for is a delete marker: a GET of the key (404 NoSuchKey), or of
+    /// the marker's version id (405 MethodNotAllowed). Answered with
+    /// `x-amz-delete-marker: true` and the marker's `x-amz-version-id`.
+    DeleteMarker {
+        key: String,
+        /// The marker's version id as S3 writes it (`null` for the null marker).
+        version: String,
+        by_version: bool,
+    },
     BucketAlreadyOwnedByYou(String),
     BucketNotEmpty(String),
     InvalidBucketName(String),
@@ -76,6 +85,10 @@ impl DirectorError {
         match self {
             NoSuchBucket(_) => (404, "NoSuchBucket"),
             NoSuchKey { .. } => (404, "NoSuchKey"),
+            DeleteMarker {
+                by_version: false, ..
+            } => (404, "NoSuchKey"),
+            DeleteMarker { .. } => (405, "MethodNotAllowed"),
             BucketAlreadyOwnedByYou(_) => (409, "BucketAlreadyOwnedByYou"),
             BucketNotEmpty(_) => (409, "BucketNotEmpty"),
             InvalidBucketName(_) => (400, "InvalidBucketName"),
@@ -108,6 +121,9 @@ impl fmt::Display for DirectorError {
         match self {
             NoSuchBucket(b) => write!(f, "the bucket '{b}' does not exist"),
             NoSuchKey { bucket, key } => write!(f, "no object '{key}' in bucket '{bucket}'"),
+            DeleteMarker { key, version, .. } => {
+                write!(f, "the version {version} of '{key}' is a delete marker")
+            }
             BucketAlreadyOwnedByYou(b) => write!(f, "the bucket '{b}' already exists"),
             BucketNotEmpty(b) => {
                 write!(f, "the bucket '{b}' is not empty; delete its objects first")

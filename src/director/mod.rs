@@ -22,6 +22,10 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+/// A lifecycle rule's day in seconds.
+pub const LIFECYCLE_DAY_SECS_DEFAULT: u64 = 86_400;
+/// The environment variable that shortens a lifecycle day, for tests (read by the binary).
+pub const LIFECYCLE_DAY_ENV: &str = "DPYFS_TEST_DAY_SECONDS";
 /// Default number of copies of every chunk.
 pub const REPLICAS_DEFAULT: usize = 2;
 /// Default age an unreferenced chunk must reach before it is deleted.
@@ -70,6 +74,9 @@ pub struct DirectorConfig {
     /// The token directors present to each other (`--peer-token-file`; the store token
     /// when not given).
     pub peer_token_file: Option<PathBuf>,
+    /// The length of a lifecycle rule's day in seconds: 86400, shorter only in tests
+    /// (`DPYFS_TEST_DAY_SECONDS`).
+    pub lifecycle_day_secs: u64,
 }
 
 impl DirectorConfig {
@@ -104,6 +111,7 @@ impl DirectorConfig {
             replication: Replication::Chain,
             peers: Vec::new(),
             peer_token_file: None,
+            lifecycle_day_secs: LIFECYCLE_DAY_SECS_DEFAULT,
         }
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// The store poller (liveness, new members, lost stores trigger repair), the repair
-/// loop and the expiry of abandoned multipart uploads.
+/// loop, the expiry of abandoned multipart uploads and the buckets' lifecycle rules.
 fn spawn_background(d: &Arc<Director>) -> Result<()> {
     let poller = Arc::clone(d);
     std::thread::Builder::new()
@@ -41,6 +41,11 @@ fn spawn_background(d: &Arc<Director>) -> Result<()> {
         .name("repair".into())
         .spawn(move || repairer.repair_loop())
         .map_err(|e| DirectorError::Internal(format!("cannot start repair: {e}")))?;
+    let lifecycle = Arc::clone(d);
+    std::thread::Builder::new()
+        .name("lifecycle".into())
+        .spawn(move || lifecycle.lifecycle_loop())
+        .map_err(|e| DirectorError::Internal(format!("cannot start lifecycle: {e}")))?;
     if d.cfg.multipart_max_age_secs > 0 {
         let expiry = Arc::clone(d);
         std::thread::Builder::new()

@@ -213,6 +213,8 @@ pub struct Daemon {
     pub netns: Option<String>,
     /// The address its URL names: 127.0.0.1 unless it runs on a board.
     pub host: String,
+    /// Environment variables set for the daemon (besides RUST_LOG), at each (re)start.
+    pub env: Vec<(String, String)>,
     child: Option<Child>,
     /// Every PID this value started: checked on drop, so a daemon the test lost track
     /// of fails the test instead of outliving it.
@@ -276,6 +278,7 @@ impl Daemon {
             fd_limit: None,
             netns: None,
             host: "127.0.0.1".into(),
+            env: Vec::new(),
             child: None,
             pids: Vec::new(),
         }
@@ -363,6 +366,7 @@ impl Daemon {
         };
         let child = cmd
             .args(&self.args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .env(
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or("info".into()),

@@ -313,6 +313,7 @@ impl Director {
             headers: up.headers.clone(),
             chunks,
             manifest: String::new(),
+            version: None,
             checksum: composite_checksum(up, &kept)?,
             upload_id: None,
             parts: kept,

@@ -16,6 +16,7 @@ pub use crate::director::meta::condition::{WriteCondition, precondition_failed};
 use crate::director::meta::index::{ObjectMeta, Prepared};
 use crate::director::meta::manifest::{self, Manifest};
 use crate::director::meta::records::{ChunkRef, ObjectPart, ObjectRecord, Record};
+use crate::director::meta::versions::{Versioning, new_version_id};
 use crate::director::s3::body::{self, CheckedBody};
 use crate::director::{Director, Replication};
 use crate::hash::{Hash, to_hex};
@@ -192,6 +193,7 @@ impl Director {
             manifest: String::new(),
             inline: inline.is_some(),
             checksum: new.checksum.clone(),
+            version: None,
             upload_id: None,
             parts: new.parts.clone(),
         };
@@ -234,7 +236,10 @@ impl Director {
 
     /// Writes the manifest chunk of `record` (pinned in `pins`), carrying `inline` (the
     /// body of an inline object), and returns the record with its `manifest` field set,
-    /// ready to be journaled.
+    /// ready to be journaled. Every new object version (PUT, copy, completed upload)
+    /// passes here, so this is also where it gets its version id: in a bucket with
+    /// versioning enabled, before the manifest is written, so that the manifest names the
+    /// version (`dpyfs recover` reads it back).
     pub fn write_manifest(
         &self,
         bucket: &str,
@@ -244,12 +249,23 @@ impl Director {
         pins: &mut super::pins::Pins<'_>,
     ) -> Result<ObjectRecord> {
         record.manifest = String::new();
+        record.version = self.new_version(bucket, key, record.mtime);
         let m = manifest::encode(&Manifest::new(bucket, key, record.clone(), inline));
         let mh = Hash::of(&m);
         pins.pin(mh);
         self.replicate(&mh, &m)?;
         record.manifest = mh.to_hex();
         Ok(record)
+    }
+
+    /// The version id a new version of `bucket/key` gets: a new one when the bucket has
+    /// versioning enabled, else None (the `null` version).
+    pub fn new_version(&self, bucket: &str, key: &str, now_ms: u64) -> Option<String> {
+        let enabled = self
+            .read_index()
+            .bucket(bucket)
+            .is_ok_and(|b| b.versioning == Versioning::Enabled);
+        enabled.then(|| new_version_id(bucket, key, now_ms))
     }
 
     pub fn check_live_stores(&self) -> Result<()> {

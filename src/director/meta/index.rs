@@ -7,6 +7,7 @@
 //! old journals. An unknown record type or version is refused, never skipped.
 
 use super::condition::{WriteCondition, precondition_failed};
+use super::records::LifecycleRule;
 use super::records::{
     ChunkRef, Member, ObjectPart, ObjectRecord, RECORD_VERSION, Record, chunks_from_record,
     chunks_to_record,
@@ -31,6 +32,68 @@ pub const STORED_HEADERS: &[&str] = &[
     "content-language",
     "expires",
 ];
+/// A bucket's versioning status (GetBucketVersioning).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Versioning {
+    /// Never enabled: objects have the `null` version only.
+    #[default]
+    Off,
+    Enabled,
+    /// Enabled once, now suspended: new writes make `null` versions, older ones stay.
+    Suspended,
+}
+
+impl Versioning {
+    pub fn parse(s: &str) -> Option<Versioning> {
+        match s {
+            "Enabled" => Some(Versioning::Enabled),
+            "Suspended" => Some(Versioning::Suspended),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> Option<&'static str> {
+        match self {
+            Versioning::Off => None,
+            Versioning::Enabled => Some("Enabled"),
+            Versioning::Suspended => Some("Suspended"),
+        }
+    }
+}
+
+/// One version of a key: an object, or a delete marker.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Version {
+    Object(Arc<ObjectMeta>),
+    /// `version` None: the `null` marker.
+    Marker {
+        version: Option<String>,
+        mtime_ms: u64,
+    },
+}
+
+impl Version {
+    /// The version id; None is `null`.
+    pub fn id(&self) -> Option<&str> {
+        match self {
+            Version::Object(o) => o.version.as_deref(),
+            Version::Marker { version, .. } => version.as_deref(),
+        }
+    }
+
+    /// The version id as S3 writes it (`null` for the null version).
+    pub fn id_text(&self) -> &str {
+        self.id().unwrap_or("null")
+    }
+
+    pub fn mtime_ms(&self) -> u64 {
+        match self {
+            Version::Object(o) => o.mtime_ms,
+            Version::Marker { mtime_ms, .. } => *mtime_ms,
+        }
+    }
+}
+
 /// An object version, in memory.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ObjectMeta {
@@ -53,6 +116,8 @@ pub struct ObjectMeta {
     /// The checksum the client sent and the director verified: (algorithm, base64 value),
     /// e.g. ("crc32", "NhCmhg=="). Returned as `x-amz-checksum-<algorithm>`.
     pub checksum: Option<(String, String)>,
+    /// The version id; None is the `null` version (see `versions.rs`).
+    pub version: Option<String>,
     /// The multipart upload completed into this object (`ObjectRecord::upload_id`).
     pub upload_id: Option<String>,
     /// A multipart object's parts (`ObjectRecord::parts`); empty for a single part.
@@ -64,7 +129,15 @@ pub struct Bucket {
     pub created_ms: u64,
     /// The access key that created it (`Record::BucketCreate::owner`); None: the admins'.
     pub owner: Option<String>,
+    /// The current object version of every key that has one.
     pub objects: BTreeMap<String, Arc<ObjectMeta>>,
+    /// The other versions of a key, newest first: a current delete marker first when
+    /// the key has no current object, then the noncurrent versions (`versions.rs`).
+    /// Empty in a bucket that never had versioning.
+    pub history: BTreeMap<String, Vec<Version>>,
+    pub versioning: Versioning,
+    /// Lifecycle rules (`PutBucketLifecycleConfiguration`); empty when none.
+    pub lifecycle: Vec<LifecycleRule>,
 }
 
 impl ObjectMeta {
@@ -80,6 +153,7 @@ impl ObjectMeta {
             manifest: self.manifest.to_hex(),
             inline: self.inline,
             checksum: self.checksum.clone(),
+            version: self.version.clone(),
             upload_id: self.upload_id.clone(),
             parts: self.parts.clone(),
         }
@@ -112,6 +186,7 @@ impl ObjectMeta {
                 .ok_or_else(|| format!("bad manifest name {:?}", r.manifest))?,
             inline: r.inline,
             checksum: r.checksum.clone(),
+            version: r.version.clone(),
             upload_id: r.upload_id.clone(),
             parts: r.parts.clone(),
         })
@@ -217,15 +292,26 @@ impl Index {
             }
             Record::BucketDelete { bucket } => {
                 let b = self.bucket(bucket)?;
-                if !b.objects.is_empty() {
+                if !b.objects.is_empty() || !b.history.is_empty() {
                     return Err(DirectorError::BucketNotEmpty(bucket.clone()));
                 }
             }
             Record::ObjectPut { bucket, .. } => {
                 self.bucket(bucket)?;
             }
-            Record::ObjectDelete { bucket, .. } => {
+            Record::ObjectDelete { bucket, .. }
+            | Record::DeleteMarker { bucket, .. }
+            | Record::BucketLifecycle { bucket, .. } => {
                 self.bucket(bucket)?;
+            }
+            Record::BucketVersioning { bucket, status } => {
+                self.bucket(bucket)?;
+                Versioning::parse(status).ok_or_else(|| {
+                    DirectorError::BadRequest(
+                        "MalformedXML",
+                        format!("versioning status {status:?}: use Enabled or Suspended"),
+                    )
+                })?;
             }
             Record::StoreAdd { weight, .. } if !(weight.is_finite() && *weight > 0.0) => {
                 return Err(DirectorError::BadRequest(
@@ -286,7 +372,7 @@ impl Index {
                     Bucket {
                         created_ms: *created,
                         owner: owner.clone(),
-                        objects: BTreeMap::new(),
+                        ..Bucket::default()
                     },
                 );
             }
@@ -301,13 +387,12 @@ impl Index {
                     .buckets
                     .get_mut(bucket)
                     .ok_or_else(|| format!("object in missing bucket '{bucket}'"))?;
-                b.objects.insert(key.clone(), meta);
+                b.put_version(key, meta);
             }
-            Record::ObjectDelete { bucket, key } => {
-                if let Some(b) = self.buckets.get_mut(bucket) {
-                    b.objects.remove(key);
-                }
-            }
+            Record::ObjectDelete { .. }
+            | Record::DeleteMarker { .. }
+            | Record::BucketVersioning { .. }
+            | Record::BucketLifecycle { .. } => self.apply_versions(p.record),
             Record::StoreAdd {
                 id,
                 url,
@@ -443,6 +528,8 @@ impl Index {
             if let Some(owner) = &b.owner {
                 entry["owner"] = owner.clone().into();
             }
+            b.versions_to_snapshot(&mut entry)
+                .map_err(|e| format!("bucket '{name}': {e}"))?;
             buckets.insert(name.clone(), entry);
         }
         let mut state =
@@ -471,7 +558,7 @@ impl Index {
             let mut bucket = Bucket {
                 created_ms,
                 owner,
-                objects: BTreeMap::new(),
+                ..Bucket::default()
             };
             let objects = b
                 .get("objects")
@@ -484,6 +571,9 @@ impl Index {
                     .map_err(|e| format!("object '{name}/{k}': {e}"))?;
                 bucket.objects.insert(k.clone(), Arc::new(meta));
             }
+            bucket
+                .versions_from_snapshot(b)
+                .map_err(|e| format!("bucket '{name}': {e}"))?;
             idx.buckets.insert(name.clone(), bucket);
         }
         if let Some(m) = v.get("members") {
@@ -499,7 +589,7 @@ impl Index {
 }
 
 /// The common prefix `key` rolls up into, if the delimiter occurs after `prefix`.
-fn delimiter_cut<'a>(key: &'a str, prefix: &str, delimiter: &str) -> Option<&'a str> {
+pub(super) fn delimiter_cut<'a>(key: &'a str, prefix: &str, delimiter: &str) -> Option<&'a str> {
     if delimiter.is_empty() {
         return None;
     }
@@ -562,6 +652,7 @@ mod tests {
             manifest: h,
             inline: false,
             checksum: None,
+            version: None,
             upload_id: None,
             parts: Vec::new(),
         }
@@ -759,7 +850,8 @@ mod tests {
                 &i,
                 &Record::ObjectDelete {
                     bucket: "nope".into(),
-                    key: "k".into()
+                    key: "k".into(),
+                    version: None,
                 }
             ),
             Err(DirectorError::NoSuchBucket(_))

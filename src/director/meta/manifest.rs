@@ -99,6 +99,7 @@ mod tests {
             checksum: Some(("crc64nvme".into(), "AAAAAAAAAAA=".into())),
             upload_id: None,
             parts: Vec::new(),
+            version: None,
         }
     }
 

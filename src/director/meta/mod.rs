@@ -8,3 +8,4 @@ pub mod manifest;
 pub mod records;
 pub mod upload_index;
 pub mod uploads;
+pub mod versions;

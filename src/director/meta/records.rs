@@ -72,6 +72,10 @@ pub struct ObjectRecord {
     /// `[algorithm, base64 value]` of the verified x-amz-checksum-*; absent if none was sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checksum: Option<(String, String)>,
+    /// The version id (`meta::versions::new_version_id`) in a bucket with versioning
+    /// enabled; absent: the `null` version (every object of an unversioned bucket).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
     /// The multipart upload this object was completed from, if any: a client that repeats
     /// CompleteMultipartUpload after a lost answer gets the same answer while the key
     /// still holds this object. Absent for objects written in one PUT or copied.
@@ -118,9 +122,35 @@ pub enum Record {
         key: String,
         object: ObjectRecord,
     },
+    /// Removes one version of `key` for good: `version`, or when absent the `null`
+    /// version (in an unversioned bucket, the object). The next newer version left
+    /// becomes current.
     ObjectDelete {
         bucket: String,
         key: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        version: Option<String>,
+    },
+    /// A DELETE without a version id in a versioned bucket: a delete marker becomes the
+    /// current version (`version` absent: the `null` marker of a suspended bucket, which
+    /// replaces the `null` version).
+    DeleteMarker {
+        bucket: String,
+        key: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        version: Option<String>,
+        /// Unix ms.
+        mtime: u64,
+    },
+    /// PutBucketVersioning: `status` is `Enabled` or `Suspended`.
+    BucketVersioning {
+        bucket: String,
+        status: String,
+    },
+    /// PutBucketLifecycleConfiguration (`rules` not empty) or its DELETE (empty).
+    BucketLifecycle {
+        bucket: String,
+        rules: Vec<LifecycleRule>,
     },
     /// A store joins: identity from its `store.json`, placement zone and weight.
     StoreAdd {
@@ -182,6 +212,28 @@ pub enum Record {
         key: String,
         upload_id: String,
     },
+}
+
+/// One lifecycle rule, as journaled and in snapshots: what of the versions under
+/// `prefix` the director's upkeep removes.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct LifecycleRule {
+    #[serde(default)]
+    pub id: String,
+    #[serde(default)]
+    pub prefix: String,
+    pub enabled: bool,
+    /// NoncurrentVersionExpiration: days after a version became noncurrent...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub noncurrent_days: Option<u64>,
+    /// ...except the newest this many noncurrent versions, which are kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub newer_noncurrent: Option<u64>,
+    /// Expiration/ExpiredObjectDeleteMarker: a delete marker that is the only version
+    /// left of its key is removed.
+    #[serde(default)]
+    pub expired_marker: bool,
 }
 
 /// A store that belongs to the cluster, as journaled.

@@ -181,7 +181,7 @@ impl Index {
                     .buckets
                     .get_mut(bucket)
                     .ok_or_else(|| format!("object in missing bucket '{bucket}'"))?;
-                b.objects.insert(key.clone(), meta);
+                b.put_version(key, meta);
             }
             Record::UploadAbort {
                 bucket,

@@ -362,6 +362,7 @@ mod tests {
             manifest: h,
             inline: false,
             checksum: None,
+            version: None,
             upload_id: None,
             parts: Vec::new(),
         };

@@ -10,6 +10,7 @@ use super::object_routes::{
     check_acl_headers, owner, read_preconditions, refuse_unknown_params, response_overrides,
     stored_headers, subresource, user_meta, write_condition,
 };
+use super::object_versions::{delete_record, object_to_read, requested_version, with_version_id};
 use super::target::{Target, object_headers, parse_target, xml};
 use crate::director::data::scatter::NewObject;
 use crate::director::error::{DirectorError, Result};
@@ -319,6 +320,11 @@ impl DirectorApi {
         if let DirectorError::InvalidRange { size } = e {
             r = r.with_header("Content-Range", format!("bytes */{size}"));
         }
+        if let DirectorError::DeleteMarker { version, .. } = e {
+            r = r
+                .with_header("x-amz-delete-marker", "true")
+                .with_header("x-amz-version-id", version.clone());
+        }
         if code == "ServiceUnavailable" {
             r = r.with_header(
                 "Retry-After",
@@ -396,7 +402,7 @@ impl DirectorApi {
             ),
             ("GET", Target::Object(b, k)) => ("get_object", self.get_object(&b, &k, req, true)),
             ("HEAD", Target::Object(b, k)) => ("head_object", self.get_object(&b, &k, req, false)),
-            ("DELETE", Target::Object(b, k)) => ("delete_object", self.delete_object(b, k)),
+            ("DELETE", Target::Object(b, k)) => ("delete_object", self.delete_object(b, k, req)),
             (m, _) => (
                 "other",
                 Err(DirectorError::MethodNotAllowed(format!(
@@ -500,8 +506,10 @@ impl DirectorApi {
         };
         // A signed streaming body's chunk signatures are checked through `chain`.
         let mut body = body::open(req, chain)?;
+        let bucket = new.bucket.clone();
         let m = self.director.put_object(new, &mut body)?;
         let mut r = Response::empty(200).with_header("ETag", format!("\"{}\"", m.etag));
+        r = with_version_id(r, self.versioning_of(&bucket), &m);
         if let Some((alg, value)) = &m.checksum {
             r = r.with_header(&format!("x-amz-checksum-{alg}"), value.clone());
         }
@@ -515,7 +523,12 @@ impl DirectorApi {
         req: &Request<'_>,
         with_body: bool,
     ) -> Result<Response> {
-        let m = self.director.read_index().object(bucket, key)?;
+        let version = requested_version(req)?;
+        let (m, versioning) = {
+            let idx = self.director.read_index();
+            let m = object_to_read(&idx, bucket, key, version.as_ref().map(Option::as_deref))?;
+            (m, idx.bucket(bucket)?.versioning)
+        };
         if let Some(r) = read_preconditions(req, &m)? {
             return Ok(r);
         }
@@ -537,6 +550,7 @@ impl DirectorApi {
             Response::new(status, Body::Stream(body, Some(end - start))),
             &m,
         );
+        r = with_version_id(r, versioning, &m);
         // As S3: the stored checksum only when asked for, and only for the whole object.
         let asked = req
             .header("x-amz-checksum-mode")
@@ -567,11 +581,15 @@ impl DirectorApi {
         Ok(r)
     }
 
-    fn delete_object(&self, bucket: String, key: String) -> Result<Response> {
+    /// DeleteObject: the object, a delete marker, or one version (`?versionId=`).
+    fn delete_object(&self, bucket: String, key: String, req: &Request<'_>) -> Result<Response> {
+        let version = requested_version(req)?;
+        let (record, answer) = delete_record(&self.director.read_index(), &bucket, &key, version)?;
         // Deleting a missing key succeeds, as in S3; a missing bucket does not.
-        self.director
-            .commit(&Record::ObjectDelete { bucket, key })?;
-        Ok(Response::empty(204))
+        if let Some(rec) = record {
+            self.director.commit(&rec)?;
+        }
+        Ok(answer.headers(Response::empty(204)))
     }
 }
 

@@ -8,7 +8,9 @@ pub mod auth;
 pub mod body;
 pub mod multipart_routes;
 pub mod object_routes;
+pub mod object_versions;
 pub mod target;
+pub mod version_routes;
 
 use crate::director::Director;
 use crate::metrics::Metrics;

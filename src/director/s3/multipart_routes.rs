@@ -207,7 +207,7 @@ impl DirectorApi {
         Ok(r)
     }
 
-    /// UploadPartCopy: `x-amz-copy-source: [/]bucket/key[?versionId=null]`, URL-encoded,
+    /// UploadPartCopy: `x-amz-copy-source: [/]bucket/key[?versionId=ID]`, URL-encoded,
     /// and optionally `x-amz-copy-source-range: bytes=first-last`.
     fn upload_part_copy(
         &self,
@@ -218,10 +218,15 @@ impl DirectorApi {
         src: &str,
         req: &Request<'_>,
     ) -> Result<Response> {
-        let (sb, sk) = parse_copy_source(src)?;
+        let (sb, sk, sv) = parse_copy_source(src)?;
         // The upload is checked first: an unknown upload is NoSuchUpload whatever the source.
         self.director.read_index().upload(bucket, key, id)?;
-        let m = self.director.read_index().object(&sb, &sk)?;
+        let m = super::object_versions::copy_source_object(
+            &self.director.read_index(),
+            &sb,
+            &sk,
+            sv.as_ref().map(Option::as_deref),
+        )?;
         check_copy_source_conditions(req, &m)?;
         let (start, end) = match req.header("x-amz-copy-source-range") {
             None => (0, m.size),
@@ -274,7 +279,12 @@ impl DirectorApi {
             d.elem(&Algorithm::element(alg), value)
                 .elem("ChecksumType", "COMPOSITE");
         }
-        Ok(xml(d.finish("CompleteMultipartUploadResult")))
+        let r = xml(d.finish("CompleteMultipartUploadResult"));
+        Ok(super::object_versions::with_version_id(
+            r,
+            self.versioning_of(bucket),
+            &m,
+        ))
     }
 
     fn list_parts(&self, bucket: &str, key: &str, req: &Request<'_>) -> Result<Response> {
@@ -510,11 +520,11 @@ mod tests {
     fn copy_sources_and_ranges() {
         assert_eq!(
             parse_copy_source("/src/a%20b/c").unwrap(),
-            ("src".to_string(), "a b/c".to_string())
+            ("src".to_string(), "a b/c".to_string(), None)
         );
         assert_eq!(
             parse_copy_source("src/k?versionId=null").unwrap(),
-            ("src".to_string(), "k".to_string())
+            ("src".to_string(), "k".to_string(), Some(None))
         );
         assert_eq!(
             parse_copy_source("src/k?versionId=3")

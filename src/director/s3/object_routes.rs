@@ -6,11 +6,14 @@
 //! something dpyfs does not have.
 
 use super::DirectorApi;
+use super::object_versions::{
+    Deleted, copy_source_object, delete_record, requested_version, with_version_id,
+};
 use super::target::{Target, xml};
 use crate::director::data::scatter::{Contents, NewObject, WriteCondition, precondition_failed};
 use crate::director::error::{DirectorError, Result};
 use crate::director::meta::index::{ObjectMeta, STORED_HEADERS, valid_bucket_name, validate_key};
-use crate::director::meta::records::Record;
+use crate::director::meta::versions::parse_version_id;
 use crate::http::{Request, Response, percent_decode};
 use crate::s3::xml::{self as x, Doc};
 use crate::timefmt::{iso8601, parse_http_date};
@@ -108,15 +111,8 @@ pub(super) fn subresource(
         _ => Vec::new(),
     };
     refuse_unknown_params(req, &allowed)?;
-    for (k, v) in pairs {
-        // Unversioned: the only version an object has is "null" (rclone asks for it).
-        if k == "versionId" && v != "null" {
-            return Err(DirectorError::BadRequest(
-                "InvalidArgument",
-                format!("invalid version id {v:?}: versioning is not enabled on this bucket"),
-            ));
-        }
-    }
+    // A version id of a shape no version has is 400 before anything is looked up.
+    requested_version(req)?;
     Ok(None)
 }
 
@@ -367,7 +363,7 @@ fn metadata_replaced(req: &Request<'_>) -> Result<bool> {
     }
 }
 
-fn read_small_body(req: &mut Request<'_>) -> Result<String> {
+pub(super) fn read_small_body(req: &mut Request<'_>) -> Result<String> {
     let body = super::body::read_small(req, XML_BODY_BYTES_MAX, |max| {
         DirectorError::BadRequest(
             "MaxMessageLengthExceeded",
@@ -377,14 +373,18 @@ fn read_small_body(req: &mut Request<'_>) -> Result<String> {
     String::from_utf8(body).map_err(|e| DirectorError::BodyRead(format!("not UTF-8: {e}")))
 }
 
-fn parse_xml(text: &str) -> Result<x::Element> {
+pub(super) fn parse_xml(text: &str) -> Result<x::Element> {
     x::parse(text).map_err(|e| {
         DirectorError::BadRequest("MalformedXML", format!("the XML body is malformed: {e}"))
     })
 }
 
+/// Where a copy reads from: bucket, key, and the version named (None: the current one;
+/// `Some(None)`: the `null` version).
+pub(super) type CopySource = (String, String, Option<Option<String>>);
+
 /// `x-amz-copy-source`: `bucket/key` or `/bucket/key`, URL-encoded, maybe `?versionId=`.
-pub(super) fn parse_copy_source(h: &str) -> Result<(String, String)> {
+pub(super) fn parse_copy_source(h: &str) -> Result<CopySource> {
     let bad = |why: &str| {
         DirectorError::BadRequest("InvalidArgument", format!("x-amz-copy-source {h:?}: {why}"))
     };
@@ -392,9 +392,12 @@ pub(super) fn parse_copy_source(h: &str) -> Result<(String, String)> {
         Some((p, q)) => (p, q.strip_prefix("versionId=")),
         None => (h, None),
     };
-    if version.is_some_and(|v| v != "null") || (h.contains('?') && version.is_none()) {
-        return Err(bad("only versionId=null exists: versioning is not enabled"));
+    if h.contains('?') && version.is_none() {
+        return Err(bad("only ?versionId= may follow the key"));
     }
+    let version = version
+        .map(crate::director::meta::versions::parse_version_id)
+        .transpose()?;
     let p = path.strip_prefix('/').unwrap_or(path);
     let (b, k) = p
         .split_once('/')
@@ -408,7 +411,7 @@ pub(super) fn parse_copy_source(h: &str) -> Result<(String, String)> {
         return Err(bad("the key is empty"));
     }
     validate_key(&key)?;
-    Ok((bucket, key))
+    Ok((bucket, key, version))
 }
 
 /// Bucket settings whose GET answers an empty or default document, as S3 does for a
@@ -585,6 +588,9 @@ impl DirectorApi {
     ) -> Result<Response> {
         let exists = || self.director.read_index().bucket(bucket).map(|_| ());
         match (method, sub) {
+            (_, "versioning") => self.versioning(method, bucket, req),
+            ("GET", "versions") => self.list_object_versions(bucket, req),
+            (_, "lifecycle") => self.lifecycle(method, bucket, req),
             ("GET" | "PUT", "acl") => {
                 exists()?;
                 acl(method, req)
@@ -598,8 +604,8 @@ impl DirectorApi {
                 remove_bucket_setting(sub)
             }
             _ => Err(DirectorError::NotImplemented(format!(
-                "{method} on the bucket's ?{sub} sub-resource (dpyfs offers no versioning, \
-                 policies, CORS, lifecycle, tagging, encryption or website settings)"
+                "{method} on the bucket's ?{sub} sub-resource (dpyfs offers no policies, \
+                 CORS, tagging, encryption or website settings)"
             ))),
         }
     }
@@ -613,7 +619,7 @@ impl DirectorApi {
         req: &mut Request<'_>,
     ) -> Result<Response> {
         let src_header = req.header("x-amz-copy-source").unwrap_or_default();
-        let (sb, sk) = parse_copy_source(src_header)?;
+        let (sb, sk, sv) = parse_copy_source(src_header)?;
         if req.header("x-amz-copy-source-range").is_some() {
             return Err(DirectorError::BadRequest(
                 "InvalidArgument",
@@ -625,7 +631,8 @@ impl DirectorApi {
             return Err(DirectorError::NotImplemented("object tags".into()));
         }
         check_acl_headers(req)?;
-        if sb == bucket && sk == key && !replace {
+        // Copying an older version onto its own key is how a version is restored.
+        if sb == bucket && sk == key && !replace && sv.is_none() {
             return Err(DirectorError::BadRequest(
                 "InvalidRequest",
                 "this copy request is illegal because it is trying to copy an object to itself \
@@ -639,7 +646,7 @@ impl DirectorApi {
         let src = {
             let idx = self.director.read_index();
             idx.bucket(&bucket)?;
-            let src = idx.object(&sb, &sk)?;
+            let src = copy_source_object(&idx, &sb, &sk, sv.as_ref().map(Option::as_deref))?;
             for c in &src.chunks {
                 pins.pin(c.hash);
             }
@@ -657,6 +664,7 @@ impl DirectorApi {
             let s = &src;
             (s.content_type.clone(), s.meta.clone(), s.headers.clone())
         };
+        let m_bucket = bucket.clone();
         let new = NewObject {
             bucket,
             key,
@@ -681,7 +689,12 @@ impl DirectorApi {
         let mut d = Doc::new("CopyObjectResult");
         d.elem("LastModified", &iso8601(m.mtime_ms))
             .elem("ETag", &format!("\"{}\"", m.etag));
-        Ok(xml(200, d.finish("CopyObjectResult")))
+        let mut r = xml(200, d.finish("CopyObjectResult"));
+        if sv.is_some() || src.version.is_some() {
+            let id = src.version.clone().unwrap_or_else(|| "null".into());
+            r = r.with_header("x-amz-copy-source-version-id", id);
+        }
+        Ok(with_version_id(r, self.versioning_of(&m_bucket), &m))
     }
 
     /// DeleteObjects (`POST /bucket?delete`): up to 1000 keys, each deleted on its own,
@@ -707,51 +720,49 @@ impl DirectorApi {
                 ),
             ));
         }
-        // Keys as sent (not trimmed: a key may end in a space).
-        let mut keys = Vec::with_capacity(objects.len());
-        for o in objects {
-            let key = o.child("Key").map(|k| k.text.clone()).ok_or_else(|| {
-                DirectorError::BadRequest("MalformedXML", "an <Object> without <Key>".into())
-            })?;
-            let version = o.child_text("VersionId").filter(|v| !v.is_empty());
-            keys.push((key, version.map(str::to_string)));
-        }
-        let mut outcome: Vec<Option<DirectorError>> = Vec::with_capacity(keys.len());
+        let keys = delete_keys(&objects)?;
+        // Each key's outcome: an error, or what was deleted and whether a record does it.
+        let mut outcome: Vec<Result<(bool, Deleted)>> = Vec::with_capacity(keys.len());
         let mut records = Vec::new();
-        for (k, v) in &keys {
-            let err = match (validate_key(k), v.as_deref()) {
-                (Err(e), _) => Some(e),
-                (Ok(()), Some(v)) if v != "null" => Some(DirectorError::BadRequest(
-                    "InvalidArgument",
-                    format!("version {v:?} does not exist: versioning is not enabled"),
-                )),
-                _ => {
-                    records.push(Record::ObjectDelete {
-                        bucket: bucket.clone(),
-                        key: k.clone(),
-                    });
-                    None
-                }
-            };
-            outcome.push(err);
+        {
+            let idx = self.director.read_index();
+            for (k, v) in &keys {
+                let planned = validate_key(k)
+                    .and_then(|()| v.as_deref().map(parse_version_id).transpose())
+                    .and_then(|version| delete_record(&idx, &bucket, k, version));
+                outcome.push(planned.map(|(rec, answer)| {
+                    let has = rec.is_some();
+                    records.extend(rec);
+                    (has, answer)
+                }));
+            }
         }
         let mut committed = self.director.commit_many(&records).into_iter();
         let mut d = Doc::new("DeleteResult");
-        for ((k, v), err) in keys.iter().zip(outcome) {
-            let err = match err {
-                Some(e) => Some(e),
-                None => committed.next().and_then(|r| r.err()),
-            };
-            match err {
-                None if quiet => {}
-                None => {
+        for ((k, v), planned) in keys.iter().zip(outcome) {
+            let done = planned.and_then(|(has, answer)| match has {
+                true => committed
+                    .next()
+                    .unwrap_or_else(|| Err(DirectorError::Internal("a delete went missing".into())))
+                    .map(|_| answer),
+                false => Ok(answer),
+            });
+            match done {
+                Ok(_) if quiet => {}
+                Ok(answer) => {
                     d.open("Deleted").elem("Key", k);
                     if let Some(v) = v {
                         d.elem("VersionId", v);
                     }
+                    if answer.marker {
+                        d.elem("DeleteMarker", "true");
+                    }
+                    if let (true, None, Some(id)) = (answer.marker, v, &answer.version) {
+                        d.elem("DeleteMarkerVersionId", id);
+                    }
                     d.close("Deleted");
                 }
-                Some(e) => {
+                Err(e) => {
                     let (_, code) = e.status_and_code();
                     d.open("Error")
                         .elem("Key", k)
@@ -763,6 +774,20 @@ impl DirectorApi {
         }
         Ok(xml(200, d.finish("DeleteResult")))
     }
+}
+
+/// The (key, version id) pairs of a Delete document's `<Object>`s, keys as sent (not
+/// trimmed: a key may end in a space).
+fn delete_keys(objects: &[&x::Element]) -> Result<Vec<(String, Option<String>)>> {
+    let mut keys = Vec::with_capacity(objects.len());
+    for o in objects {
+        let key = o.child("Key").map(|k| k.text.clone()).ok_or_else(|| {
+            DirectorError::BadRequest("MalformedXML", "an <Object> without <Key>".into())
+        })?;
+        let version = o.child_text("VersionId").filter(|v| !v.is_empty());
+        keys.push((key, version.map(str::to_string)));
+    }
+    Ok(keys)
 }
 
 fn acl_document() -> String {
@@ -802,6 +827,7 @@ mod tests {
             manifest: crate::hash::Hash::of(b""),
             inline: false,
             checksum: None,
+            version: None,
             upload_id: None,
             parts: Vec::new(),
         }
@@ -859,11 +885,11 @@ mod tests {
     fn copy_sources() {
         assert_eq!(
             parse_copy_source("/bkt/a%20b/c").unwrap(),
-            ("bkt".to_string(), "a b/c".to_string())
+            ("bkt".to_string(), "a b/c".to_string(), None)
         );
         assert_eq!(
             parse_copy_source("bkt/k?versionId=null").unwrap(),
-            ("bkt".to_string(), "k".to_string())
+            ("bkt".to_string(), "k".to_string(), Some(None))
         );
         assert!(parse_copy_source("bkt").is_err());
         assert!(parse_copy_source("bkt/").is_err());

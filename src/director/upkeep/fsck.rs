@@ -159,18 +159,24 @@ impl Director {
 }
 
 /// Everything acknowledged and the chunks it needs, as (is an upload, name, chunks):
-/// objects (with their manifests), then multipart uploads in progress (named
+/// object versions (with their manifests), then multipart uploads in progress (named
 /// `bucket/key?uploadId=ID`), whose parts are acknowledged data too.
 fn acknowledged(idx: &Index) -> impl Iterator<Item = (bool, String, Vec<Hash>)> + '_ {
     let objects = idx.buckets.iter().flat_map(|(bname, b)| {
-        b.objects.iter().map(move |(k, o)| {
+        // Noncurrent versions are acknowledged data too, named `bucket/key?versionId=ID`.
+        b.all_objects().map(move |(k, o)| {
             let hashes: Vec<Hash> = o
                 .chunks
                 .iter()
                 .map(|c| c.hash)
                 .chain([o.manifest])
                 .collect();
-            (false, format!("{bname}/{k}"), hashes)
+            let name = match (&o.version, b.objects.get(k)) {
+                (Some(v), Some(cur)) if cur.version.as_ref() == Some(v) => format!("{bname}/{k}"),
+                (None, Some(cur)) if cur.version.is_none() => format!("{bname}/{k}"),
+                (v, _) => format!("{bname}/{k}?versionId={}", v.as_deref().unwrap_or("null")),
+            };
+            (false, name, hashes)
         })
     });
     let uploads = idx.uploads.iter().map(|((b, k, id), u)| {

@@ -12,12 +12,13 @@ use crate::hash::Hash;
 /// Names asked for per listing call.
 pub const LIST_PAGE_CHUNKS: usize = 10_000;
 
-/// Every chunk the namespace references (objects, their manifests, and the parts of
+/// Every chunk the namespace references (object versions, their manifests, and the parts of
 /// uploads in progress), sorted and unique: (hash, length).
 pub fn referenced(idx: &Index) -> Vec<(Hash, u32)> {
     let mut v: Vec<(Hash, u32)> = Vec::new();
     for b in idx.buckets.values() {
-        for o in b.objects.values() {
+        // Every version: a chunk is live while any version refers to it.
+        for (_, o) in b.all_objects() {
             v.extend(o.chunks.iter().map(|c| (c.hash, c.len)));
             // Manifest lengths are not kept; 0 means "any length".
             v.push((o.manifest, 0));

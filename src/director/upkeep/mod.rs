@@ -4,6 +4,7 @@
 pub mod fsck;
 pub mod gc;
 pub mod holdings;
+pub mod lifecycle;
 pub mod members;
 pub mod recover;
 pub mod repair;

@@ -3,6 +3,12 @@
 //! manifest's mtime) wins. Buckets come back with the objects in them (an empty bucket has
 //! no manifest and is not recovered), and an object deleted while its manifest was still
 //! on the stores (not yet garbage-collected) comes back too.
+//!
+//! Versioned buckets: every manifest that names a version id is a version, and all of
+//! them come back, in mtime order (the newest current), with the bucket's versioning
+//! enabled; of the `null` versions only the newest is kept, as a write keeps one.
+//! Delete markers have no manifest: a key whose current version was a marker comes back
+//! with its newest object version current (nothing is lost; delete it again).
 
 use super::holdings::LIST_PAGE_CHUNKS;
 use crate::director::data::store_client::{Listed, StoreClient};
@@ -24,11 +30,16 @@ pub struct RecoverReport {
     pub buckets: u64,
     /// Manifests of older versions of a key that a newer one replaced.
     pub older_versions: u64,
+    /// Noncurrent versions restored in versioned buckets (besides `objects`).
+    pub noncurrent_versions: u64,
     /// Manifests that did not decode or verify.
     pub bad_manifests: u64,
     /// Chunks no store could give the first line of.
     pub unreadable: u64,
 }
+
+/// The manifests found, by (bucket, key): (mtime, manifest hash, manifest).
+type Found = BTreeMap<(String, String), Vec<(u64, Hash, Manifest)>>;
 
 /// The first chunk of each hash seen, with a store that holds it.
 fn list_everything(
@@ -106,7 +117,7 @@ pub fn recover(
     };
     let all = list_everything(&client, urls)?;
     rep.chunks_listed = all.len() as u64;
-    let mut newest: BTreeMap<(String, String), (u64, Hash, Manifest)> = BTreeMap::new();
+    let mut found: Found = BTreeMap::new();
     for (h, (size, store)) in &all {
         if *size <= MANIFEST_MAGIC.len() as u64 {
             continue;
@@ -127,31 +138,34 @@ pub fn recover(
         }
         rep.manifests += 1;
         let k = (m.bucket.clone(), m.key.clone());
-        let mtime = m.object.mtime;
-        match newest.get(&k) {
-            Some((t, oh, _)) if (*t, *oh) >= (mtime, *h) => rep.older_versions += 1,
-            Some(_) => {
-                rep.older_versions += 1;
-                newest.insert(k, (mtime, *h, m));
-            }
-            None => {
-                newest.insert(k, (mtime, *h, m));
-            }
-        }
+        found.entry(k).or_default().push((m.object.mtime, *h, m));
     }
-    write_journal(&client, urls, data, newest, &mut rep)?;
+    for versions in found.values_mut() {
+        rep.older_versions += keep_versions(versions);
+    }
+    write_journal(&client, urls, data, found, &mut rep)?;
     Ok(rep)
 }
 
-fn write_journal(
-    client: &StoreClient,
-    urls: &[String],
-    data: &Path,
-    newest: BTreeMap<(String, String), (u64, Hash, Manifest)>,
-    rep: &mut RecoverReport,
-) -> Result<(), String> {
-    let (journal, _) =
-        Journal::open(JournalConfig::new(data.to_path_buf())).map_err(|e| e.to_string())?;
+/// Sorts one key's manifests oldest first and drops the `null` versions but the newest
+/// (later writes replaced them); returns how many were dropped.
+fn keep_versions(versions: &mut Vec<(u64, Hash, Manifest)>) -> u64 {
+    versions.sort_by_key(|v| (v.0, v.1));
+    let newest_null = versions
+        .iter()
+        .rposition(|(_, _, m)| m.object.version.is_none());
+    let before = versions.len();
+    let mut i = 0;
+    versions.retain(|(_, _, m)| {
+        let keep = m.object.version.is_some() || Some(i) == newest_null;
+        i += 1;
+        keep
+    });
+    (before - versions.len()) as u64
+}
+
+/// A `store_add` for every store of `urls` (each once), from its `/status`.
+fn store_records(client: &StoreClient, urls: &[String]) -> Result<Vec<Record>, String> {
     let mut records = Vec::new();
     let mut ids = Vec::new();
     for url in urls {
@@ -185,26 +199,54 @@ fn write_journal(
                 .max(crate::director::data::placement::WEIGHT_MIN),
         });
     }
-    let mut buckets: BTreeMap<String, u64> = BTreeMap::new();
-    for ((b, _), (mtime, _, _)) in &newest {
-        let e = buckets.entry(b.clone()).or_insert(*mtime);
-        *e = (*e).min(*mtime);
+    Ok(records)
+}
+
+fn write_journal(
+    client: &StoreClient,
+    urls: &[String],
+    data: &Path,
+    found: Found,
+    rep: &mut RecoverReport,
+) -> Result<(), String> {
+    let (journal, _) =
+        Journal::open(JournalConfig::new(data.to_path_buf())).map_err(|e| e.to_string())?;
+    let mut records = store_records(client, urls)?;
+    // Per bucket: the oldest mtime (its creation, as far as anyone can tell) and
+    // whether any version names a version id (versioning was enabled).
+    let mut buckets: BTreeMap<String, (u64, bool)> = BTreeMap::new();
+    for ((b, _), versions) in &found {
+        for (mtime, _, m) in versions {
+            let e = buckets.entry(b.clone()).or_insert((*mtime, false));
+            e.0 = e.0.min(*mtime);
+            e.1 |= m.object.version.is_some();
+        }
     }
-    for (b, created) in &buckets {
+    for (b, (created, versioned)) in &buckets {
         // Manifests do not name owners: recovered buckets are the admin keys'.
         records.push(Record::BucketCreate {
             bucket: b.clone(),
             created: *created,
             owner: None,
         });
+        if *versioned {
+            records.push(Record::BucketVersioning {
+                bucket: b.clone(),
+                status: "Enabled".into(),
+            });
+        }
     }
-    for ((bucket, key), (_, _, m)) in newest {
-        records.push(Record::ObjectPut {
-            bucket,
-            key,
-            object: m.object,
-        });
+    for ((bucket, key), versions) in found {
+        let n = versions.len() as u64;
+        for (_, _, m) in versions {
+            records.push(Record::ObjectPut {
+                bucket: bucket.clone(),
+                key: key.clone(),
+                object: m.object,
+            });
+        }
         rep.objects += 1;
+        rep.noncurrent_versions += n.saturating_sub(1);
     }
     rep.buckets = buckets.len() as u64;
     let mut last = 0;

@@ -249,7 +249,7 @@ impl Director {
         let idx = self.read_index();
         for lost in rep.lost.iter_mut() {
             for (bname, b) in &idx.buckets {
-                for (k, o) in &b.objects {
+                for (k, o) in b.all_objects() {
                     let hit = o.manifest.to_hex() == lost.hash
                         || o.chunks.iter().any(|c| c.hash.to_hex() == lost.hash);
                     if hit && lost.objects.len() < REPORT_LOST_MAX {
