@@ -154,20 +154,7 @@ impl Director {
             .and_then(Algorithm::from_name);
         self.check_live_stores()?;
         let mut pins = self.pins();
-        let plan = if src.inline && start < end {
-            // An inline source has no chunk to reuse: the range becomes a new chunk. Its
-            // manifest, which holds the bytes, stands in for the chunk they are read from.
-            vec![Piece {
-                chunk: ChunkRef {
-                    hash: src.manifest,
-                    len: u32::try_from(src.size).unwrap_or(u32::MAX),
-                },
-                skip: start as usize,
-                take: (end - start) as usize,
-            }]
-        } else {
-            pieces(&src.chunks, start, end)
-        };
+        let plan = copy_plan(src, start, end);
         // Pinned before anything else: the source may be deleted meanwhile, and garbage
         // collection must not take the chunks this part is about to reference.
         for p in &plan {
@@ -389,6 +376,24 @@ fn read_exact(r: &mut dyn Read, buf: &mut [u8]) -> Result<()> {
             format!("reading the copy source failed: {e}; nothing was stored"),
         )
     })
+}
+
+/// The pieces of `src` that bytes `start..end` are made of. An inline source has no chunk
+/// to reuse: the range becomes a new chunk, and its manifest, which holds the bytes,
+/// stands in for the chunk they are read from.
+fn copy_plan(src: &ObjectMeta, start: u64, end: u64) -> Vec<Piece> {
+    if src.inline && start < end {
+        vec![Piece {
+            chunk: ChunkRef {
+                hash: src.manifest,
+                len: u32::try_from(src.size).unwrap_or(u32::MAX),
+            },
+            skip: start as usize,
+            take: (end - start) as usize,
+        }]
+    } else {
+        pieces(&src.chunks, start, end)
+    }
 }
 
 /// The object `key` holds if upload `upload_id` was completed into it and nothing has

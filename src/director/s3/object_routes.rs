@@ -527,6 +527,33 @@ fn remove_bucket_setting(sub: &str) -> Result<Response> {
     )))
 }
 
+/// What CopyObject refuses before it looks at the source: a range (UploadPartCopy's),
+/// tags, ACLs other than the owner's, and a copy of the current version onto itself
+/// without new metadata (copying an older version onto its key is how a version is
+/// restored). Returns whether the metadata is replaced.
+fn check_copy_request(req: &Request<'_>, onto_itself: bool) -> Result<bool> {
+    if req.header("x-amz-copy-source-range").is_some() {
+        return Err(DirectorError::BadRequest(
+            "InvalidArgument",
+            "x-amz-copy-source-range belongs to UploadPartCopy, not CopyObject".into(),
+        ));
+    }
+    let replace = metadata_replaced(req)?;
+    if req.header("x-amz-tagging-directive") == Some("REPLACE") {
+        return Err(DirectorError::NotImplemented("object tags".into()));
+    }
+    check_acl_headers(req)?;
+    if onto_itself && !replace {
+        return Err(DirectorError::BadRequest(
+            "InvalidRequest",
+            "this copy request is illegal because it is trying to copy an object to itself \
+             without changing the object's metadata (use x-amz-metadata-directive: REPLACE)"
+                .into(),
+        ));
+    }
+    Ok(replace)
+}
+
 impl DirectorApi {
     /// A request that names a sub-resource (see `SUBRESOURCES`).
     pub(super) fn subresource(
@@ -620,26 +647,8 @@ impl DirectorApi {
     ) -> Result<Response> {
         let src_header = req.header("x-amz-copy-source").unwrap_or_default();
         let (sb, sk, sv) = parse_copy_source(src_header)?;
-        if req.header("x-amz-copy-source-range").is_some() {
-            return Err(DirectorError::BadRequest(
-                "InvalidArgument",
-                "x-amz-copy-source-range belongs to UploadPartCopy, not CopyObject".into(),
-            ));
-        }
-        let replace = metadata_replaced(req)?;
-        if req.header("x-amz-tagging-directive") == Some("REPLACE") {
-            return Err(DirectorError::NotImplemented("object tags".into()));
-        }
-        check_acl_headers(req)?;
-        // Copying an older version onto its own key is how a version is restored.
-        if sb == bucket && sk == key && !replace && sv.is_none() {
-            return Err(DirectorError::BadRequest(
-                "InvalidRequest",
-                "this copy request is illegal because it is trying to copy an object to itself \
-                 without changing the object's metadata (use x-amz-metadata-directive: REPLACE)"
-                    .into(),
-            ));
-        }
+        let onto_itself = sb == bucket && sk == key && sv.is_none();
+        let replace = check_copy_request(req, onto_itself)?;
         let mut pins = self.director.pins();
         // Read the source and pin its chunks under one index lock: once pinned, garbage
         // collection keeps them even if the source is deleted before the copy commits.
