@@ -6,6 +6,7 @@ Run by tests/s3_versions.rs with the venv of tests/clients/install.sh:
 Credentials come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (the director is open).
 """
 import argparse
+import hashlib
 import sys
 import time
 
@@ -81,6 +82,13 @@ def history(s3):
         eq(r["VersionId"], vid, "x-amz-version-id on GET")
         eq(s3.head_object(Bucket=b, Key="k", VersionId=vid)["ContentLength"], 2, "HEAD")
     eq(s3.get_object(Bucket=b, Key="k")["VersionId"], ids[2], "current")
+    # GetObjectAttributes of an older version answers for that version.
+    a = s3.get_object_attributes(Bucket=b, Key="k", VersionId=ids[0],
+                                 ObjectAttributes=["ETag", "ObjectSize"])
+    eq((a["ETag"], a["ObjectSize"], a["VersionId"]),
+       (hashlib.md5(b"v0").hexdigest(), 2, ids[0]), "attributes of a version")
+    eq(err(s3.get_object_attributes, Bucket=b, Key="k", VersionId="0" * 32,
+           ObjectAttributes=["ETag"])[:2], (404, "NoSuchVersion"), "attributes of no version")
     # The object written before versioning is the null version.
     _, vs = versions(s3, b, Prefix="plain")
     eq([v[1] for v in vs], ["null"], "pre-versioning object")

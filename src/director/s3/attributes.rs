@@ -67,7 +67,12 @@ impl DirectorApi {
         let wanted = asked(req)?;
         let max = number_header(req, "x-amz-max-parts", LIST_MAX)?.min(LIST_MAX);
         let marker = number_header(req, "x-amz-part-number-marker", 0)?;
-        let m = self.director.read_index().object(bucket, key)?;
+        let version = super::object_versions::requested_version(req)?;
+        let m = {
+            let idx = self.director.read_index();
+            let asked = version.as_ref().map(Option::as_deref);
+            super::object_versions::object_to_read(&idx, bucket, key, asked)?
+        };
         let mut d = Doc::new("GetObjectAttributesResponse");
         for a in wanted {
             match a {
@@ -84,8 +89,12 @@ impl DirectorApi {
                 }
             }
         }
-        Ok(xml(200, d.finish("GetObjectAttributesResponse"))
-            .with_header("Last-Modified", http_date(m.mtime_ms)))
+        let mut r = xml(200, d.finish("GetObjectAttributesResponse"))
+            .with_header("Last-Modified", http_date(m.mtime_ms));
+        if let Some(v) = &m.version {
+            r = r.with_header("x-amz-version-id", v.clone());
+        }
+        Ok(r)
     }
 }
 
