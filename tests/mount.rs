@@ -207,8 +207,18 @@ fn cluster_with_bucket(dir: &TempDir) -> Cluster {
     c
 }
 
+/// The mount tests run one at a time. Starting any process forks this one, and the fork
+/// holds a duplicate of every open descriptor until it execs; closing that duplicate is a
+/// FUSE flush, which uploads a file another test is holding open (as a close should), so a
+/// test that keeps a file open would see it stored early.
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    ONE.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 #[test]
 fn files_and_folders_through_the_mount() {
+    let _one = one_at_a_time();
     need_fuse();
     let dir = TempDir::new("mount-basic");
     let c = cluster_with_bucket(&dir);
@@ -353,6 +363,7 @@ fn files_and_folders_through_the_mount() {
 
 #[test]
 fn rsync_tar_and_a_large_file() {
+    let _one = one_at_a_time();
     need_fuse();
     let dir = TempDir::new("mount-bulk");
     let c = cluster_with_bucket(&dir);
@@ -439,6 +450,7 @@ fn read_full(f: &mut fs::File, buf: &mut [u8]) -> usize {
 
 #[test]
 fn failures_reach_the_program() {
+    let _one = one_at_a_time();
     need_fuse();
     let dir = TempDir::new("mount-fail");
     let mut c = cluster_with_bucket(&dir);
@@ -498,6 +510,7 @@ fn failures_reach_the_program() {
 
 #[test]
 fn bad_arguments_are_refused_before_mounting() {
+    let _one = one_at_a_time();
     need_fuse();
     let dir = TempDir::new("mount-args");
     let c = cluster_with_bucket(&dir);
@@ -558,6 +571,7 @@ impl Drop for KillOnDrop {
 /// `fusermount3 -u` a new mount at the same place shows the stored files.
 #[test]
 fn a_killed_mount_loses_only_unclosed_files() {
+    let _one = one_at_a_time();
     need_fuse();
     let dir = TempDir::new("mount-kill");
     let c = cluster_with_bucket(&dir);
@@ -618,6 +632,7 @@ fn a_killed_mount_loses_only_unclosed_files() {
 /// (a Samba or media server's own user) can read and write.
 #[test]
 fn other_users_only_with_allow_other() {
+    let _one = one_at_a_time();
     need_fuse();
     let dir = TempDir::new("mount-other");
     let c = cluster_with_bucket(&dir);
@@ -690,6 +705,7 @@ fn start_daemon(url: &str, dir: &Path, mp: &Path) -> u32 {
 /// reaches the terminal with exit status 1.
 #[test]
 fn a_daemon_mount_detaches_and_unmounts() {
+    let _one = one_at_a_time();
     need_fuse();
     let dir = TempDir::new("mount-daemon");
     let c = cluster_with_bucket(&dir);
@@ -859,6 +875,7 @@ fn smbclient(port: u16, cwd: &Path, commands: &str) -> String {
 /// the files are in the cluster.
 #[test]
 fn samba_shares_the_mount() {
+    let _one = one_at_a_time();
     need_fuse();
     need_programs(&[("smbd", "samba"), ("smbclient", "smbclient")]);
     let dir = TempDir::new("mount-samba");
@@ -989,6 +1006,7 @@ fn upnp_browse(port: u16, object: &str) -> String {
 /// Browse lists them, and a file it serves is byte for byte the one written.
 #[test]
 fn minidlna_indexes_the_mount() {
+    let _one = one_at_a_time();
     need_fuse();
     need_programs(&[("minidlnad", "minidlna")]);
     let dir = TempDir::new("mount-dlna");
@@ -1103,6 +1121,7 @@ fn stored(c: &Cluster, key: &str) -> Vec<u8> {
 /// nothing visible; fsync of a streamed file commits it.
 #[test]
 fn large_files_upload_while_written() {
+    let _one = one_at_a_time();
     need_fuse();
     let dir = TempDir::new("mount-stream");
     let mut c = cluster_with_bucket(&dir);
@@ -1183,6 +1202,7 @@ fn inodes_used(mp: &Path) -> u64 {
 /// (forget), a mount that has seen many files shrinks back (`df -i` counts the table).
 #[test]
 fn forgotten_inodes_are_freed() {
+    let _one = one_at_a_time();
     need_fuse();
     let dir = TempDir::new("mount-forget");
     let c = cluster_with_bucket(&dir);
@@ -1217,6 +1237,7 @@ fn forgotten_inodes_are_freed() {
 /// empty spool, and the next append landed behind zeros where the file's lines had been.
 #[test]
 fn many_appenders_keep_every_line() {
+    let _one = one_at_a_time();
     need_fuse();
     let dir = TempDir::new("mount-append");
     let c = cluster_with_bucket(&dir);
@@ -1277,6 +1298,7 @@ fn many_appenders_keep_every_line() {
 /// mount refuses to start, says how to fix it, and mounts nothing.
 #[test]
 fn a_mount_over_https_trusts_the_ca_it_is_given() {
+    let _one = one_at_a_time();
     need_fuse();
     let dir = TempDir::new("mount-https");
     let c = Cluster::start_tls(&dir, 2, 2, &[]);
