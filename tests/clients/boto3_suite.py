@@ -569,6 +569,19 @@ def parts_attributes_and_composite_checksums(c):
     eq((a["ObjectSize"], "ObjectParts" in a), (6, False), "single-part attributes")
     eq(err(s3.get_object_attributes, Bucket=b, Key="absent", ObjectAttributes=["ETag"]),
        (404, "NoSuchKey"), "attributes of a missing key")
+    # UploadPartCopy into an upload with an algorithm: the copied part gets its checksum,
+    # computed from the bytes copied, and the composite covers it.
+    uid = s3.create_multipart_upload(Bucket=b, Key="copied", ChecksumAlgorithm="SHA256")["UploadId"]
+    r = s3.upload_part_copy(Bucket=b, Key="copied", UploadId=uid, PartNumber=1,
+                            CopySource={"Bucket": b, "Key": "p"},
+                            CopySourceRange=f"bytes=0-{len(parts_data[0]) - 1}")
+    eq(r["CopyPartResult"].get("ChecksumSHA256"), parts[0]["ChecksumSHA256"],
+       "copied part's SHA256")
+    r = s3.complete_multipart_upload(
+        Bucket=b, Key="copied", UploadId=uid,
+        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": r["CopyPartResult"]["ETag"]}]})
+    eq(r.get("ChecksumSHA256"),
+       base64.b64encode(hashlib.sha256(sha[0]).digest()).decode() + "-1", "copied composite")
     # Full-object checksums of multipart uploads are not offered: refused, nothing started.
     eq(err(s3.create_multipart_upload, Bucket=b, Key="f", ChecksumAlgorithm="CRC32",
            ChecksumType="FULL_OBJECT"), (501, "NotImplemented"), "FULL_OBJECT")

@@ -238,6 +238,16 @@ impl DirectorApi {
         let mut d = Doc::new("CopyPartResult");
         d.elem("LastModified", &iso8601(p.mtime_ms))
             .elem("ETag", &format!("\"{}\"", p.etag));
+        // The copied part's checksum under its upload's algorithm, as S3 answers it.
+        let alg = self
+            .director
+            .read_index()
+            .upload(bucket, key, id)
+            .ok()
+            .and_then(|u| u.checksum_algorithm.clone());
+        if let (Some(alg), Some(sum)) = (alg, &p.checksum) {
+            d.elem(&Algorithm::element(&alg), sum);
+        }
         Ok(xml(d.finish("CopyPartResult")))
     }
 
