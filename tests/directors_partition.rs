@@ -69,17 +69,7 @@ impl Group {
 
     /// Waits until directors `alive` agree on a leader among them; its position.
     fn settled(&self, alive: &[usize]) -> usize {
-        wait_for(60_000, "one leader that every live director knows", || {
-            let sts: Vec<serde_json::Value> = alive
-                .iter()
-                .map(|&i| self.status(i))
-                .collect::<Option<_>>()?;
-            let leader = sts[0]["leader"].as_str()?.to_string();
-            if !sts.iter().all(|s| s["leader"] == leader.as_str()) {
-                return None;
-            }
-            alive.iter().copied().find(|&i| self.url(i) == leader)
-        })
+        wait_leader(alive, |i| self.status(i), |i| self.url(i), |_| true)
     }
 }
 

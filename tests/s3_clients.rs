@@ -15,48 +15,11 @@ use std::fs;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
 
 const REGION: &str = "us-east-1";
 
 fn manifest_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// target/ of this build (the test binary is target/<profile>/deps/<name>).
-fn target_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-/// The venv holding boto3 and aws-cli, installed once per test process (and under a file
-/// lock across processes) by tests/clients/install.sh.
-fn venv() -> &'static Path {
-    static VENV: OnceLock<PathBuf> = OnceLock::new();
-    VENV.get_or_init(|| {
-        let venv = target_dir().join("s3-venv");
-        let script = manifest_dir().join("tests/clients/install.sh");
-        let out = Command::new("bash")
-            .arg(&script)
-            .arg(&venv)
-            .stdin(Stdio::null())
-            .output()
-            .expect("bash is needed");
-        assert!(
-            out.status.success(),
-            "installing the S3 clients failed; run `bash tests/clients/install.sh` as root \
-             (it needs apt-get install rclone s3cmd restic curl python3-venv, and PyPI):\n{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        venv
-    })
 }
 
 /// A client's sandbox: its HOME and config files live in `dir`.
@@ -77,7 +40,7 @@ impl Sandbox {
 
     /// `program` with a cleared environment; `keys` become AWS_ACCESS_KEY_ID/SECRET.
     fn cmd(&self, program: &str, keys: Option<&Keys>) -> Command {
-        let venv_bin = venv().join("bin");
+        let venv_bin = s3_venv().join("bin");
         let mut c = Command::new(program);
         c.env_clear()
             .current_dir(&self.home)
@@ -228,7 +191,7 @@ fn keyed_cluster_on(dir: &TempDir, tls: Option<&TestCa>) -> KeyedCluster {
 }
 
 fn python_suite(sb: &Sandbox, what: &str, args: &[&str], keys: Option<&Keys>) {
-    let mut c = sb.cmd(venv().join("bin/python").to_str().unwrap(), keys);
+    let mut c = sb.cmd(s3_venv().join("bin/python").to_str().unwrap(), keys);
     c.arg(manifest_dir().join("tests/clients/boto3_suite.py"))
         .args(args);
     run_ok(what, &mut c);

@@ -11,34 +11,8 @@ mod common;
 
 use common::*;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
-
-/// The venv of tests/clients/install.sh (boto3, aws-cli), installed once per process.
-fn venv() -> &'static Path {
-    static VENV: OnceLock<PathBuf> = OnceLock::new();
-    VENV.get_or_init(|| {
-        let exe = std::env::current_exe().unwrap();
-        // target/<profile>/deps/<test binary>
-        let target = exe.ancestors().nth(3).unwrap().to_path_buf();
-        let venv = target.join("s3-venv");
-        let out = Command::new("bash")
-            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/install.sh"))
-            .arg(&venv)
-            .stdin(Stdio::null())
-            .output()
-            .expect("bash is needed");
-        assert!(
-            out.status.success(),
-            "installing the S3 clients failed; run `bash tests/clients/install.sh` as root \
-             (apt-get install rclone python3-venv, and PyPI for boto3 and aws-cli):\n{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        venv
-    })
-}
 
 /// `program` with a cleared environment, its HOME in `dir`, dummy keys (the director is
 /// open) and an rclone remote `dpy:` for `url`.
@@ -55,7 +29,7 @@ fn client(dir: &TempDir, url: &str, program: &str) -> Command {
             "PATH",
             format!(
                 "{}:/usr/local/bin:/usr/bin:/bin",
-                venv().join("bin").display()
+                s3_venv().join("bin").display()
             ),
         )
         .env("HOME", &home)
@@ -102,7 +76,7 @@ fn run_ok(what: &str, c: &mut Command) -> String {
 
 /// One case of versions_suite.py against `c`.
 fn boto3_case(dir: &TempDir, c: &Cluster, case: &str, extra: &[&str]) {
-    let python = venv().join("bin/python");
+    let python = s3_venv().join("bin/python");
     let mut cmd = client(dir, &c.url(), python.to_str().unwrap());
     cmd.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/versions_suite.py"))
         .args(["--endpoint", &c.url(), "--case", case])

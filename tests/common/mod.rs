@@ -982,25 +982,36 @@ impl DirectorGroup {
     /// Waits until the directors `alive` agree on one leader among them, and each sees
     /// the three stores up; returns the leader's position.
     pub fn wait_settled(&self, alive: &[usize]) -> usize {
-        wait_for(60_000, "one leader that every live director knows", || {
-            let sts: Vec<serde_json::Value> = alive
-                .iter()
-                .map(|&i| self.status(i))
-                .collect::<Option<_>>()?;
-            let leader = sts[0]["leader"].as_str()?.to_string();
-            let all_agree = sts.iter().all(|s| s["leader"] == leader.as_str());
-            let stores_up = sts.iter().all(|s| {
-                s["stores"]
-                    .as_array()
-                    .is_some_and(|a| a.iter().filter(|x| x["up"] == true).count() == 3)
-            });
-            let pos = alive
-                .iter()
-                .copied()
-                .find(|&i| self.directors[i].url() == leader)?;
-            (all_agree && stores_up).then_some(pos)
-        })
+        let stores_up = |s: &serde_json::Value| {
+            s["stores"]
+                .as_array()
+                .is_some_and(|a| a.iter().filter(|x| x["up"] == true).count() == 3)
+        };
+        wait_leader(
+            alive,
+            |i| self.status(i),
+            |i| self.directors[i].url(),
+            stores_up,
+        )
     }
+}
+
+/// Waits until the directors `alive` (their status JSON by `status`, their URLs by `url`)
+/// agree on one leader among them and each status passes `ready`; the leader's position.
+pub fn wait_leader(
+    alive: &[usize],
+    status: impl Fn(usize) -> Option<serde_json::Value>,
+    url: impl Fn(usize) -> String,
+    ready: impl Fn(&serde_json::Value) -> bool,
+) -> usize {
+    wait_for(60_000, "one leader that every live director knows", || {
+        let sts: Vec<serde_json::Value> =
+            alive.iter().map(|&i| status(i)).collect::<Option<_>>()?;
+        let leader = sts[0]["leader"].as_str()?.to_string();
+        let all_agree = sts.iter().all(|s| s["leader"] == leader.as_str());
+        let pos = alive.iter().copied().find(|&i| url(i) == leader)?;
+        (all_agree && sts.iter().all(&ready)).then_some(pos)
+    })
 }
 
 /// Every journal line of a director's data folder with its seq, oldest first.
@@ -1019,4 +1030,31 @@ pub fn journal_lines(dir: &Path) -> Vec<(u64, String)> {
         }
     }
     out
+}
+
+/// The venv of tests/clients/install.sh (boto3 and aws-cli; the script also installs the
+/// apt clients: rclone, s3cmd, restic, curl), installed once per test process, in
+/// target/s3-venv. A failed install fails the test saying how to install by hand.
+pub fn s3_venv() -> &'static Path {
+    static VENV: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    VENV.get_or_init(|| {
+        // The test binary is target/<profile>/deps/<name>.
+        let exe = std::env::current_exe().unwrap();
+        let venv = exe.ancestors().nth(3).unwrap().join("s3-venv");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/install.sh");
+        let out = Command::new("bash")
+            .arg(&script)
+            .arg(&venv)
+            .stdin(Stdio::null())
+            .output()
+            .expect("bash is needed");
+        assert!(
+            out.status.success(),
+            "installing the S3 clients failed; run `bash tests/clients/install.sh` as root \
+             (it needs apt-get install rclone s3cmd restic curl python3-venv, and PyPI):\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        venv
+    })
 }
