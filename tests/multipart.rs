@@ -824,3 +824,76 @@ fn a_repeated_complete_answers_the_same_object() {
     assert_eq!((r.status, code_of(&r).as_str()), (404, "NoSuchUpload"));
     assert_eq!(get(&url(&c, bk, "")).unwrap().body, b"new");
 }
+
+/// Issue 16 item 5, the refusals: CreateMultipartUpload with an unknown checksum algorithm
+/// or type, or a type without an algorithm, is 400 and starts nothing; a part without the
+/// upload's checksum is 400 InvalidRequest and is not recorded; GetObjectAttributes without
+/// or with unknown attributes, or a bad part count, is 400 InvalidArgument.
+#[test]
+fn checksum_and_attribute_requests_that_are_refused_change_nothing() {
+    let dir = TempDir::new("mp-refused");
+    let c = small_parts_cluster(&dir, &[]);
+    mkbucket(&c, "mpx");
+    let bk = "mpx/k";
+    for h in [
+        vec![("x-amz-checksum-algorithm", "MD5")],
+        vec![("x-amz-checksum-type", "COMPOSITE")],
+        vec![
+            ("x-amz-checksum-algorithm", "SHA256"),
+            ("x-amz-checksum-type", "PARTLY"),
+        ],
+    ] {
+        let r = request("POST", &url(&c, bk, "?uploads"), &h, Some(b"")).unwrap();
+        assert_eq!(
+            (r.status, code_of(&r)),
+            (400, "InvalidArgument".into()),
+            "{h:?}"
+        );
+    }
+    let u = get(&url(&c, "mpx", "?uploads")).unwrap();
+    assert!(xml_values(&u.text(), "UploadId").is_empty(), "{}", u.text());
+    let r = request(
+        "POST",
+        &url(&c, bk, "?uploads"),
+        &[("x-amz-checksum-algorithm", "SHA256")],
+        Some(b""),
+    )
+    .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("x-amz-checksum-algorithm"), Some("SHA256"));
+    let id = xml_values(&r.text(), "UploadId").pop().unwrap();
+    let q = format!("?partNumber=1&uploadId={id}");
+    let r = request("PUT", &url(&c, bk, &q), &[], Some(b"no checksum")).unwrap();
+    assert_eq!((r.status, code_of(&r)), (400, "InvalidRequest".into()));
+    let l = list_parts(&c, bk, &id, "");
+    assert!(
+        xml_values(&l.text(), "PartNumber").is_empty(),
+        "{}",
+        l.text()
+    );
+    // GetObjectAttributes refusals.
+    assert_eq!(put(&url(&c, "mpx/obj", ""), b"x").unwrap().status, 200);
+    for h in [
+        vec![],
+        vec![("x-amz-object-attributes", "ETag,Colour")],
+        vec![
+            ("x-amz-object-attributes", "ObjectParts"),
+            ("x-amz-max-parts", "-1"),
+        ],
+    ] {
+        let r = request("GET", &url(&c, "mpx/obj", "?attributes"), &h, None).unwrap();
+        assert_eq!(
+            (r.status, code_of(&r)),
+            (400, "InvalidArgument".into()),
+            "{h:?}"
+        );
+    }
+    let r = request(
+        "GET",
+        &url(&c, "mpx/obj", "?attributes"),
+        &[("x-amz-object-attributes", "ObjectSize")],
+        None,
+    )
+    .unwrap();
+    assert_eq!(xml_values(&r.text(), "ObjectSize"), ["1"]);
+}
