@@ -89,6 +89,11 @@ def history(s3):
        (hashlib.md5(b"v0").hexdigest(), 2, ids[0]), "attributes of a version")
     eq(err(s3.get_object_attributes, Bucket=b, Key="k", VersionId="0" * 32,
            ObjectAttributes=["ETag"])[:2], (404, "NoSuchVersion"), "attributes of no version")
+    # An older version's (empty) tag set answers for that version; no version is 404.
+    t = s3.get_object_tagging(Bucket=b, Key="k", VersionId=ids[0])
+    eq((t["TagSet"], t["VersionId"]), ([], ids[0]), "tags of a version")
+    eq(err(s3.get_object_tagging, Bucket=b, Key="k", VersionId="0" * 32)[:2],
+       (404, "NoSuchVersion"), "tags of no version")
     # The object written before versioning is the null version.
     _, vs = versions(s3, b, Prefix="plain")
     eq([v[1] for v in vs], ["null"], "pre-versioning object")

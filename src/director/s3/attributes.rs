@@ -67,12 +67,7 @@ impl DirectorApi {
         let wanted = asked(req)?;
         let max = number_header(req, "x-amz-max-parts", LIST_MAX)?.min(LIST_MAX);
         let marker = number_header(req, "x-amz-part-number-marker", 0)?;
-        let version = super::object_versions::requested_version(req)?;
-        let m = {
-            let idx = self.director.read_index();
-            let asked = version.as_ref().map(Option::as_deref);
-            super::object_versions::object_to_read(&idx, bucket, key, asked)?
-        };
+        let m = self.requested_object(bucket, key, req)?;
         let mut d = Doc::new("GetObjectAttributesResponse");
         for a in wanted {
             match a {

@@ -587,15 +587,17 @@ impl DirectorApi {
                 exists()?;
                 acl(method, req)
             }
-            ("GET", "tagging") => {
-                exists()?;
-                let mut d = Doc::new("Tagging");
-                d.open("TagSet").close("TagSet");
-                Ok(xml(200, d.finish("Tagging")))
-            }
-            ("DELETE", "tagging") => {
-                exists()?;
-                Ok(Response::empty(204))
+            // dpyfs keeps no tags: every version's tag set is empty.
+            ("GET" | "DELETE", "tagging") => {
+                let m = self.requested_object(bucket, key, req)?;
+                let r = if method == "GET" {
+                    let mut d = Doc::new("Tagging");
+                    d.open("TagSet").close("TagSet");
+                    xml(200, d.finish("Tagging"))
+                } else {
+                    Response::empty(204)
+                };
+                Ok(with_version_id(r, self.versioning_of(bucket), &m))
             }
             ("GET", "attributes") => self.object_attributes(bucket, key, req),
             _ => Err(DirectorError::NotImplemented(format!(

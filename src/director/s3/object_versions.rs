@@ -173,4 +173,17 @@ impl DirectorApi {
             .map(|b| b.versioning)
             .unwrap_or_default()
     }
+
+    /// The object version a request on `bucket/key` names with `?versionId=` (the
+    /// current one without it), for the reads of an object's sub-resources.
+    pub(super) fn requested_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        req: &Request<'_>,
+    ) -> Result<Arc<ObjectMeta>> {
+        let version = requested_version(req)?;
+        let idx = self.director.read_index();
+        object_to_read(&idx, bucket, key, version.as_ref().map(Option::as_deref))
+    }
 }
