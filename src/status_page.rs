@@ -100,12 +100,12 @@ table{border-collapse:collapse;background:#fff}td,th{border:1px solid #ddd;paddi
 /// page is served unsigned to loopback clients, so it signs nothing itself: the form page
 /// it leads to does, for a key that owns the bucket (or for anyone on an open director).
 const UPLOAD_SECTION: &str = "<h2>Upload a file</h2>\
-<form action=\"/_dpyfs/upload\" method=\"get\"><label>Bucket <input name=\"bucket\" required></label> \
-<button type=\"submit\">Open upload form</button></form>\
-<div class=\"sub\">On a director with keys the form page must be signed by a key that owns the \
-bucket: open a presigned URL of <code>/_dpyfs/upload?bucket=NAME</code>, or save the page \
-(<code>curl --aws-sigv4 aws:amz:us-east-1:s3 --user KEY:SECRET URL &gt; upload.html</code>) and \
-open the file. The form carries a policy signed for one hour, never the secret key.</div>\n";
+<div><a href=\"/_dpyfs/upload\">Upload a file from this browser</a> (POST Object: a form with a \
+policy signed for one hour, never a secret key).</div>\
+<div class=\"sub\">On a director with keys the form page must be signed by a key that may write \
+the bucket: save it with a signed request \
+(<code>curl --aws-sigv4 aws:amz:us-east-1:s3 --user KEY:SECRET \
+'http://HOST/_dpyfs/upload?bucket=NAME' &gt; upload.html</code>) and open the file.</div>\n";
 
 /// The whole page for a `/_dpyfs/status` document.
 pub fn render(status: &Value) -> String {

@@ -520,12 +520,22 @@ fn the_upload_page_is_for_the_bucket_owner_and_holds_no_secret() {
         assert_eq!(status, 403, "{who}: {body}");
         assert!(body.contains("AccessDenied"), "{who}: {body}");
     }
+    // Without ?bucket=: the buckets the key may write, as links (none for `other`).
+    let (status, body) = env.scurl(&env.owner, &[&env.url("_dpyfs/upload")]);
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains("<a href=\"?bucket=forms\">forms</a>"),
+        "{body}"
+    );
+    let (status, body) = env.scurl(&env.other, &[&env.url("_dpyfs/upload")]);
+    assert_eq!(status, 200, "{body}");
+    assert!(!body.contains("forms"), "{body}");
     let (status, body) = upload_page(&env, Some(&env.owner), "nosuch");
     assert_eq!(status, 404, "{body}");
     // The status page (open to loopback) leads to it and signs nothing itself.
     let p = curl(&[&env.url("_dpyfs/")]);
     assert_eq!(p.status, 200);
-    assert!(p.body.contains("action=\"/_dpyfs/upload\""), "{}", p.body);
+    assert!(p.body.contains("href=\"/_dpyfs/upload\""), "{}", p.body);
     assert!(!p.body.contains("x-amz-signature"), "{}", p.body);
 }
 
@@ -577,4 +587,49 @@ fn headless_chromium_uploads_through_the_form_page() {
         dom.contains("PostResponse") || dom.contains("browser/from browser.bin"),
         "{dom}"
     );
+}
+
+/// The hidden fields of an upload page, in order.
+fn hidden_fields(page: &str) -> Vec<(String, String)> {
+    page.lines()
+        .filter_map(|l| {
+            let rest = l.strip_prefix("<input type=\"hidden\" name=\"")?;
+            let (name, rest) = rest.split_once("\" value=\"")?;
+            let (value, _) = rest.split_once('"')?;
+            Some((name.to_string(), value.to_string()))
+        })
+        .collect()
+}
+
+#[test]
+fn an_open_director_takes_plain_forms_and_still_checks_policies() {
+    let dir = TempDir::new("s3-post-open");
+    let c = Cluster::start(&dir, 1, 1, &[]);
+    assert_eq!(put(&format!("{}/open", c.url()), b"").unwrap().status, 200);
+    // A form without any policy: served, as every request of an open director.
+    let plain = [("key".to_string(), "plain/${filename}".to_string())];
+    let p = post(&dir, &format!("{}/open", c.url()), &plain, b"no policy", "p.txt");
+    assert_eq!(p.status, 204, "{}", p.body);
+    let got = get(&format!("{}/open/plain/p.txt", c.url())).unwrap();
+    assert_eq!(got.body, b"no policy");
+    // The upload page needs no signature here and carries an unsigned policy, whose
+    // conditions still hold.
+    let chooser = curl(&[&format!("{}/_dpyfs/upload", c.url())]);
+    assert!(chooser.body.contains("?bucket=open"), "{}", chooser.body);
+    let page = curl(&[&format!("{}/_dpyfs/upload?bucket=open", c.url())]);
+    assert_eq!(page.status, 200, "{}", page.body);
+    let fields = hidden_fields(&page.body);
+    assert!(fields.iter().any(|(n, _)| n == "policy"), "{}", page.body);
+    assert!(!fields.iter().any(|(n, _)| n == "x-amz-signature"), "{}", page.body);
+    let form = with(&fields, &[("key", "paged")]);
+    let p = post(&dir, &format!("{}/open", c.url()), &form, b"from the page", "x");
+    assert_eq!(p.status, 201, "{}", p.body);
+    assert_eq!(
+        get(&format!("{}/open/paged", c.url())).unwrap().body,
+        b"from the page"
+    );
+    let extra = with(&form, &[("key", "extra"), ("x-amz-meta-a", "1")]);
+    let p = post(&dir, &format!("{}/open", c.url()), &extra, b"x", "x");
+    assert_eq!((p.status, p.code().as_str()), (403, "AccessDenied"), "{}", p.body);
+    assert_eq!(get(&format!("{}/open/extra", c.url())).unwrap().status, 404);
 }

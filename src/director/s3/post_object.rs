@@ -644,9 +644,9 @@ impl DirectorApi {
         if access.principal == Principal::Anonymous {
             return Err(unsigned_denied());
         }
-        let bucket = req
-            .query_param("bucket")
-            .ok_or_else(|| bad("InvalidArgument", "the upload form needs ?bucket=NAME"))?;
+        let Some(bucket) = req.query_param("bucket") else {
+            return self.bucket_choice(access);
+        };
         match parse_target(&format!("/{}", percent_encode(&bucket, false)))? {
             Target::Bucket(_) => {}
             _ => return Err(DirectorError::InvalidBucketName(bucket)),
@@ -698,6 +698,44 @@ impl DirectorApi {
             200,
             "text/html; charset=utf-8",
             upload_page(&bucket, &action, &fields),
+        )
+        .with_header("Cache-Control", "no-store"))
+    }
+}
+
+impl DirectorApi {
+    /// The upload page without `?bucket=`: links to the buckets `access` may write (the
+    /// status page links here, so nothing has to be typed on a page that reloads itself).
+    fn bucket_choice(&self, access: &Access) -> Result<Response> {
+        use crate::status_page::esc;
+        self.director.read_barrier()?;
+        let links: String = self
+            .director
+            .read_index()
+            .buckets
+            .iter()
+            .filter(|(name, b)| access.may_touch(name, b.owner.as_deref()))
+            .map(|(name, _)| {
+                format!(
+                    "<li><a href=\"?bucket={}\">{}</a></li>\n",
+                    esc(&percent_encode(name, false)),
+                    esc(name)
+                )
+            })
+            .collect();
+        let list = if links.is_empty() {
+            "<p>No bucket to upload to: create one first.</p>".to_string()
+        } else {
+            format!("<ul>\n{links}</ul>")
+        };
+        Ok(Response::text(
+            200,
+            "text/html; charset=utf-8",
+            format!(
+                "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+                 <title>Upload a file</title></head><body>\n\
+                 <h1>Upload a file: choose a bucket</h1>\n{list}\n</body></html>\n"
+            ),
         )
         .with_header("Cache-Control", "no-store"))
     }
