@@ -105,7 +105,7 @@ policy signed for one hour, never a secret key).</div>\
 <div class=\"sub\">On a director with keys the form page must be signed by a key that may write \
 the bucket: save it with a signed request \
 (<code>curl --aws-sigv4 aws:amz:us-east-1:s3 --user KEY:SECRET \
-'http://HOST/_dpyfs/upload?bucket=NAME' &gt; upload.html</code>) and open the file.</div>\n";
+'DIRECTOR_URL/_dpyfs/upload?bucket=NAME' &gt; upload.html</code>) and open the file.</div>\n";
 
 /// The whole page for a `/_dpyfs/status` document.
 pub fn render(status: &Value) -> String {
