@@ -608,7 +608,13 @@ fn an_open_director_takes_plain_forms_and_still_checks_policies() {
     assert_eq!(put(&format!("{}/open", c.url()), b"").unwrap().status, 200);
     // A form without any policy: served, as every request of an open director.
     let plain = [("key".to_string(), "plain/${filename}".to_string())];
-    let p = post(&dir, &format!("{}/open", c.url()), &plain, b"no policy", "p.txt");
+    let p = post(
+        &dir,
+        &format!("{}/open", c.url()),
+        &plain,
+        b"no policy",
+        "p.txt",
+    );
     assert_eq!(p.status, 204, "{}", p.body);
     let got = get(&format!("{}/open/plain/p.txt", c.url())).unwrap();
     assert_eq!(got.body, b"no policy");
@@ -620,9 +626,19 @@ fn an_open_director_takes_plain_forms_and_still_checks_policies() {
     assert_eq!(page.status, 200, "{}", page.body);
     let fields = hidden_fields(&page.body);
     assert!(fields.iter().any(|(n, _)| n == "policy"), "{}", page.body);
-    assert!(!fields.iter().any(|(n, _)| n == "x-amz-signature"), "{}", page.body);
+    assert!(
+        !fields.iter().any(|(n, _)| n == "x-amz-signature"),
+        "{}",
+        page.body
+    );
     let form = with(&fields, &[("key", "paged")]);
-    let p = post(&dir, &format!("{}/open", c.url()), &form, b"from the page", "x");
+    let p = post(
+        &dir,
+        &format!("{}/open", c.url()),
+        &form,
+        b"from the page",
+        "x",
+    );
     assert_eq!(p.status, 201, "{}", p.body);
     assert_eq!(
         get(&format!("{}/open/paged", c.url())).unwrap().body,
@@ -630,6 +646,11 @@ fn an_open_director_takes_plain_forms_and_still_checks_policies() {
     );
     let extra = with(&form, &[("key", "extra"), ("x-amz-meta-a", "1")]);
     let p = post(&dir, &format!("{}/open", c.url()), &extra, b"x", "x");
-    assert_eq!((p.status, p.code().as_str()), (403, "AccessDenied"), "{}", p.body);
+    assert_eq!(
+        (p.status, p.code().as_str()),
+        (403, "AccessDenied"),
+        "{}",
+        p.body
+    );
     assert_eq!(get(&format!("{}/open/extra", c.url())).unwrap().status, 404);
 }

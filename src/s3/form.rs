@@ -226,6 +226,9 @@ impl<R: Read> FormReader<R> {
         let d = self.delimiter.len();
         loop {
             let window = &self.buf[self.pos..self.end];
+            // Only as far as this read can hand out (plus a delimiter's length): small
+            // reads must not rescan the whole buffer each time.
+            let window = &window[..window.len().min(out.len() + d - 1)];
             if let Some(i) = find(window, &self.delimiter) {
                 if i == 0 {
                     self.pos += d;
@@ -275,11 +278,19 @@ impl<R: Read> Read for FormReader<R> {
     }
 }
 
+/// The first position of `needle` in `hay`: a scan for its first byte, then a compare.
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    if needle.is_empty() || hay.len() < needle.len() {
-        return None;
+    let first = *needle.first()?;
+    let last_start = hay.len().checked_sub(needle.len())?;
+    let mut start = 0;
+    while start <= last_start {
+        let i = start + hay[start..=last_start].iter().position(|&b| b == first)?;
+        if hay[i..].starts_with(needle) {
+            return Some(i);
+        }
+        start = i + 1;
     }
-    hay.windows(needle.len()).position(|w| w == needle)
+    None
 }
 
 /// A part's header block: `Content-Disposition: form-data; name="..."[; filename="..."]`
