@@ -467,6 +467,42 @@ fn refused_posts_answer_s3_codes_and_store_nothing() {
         "AccessDenied",
         "Extra input fields: acl",
     );
+    let without_key: Vec<(String, String)> =
+        fields.iter().filter(|(k, _)| k != "key").cloned().collect();
+    check(
+        "no key field",
+        post(&env.dir, &url, &without_key, b"x", "x"),
+        400,
+        "InvalidArgument",
+        "must contain a field named 'key'",
+    );
+    let mut no_file: Vec<String> = Vec::new();
+    for (k, v) in &fields {
+        no_file.push("--form-string".into());
+        no_file.push(format!("{k}={v}"));
+    }
+    no_file.push(url.clone());
+    let refs: Vec<&str> = no_file.iter().map(String::as_str).collect();
+    check(
+        "no file",
+        curl(&refs),
+        400,
+        "InvalidArgument",
+        "exactly one file",
+    );
+    check(
+        "not form-data",
+        curl(&[
+            "-H",
+            "Content-Type: multipart/form-data",
+            "--data-binary",
+            "x",
+            &url,
+        ]),
+        400,
+        "MalformedPOSTRequest",
+        "no boundary",
+    );
     // A body cut before the file's closing boundary is not stored as a shorter file.
     let port: u16 = env.c.url().rsplit(':').next().unwrap().parse().unwrap();
     let mut body = String::new();
