@@ -467,6 +467,21 @@ fn refused_posts_answer_s3_codes_and_store_nothing() {
         "AccessDenied",
         "Extra input fields: acl",
     );
+    let (url_meta, meta) = env.policy(
+        &env.owner,
+        "forms",
+        "up/m",
+        600,
+        json!({"x-amz-meta-name": "café"}),
+        json!([["starts-with", "$x-amz-meta-name", ""]]),
+    );
+    check(
+        "a non-ASCII metadata value",
+        post(&env.dir, &url_meta, &meta, b"x", "x"),
+        400,
+        "InvalidArgument",
+        "printable ASCII",
+    );
     let without_key: Vec<(String, String)> =
         fields.iter().filter(|(k, _)| k != "key").cloned().collect();
     check(

@@ -456,8 +456,11 @@ fn form_signer(
 /// A request whose headers are the form's object fields (`Content-Type`, `Cache-Control`,
 /// `x-amz-meta-*`, `acl` as `x-amz-acl`, ...), for the checks and readers a PutObject
 /// uses on its headers.
-fn field_headers(f: &Fields) -> Vec<(String, String)> {
-    f.values
+/// A value that is not printable ASCII is refused, as in a PutObject's headers: it would
+/// come back in a response header on every GET.
+fn field_headers(f: &Fields) -> Result<Vec<(String, String)>> {
+    let headers: Vec<(String, String)> = f
+        .values
         .iter()
         .filter(|(n, _)| !exempt(n) && !n.starts_with("x-amz-checksum-"))
         .map(|(n, v)| match n.as_str() {
@@ -470,7 +473,17 @@ fn field_headers(f: &Fields) -> Vec<(String, String)> {
                 || n.starts_with("x-amz-meta-")
                 || crate::director::meta::index::STORED_HEADERS.contains(&n.as_str())
         })
-        .collect()
+        .collect();
+    let printable = |v: &str| v.bytes().all(|b| b == b'\t' || (b' '..=b'~').contains(&b));
+    if let Some((n, _)) = headers.iter().find(|(_, v)| !printable(v)) {
+        return Err(bad(
+            "InvalidArgument",
+            format!(
+                "the form field '{n}' is stored as a header: its value must be printable ASCII (encode others as RFC 2047 does)"
+            ),
+        ));
+    }
+    Ok(headers)
 }
 
 /// `url` with the upload's bucket, key and ETag as query parameters (S3's redirect).
@@ -537,7 +550,7 @@ impl DirectorApi {
         // The form's object fields as headers, for the checks and readers of PutObject.
         let mut empty = io::empty();
         let meta_req = Request {
-            headers: field_headers(&fields),
+            headers: field_headers(&fields)?,
             ..stub_request(&path, remote, &mut empty)
         };
         let (access, policy) = form_signer(self, &meta_req, &fields)?;
