@@ -437,6 +437,7 @@ fn form_signer(
         ));
     }
     let signature = field("x-amz-signature")?;
+    // None only without keys, answered above.
     let Some(key) = api.auth.form_key(req, &access_key)? else {
         return Ok((Access::open(), policy));
     };
@@ -455,9 +456,8 @@ fn form_signer(
 
 /// A request whose headers are the form's object fields (`Content-Type`, `Cache-Control`,
 /// `x-amz-meta-*`, `acl` as `x-amz-acl`, ...), for the checks and readers a PutObject
-/// uses on its headers.
-/// A value that is not printable ASCII is refused, as in a PutObject's headers: it would
-/// come back in a response header on every GET.
+/// uses on its headers. A value that is not printable ASCII is refused, as in a
+/// PutObject's headers: it would come back in a response header on every GET.
 fn field_headers(f: &Fields) -> Result<Vec<(String, String)>> {
     let headers: Vec<(String, String)> = f
         .values
@@ -484,6 +484,43 @@ fn field_headers(f: &Fields) -> Result<Vec<(String, String)>> {
         ));
     }
     Ok(headers)
+}
+
+/// The object key (`${filename}` expanded, validated) and the file's size range, once
+/// the policy (if any) holds for every field.
+fn checked_key(
+    f: &Fields,
+    policy: Option<&Policy>,
+    bucket: &str,
+    now_ms: u64,
+) -> Result<(String, u64, u64)> {
+    let key_field = f.get("key").ok_or_else(|| {
+        bad(
+            "InvalidArgument",
+            "Bucket POST must contain a field named 'key'.",
+        )
+    })?;
+    let key = expand_key(key_field, f.file.filename.as_deref());
+    validate_key(&key)?;
+    let (min, max) = match policy {
+        Some(p) => {
+            let names: Vec<&str> = f.values.keys().map(String::as_str).collect();
+            let value_of = |n: &str| match n {
+                "bucket" => bucket.to_string(),
+                "key" => key.clone(),
+                _ => f.get(n).unwrap_or_default().to_string(),
+            };
+            p.check(now_ms, &names, &value_of)?;
+            p.length_range().unwrap_or((0, u64::MAX))
+        }
+        None => (0, u64::MAX),
+    };
+    if let Some(n) = f.values.keys().find(|n| n.starts_with("x-amz-checksum-")) {
+        return Err(DirectorError::NotImplemented(format!(
+            "checksums of form uploads ({n})"
+        )));
+    }
+    Ok((key, min, max))
 }
 
 /// `url` with the upload's bucket, key and ETag as query parameters (S3's redirect).
@@ -547,43 +584,15 @@ impl DirectorApi {
         let host = req.header("host").map(str::to_string);
         let mut form = FormReader::new(&mut *req.body, &boundary);
         let fields = read_fields(&mut form)?;
-        // The form's object fields as headers, for the checks and readers of PutObject.
         let mut empty = io::empty();
+        let (access, policy) =
+            form_signer(self, &stub_request(&path, remote, &mut empty), &fields)?;
+        // The form's object fields as headers, for the checks and readers of PutObject.
         let meta_req = Request {
             headers: field_headers(&fields)?,
             ..stub_request(&path, remote, &mut empty)
         };
-        let (access, policy) = form_signer(self, &meta_req, &fields)?;
-        let key_field = fields.get("key").ok_or_else(|| {
-            bad(
-                "InvalidArgument",
-                "Bucket POST must contain a field named 'key'.",
-            )
-        })?;
-        let key = expand_key(key_field, fields.file.filename.as_deref());
-        validate_key(&key)?;
-        let (min, max) = match &policy {
-            Some(p) => {
-                let names: Vec<&str> = fields.values.keys().map(String::as_str).collect();
-                let value_of = |n: &str| match n {
-                    "bucket" => bucket.clone(),
-                    "key" => key.clone(),
-                    _ => fields.get(n).unwrap_or_default().to_string(),
-                };
-                p.check(now_ms, &names, &value_of)?;
-                p.length_range().unwrap_or((0, u64::MAX))
-            }
-            None => (0, u64::MAX),
-        };
-        if let Some(n) = fields
-            .values
-            .keys()
-            .find(|n| n.starts_with("x-amz-checksum-"))
-        {
-            return Err(DirectorError::NotImplemented(format!(
-                "checksums of form uploads ({n})"
-            )));
-        }
+        let (key, min, max) = checked_key(&fields, policy.as_ref(), &bucket, now_ms)?;
         self.check_write(&access, &bucket)?;
         check_acl_headers(&meta_req)?;
         let new = NewObject {
