@@ -404,7 +404,11 @@ fn form_signer(
         return Ok((Access::open(), policy));
     }
     if policy.is_none() {
-        return Err(unsigned_denied());
+        return Err(DirectorError::S3(
+            403,
+            "AccessDenied",
+            "a form upload to a director with keys needs a signed POST policy (the fields policy, x-amz-algorithm, x-amz-credential, x-amz-date and x-amz-signature)".into(),
+        ));
     }
     let field = |n: &str| {
         f.get(n).ok_or_else(|| {
