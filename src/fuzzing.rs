@@ -2,7 +2,8 @@
 //! regression tests of what they find. Each takes arbitrary bytes and drives one parser the
 //! way untrusted input reaches it: journal lines and snapshots as a director replays them
 //! at start, SigV4 headers and presigned queries as the director verifies them, aws-chunked
-//! bodies as the body reader decodes them, the XML documents clients send, `Range` and
+//! bodies as the body reader decodes them, browser form bodies (multipart/form-data) as POST
+//! Object reads them, the XML documents clients send, `Range` and
 //! `x-amz-copy-source-range`, and manifests as `dpyfs recover` reads them. None may panic,
 //! loop for ever or allocate without bound; what they return is ignored.
 //!
@@ -260,6 +261,32 @@ pub fn manifest_chunk(data: &[u8]) {
     }
 }
 
+/// Boundaries the form target tries: curl's and browsers' shapes, and a one-byte one.
+const FORM_BOUNDARIES: [&str; 3] = [
+    "------------------------d74496d66958873e",
+    "----WebKitFormBoundary7MA4YWxkTrZu0gW",
+    "X",
+];
+
+/// A multipart/form-data body as POST Object reads it: byte 0 picks the boundary, the rest
+/// is the body. Every part is read (values bounded by `FUZZ_BODY_BYTES_MAX`); returns the
+/// number of parts read whole.
+pub fn form_body(data: &[u8]) -> usize {
+    let Some((&pick, wire)) = data.split_first() else {
+        return 0;
+    };
+    let boundary = FORM_BOUNDARIES[pick as usize % FORM_BOUNDARIES.len()];
+    let mut form = crate::s3::form::FormReader::new(wire, boundary);
+    let mut parts = 0;
+    while let Ok(Some(_)) = form.next_part() {
+        match form.read_value(FUZZ_BODY_BYTES_MAX) {
+            Ok(Some(_)) => parts += 1,
+            _ => break,
+        }
+    }
+    parts
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -282,7 +309,16 @@ mod tests {
             xml_document(i);
             ranges(i);
             manifest_chunk(i);
+            form_body(i);
         }
+    }
+
+    #[test]
+    fn a_valid_form_reads_through_the_target() {
+        let body = b"\x02--X\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\nk\r\n--X\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f\"\r\n\r\ndata\r\n--X--\r\n";
+        assert_eq!(form_body(body), 2);
+        // Cut before the closing boundary: the file part is not read whole.
+        assert_eq!(form_body(&body[..body.len() - 12]), 1);
     }
 
     #[test]

@@ -96,6 +96,17 @@ h1{font-size:1.4em;margin:0 0 .2em}h2{font-size:1.1em;margin:1.4em 0 .5em}\
 table{border-collapse:collapse;background:#fff}td,th{border:1px solid #ddd;padding:3px 8px;text-align:left;font-size:.95em}\
 .kv td:first-child{color:#555}.err{color:#c0392b}.ok{color:#2a8a3a}code{font-size:.9em}td:first-child{white-space:nowrap}";
 
+/// A way to a browser upload form (`GET /_dpyfs/upload?bucket=B`, POST Object). The status
+/// page is served unsigned to loopback clients, so it signs nothing itself: the form page
+/// it leads to does, for a key that owns the bucket (or for anyone on an open director).
+const UPLOAD_SECTION: &str = "<h2>Upload a file</h2>\
+<div><a href=\"/_dpyfs/upload\">Upload a file from this browser</a> (POST Object: a form with a \
+policy signed for one hour, never a secret key).</div>\
+<div class=\"sub\">On a director with keys the form page must be signed by a key that may write \
+the bucket: save it with a signed request \
+(<code>curl --aws-sigv4 aws:amz:us-east-1:s3 --user KEY:SECRET \
+'DIRECTOR_URL/_dpyfs/upload?bucket=NAME' &gt; upload.html</code>) and open the file.</div>\n";
+
 /// The whole page for a `/_dpyfs/status` document.
 pub fn render(status: &Value) -> String {
     let mut h = String::new();
@@ -147,6 +158,7 @@ pub fn render(status: &Value) -> String {
     }
     h.push_str("</div>\n");
     render_errors(&mut h, status["recent_errors"].as_array());
+    h.push_str(UPLOAD_SECTION);
     h.push_str("</body></html>\n");
     h
 }

@@ -14,39 +14,11 @@ use dpyfs::sigv4::{self, Credentials};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-struct Key {
-    id: String,
-    secret: String,
-}
-
 /// `dpyfs admin key create --keys FILE [--buckets ..]`, as a person would run it.
 fn key_create(keys: &Path, buckets: Option<&str>) -> Key {
     match buckets {
         Some(b) => key_create_with(keys, &["--buckets", b]),
         None => key_create_with(keys, &[]),
-    }
-}
-
-/// `dpyfs admin key create --keys FILE` with more flags (`--admin`).
-fn key_create_with(keys: &Path, extra: &[&str]) -> Key {
-    let mut args = vec!["admin", "key", "create", "--keys", keys.to_str().unwrap()];
-    args.extend_from_slice(extra);
-    let out = dpyfs(&args);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).unwrap();
-    let var = |name: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(&format!("{name}=")))
-            .unwrap_or_else(|| panic!("no {name} in {text}"))
-            .to_string()
-    };
-    Key {
-        id: var("AWS_ACCESS_KEY_ID"),
-        secret: var("AWS_SECRET_ACCESS_KEY"),
     }
 }
 

@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 pub mod boards;
+pub mod browser;
 pub mod upkeep;
 
 /// How long a daemon may take to answer its first request (qemu is slow).
@@ -1057,4 +1058,34 @@ pub fn s3_venv() -> &'static Path {
         );
         venv
     })
+}
+
+/// A key of a keys file, as `dpyfs admin key create` prints it.
+pub struct Key {
+    pub id: String,
+    pub secret: String,
+}
+
+/// `dpyfs admin key create --keys FILE` with more flags (`--admin`, `--buckets ..`), as a
+/// person would run it.
+pub fn key_create_with(keys: &Path, extra: &[&str]) -> Key {
+    let mut args = vec!["admin", "key", "create", "--keys", keys.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let out = command("dpyfs").args(&args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let var = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}=")))
+            .unwrap_or_else(|| panic!("no {name} in {text}"))
+            .to_string()
+    };
+    Key {
+        id: var("AWS_ACCESS_KEY_ID"),
+        secret: var("AWS_SECRET_ACCESS_KEY"),
+    }
 }

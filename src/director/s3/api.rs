@@ -259,7 +259,11 @@ impl DirectorApi {
         // Before any routing or body reading: a refused request touches nothing.
         let now = now_ms();
         let (route, result) = match self.auth.verify(req, now) {
-            Ok(mut access) => self.route(req, &mut access),
+            // Form uploads and the upload form page authenticate themselves.
+            Ok(mut access) => match self.form_routes(req, &access, now) {
+                Some(answer) => answer,
+                None => self.route(req, &mut access),
+            },
             Err(e) if super::auth::body_hash_may_be_signed(req, &e) => {
                 self.route_buffered(req, now)
             }

@@ -157,7 +157,7 @@ impl Access {
     }
 }
 
-fn unsigned_denied() -> DirectorError {
+pub(super) fn unsigned_denied() -> DirectorError {
     access_denied("this director requires signed requests (AWS Signature Version 4)")
 }
 
@@ -177,7 +177,7 @@ fn query_error(msg: impl Into<String>) -> DirectorError {
     DirectorError::BadRequest("AuthorizationQueryParametersError", msg.into())
 }
 
-fn signature_mismatch() -> DirectorError {
+pub(super) fn signature_mismatch() -> DirectorError {
     DirectorError::S3(
         403,
         "SignatureDoesNotMatch",
@@ -279,8 +279,18 @@ impl Auth {
             (None, true) => query_claim(req, now_ms)?,
         };
         check_claim(&claim, now_ms)?;
-        let key = known_key(keys, req, &claim)?;
+        let key = known_key(keys, req, &claim.access_key)?;
         verify_signature(req, &claim, key)
+    }
+
+    /// The key a browser form's POST policy names (POST Object, post_object.rs), which
+    /// signs the policy rather than the request: None on an open director, else the key
+    /// or 403 InvalidAccessKeyId.
+    pub(super) fn form_key(&self, req: &Request<'_>, access_key: &str) -> Result<Option<KeyEntry>> {
+        match &self.keys {
+            None => Ok(None),
+            Some(keys) => known_key(keys, req, access_key).map(Some),
+        }
     }
 }
 
@@ -320,21 +330,17 @@ fn check_claim(claim: &Claim<'_>, now_ms: u64) -> Result<()> {
 }
 
 /// The key the claim names, or `InvalidAccessKeyId` (logged with the id, never a secret).
-fn known_key(keys: &Keys, req: &Request<'_>, claim: &Claim<'_>) -> Result<KeyEntry> {
-    keys.get(&claim.access_key).ok_or_else(|| {
+fn known_key(keys: &Keys, req: &Request<'_>, access_key: &str) -> Result<KeyEntry> {
+    keys.get(access_key).ok_or_else(|| {
         log::info!(
-            "refused {} {}: unknown access key {}",
+            "refused {} {}: unknown access key {access_key}",
             req.method,
             req.path,
-            claim.access_key
         );
         DirectorError::S3(
             403,
             "InvalidAccessKeyId",
-            format!(
-                "the access key id {} is not known to this director",
-                claim.access_key
-            ),
+            format!("the access key id {access_key} is not known to this director"),
         )
     })
 }
@@ -368,13 +374,21 @@ fn verify_signature(req: &Request<'_>, claim: &Claim<'_>, key: KeyEntry) -> Resu
         _ => None,
     };
     Ok(Access {
+        chain,
+        ..key_access(key)
+    })
+}
+
+/// What a verified key may do (no streaming chain).
+pub(super) fn key_access(key: KeyEntry) -> Access {
+    Access {
         principal: Principal::Key {
             admin: key.is_admin(),
             access_key: key.access_key,
             buckets: key.buckets,
         },
-        chain,
-    })
+        chain: None,
+    }
 }
 
 /// S3's rule: every `x-amz-*` header a request carries is covered by its signature (issue

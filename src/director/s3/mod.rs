@@ -9,6 +9,7 @@ pub mod body;
 pub mod multipart_routes;
 pub mod object_routes;
 pub mod object_versions;
+pub mod post_object;
 pub mod target;
 pub mod version_routes;
 
