@@ -223,6 +223,12 @@ impl Auth {
         self.keys.is_none()
     }
 
+    /// Whether `id` is the access key id of one of this director's keys (the grantees
+    /// an ACL may name).
+    pub fn knows(&self, id: &str) -> bool {
+        self.keys.as_ref().is_some_and(|k| k.get(id).is_some())
+    }
+
     /// Verifies the request's signature, if it needs one. An unsigned request on a keyed
     /// director is `Principal::Anonymous` (the routes decide what it may see); a request
     /// that tries to sign and fails is an error.

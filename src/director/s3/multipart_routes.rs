@@ -6,8 +6,7 @@
 use super::DirectorApi;
 use super::body::SignatureChain;
 use super::object_routes::{
-    check_acl_headers, check_copy_source_conditions, parse_copy_source, stored_headers, user_meta,
-    write_condition,
+    check_copy_source_conditions, parse_copy_source, stored_headers, user_meta, write_condition,
 };
 use super::target::Target;
 use crate::checksum::Algorithm;
@@ -149,7 +148,7 @@ impl DirectorApi {
     }
 
     fn create_upload(&self, bucket: String, key: String, req: &Request<'_>) -> Result<Response> {
-        check_acl_headers(req)?;
+        let acl = self.request_acl(req, &bucket)?;
         let content_type = req
             .header("content-type")
             .unwrap_or(CONTENT_TYPE_DEFAULT)
@@ -162,6 +161,7 @@ impl DirectorApi {
             meta: user_meta(req),
             headers: stored_headers(req),
             checksum_algorithm,
+            acl,
         })?;
         let mut d = Doc::new("InitiateMultipartUploadResult");
         d.elem("Bucket", &bucket)

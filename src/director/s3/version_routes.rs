@@ -4,7 +4,8 @@
 //! `meta::versions`.
 
 use super::DirectorApi;
-use super::object_routes::{owner, parse_xml, read_small_body, refuse_unknown_params};
+use super::acl::{owner_elem, owner_id};
+use super::object_routes::{parse_xml, read_small_body, refuse_unknown_params};
 use super::target::xml;
 use crate::director::error::{DirectorError, Result};
 use crate::director::meta::index::Version;
@@ -335,13 +336,14 @@ impl DirectorApi {
             key: p.key_marker.as_deref(),
             version: p.version_marker.as_deref(),
         };
-        let page = self.director.read_index().list_versions(
-            bucket,
-            &p.prefix,
-            &p.delimiter,
-            &marker,
-            p.max,
-        )?;
+        let (page, owner) = {
+            let idx = self.director.read_index();
+            let page = idx.list_versions(bucket, &p.prefix, &p.delimiter, &marker, p.max)?;
+            (
+                page,
+                owner_id(idx.bucket(bucket)?.owner.as_deref()).to_string(),
+            )
+        };
         let mut d = Doc::new("ListVersionsResult");
         d.elem("Name", bucket)
             .elem("Prefix", &p.enc(&p.prefix))
@@ -388,7 +390,7 @@ impl DirectorApi {
                             .elem("Size", &o.size.to_string())
                             .elem("StorageClass", "STANDARD");
                     }
-                    owner(&mut d);
+                    owner_elem(&mut d, "Owner", &owner);
                     d.close(tag);
                 }
                 VersionEntry::CommonPrefix(cp) => {
