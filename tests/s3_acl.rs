@@ -293,7 +293,7 @@ fn authenticated_read_and_grants_to_another_key() {
 
     // One owner id everywhere: ListBuckets, the listing's Owner, the ACL documents.
     let (_, list) = k.get(alice, "");
-    assert_eq!(xml_values(&list, "ID"), [alice.id.clone()]);
+    assert_eq!(xml_values(&list, "ID"), std::slice::from_ref(&alice.id));
     let (_, objects) = k.get(alice, "team");
     assert!(xml_values(&objects, "ID").iter().all(|id| *id == alice.id));
     let acl = k.grants(alice, "team?acl");
