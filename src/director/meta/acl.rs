@@ -6,11 +6,9 @@
 //! belongs to its bucket's owner) always has FULL_CONTROL and is never listed. An empty
 //! list is `private`. As records hold it, an ACL is `[[grantee, permission], ...]`, the
 //! grantee `AllUsers`, `AuthenticatedUsers` or `id:<access key id>`.
-
-use super::index::{Index, ObjectMeta, Version};
-use super::records::Record;
-use crate::director::error::{DirectorError, Result};
-use std::sync::Arc;
+//!
+//! The `bucket_acl` and `object_acl` records are applied to the index in acl_index.rs, so
+//! that this file, which the index and the records name, names neither.
 
 /// Who a grant is for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -138,86 +136,6 @@ impl Acl {
             });
         }
         Ok(Acl { grants })
-    }
-}
-
-impl Index {
-    /// Checks a `bucket_acl` or `object_acl` record: the bucket, and the object version,
-    /// exist, and the ACL is one this director writes.
-    pub(super) fn validate_acl(&self, r: &Record) -> Result<()> {
-        let acl = match r {
-            Record::BucketAcl { bucket, acl } => {
-                self.bucket(bucket)?;
-                acl
-            }
-            Record::ObjectAcl {
-                bucket,
-                key,
-                version,
-                acl,
-            } => {
-                match self.object_version(bucket, key, version.as_deref())? {
-                    Version::Object(_) => {}
-                    Version::Marker { .. } => {
-                        return Err(DirectorError::MethodNotAllowed(
-                            "a delete marker has no ACL".into(),
-                        ));
-                    }
-                }
-                acl
-            }
-            _ => return Ok(()),
-        };
-        Acl::from_record(acl).map_err(DirectorError::Internal)?;
-        Ok(())
-    }
-
-    /// Applies a validated `bucket_acl` or `object_acl` record. An object version is
-    /// shared (`Arc`) with readers in flight: it is replaced by a copy with the new ACL.
-    pub(super) fn apply_acl(&mut self, r: &Record) -> std::result::Result<(), String> {
-        match r {
-            Record::BucketAcl { bucket, acl } => {
-                if let Some(b) = self.buckets.get_mut(bucket) {
-                    b.acl = Acl::from_record(acl)?;
-                }
-            }
-            Record::ObjectAcl {
-                bucket,
-                key,
-                version,
-                acl,
-            } => {
-                let acl = Acl::from_record(acl)?;
-                let Some(b) = self.buckets.get_mut(bucket) else {
-                    return Ok(());
-                };
-                let with_acl = |o: &Arc<ObjectMeta>| {
-                    Arc::new(ObjectMeta {
-                        acl: acl.clone(),
-                        ..ObjectMeta::clone(o)
-                    })
-                };
-                let id = version.as_deref();
-                if let Some(o) = b
-                    .objects
-                    .get_mut(key)
-                    .filter(|o| o.version.as_deref() == id)
-                {
-                    *o = with_acl(o);
-                    return Ok(());
-                }
-                let older = b.history.get_mut(key).into_iter().flatten();
-                for v in older {
-                    if let Version::Object(o) = v {
-                        if o.version.as_deref() == id {
-                            *o = with_acl(o);
-                        }
-                    }
-                }
-            }
-            _ => {}
-        }
-        Ok(())
     }
 }
 

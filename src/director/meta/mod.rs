@@ -2,6 +2,7 @@
 //! progress, snapshots and the manifest format. It knows neither HTTP nor stores.
 
 pub mod acl;
+pub mod acl_index;
 pub mod condition;
 pub mod index;
 pub mod journal;
