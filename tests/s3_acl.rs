@@ -414,6 +414,86 @@ fn bad_acls_are_refused_and_store_nothing() {
     assert_eq!(refusal(k.get(alice, "nobkt?acl")).1, "NoSuchBucket");
 }
 
+/// CopyObject and CreateMultipartUpload take `x-amz-acl` for the object they make (a copy
+/// does not keep its source's); an upload's listings name the bucket's owner.
+#[test]
+fn copies_and_uploads_carry_their_acl() {
+    let dir = TempDir::new("acl-copy-upload");
+    let k = keyed(&dir);
+    let alice = &k.alice;
+    assert_eq!(k.put(alice, "src", "", &[]).0, 200);
+    let open = "x-amz-acl: public-read";
+    assert_eq!(
+        k.put(alice, "src/public.txt", "copied words", &[open]).0,
+        200
+    );
+    // A copy without x-amz-acl is private; with one, it has that ACL.
+    let from = "x-amz-copy-source: /src/public.txt";
+    assert_eq!(k.put(alice, "src/copy.txt", "", &[from]).0, 200);
+    assert_eq!(refusal(k.anon("GET", "src/copy.txt")), denied());
+    assert_eq!(k.put(alice, "src/open-copy.txt", "", &[from, open]).0, 200);
+    assert_eq!(
+        k.anon("GET", "src/open-copy.txt"),
+        (200, "copied words".into())
+    );
+    // Another key copies a public object out of a bucket that is not its own into its own.
+    assert_eq!(k.put(&k.bob, "bobs", "", &[]).0, 200);
+    assert_eq!(k.put(&k.bob, "bobs/got.txt", "", &[from]).0, 200);
+    assert_eq!(k.get(&k.bob, "bobs/got.txt"), (200, "copied words".into()));
+    let private = "x-amz-copy-source: /src/copy.txt";
+    assert_eq!(
+        refusal(k.put(&k.bob, "bobs/not.txt", "", &[private])),
+        denied()
+    );
+    assert_eq!(k.get(&k.bob, "bobs/not.txt").0, 404);
+
+    // A multipart upload started with public-read: the completed object is public.
+    let (st, body) = scurl(
+        alice,
+        &["-X", "POST", "-H", open, &k.url("src/big.bin?uploads")],
+    );
+    assert_eq!(st, 200, "{body}");
+    let id = xml_values(&body, "UploadId").remove(0);
+    let part = k.url(&format!("src/big.bin?partNumber=1&uploadId={id}"));
+    let (st, _) = scurl(alice, &["-X", "PUT", "--data-binary", "one part", &part]);
+    assert_eq!(st, 200);
+    let (st, parts) = k.get(alice, &format!("src/big.bin?uploadId={id}"));
+    assert_eq!(st, 200, "{parts}");
+    assert_eq!(
+        xml_values(&parts, "ID"),
+        [alice.id.clone(), alice.id.clone()]
+    );
+    let (_, uploads) = k.get(alice, "src?uploads");
+    assert_eq!(
+        xml_values(&uploads, "ID"),
+        [alice.id.clone(), alice.id.clone()]
+    );
+    assert_eq!(refusal(k.anon("GET", "src/big.bin")).1, "AccessDenied");
+    let etag = xml_values(&parts, "ETag").remove(0);
+    let done = format!(
+        "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>{etag}</ETag></Part>\
+         </CompleteMultipartUpload>"
+    );
+    let url = k.url(&format!("src/big.bin?uploadId={id}"));
+    let (st, body) = scurl(alice, &["-X", "POST", "--data-binary", &done, &url]);
+    assert_eq!(st, 200, "{body}");
+    assert_eq!(k.anon("GET", "src/big.bin"), (200, "one part".into()));
+    // An upload with a bad ACL is never started.
+    let (st, body) = scurl(
+        alice,
+        &[
+            "-X",
+            "POST",
+            "-H",
+            "x-amz-acl: open",
+            &k.url("src/bad.bin?uploads"),
+        ],
+    );
+    assert_eq!((st, code_of(&body).as_str()), (400, "InvalidArgument"));
+    let (_, uploads) = k.get(alice, "src?uploads");
+    assert!(xml_values(&uploads, "UploadId").is_empty(), "{uploads}");
+}
+
 /// `?acl&versionId=`: each version of a key has its own ACL, and a read of a version
 /// checks that version's.
 #[test]

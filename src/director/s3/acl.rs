@@ -17,7 +17,7 @@ use super::auth::{Access, Principal};
 use super::multipart_routes::{self, Op};
 use super::object_routes::{parse_copy_source, read_small_body};
 use super::object_versions::{object_to_read, requested_version, with_version_id};
-use super::target::{Target, parse_target, xml};
+use super::target::{OWNER_ID, Target, owner_elem, owner_id, parse_target, xml};
 use crate::director::error::{DirectorError, Result};
 use crate::director::meta::acl::{Acl, Grant, Grantee, Permission, Requester};
 use crate::director::meta::index::Index;
@@ -25,8 +25,6 @@ use crate::director::meta::records::Record;
 use crate::http::{Request, Response};
 use crate::s3::xml::{Doc, Element};
 
-/// The canonical id of the admin keys, owners of the buckets that have no owner key.
-pub const OWNER_ID: &str = "dpyfs";
 /// Most grants one ACL may hold (S3's limit).
 pub const GRANTS_MAX: usize = 100;
 
@@ -42,11 +40,6 @@ const GRANT_HEADERS: &[(&str, Permission)] = &[
     ("x-amz-grant-write-acp", Permission::WriteAcp),
     ("x-amz-grant-full-control", Permission::FullControl),
 ];
-
-/// The canonical id of a bucket's owner (`Bucket::owner`; None: the admin keys').
-pub fn owner_id(owner: Option<&str>) -> &str {
-    owner.unwrap_or(OWNER_ID)
-}
 
 fn invalid(msg: String) -> DirectorError {
     DirectorError::BadRequest("InvalidArgument", msg)
@@ -263,14 +256,6 @@ fn from_document(doc: &Element) -> Result<Acl> {
         });
     }
     Ok(Acl { grants })
-}
-
-/// `<Owner>` as S3 writes it in listings and ACL documents.
-pub fn owner_elem(d: &mut Doc, tag: &str, id: &str) {
-    d.open(tag)
-        .elem("ID", id)
-        .elem("DisplayName", id)
-        .close(tag);
 }
 
 /// The `AccessControlPolicy` of GET `?acl`: the owner with FULL_CONTROL, then the grants.

@@ -3,7 +3,7 @@
 //! No sockets here (see `crate::http`).
 
 use super::DirectorApi;
-use super::acl::{self, owner_elem, owner_id};
+use super::acl;
 use super::auth::Access;
 use super::body;
 use super::multipart_routes;
@@ -13,6 +13,7 @@ use super::object_routes::{
 };
 use super::object_versions::{delete_record, object_to_read, requested_version, with_version_id};
 use super::target::{Target, object_headers, parse_target, xml};
+use super::target::{owner_elem, owner_id, owner_of};
 use crate::director::data::scatter::NewObject;
 use crate::director::error::{DirectorError, Result};
 use crate::director::meta::index::{Index, ListEntry, ListPage, ObjectMeta};
@@ -67,8 +68,8 @@ fn authorize_buckets(access: &Access, path: &str, req: &Request<'_>, idx: &Index
         // ListBuckets shows only the key's buckets; a bad name is the router's to refuse.
         Ok(Target::Service) | Err(_) => return Ok(()),
     };
-    let owner_of = |b: &str| idx.buckets.get(b).map(|x| x.owner.as_deref());
-    let owner = owner_of(&bucket);
+    let owner_key = |b: &str| idx.buckets.get(b).map(|x| x.owner.as_deref());
+    let owner = owner_key(&bucket);
     // CreateBucket of an existing bucket is answered by its handler: 200 for one's own,
     // 409 BucketAlreadyExists for another key's (as S3), not 403. (Not to an unsigned
     // request, which must not learn that the bucket exists.)
@@ -86,7 +87,7 @@ fn authorize_buckets(access: &Access, path: &str, req: &Request<'_>, idx: &Index
         return Ok(());
     };
     let b = copy_source_bucket(src);
-    let by_owner = access.check_bucket(&b, owner_of(&b));
+    let by_owner = access.check_bucket(&b, owner_key(&b));
     if by_owner.is_err() && !acl::permits_copy_source(access, src, idx) {
         return by_owner;
     }
@@ -496,7 +497,7 @@ impl DirectorApi {
             p.after.as_deref().filter(|a| !a.is_empty()),
             p.max,
         )?;
-        let owner = owner_id(idx.bucket(bucket)?.owner.as_deref()).to_string();
+        let owner = owner_of(&idx, bucket)?;
         drop(idx);
         Ok(xml(200, list_document(bucket, &owner, &p, &page)))
     }

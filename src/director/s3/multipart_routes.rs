@@ -9,6 +9,7 @@ use super::object_routes::{
     check_copy_source_conditions, parse_copy_source, stored_headers, user_meta, write_condition,
 };
 use super::target::Target;
+use super::target::{owner_elem, owner_of};
 use crate::checksum::Algorithm;
 use crate::director::data::multipart::{ListedChecksums, NewUpload, completed_before};
 use crate::director::error::{DirectorError, Result};
@@ -115,13 +116,6 @@ fn number<T: std::str::FromStr>(req: &Request<'_>, name: &str, default: T) -> Re
 fn upload_id(req: &Request<'_>) -> Result<String> {
     req.query_param("uploadId")
         .ok_or_else(|| invalid("the request needs an uploadId".into()))
-}
-
-fn owner(d: &mut Doc, tag: &str) {
-    d.open(tag)
-        .elem("ID", "dpyfs")
-        .elem("DisplayName", "dpyfs")
-        .close(tag);
 }
 
 impl DirectorApi {
@@ -303,12 +297,14 @@ impl DirectorApi {
         let marker: u32 = number(req, "part-number-marker", 0)?;
         let idx = self.director.read_index();
         let up = idx.upload(bucket, key, &id)?;
+        // Uploads, like objects, belong to the bucket's owner (acl.rs).
+        let owner = owner_of(&idx, bucket)?;
         let mut d = Doc::new("ListPartsResult");
         d.elem("Bucket", bucket)
             .elem("Key", key)
             .elem("UploadId", &id);
-        owner(&mut d, "Initiator");
-        owner(&mut d, "Owner");
+        owner_elem(&mut d, "Initiator", &owner);
+        owner_elem(&mut d, "Owner", &owner);
         d.elem("StorageClass", "STANDARD")
             .elem("PartNumberMarker", &marker.to_string());
         let after: Vec<_> = up
@@ -355,13 +351,11 @@ impl DirectorApi {
                 s.to_string()
             }
         };
-        let page = self.director.read_index().list_uploads(
-            bucket,
-            &prefix,
-            &key_marker,
-            &id_marker,
-            max,
-        )?;
+        let (page, owner) = {
+            let idx = self.director.read_index();
+            let page = idx.list_uploads(bucket, &prefix, &key_marker, &id_marker, max)?;
+            (page, owner_of(&idx, bucket)?)
+        };
         let mut d = Doc::new("ListMultipartUploadsResult");
         d.elem("Bucket", bucket)
             .elem("KeyMarker", &enc(&key_marker))
@@ -380,8 +374,8 @@ impl DirectorApi {
             d.open("Upload")
                 .elem("Key", &enc(&u.key))
                 .elem("UploadId", &u.upload_id);
-            owner(&mut d, "Initiator");
-            owner(&mut d, "Owner");
+            owner_elem(&mut d, "Initiator", &owner);
+            owner_elem(&mut d, "Owner", &owner);
             d.elem("StorageClass", "STANDARD")
                 .elem("Initiated", &iso8601(u.initiated_ms))
                 .close("Upload");

@@ -4,9 +4,9 @@
 //! `meta::versions`.
 
 use super::DirectorApi;
-use super::acl::{owner_elem, owner_id};
 use super::object_routes::{parse_xml, read_small_body, refuse_unknown_params};
 use super::target::xml;
+use super::target::{owner_elem, owner_of};
 use crate::director::error::{DirectorError, Result};
 use crate::director::meta::index::Version;
 use crate::director::meta::records::{LifecycleRule, Record};
@@ -339,10 +339,7 @@ impl DirectorApi {
         let (page, owner) = {
             let idx = self.director.read_index();
             let page = idx.list_versions(bucket, &p.prefix, &p.delimiter, &marker, p.max)?;
-            (
-                page,
-                owner_id(idx.bucket(bucket)?.owner.as_deref()).to_string(),
-            )
+            (page, owner_of(&idx, bucket)?)
         };
         let mut d = Doc::new("ListVersionsResult");
         d.elem("Name", bucket)
