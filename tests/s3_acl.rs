@@ -665,3 +665,40 @@ fn boto3_and_aws_cli_read_and_set_acls() {
         "{out}"
     );
 }
+
+/// On a group of three directors the ACL records go through the leader like every other
+/// write: set through one director, each of the others answers with them. (The group is
+/// open, without keys: ACLs are stored and shown there, and grant nothing more.)
+#[test]
+fn three_directors_share_acls() {
+    let dir = TempDir::new("acl-group");
+    let g = DirectorGroup::start(&dir, 3);
+    let at = |i: usize, path: &str| format!("{}/{path}", g.directors[i].url());
+    let ok = |method: &str, url: &str, headers: &[(&str, &str)]| {
+        let body: &[u8] = if url.ends_with("?acl") { b"" } else { b"words" };
+        let r = request(method, url, headers, Some(body)).unwrap();
+        assert_eq!(r.status, 200, "{method} {url}: {}", r.text());
+    };
+    ok("PUT", &at(0, "grp"), &[("x-amz-acl", "public-read")]);
+    ok(
+        "PUT",
+        &at(1, "grp/k"),
+        &[("x-amz-acl", "authenticated-read")],
+    );
+    ok("PUT", &at(2, "grp/k2"), &[]);
+    ok(
+        "PUT",
+        &at(2, "grp/k2?acl"),
+        &[("x-amz-acl", "public-read-write")],
+    );
+    let uri = |i: usize, path: &str| xml_values(&get(&at(i, path)).unwrap().text(), "URI");
+    for i in 0..3 {
+        assert_eq!(uri(i, "grp?acl"), [ALL_USERS], "director {i}");
+        assert_eq!(
+            uri(i, "grp/k?acl"),
+            ["http://acs.amazonaws.com/groups/global/AuthenticatedUsers"],
+            "director {i}"
+        );
+        assert_eq!(uri(i, "grp/k2?acl"), [ALL_USERS, ALL_USERS], "director {i}");
+    }
+}
