@@ -287,6 +287,26 @@ fn boto3_presigned_posts_store_and_answer_as_s3() {
     assert_eq!(p.status, 204, "{}", p.body);
     assert_eq!(env.object("forms", "empty").unwrap(), b"");
 
+    // An `acl` field the policy covers is the object's ACL, as `x-amz-acl` on a PUT:
+    // a public-read upload is readable by plain curl, a private neighbour is not.
+    let (url, fields) = env.policy(
+        &env.owner,
+        "forms",
+        "shared",
+        600,
+        json!({"acl": "public-read"}),
+        json!([{"acl": "public-read"}]),
+    );
+    let p = post(&env.dir, &url, &fields, b"for all", "s");
+    assert_eq!(p.status, 204, "{}", p.body);
+    let open = curl(&[&env.url("forms/shared")]);
+    assert_eq!((open.status, open.body.as_str()), (200, "for all"));
+    let closed = curl(&[&env.url("forms/empty")]);
+    assert_eq!(
+        (closed.status, closed.code()),
+        (403, "AccessDenied".to_string())
+    );
+
     // A versioned bucket: the upload is a new version, named in x-amz-version-id.
     let conf = "<VersioningConfiguration><Status>Enabled</Status></VersioningConfiguration>";
     let (status, body) = env.scurl(
@@ -704,4 +724,48 @@ fn an_open_director_takes_plain_forms_and_still_checks_policies() {
         p.body
     );
     assert_eq!(get(&format!("{}/open/extra", c.url())).unwrap().status, 404);
+}
+
+/// An unsigned form (no policy) is an anonymous upload: stored where the bucket's ACL lets
+/// everyone write (public-read-write), as S3 does, and refused alike for a private bucket
+/// and a missing one, with nothing stored.
+#[test]
+fn unsigned_forms_write_only_where_an_acl_lets_everyone_write() {
+    let env = start("s3-post-acl", &["drop", "closed"]);
+    let (status, body) = env.scurl(
+        &env.owner,
+        &[
+            "-X",
+            "PUT",
+            "-H",
+            "x-amz-acl: public-read-write",
+            &env.url("drop?acl"),
+        ],
+    );
+    assert_eq!(status, 200, "{body}");
+    let form = |key: &str| vec![("key".to_string(), key.to_string())];
+    let p = post(
+        &env.dir,
+        &env.url("drop"),
+        &form("in/${filename}"),
+        b"anon",
+        "a.txt",
+    );
+    assert_eq!(p.status, 204, "{}", p.body);
+    assert_eq!(env.object("drop", "in/a.txt").unwrap(), b"anon");
+    // Setting the object's ACL needs WRITE_ACP, which public-read-write does not give.
+    let with_acl = with(&form("in/b"), &[("acl", "public-read")]);
+    let p = post(&env.dir, &env.url("drop"), &with_acl, b"x", "b");
+    assert_eq!((p.status, p.code()), (403, "AccessDenied".to_string()));
+    for bucket in ["closed", "missing"] {
+        let p = post(&env.dir, &env.url(bucket), &form("k"), b"x", "k");
+        assert_eq!(
+            (p.status, p.code()),
+            (403, "AccessDenied".to_string()),
+            "{bucket}"
+        );
+        assert!(p.message().contains("signed POST policy"), "{}", p.body);
+    }
+    assert_eq!(env.keys("drop"), ["in/a.txt"]);
+    assert!(env.keys("closed").is_empty());
 }

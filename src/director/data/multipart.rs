@@ -8,6 +8,7 @@ use crate::checksum::{Algorithm, Checksummer, base64_decode, base64_encode, dige
 use crate::director::Director;
 use crate::director::data::scatter::WriteCondition;
 use crate::director::error::{DirectorError, Result};
+use crate::director::meta::acl::Acl;
 use crate::director::meta::index::{ObjectMeta, Prepared};
 use crate::director::meta::records::{ChunkRef, ObjectPart, ObjectRecord, Record};
 use crate::director::meta::uploads::*;
@@ -28,6 +29,8 @@ pub struct NewUpload {
     pub headers: BTreeMap<String, String>,
     /// `x-amz-checksum-algorithm`: every part must carry this checksum.
     pub checksum_algorithm: Option<Algorithm>,
+    /// The object's ACL (`x-amz-acl` / `x-amz-grant-*`).
+    pub acl: Acl,
 }
 
 impl Director {
@@ -44,6 +47,7 @@ impl Director {
             meta: new.meta,
             headers: new.headers,
             checksum_algorithm: new.checksum_algorithm.map(|a| a.name().to_string()),
+            acl: new.acl.to_record(),
         })?;
         Ok(upload_id)
     }
@@ -304,6 +308,7 @@ impl Director {
             checksum: composite_checksum(up, &kept)?,
             upload_id: None,
             parts: kept,
+            acl: up.acl.to_record(),
             // A completed upload's parts are chunks on the stores already: it is never
             // inline, however small (inlining would add a create, not save one).
             inline: false,

@@ -12,6 +12,7 @@ use super::store_client::CallError;
 use super::stores::Target;
 use crate::chunker::Chunker;
 use crate::director::error::{DirectorError, Result};
+use crate::director::meta::acl::Acl;
 pub use crate::director::meta::condition::{WriteCondition, precondition_failed};
 use crate::director::meta::index::{ObjectMeta, Prepared};
 use crate::director::meta::manifest::{self, Manifest};
@@ -73,6 +74,9 @@ pub struct NewObject {
     pub checksum: Option<(String, String)>,
     /// Part boundaries (a copy of a multipart object keeps its source's).
     pub parts: Vec<ObjectPart>,
+    /// The version's ACL (`x-amz-acl` / `x-amz-grant-*`; a copy does not keep its
+    /// source's, as S3).
+    pub acl: Acl,
 }
 
 /// A body stored as chunks: what `ingest` returns.
@@ -196,6 +200,7 @@ impl Director {
             version: None,
             upload_id: None,
             parts: new.parts.clone(),
+            acl: new.acl.to_record(),
         };
         let record = self.write_manifest(&new.bucket, &new.key, record, inline, pins)?;
         let (bucket, key, condition) = (new.bucket, new.key, new.condition);
@@ -250,7 +255,14 @@ impl Director {
     ) -> Result<ObjectRecord> {
         record.manifest = String::new();
         record.version = self.new_version(bucket, key, record.mtime);
-        let m = manifest::encode(&Manifest::new(bucket, key, record.clone(), inline));
+        // ACLs stay out of manifests: one changed later (PUT ?acl) cannot follow the
+        // version into its manifest, so `dpyfs recover` brings every object back
+        // private rather than with a grant that may have been withdrawn.
+        let bare = ObjectRecord {
+            acl: Vec::new(),
+            ..record.clone()
+        };
+        let m = manifest::encode(&Manifest::new(bucket, key, bare, inline));
         let mh = Hash::of(&m);
         pins.pin(mh);
         self.replicate(&mh, &m)?;

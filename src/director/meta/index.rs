@@ -6,6 +6,7 @@
 //! (`ObjectMeta`) and converted by hand, so the memory layout can change without breaking
 //! old journals. An unknown record type or version is refused, never skipped.
 
+use super::acl::Acl;
 use super::condition::{WriteCondition, precondition_failed};
 use super::records::LifecycleRule;
 use super::records::{
@@ -122,6 +123,8 @@ pub struct ObjectMeta {
     pub upload_id: Option<String>,
     /// A multipart object's parts (`ObjectRecord::parts`); empty for a single part.
     pub parts: Vec<ObjectPart>,
+    /// Grants beyond the owner's (the bucket's owner); empty: private.
+    pub acl: Acl,
 }
 
 #[derive(Debug, Default)]
@@ -138,6 +141,8 @@ pub struct Bucket {
     pub versioning: Versioning,
     /// Lifecycle rules (`PutBucketLifecycleConfiguration`); empty when none.
     pub lifecycle: Vec<LifecycleRule>,
+    /// Grants beyond the owner's; empty: private.
+    pub acl: Acl,
 }
 
 impl ObjectMeta {
@@ -156,6 +161,7 @@ impl ObjectMeta {
             version: self.version.clone(),
             upload_id: self.upload_id.clone(),
             parts: self.parts.clone(),
+            acl: self.acl.to_record(),
         }
     }
 
@@ -189,6 +195,7 @@ impl ObjectMeta {
             version: r.version.clone(),
             upload_id: r.upload_id.clone(),
             parts: r.parts.clone(),
+            acl: Acl::from_record(&r.acl)?,
         })
     }
 }
@@ -285,11 +292,13 @@ impl Index {
     /// conversion checks, `Prepared::new` has checked.)
     pub fn validate(&self, p: &Prepared<'_>) -> Result<()> {
         match p.record {
-            Record::BucketCreate { bucket, .. } => {
+            Record::BucketCreate { bucket, acl, .. } => {
                 if self.buckets.contains_key(bucket) {
                     return Err(DirectorError::BucketAlreadyOwnedByYou(bucket.clone()));
                 }
+                Acl::from_record(acl).map_err(DirectorError::Internal)?;
             }
+            Record::BucketAcl { .. } | Record::ObjectAcl { .. } => self.validate_acl(p.record)?,
             Record::BucketDelete { bucket } => {
                 let b = self.bucket(bucket)?;
                 if !b.objects.is_empty() || !b.history.is_empty() {
@@ -366,16 +375,19 @@ impl Index {
                 bucket,
                 created,
                 owner,
+                acl,
             } => {
                 self.buckets.insert(
                     bucket.clone(),
                     Bucket {
                         created_ms: *created,
                         owner: owner.clone(),
+                        acl: Acl::from_record(acl)?,
                         ..Bucket::default()
                     },
                 );
             }
+            Record::BucketAcl { .. } | Record::ObjectAcl { .. } => self.apply_acl(p.record)?,
             Record::BucketDelete { bucket } => {
                 self.buckets.remove(bucket);
                 // Uploads in progress go with their bucket (their parts become garbage).
@@ -528,6 +540,10 @@ impl Index {
             if let Some(owner) = &b.owner {
                 entry["owner"] = owner.clone().into();
             }
+            if !b.acl.is_private() {
+                entry["acl"] = serde_json::to_value(b.acl.to_record())
+                    .map_err(|e| format!("bucket '{name}': {e}"))?;
+            }
             b.versions_to_snapshot(&mut entry)
                 .map_err(|e| format!("bucket '{name}': {e}"))?;
             buckets.insert(name.clone(), entry);
@@ -555,9 +571,17 @@ impl Index {
         for (name, b) in buckets {
             let created_ms = b.get("created").and_then(Value::as_u64).unwrap_or(0);
             let owner = b.get("owner").and_then(Value::as_str).map(str::to_string);
+            let acl = match b.get("acl") {
+                None => Acl::default(),
+                Some(a) => serde_json::from_value(a.clone())
+                    .map_err(|e| e.to_string())
+                    .and_then(|r| Acl::from_record(&r))
+                    .map_err(|e| format!("bucket '{name}' acl: {e}"))?,
+            };
             let mut bucket = Bucket {
                 created_ms,
                 owner,
+                acl,
                 ..Bucket::default()
             };
             let objects = b
@@ -655,6 +679,7 @@ mod tests {
             version: None,
             upload_id: None,
             parts: Vec::new(),
+            acl: Vec::new(),
         }
     }
 
@@ -715,6 +740,7 @@ mod tests {
             bucket: "b".into(),
             created: 0,
             owner: None,
+            acl: Vec::new(),
         };
         i.replay(1, &bucket).unwrap();
         for k in keys {
@@ -838,6 +864,7 @@ mod tests {
             check(
                 &i,
                 &Record::BucketCreate {
+                    acl: Default::default(),
                     bucket: "b".into(),
                     created: 0,
                     owner: None,

@@ -87,6 +87,7 @@ mod tests {
 
     fn object(size: u64, inline: bool) -> ObjectRecord {
         ObjectRecord {
+            acl: Default::default(),
             size,
             mtime: 5,
             etag: "d41d8cd98f00b204e9800998ecf8427e".into(),

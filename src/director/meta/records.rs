@@ -4,6 +4,7 @@
 //! depend on this file, not on each other. An unknown record type or version is refused,
 //! never skipped.
 
+use super::acl::AclRecord;
 use crate::director::error::{DirectorError, Result};
 use crate::hash::Hash;
 use serde::{Deserialize, Serialize};
@@ -85,6 +86,10 @@ pub struct ObjectRecord {
     /// objects completed before it existed): GET `?partNumber=N` and GetObjectAttributes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub parts: Vec<ObjectPart>,
+    /// The version's ACL beyond its owner's (`meta::acl`); absent: private. Never in a
+    /// manifest: `dpyfs recover` brings objects back private.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub acl: AclRecord,
 }
 
 /// One part of a multipart object, as its record keeps it.
@@ -113,6 +118,9 @@ pub enum Record {
         /// buckets had owners, or by `dpyfs recover`: those belong to the admin keys.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         owner: Option<String>,
+        /// The bucket's ACL beyond its owner's (`meta::acl`); absent: private.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        acl: AclRecord,
     },
     BucketDelete {
         bucket: String,
@@ -146,6 +154,20 @@ pub enum Record {
     BucketVersioning {
         bucket: String,
         status: String,
+    },
+    /// PutBucketAcl: the bucket's ACL is now `acl` (empty: private).
+    BucketAcl {
+        bucket: String,
+        acl: AclRecord,
+    },
+    /// PutObjectAcl: version `version` of `key` (absent: the `null` version) has the ACL
+    /// `acl` (empty: private).
+    ObjectAcl {
+        bucket: String,
+        key: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        version: Option<String>,
+        acl: AclRecord,
     },
     /// PutBucketLifecycleConfiguration (`rules` not empty) or its DELETE (empty).
     BucketLifecycle {
@@ -188,6 +210,9 @@ pub enum Record {
         /// every part carries that checksum and the object gets their composite.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         checksum_algorithm: Option<String>,
+        /// `x-amz-acl` / `x-amz-grant-*` of CreateMultipartUpload: the object's ACL.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        acl: AclRecord,
     },
     /// UploadPart / UploadPartCopy: part `number` is stored (replacing an earlier one).
     UploadPart {

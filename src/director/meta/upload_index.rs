@@ -2,6 +2,7 @@
 //! validation and apply of upload records. It lives apart from uploads.rs so that the
 //! upload types do not depend on the index that holds them.
 
+use super::acl::Acl;
 use super::index::{Index, Prepared};
 use super::records::Record;
 use super::uploads::{
@@ -67,9 +68,11 @@ impl Index {
                 bucket,
                 key,
                 upload_id,
+                acl,
                 ..
             } => {
                 self.bucket(bucket)?;
+                Acl::from_record(acl).map_err(DirectorError::Internal)?;
                 let k = (bucket.clone(), key.clone(), upload_id.clone());
                 if self.uploads.contains_key(&k) {
                     return Err(DirectorError::Internal(format!(
@@ -137,6 +140,7 @@ impl Index {
                 meta,
                 headers,
                 checksum_algorithm,
+                acl,
             } => {
                 self.uploads.insert(
                     (bucket.clone(), key.clone(), upload_id.clone()),
@@ -147,6 +151,7 @@ impl Index {
                         headers: headers.clone(),
                         parts: BTreeMap::new(),
                         checksum_algorithm: checksum_algorithm.clone(),
+                        acl: Acl::from_record(acl)?,
                     },
                 );
             }

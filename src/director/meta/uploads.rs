@@ -8,6 +8,7 @@
 //! object record (no data is copied), writes its manifest chunk and journals
 //! `upload_complete`, which removes the upload and puts the object in one record.
 
+use super::acl::{Acl, AclRecord};
 use super::records::{ChunkRef, PartRecord, chunks_from_record, chunks_to_record};
 use crate::director::error::{DirectorError, Result};
 use crate::hash::{Hash, to_hex};
@@ -58,6 +59,8 @@ pub struct Upload {
     pub parts: BTreeMap<u32, Arc<Part>>,
     /// Lowercase algorithm name (`x-amz-checksum-algorithm`), if the upload has one.
     pub checksum_algorithm: Option<String>,
+    /// The ACL the object will have (`x-amz-acl` / `x-amz-grant-*` at its start).
+    pub acl: Acl,
 }
 
 impl Upload {
@@ -116,6 +119,8 @@ struct UploadSnapshot {
     parts: BTreeMap<String, PartRecord>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     checksum_algorithm: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    acl: AclRecord,
 }
 
 pub fn uploads_to_snapshot(u: &Uploads) -> std::result::Result<Value, String> {
@@ -135,6 +140,7 @@ pub fn uploads_to_snapshot(u: &Uploads) -> std::result::Result<Value, String> {
                 .map(|(n, p)| (n.to_string(), p.to_record()))
                 .collect(),
             checksum_algorithm: up.checksum_algorithm.clone(),
+            acl: up.acl.to_record(),
         })
         .collect();
     serde_json::to_value(list).map_err(|e| format!("snapshot uploads: {e}"))
@@ -172,6 +178,7 @@ pub fn uploads_from_snapshot(
                 content_type: s.content_type,
                 meta: s.meta,
                 headers: s.headers,
+                acl: Acl::from_record(&s.acl).map_err(|e| format!("{name}: {e}"))?,
                 parts,
                 checksum_algorithm: s.checksum_algorithm,
             },
@@ -285,11 +292,13 @@ mod tests {
         let mut i = Index::default();
         for r in [
             Record::BucketCreate {
+                acl: Default::default(),
                 bucket: "b".into(),
                 created: 0,
                 owner: None,
             },
             Record::UploadCreate {
+                acl: Default::default(),
                 bucket: "b".into(),
                 key: "k".into(),
                 upload_id: "u1".into(),
@@ -352,6 +361,7 @@ mod tests {
         // Complete must match the parts exactly.
         let h = Hash::of(b"hello").to_hex();
         let obj = ObjectRecord {
+            acl: Default::default(),
             size: 5,
             mtime: 9,
             etag: "x-1".into(),
@@ -395,6 +405,7 @@ mod tests {
         let mut i = with_upload();
         for (k, id) in [("k", "u2"), ("a", "u9"), ("z/1", "u3")] {
             let create = Record::UploadCreate {
+                acl: Default::default(),
                 bucket: "b".into(),
                 key: k.into(),
                 upload_id: id.into(),

@@ -484,6 +484,7 @@ mod tests {
 
     fn obj(version: Option<&str>, mtime: u64) -> Arc<ObjectMeta> {
         Arc::new(ObjectMeta {
+            acl: Default::default(),
             size: 1,
             mtime_ms: mtime,
             etag: format!("e{mtime}"),
@@ -552,6 +553,7 @@ mod tests {
         i.replay(
             1,
             &Record::BucketCreate {
+                acl: Default::default(),
                 bucket: "b".into(),
                 created: 0,
                 owner: None,

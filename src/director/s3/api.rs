@@ -3,18 +3,20 @@
 //! No sockets here (see `crate::http`).
 
 use super::DirectorApi;
+use super::acl;
 use super::auth::Access;
 use super::body;
 use super::multipart_routes;
 use super::object_routes::{
-    check_acl_headers, owner, read_preconditions, refuse_unknown_params, response_overrides,
-    stored_headers, subresource, user_meta, write_condition,
+    read_preconditions, refuse_unknown_params, response_overrides, stored_headers, subresource,
+    user_meta, write_condition,
 };
 use super::object_versions::{delete_record, object_to_read, requested_version, with_version_id};
 use super::target::{Target, object_headers, parse_target, xml};
+use super::target::{owner_elem, owner_id, owner_of};
 use crate::director::data::scatter::NewObject;
 use crate::director::error::{DirectorError, Result};
-use crate::director::meta::index::{ListEntry, ListPage, ObjectMeta};
+use crate::director::meta::index::{Index, ListEntry, ListPage, ObjectMeta};
 use crate::director::meta::records::Record;
 use crate::director::meta::uploads::PART_NUMBER_MAX;
 use crate::http::{Body, Request, Response, percent_decode, percent_encode};
@@ -45,19 +47,19 @@ fn authorize(access: &Access, method: &str, path: &str, req: &Request<'_>) -> Re
         }
         return access.check_admin();
     }
-    // Unsigned requests learn nothing, not even whether a bucket name is valid.
-    access.check_signed()
+    // Unsigned requests learn nothing, not even whether a bucket name is valid; those
+    // that name a bucket or an object go on to `authorize_buckets`, where only an ACL
+    // can let them through.
+    match parse_target(path) {
+        Ok(Target::Bucket(_) | Target::Object(..)) => Ok(()),
+        Ok(Target::Service) | Err(_) => access.check_signed(),
+    }
 }
 
 /// The bucket half of `authorize`, once the index is current (after the read barrier):
-/// the bucket a request names, and a copy's source bucket, must be the key's to touch.
-/// `owner_of` gives a bucket's owner (outer None: no such bucket).
-fn authorize_buckets(
-    access: &Access,
-    path: &str,
-    req: &Request<'_>,
-    owner_of: &dyn Fn(&str) -> Option<Option<String>>,
-) -> Result<()> {
+/// the bucket a request names, and a copy's source bucket, must be the key's to touch,
+/// or an ACL must grant what the request asks (`acl::permits`).
+fn authorize_buckets(access: &Access, path: &str, req: &Request<'_>, idx: &Index) -> Result<()> {
     if path.starts_with("/_dpyfs/") || path == "/metrics" {
         return Ok(());
     }
@@ -66,20 +68,30 @@ fn authorize_buckets(
         // ListBuckets shows only the key's buckets; a bad name is the router's to refuse.
         Ok(Target::Service) | Err(_) => return Ok(()),
     };
-    let owner = owner_of(&bucket);
+    let owner_key = |b: &str| idx.buckets.get(b).map(|x| x.owner.as_deref());
+    let owner = owner_key(&bucket);
     // CreateBucket of an existing bucket is answered by its handler: 200 for one's own,
-    // 409 BucketAlreadyExists for another key's (as S3), not 403.
+    // 409 BucketAlreadyExists for another key's (as S3), not 403. (Not to an unsigned
+    // request, which must not learn that the bucket exists.)
     let create = req.method == "PUT" && path.trim_end_matches('/') == format!("/{bucket}");
-    if create && req.query.is_empty() && owner.is_some() {
+    let signed = access.check_signed().is_ok();
+    if create && req.query.is_empty() && owner.is_some() && signed {
         return Ok(());
     }
-    access.check_bucket(&bucket, owner.as_ref().map(Option::as_deref))?;
-    let check = |b: &str| access.check_bucket(b, owner_of(b).as_ref().map(Option::as_deref));
-    // A copy (CopyObject, UploadPartCopy) reads its source bucket too.
-    match req.header("x-amz-copy-source") {
-        Some(src) => check(&copy_source_bucket(src)),
-        None => Ok(()),
+    let by_owner = access.check_bucket(&bucket, owner);
+    if by_owner.is_err() && !acl::permits(access, req, idx) {
+        return by_owner;
     }
+    // A copy (CopyObject, UploadPartCopy) reads its source bucket too.
+    let Some(src) = req.header("x-amz-copy-source") else {
+        return Ok(());
+    };
+    let b = copy_source_bucket(src);
+    let by_owner = access.check_bucket(&b, owner_key(&b));
+    if by_owner.is_err() && !acl::permits_copy_source(access, src, idx) {
+        return by_owner;
+    }
+    Ok(())
 }
 
 /// The bucket named by `x-amz-copy-source` (`bucket/key` or `/bucket/key`, URL-encoded),
@@ -199,8 +211,9 @@ impl ListParams {
     }
 }
 
-/// The `ListBucketResult` document of one page.
-fn list_document(bucket: &str, p: &ListParams, page: &ListPage) -> String {
+/// The `ListBucketResult` document of one page; `owner` is the canonical id of the
+/// bucket's owner, who owns its objects.
+fn list_document(bucket: &str, owner: &str, p: &ListParams, page: &ListPage) -> String {
     let mut d = Doc::new("ListBucketResult");
     d.elem("Name", bucket)
         .elem("Prefix", &p.enc(&p.prefix))
@@ -238,7 +251,7 @@ fn list_document(bucket: &str, p: &ListParams, page: &ListPage) -> String {
                     .elem("ETag", &format!("\"{}\"", m.etag))
                     .elem("Size", &m.size.to_string());
                 if p.with_owner {
-                    owner(&mut d);
+                    owner_elem(&mut d, "Owner", owner);
                 }
                 d.elem("StorageClass", "STANDARD").close("Contents");
             }
@@ -357,11 +370,8 @@ impl DirectorApi {
                 return ("read", Err(e));
             }
         }
-        let owner_of = |b: &str| {
-            let idx = self.director.read_index();
-            idx.buckets.get(b).map(|x| x.owner.clone())
-        };
-        if let Err(e) = authorize_buckets(access, &path, req, &owner_of) {
+        let allowed = authorize_buckets(access, &path, req, &self.director.read_index());
+        if let Err(e) = allowed {
             return ("auth", Err(e));
         }
         if let Some(rest) = path.strip_prefix("/_dpyfs/") {
@@ -390,7 +400,7 @@ impl DirectorApi {
         }
         match (method.as_str(), target) {
             ("GET", Target::Service) => ("list_buckets", self.list_buckets(access)),
-            ("PUT", Target::Bucket(b)) => ("create_bucket", self.create_bucket(b, access)),
+            ("PUT", Target::Bucket(b)) => ("create_bucket", self.create_bucket(b, req, access)),
             ("DELETE", Target::Bucket(b)) => ("delete_bucket", self.delete_bucket(b)),
             ("HEAD", Target::Bucket(b)) => ("head_bucket", self.head_bucket(&b)),
             ("GET", Target::Bucket(b)) => ("list_objects", self.list_objects(&b, req)),
@@ -420,11 +430,9 @@ impl DirectorApi {
     fn list_buckets(&self, access: &Access) -> Result<Response> {
         let idx = self.director.read_index();
         let mut d = Doc::new("ListAllMyBucketsResult");
-        d.open("Owner")
-            .elem("ID", "dpyfs")
-            .elem("DisplayName", "dpyfs")
-            .close("Owner")
-            .open("Buckets");
+        // The requester's canonical id: a key's access key id (`acl.rs`).
+        owner_elem(&mut d, "Owner", owner_id(access.key()));
+        d.open("Buckets");
         let mine = |(n, b): &(&String, &crate::director::meta::index::Bucket)| {
             access.may_touch(n, b.owner.as_deref())
         };
@@ -438,12 +446,20 @@ impl DirectorApi {
         Ok(xml(200, d.finish("ListAllMyBucketsResult")))
     }
 
-    fn create_bucket(&self, bucket: String, access: &Access) -> Result<Response> {
+    fn create_bucket(
+        &self,
+        bucket: String,
+        req: &Request<'_>,
+        access: &Access,
+    ) -> Result<Response> {
         let location = format!("/{bucket}");
+        let known = |id: &str| self.auth.knows(id);
+        let acl = acl::from_headers(req, owner_id(access.key()), &known)?.unwrap_or_default();
         let created = self.director.commit(&Record::BucketCreate {
             bucket: bucket.clone(),
             created: now_ms(),
             owner: access.key().map(str::to_string),
+            acl: acl.to_record(),
         });
         match created {
             // S3's rule in us-east-1, the region dpyfs answers as: creating a bucket one
@@ -477,14 +493,17 @@ impl DirectorApi {
 
     fn list_objects(&self, bucket: &str, req: &Request<'_>) -> Result<Response> {
         let p = ListParams::parse(req)?;
-        let page = self.director.read_index().list(
+        let idx = self.director.read_index();
+        let page = idx.list(
             bucket,
             &p.prefix,
             &p.delimiter,
             p.after.as_deref().filter(|a| !a.is_empty()),
             p.max,
         )?;
-        Ok(xml(200, list_document(bucket, &p, &page)))
+        let owner = owner_of(&idx, bucket)?;
+        drop(idx);
+        Ok(xml(200, list_document(bucket, &owner, &p, &page)))
     }
 
     fn put_object(
@@ -494,7 +513,7 @@ impl DirectorApi {
         req: &mut Request<'_>,
         chain: Option<Box<dyn body::SignatureChain>>,
     ) -> Result<Response> {
-        check_acl_headers(req)?;
+        let acl = self.request_acl(req, &bucket)?;
         let new = NewObject {
             bucket,
             key,
@@ -507,6 +526,7 @@ impl DirectorApi {
             condition: write_condition(req)?,
             checksum: None,
             parts: Vec::new(),
+            acl,
         };
         // A signed streaming body's chunk signatures are checked through `chain`.
         let mut body = body::open(req, chain)?;

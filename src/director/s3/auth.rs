@@ -3,8 +3,9 @@
 //!
 //! Without a keys file the director is open: every request is served, signed or not (a
 //! signature is not even checked; clients always sign). With one, a request must carry a
-//! valid `Authorization: AWS4-HMAC-SHA256 ...` header or a presigned query, and a key
-//! with a bucket list may touch only those buckets. The outcome is an [`Access`], which
+//! valid `Authorization: AWS4-HMAC-SHA256 ...` header or a presigned query (an unsigned
+//! one gets only what an ACL grants everyone, acl.rs), and a key with a bucket list may
+//! touch only those buckets. The outcome is an [`Access`], which
 //! the handlers consult and which carries the signature chain of a signed streaming body.
 //!
 //! Secrets never reach a log line or an error message.
@@ -221,6 +222,12 @@ impl Auth {
 
     pub fn is_open(&self) -> bool {
         self.keys.is_none()
+    }
+
+    /// Whether `id` is the access key id of one of this director's keys (the grantees
+    /// an ACL may name).
+    pub fn knows(&self, id: &str) -> bool {
+        self.keys.as_ref().is_some_and(|k| k.get(id).is_some())
     }
 
     /// Verifies the request's signature, if it needs one. An unsigned request on a keyed

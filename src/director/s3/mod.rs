@@ -2,6 +2,7 @@
 //! bodies and request verification. It turns HTTP requests into calls on `Director` and
 //! never touches the journal's framing or a store.
 
+pub mod acl;
 pub mod api;
 pub mod attributes;
 pub mod auth;

@@ -6,10 +6,10 @@
 use super::DirectorApi;
 use super::body::SignatureChain;
 use super::object_routes::{
-    check_acl_headers, check_copy_source_conditions, parse_copy_source, stored_headers, user_meta,
-    write_condition,
+    check_copy_source_conditions, parse_copy_source, stored_headers, user_meta, write_condition,
 };
 use super::target::Target;
+use super::target::{owner_elem, owner_of};
 use crate::checksum::Algorithm;
 use crate::director::data::multipart::{ListedChecksums, NewUpload, completed_before};
 use crate::director::error::{DirectorError, Result};
@@ -118,13 +118,6 @@ fn upload_id(req: &Request<'_>) -> Result<String> {
         .ok_or_else(|| invalid("the request needs an uploadId".into()))
 }
 
-fn owner(d: &mut Doc, tag: &str) {
-    d.open(tag)
-        .elem("ID", "dpyfs")
-        .elem("DisplayName", "dpyfs")
-        .close(tag);
-}
-
 impl DirectorApi {
     /// Runs a multipart operation (the caller has refused unknown parameters).
     pub(super) fn multipart(
@@ -149,7 +142,7 @@ impl DirectorApi {
     }
 
     fn create_upload(&self, bucket: String, key: String, req: &Request<'_>) -> Result<Response> {
-        check_acl_headers(req)?;
+        let acl = self.request_acl(req, &bucket)?;
         let content_type = req
             .header("content-type")
             .unwrap_or(CONTENT_TYPE_DEFAULT)
@@ -162,6 +155,7 @@ impl DirectorApi {
             meta: user_meta(req),
             headers: stored_headers(req),
             checksum_algorithm,
+            acl,
         })?;
         let mut d = Doc::new("InitiateMultipartUploadResult");
         d.elem("Bucket", &bucket)
@@ -303,12 +297,14 @@ impl DirectorApi {
         let marker: u32 = number(req, "part-number-marker", 0)?;
         let idx = self.director.read_index();
         let up = idx.upload(bucket, key, &id)?;
+        // Uploads, like objects, belong to the bucket's owner (acl.rs).
+        let owner = owner_of(&idx, bucket)?;
         let mut d = Doc::new("ListPartsResult");
         d.elem("Bucket", bucket)
             .elem("Key", key)
             .elem("UploadId", &id);
-        owner(&mut d, "Initiator");
-        owner(&mut d, "Owner");
+        owner_elem(&mut d, "Initiator", &owner);
+        owner_elem(&mut d, "Owner", &owner);
         d.elem("StorageClass", "STANDARD")
             .elem("PartNumberMarker", &marker.to_string());
         let after: Vec<_> = up
@@ -355,13 +351,11 @@ impl DirectorApi {
                 s.to_string()
             }
         };
-        let page = self.director.read_index().list_uploads(
-            bucket,
-            &prefix,
-            &key_marker,
-            &id_marker,
-            max,
-        )?;
+        let (page, owner) = {
+            let idx = self.director.read_index();
+            let page = idx.list_uploads(bucket, &prefix, &key_marker, &id_marker, max)?;
+            (page, owner_of(&idx, bucket)?)
+        };
         let mut d = Doc::new("ListMultipartUploadsResult");
         d.elem("Bucket", bucket)
             .elem("KeyMarker", &enc(&key_marker))
@@ -380,8 +374,8 @@ impl DirectorApi {
             d.open("Upload")
                 .elem("Key", &enc(&u.key))
                 .elem("UploadId", &u.upload_id);
-            owner(&mut d, "Initiator");
-            owner(&mut d, "Owner");
+            owner_elem(&mut d, "Initiator", &owner);
+            owner_elem(&mut d, "Owner", &owner);
             d.elem("StorageClass", "STANDARD")
                 .elem("Initiated", &iso8601(u.initiated_ms))
                 .close("Upload");

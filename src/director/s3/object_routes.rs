@@ -1,9 +1,9 @@
 //! The S3 object operations beyond plain PUT/GET/DELETE: CopyObject, DeleteObjects,
 //! conditional requests, stored headers and `response-*` overrides, and the bucket and
-//! object sub-resources clients probe (`?acl`, `?versioning`, `?policy`...), each answered
-//! as honestly as a single-owner, unversioned store can: an empty or owner-only document,
-//! S3's own "not configured" 404, or 501 NotImplemented when the client asks to change
-//! something dpyfs does not have.
+//! object sub-resources clients probe (`?versioning`, `?policy`...), each answered as
+//! honestly as dpyfs can: an empty document, S3's own "not configured" 404, or 501
+//! NotImplemented when the client asks to change something dpyfs does not have. `?acl`
+//! is acl.rs's.
 
 use super::DirectorApi;
 use super::object_versions::{
@@ -19,8 +19,6 @@ use crate::s3::xml::{self as x, Doc};
 use crate::timefmt::{iso8601, parse_http_date};
 use std::collections::BTreeMap;
 
-/// The owner every bucket and object has: dpyfs has one.
-pub const OWNER_ID: &str = "dpyfs";
 /// Most keys one DeleteObjects request may name (S3's limit).
 pub const DELETE_KEYS_MAX: usize = 1000;
 /// Largest XML request body read (DeleteObjects of 1000 keys of 1024 bytes fits).
@@ -83,6 +81,11 @@ const SUBRESOURCES: &[&str] = &[
     "versions",
     "website",
 ];
+
+/// Whether a query parameter names a sub-resource (another operation on the same path).
+pub(super) fn is_subresource(name: &str) -> bool {
+    SUBRESOURCES.contains(&name)
+}
 
 /// Finds the sub-resource a request names, if any, and refuses parameters the plain
 /// operation does not understand: answering, say, `?tagging` as a plain PUT would
@@ -288,64 +291,6 @@ pub(super) fn check_copy_source_conditions(req: &Request<'_>, src: &ObjectMeta) 
     }
 }
 
-/// `<Owner>` as S3 writes it in listings and ACLs.
-pub fn owner(d: &mut Doc) {
-    d.open("Owner")
-        .elem("ID", OWNER_ID)
-        .elem("DisplayName", OWNER_ID)
-        .close("Owner");
-}
-
-/// Canned ACLs that mean "only the owner": accepted and changing nothing.
-const OWNER_ONLY_ACLS: &[&str] = &["private", "bucket-owner-full-control"];
-
-fn acl_refused(what: &str) -> DirectorError {
-    DirectorError::BadRequest(
-        "AccessControlListNotSupported",
-        format!("dpyfs has no ACLs beyond the owner's; {what} cannot be granted"),
-    )
-}
-
-/// Refuses ACL headers (`x-amz-acl`, `x-amz-grant-*`) that would grant anyone but the
-/// owner: dpyfs has no ACLs, so it can only accept the one it already has (as S3 does for
-/// buckets with ACLs disabled).
-pub(super) fn check_acl_headers(req: &Request<'_>) -> Result<()> {
-    if let Some(acl) = req.header("x-amz-acl") {
-        if !OWNER_ONLY_ACLS.contains(&acl.trim()) {
-            return Err(acl_refused(&format!("the canned ACL {acl:?}")));
-        }
-    }
-    if let Some((h, _)) = req
-        .headers
-        .iter()
-        .find(|(k, _)| k.starts_with("x-amz-grant-"))
-    {
-        return Err(acl_refused(&format!("a {h} header")));
-    }
-    Ok(())
-}
-
-/// `PUT ?acl`: the headers, and an ACL document in the body that may name only the owner.
-fn check_acl_request(req: &mut Request<'_>) -> Result<()> {
-    check_acl_headers(req)?;
-    let text = read_small_body(req)?;
-    if text.trim().is_empty() {
-        return Ok(());
-    }
-    let doc = parse_xml(&text)?;
-    let grants = doc
-        .child("AccessControlList")
-        .map(|l| l.all("Grant").collect::<Vec<_>>())
-        .unwrap_or_default();
-    for g in grants {
-        let id = g.child("Grantee").and_then(|e| e.child_text("ID"));
-        if id != Some(OWNER_ID) {
-            return Err(acl_refused("access for another grantee"));
-        }
-    }
-    Ok(())
-}
-
 /// `x-amz-metadata-directive`: true for REPLACE (the request's metadata), false for COPY
 /// (the source's, the default).
 fn metadata_replaced(req: &Request<'_>) -> Result<bool> {
@@ -504,16 +449,6 @@ fn bucket_setting(sub: &str) -> Result<Response> {
     }
 }
 
-/// GET or PUT of a bucket's or an object's ACL, once it was found: always private, and
-/// only a private ACL is accepted.
-fn acl(method: &str, req: &mut Request<'_>) -> Result<Response> {
-    if method == "GET" {
-        return Ok(xml(200, acl_document()));
-    }
-    check_acl_request(req)?;
-    Ok(Response::empty(200))
-}
-
 /// DELETE of a bucket setting: there is none to remove, which succeeds.
 fn remove_bucket_setting(sub: &str) -> Result<Response> {
     if BUCKET_SETTINGS_ABSENT
@@ -528,7 +463,7 @@ fn remove_bucket_setting(sub: &str) -> Result<Response> {
 }
 
 /// What CopyObject refuses before it looks at the source: a range (UploadPartCopy's),
-/// tags, ACLs other than the owner's, and a copy of the current version onto itself
+/// tags, and a copy of the current version onto itself
 /// without new metadata (copying an older version onto its key is how a version is
 /// restored). Returns whether the metadata is replaced.
 fn check_copy_request(req: &Request<'_>, onto_itself: bool) -> Result<bool> {
@@ -542,7 +477,6 @@ fn check_copy_request(req: &Request<'_>, onto_itself: bool) -> Result<bool> {
     if req.header("x-amz-tagging-directive") == Some("REPLACE") {
         return Err(DirectorError::NotImplemented("object tags".into()));
     }
-    check_acl_headers(req)?;
     if onto_itself && !replace {
         return Err(DirectorError::BadRequest(
             "InvalidRequest",
@@ -572,7 +506,7 @@ impl DirectorApi {
         }
     }
 
-    /// An object's sub-resources: an ACL that is always private, an empty tag set.
+    /// An object's sub-resources: its ACL (acl.rs), an empty tag set.
     fn object_subresource(
         &self,
         method: &str,
@@ -581,12 +515,8 @@ impl DirectorApi {
         sub: &str,
         req: &mut Request<'_>,
     ) -> Result<Response> {
-        let exists = || self.director.read_index().object(bucket, key).map(|_| ());
         match (method, sub) {
-            ("GET" | "PUT", "acl") => {
-                exists()?;
-                acl(method, req)
-            }
+            ("GET" | "PUT", "acl") => self.object_acl(method, bucket, key, req),
             // dpyfs keeps no tags: every version's tag set is empty.
             ("GET" | "DELETE", "tagging") => {
                 let m = self.requested_object(bucket, key, req)?;
@@ -620,10 +550,7 @@ impl DirectorApi {
             (_, "versioning") => self.versioning(method, bucket, req),
             ("GET", "versions") => self.list_object_versions(bucket, req),
             (_, "lifecycle") => self.lifecycle(method, bucket, req),
-            ("GET" | "PUT", "acl") => {
-                exists()?;
-                acl(method, req)
-            }
+            ("GET" | "PUT", "acl") => self.bucket_acl(method, bucket, req),
             ("GET", _) => {
                 exists()?;
                 bucket_setting(sub)
@@ -651,6 +578,7 @@ impl DirectorApi {
         let (sb, sk, sv) = parse_copy_source(src_header)?;
         let onto_itself = sb == bucket && sk == key && sv.is_none();
         let replace = check_copy_request(req, onto_itself)?;
+        let acl = self.request_acl(req, &bucket)?;
         let mut pins = self.director.pins();
         // Read the source and pin its chunks under one index lock: once pinned, garbage
         // collection keeps them even if the source is deleted before the copy commits.
@@ -686,6 +614,7 @@ impl DirectorApi {
             // The bytes are the source's, so are their checksum and part boundaries.
             checksum: src.checksum.clone(),
             parts: src.parts.clone(),
+            acl,
         };
         self.director.check_live_stores()?;
         // An inline object is copied as one: its bytes go into the new manifest.
@@ -801,33 +730,13 @@ fn delete_keys(objects: &[&x::Element]) -> Result<Vec<(String, Option<String>)>>
     Ok(keys)
 }
 
-fn acl_document() -> String {
-    let mut d = Doc::new("AccessControlPolicy");
-    owner(&mut d);
-    d.open("AccessControlList")
-        .open("Grant")
-        .open_attrs(
-            "Grantee",
-            &[
-                ("xmlns:xsi", "http://www.w3.org/2001/XMLSchema-instance"),
-                ("xsi:type", "CanonicalUser"),
-            ],
-        )
-        .elem("ID", OWNER_ID)
-        .elem("DisplayName", OWNER_ID)
-        .close("Grantee")
-        .elem("Permission", "FULL_CONTROL")
-        .close("Grant")
-        .close("AccessControlList");
-    d.finish("AccessControlPolicy")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn meta(etag: &str, mtime_ms: u64) -> ObjectMeta {
         ObjectMeta {
+            acl: Default::default(),
             size: 0,
             mtime_ms,
             etag: etag.into(),

@@ -12,9 +12,10 @@
 //! for GC, as with a failed PUT.
 
 use super::DirectorApi;
+use super::acl;
 use super::auth::{Access, Principal, key_access, signature_mismatch, unsigned_denied};
 use super::body::{self, BodyCheckError};
-use super::object_routes::{check_acl_headers, stored_headers, user_meta};
+use super::object_routes::{stored_headers, user_meta};
 use super::object_versions::with_version_id;
 use super::target::{Target, parse_target, xml};
 use crate::director::data::scatter::NewObject;
@@ -404,11 +405,13 @@ fn form_signer(
         return Ok((Access::open(), policy));
     }
     if policy.is_none() {
-        return Err(DirectorError::S3(
-            403,
-            "AccessDenied",
-            "a form upload to a director with keys needs a signed POST policy (the fields policy, x-amz-algorithm, x-amz-credential, x-amz-date and x-amz-signature)".into(),
-        ));
+        // An unsigned form: an anonymous upload, let through only where the bucket's
+        // ACL grants everyone WRITE (`check_form_write`).
+        let anonymous = Access {
+            principal: Principal::Anonymous,
+            chain: None,
+        };
+        return Ok((anonymous, None));
     }
     let field = |n: &str| {
         f.get(n).ok_or_else(|| {
@@ -569,6 +572,27 @@ impl DirectorApi {
         access.check_bucket(bucket, owner.as_ref().map(Option::as_deref))
     }
 
+    /// Ok when `access` may write a form's object into `bucket`: as a PutObject by the
+    /// policy's key, or where the bucket's ACL grants WRITE (`acl::permits_write`; an
+    /// unsigned form is anonymous, as S3 takes form uploads into a public-read-write
+    /// bucket). `fields` carries the form's fields as headers.
+    fn check_form_write(&self, access: &Access, bucket: &str, fields: &Request<'_>) -> Result<()> {
+        let by_owner = self.check_write(access, bucket);
+        if by_owner.is_err()
+            && acl::permits_write(access, bucket, fields, &self.director.read_index())
+        {
+            return Ok(());
+        }
+        match access.principal {
+            Principal::Anonymous => Err(DirectorError::S3(
+                403,
+                "AccessDenied",
+                "a form upload to a director with keys needs a signed POST policy (the fields policy, x-amz-algorithm, x-amz-credential, x-amz-date and x-amz-signature), unless the bucket's ACL lets everyone write".into(),
+            )),
+            _ => by_owner,
+        }
+    }
+
     fn post_object(&self, req: &mut Request<'_>, now_ms: u64) -> Result<Response> {
         let bucket = match parse_target(&req.path)? {
             Target::Bucket(b) => b,
@@ -597,8 +621,9 @@ impl DirectorApi {
             ..stub_request(&path, remote, &mut empty)
         };
         let (key, min, max) = checked_key(&fields, policy.as_ref(), &bucket, now_ms)?;
-        self.check_write(&access, &bucket)?;
-        check_acl_headers(&meta_req)?;
+        self.check_form_write(&access, &bucket, &meta_req)?;
+        // The form's `acl` field, read as PutObject reads `x-amz-acl`.
+        let acl = self.request_acl(&meta_req, &bucket)?;
         let new = NewObject {
             bucket: bucket.clone(),
             key: key.clone(),
@@ -608,6 +633,7 @@ impl DirectorApi {
                 .to_string(),
             meta: user_meta(&meta_req),
             headers: stored_headers(&meta_req),
+            acl,
             ..NewObject::default()
         };
         let mut file = FileBody {

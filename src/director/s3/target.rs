@@ -2,8 +2,9 @@
 //! one place) and the response helpers every S3 route shares.
 
 use crate::director::error::{DirectorError, Result};
-use crate::director::meta::index::{ObjectMeta, valid_bucket_name, validate_key};
+use crate::director::meta::index::{Index, ObjectMeta, valid_bucket_name, validate_key};
 use crate::http::{Response, percent_decode};
+use crate::s3::xml::Doc;
 use crate::timefmt::http_date;
 
 /// Where a request points, after decoding.
@@ -58,4 +59,27 @@ pub(crate) fn object_headers(mut r: Response, m: &ObjectMeta) -> Response {
         r = r.with_header(&format!("x-amz-meta-{k}"), v.clone());
     }
     r
+}
+
+/// The canonical id of the admin keys, owners of the buckets that have no owner key
+/// (canonical ids: acl.rs).
+pub const OWNER_ID: &str = "dpyfs";
+
+/// The canonical id of a bucket's owner (`Bucket::owner`; None: the admin keys').
+pub fn owner_id(owner: Option<&str>) -> &str {
+    owner.unwrap_or(OWNER_ID)
+}
+
+/// The canonical id of `bucket`'s owner, who owns its objects and uploads too (listings
+/// and ACL documents name it); NoSuchBucket if it does not exist.
+pub fn owner_of(idx: &Index, bucket: &str) -> Result<String> {
+    Ok(owner_id(idx.bucket(bucket)?.owner.as_deref()).to_string())
+}
+
+/// `<Owner>` (or `<Initiator>`) as S3 writes it in listings and ACL documents.
+pub fn owner_elem(d: &mut Doc, tag: &str, id: &str) {
+    d.open(tag)
+        .elem("ID", id)
+        .elem("DisplayName", id)
+        .close(tag);
 }

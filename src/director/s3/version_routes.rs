@@ -4,8 +4,9 @@
 //! `meta::versions`.
 
 use super::DirectorApi;
-use super::object_routes::{owner, parse_xml, read_small_body, refuse_unknown_params};
+use super::object_routes::{parse_xml, read_small_body, refuse_unknown_params};
 use super::target::xml;
+use super::target::{owner_elem, owner_of};
 use crate::director::error::{DirectorError, Result};
 use crate::director::meta::index::Version;
 use crate::director::meta::records::{LifecycleRule, Record};
@@ -335,13 +336,11 @@ impl DirectorApi {
             key: p.key_marker.as_deref(),
             version: p.version_marker.as_deref(),
         };
-        let page = self.director.read_index().list_versions(
-            bucket,
-            &p.prefix,
-            &p.delimiter,
-            &marker,
-            p.max,
-        )?;
+        let (page, owner) = {
+            let idx = self.director.read_index();
+            let page = idx.list_versions(bucket, &p.prefix, &p.delimiter, &marker, p.max)?;
+            (page, owner_of(&idx, bucket)?)
+        };
         let mut d = Doc::new("ListVersionsResult");
         d.elem("Name", bucket)
             .elem("Prefix", &p.enc(&p.prefix))
@@ -388,7 +387,7 @@ impl DirectorApi {
                             .elem("Size", &o.size.to_string())
                             .elem("StorageClass", "STANDARD");
                     }
-                    owner(&mut d);
+                    owner_elem(&mut d, "Owner", &owner);
                     d.close(tag);
                 }
                 VersionEntry::CommonPrefix(cp) => {

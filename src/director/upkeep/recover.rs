@@ -223,11 +223,13 @@ fn write_journal(
         }
     }
     for (b, (created, versioned)) in &buckets {
-        // Manifests do not name owners: recovered buckets are the admin keys'.
+        // Manifests do not name owners or ACLs: recovered buckets are the admin keys',
+        // and private.
         records.push(Record::BucketCreate {
             bucket: b.clone(),
             created: *created,
             owner: None,
+            acl: Vec::new(),
         });
         if *versioned {
             records.push(Record::BucketVersioning {
