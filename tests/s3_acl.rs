@@ -12,36 +12,6 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-struct Key {
-    id: String,
-    secret: String,
-}
-
-/// `dpyfs admin key create --keys FILE`: the first key is an admin key, later ones own
-/// only the buckets they create.
-fn key_create(keys: &Path) -> Key {
-    let out = command("dpyfs")
-        .args(["admin", "key", "create", "--keys", keys.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).unwrap();
-    let var = |name: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(&format!("{name}=")))
-            .unwrap_or_else(|| panic!("no {name} in {text}"))
-            .to_string()
-    };
-    Key {
-        id: var("AWS_ACCESS_KEY_ID"),
-        secret: var("AWS_SECRET_ACCESS_KEY"),
-    }
-}
-
 /// A director with keys: an admin, the owner `alice` and a second key `bob`.
 struct Keyed {
     c: Cluster,
@@ -52,9 +22,9 @@ struct Keyed {
 
 fn keyed(dir: &TempDir) -> Keyed {
     let keys: PathBuf = dir.path().join("keys.json");
-    let admin = key_create(&keys);
-    let alice = key_create(&keys);
-    let bob = key_create(&keys);
+    let admin = key_create_with(&keys, &[]);
+    let alice = key_create_with(&keys, &[]);
+    let bob = key_create_with(&keys, &[]);
     let c = Cluster::start(dir, 1, 1, &["--keys", keys.to_str().unwrap()]);
     Keyed {
         c,
@@ -62,31 +32,6 @@ fn keyed(dir: &TempDir) -> Keyed {
         alice,
         bob,
     }
-}
-
-/// curl; returns (status, body).
-fn curl(args: &[&str]) -> (u16, String) {
-    let out = Command::new("curl")
-        .args(["-sS", "-w", "\n%{http_code}"])
-        .args(args)
-        .output()
-        .expect("curl is needed for this test: apt-get install curl");
-    assert!(
-        out.status.success(),
-        "curl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (body, code) = text.rsplit_once('\n').unwrap();
-    (code.trim().parse().unwrap(), body.to_string())
-}
-
-/// curl signed by `key` (`--aws-sigv4`).
-fn scurl(key: &Key, args: &[&str]) -> (u16, String) {
-    let user = format!("{}:{}", key.id, key.secret);
-    let mut all = vec!["--aws-sigv4", "aws:amz:us-east-1:s3", "--user", &user];
-    all.extend_from_slice(args);
-    curl(&all)
 }
 
 fn code_of(body: &str) -> String {

@@ -1089,3 +1089,28 @@ pub fn key_create_with(keys: &Path, extra: &[&str]) -> Key {
         secret: var("AWS_SECRET_ACCESS_KEY"),
     }
 }
+
+/// curl with `args`; (status, body). curl itself failing (no connection) fails the test.
+pub fn curl(args: &[&str]) -> (u16, String) {
+    let out = Command::new("curl")
+        .args(["-sS", "-w", "\n%{http_code}"])
+        .args(args)
+        .output()
+        .expect("curl is needed for this test: apt-get install curl");
+    assert!(
+        out.status.success(),
+        "curl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap();
+    (code.trim().parse().unwrap(), body.to_string())
+}
+
+/// curl signed by `key` with `--aws-sigv4`, as the README shows it; (status, body).
+pub fn scurl(key: &Key, args: &[&str]) -> (u16, String) {
+    let user = format!("{}:{}", key.id, key.secret);
+    let mut all = vec!["--aws-sigv4", "aws:amz:us-east-1:s3", "--user", &user];
+    all.extend_from_slice(args);
+    curl(&all)
+}
