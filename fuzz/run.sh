@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 seconds=${FUZZ_SECONDS:-60}
-targets=${FUZZ_TARGETS:-journal snapshot sigv4 aws_chunked xml ranges http_head manifest form}
+targets=${FUZZ_TARGETS:-journal snapshot sigv4 aws_chunked xml ranges http_head manifest form acl}
 command -v cargo-fuzz >/dev/null || {
   echo "fuzz/run.sh: cargo-fuzz is missing: cargo install cargo-fuzz --locked" >&2; exit 1; }
 rustup run nightly rustc --version >/dev/null 2>&1 || {
