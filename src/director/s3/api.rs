@@ -58,15 +58,16 @@ fn authorize(access: &Access, method: &str, path: &str, req: &Request<'_>) -> Re
 
 /// The bucket half of `authorize`, once the index is current (after the read barrier):
 /// the bucket a request names, and a copy's source bucket, must be the key's to touch,
-/// or an ACL must grant what the request asks (`acl::permits`).
-fn authorize_buckets(access: &Access, path: &str, req: &Request<'_>, idx: &Index) -> Result<()> {
+/// or an ACL must grant what the request asks (`acl::permits`). Ok(true) when only an
+/// ACL let the named bucket through (DeleteObjects then refuses each version it names).
+fn authorize_buckets(access: &Access, path: &str, req: &Request<'_>, idx: &Index) -> Result<bool> {
     if path.starts_with("/_dpyfs/") || path == "/metrics" {
-        return Ok(());
+        return Ok(false);
     }
     let bucket = match parse_target(path) {
         Ok(Target::Bucket(b)) | Ok(Target::Object(b, _)) => b,
         // ListBuckets shows only the key's buckets; a bad name is the router's to refuse.
-        Ok(Target::Service) | Err(_) => return Ok(()),
+        Ok(Target::Service) | Err(_) => return Ok(false),
     };
     let owner_key = |b: &str| idx.buckets.get(b).map(|x| x.owner.as_deref());
     let owner = owner_key(&bucket);
@@ -76,22 +77,22 @@ fn authorize_buckets(access: &Access, path: &str, req: &Request<'_>, idx: &Index
     let create = req.method == "PUT" && path.trim_end_matches('/') == format!("/{bucket}");
     let signed = access.check_signed().is_ok();
     if create && req.query.is_empty() && owner.is_some() && signed {
-        return Ok(());
+        return Ok(false);
     }
-    let by_owner = access.check_bucket(&bucket, owner);
-    if by_owner.is_err() && !acl::permits(access, req, idx) {
-        return by_owner;
-    }
+    let by_acl = match access.check_bucket(&bucket, owner) {
+        Ok(()) => false,
+        Err(_) if acl::permits(access, req, idx) => true,
+        Err(e) => return Err(e),
+    };
     // A copy (CopyObject, UploadPartCopy) reads its source bucket too.
     let Some(src) = req.header("x-amz-copy-source") else {
-        return Ok(());
+        return Ok(by_acl);
     };
     let b = copy_source_bucket(src);
-    let by_owner = access.check_bucket(&b, owner_key(&b));
-    if by_owner.is_err() && !acl::permits_copy_source(access, src, idx) {
-        return by_owner;
+    match access.check_bucket(&b, owner_key(&b)) {
+        Err(e) if !acl::permits_copy_source(access, src, idx) => Err(e),
+        _ => Ok(by_acl),
     }
-    Ok(())
 }
 
 /// The bucket named by `x-amz-copy-source` (`bucket/key` or `/bucket/key`, URL-encoded),
@@ -370,10 +371,10 @@ impl DirectorApi {
                 return ("read", Err(e));
             }
         }
-        let allowed = authorize_buckets(access, &path, req, &self.director.read_index());
-        if let Err(e) = allowed {
-            return ("auth", Err(e));
-        }
+        let by_acl = match authorize_buckets(access, &path, req, &self.director.read_index()) {
+            Ok(by_acl) => by_acl,
+            Err(e) => return ("auth", Err(e)),
+        };
         if let Some(rest) = path.strip_prefix("/_dpyfs/") {
             let unsigned = matches!(access.principal, super::auth::Principal::Anonymous);
             return ("admin", self.admin(&method, rest, req, unsigned));
@@ -405,7 +406,7 @@ impl DirectorApi {
             ("HEAD", Target::Bucket(b)) => ("head_bucket", self.head_bucket(&b)),
             ("GET", Target::Bucket(b)) => ("list_objects", self.list_objects(&b, req)),
             ("POST", Target::Bucket(b)) if req.query_param("delete").is_some() => {
-                ("delete_objects", self.delete_objects(b, req))
+                ("delete_objects", self.delete_objects(b, req, by_acl))
             }
             ("PUT", Target::Object(b, k)) if req.header("x-amz-copy-source").is_some() => {
                 ("copy_object", self.copy_object(b, k, req))
