@@ -21,7 +21,7 @@ use super::object_versions::{object_to_read, requested_version, with_version_id}
 use super::target::{OWNER_ID, Target, owner_elem, owner_id, parse_target, xml};
 use crate::director::error::{DirectorError, Result};
 use crate::director::meta::acl::{Acl, Grant, Grantee, Permission, Requester};
-use crate::director::meta::index::Index;
+use crate::director::meta::index::{Index, ObjectMeta};
 use crate::director::meta::records::Record;
 use crate::http::{Request, Response};
 use crate::s3::xml::{Doc, Element};
@@ -419,6 +419,12 @@ pub fn permits(access: &Access, req: &Request<'_>, idx: &Index) -> bool {
             }
             (Need::Object(_), None) => false,
         })
+}
+
+/// Whether the ACL of version `m` lets `access` read it: `permits`' question asked
+/// again of the version a read finally takes, which may not be the one `permits` saw.
+pub fn may_read(access: &Access, m: &ObjectMeta) -> bool {
+    requester(access).is_none_or(|who| m.acl.allows(who, Permission::Read))
 }
 
 /// Whether `bucket`'s ACL lets `access` write a new object into it where ownership does

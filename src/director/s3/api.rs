@@ -415,8 +415,16 @@ impl DirectorApi {
                 "put_object",
                 self.put_object(b, k, req, access.chain.take()),
             ),
-            ("GET", Target::Object(b, k)) => ("get_object", self.get_object(&b, &k, req, true)),
-            ("HEAD", Target::Object(b, k)) => ("head_object", self.get_object(&b, &k, req, false)),
+            ("GET" | "HEAD", Target::Object(b, k)) => {
+                let reader = by_acl.then_some(&*access);
+                let with_body = method == "GET";
+                let route = if with_body {
+                    "get_object"
+                } else {
+                    "head_object"
+                };
+                (route, self.get_object(&b, &k, req, with_body, reader))
+            }
             ("DELETE", Target::Object(b, k)) => ("delete_object", self.delete_object(b, k, req)),
             (m, _) => (
                 "other",
@@ -541,12 +549,15 @@ impl DirectorApi {
         Ok(r)
     }
 
+    /// GetObject and HeadObject. `acl_reader`: the requester, when only an ACL let the
+    /// request through (`authorize_buckets`).
     fn get_object(
         &self,
         bucket: &str,
         key: &str,
         req: &Request<'_>,
         with_body: bool,
+        acl_reader: Option<&Access>,
     ) -> Result<Response> {
         let version = requested_version(req)?;
         let (m, versioning) = {
@@ -554,6 +565,15 @@ impl DirectorApi {
             let m = object_to_read(&idx, bucket, key, version.as_ref().map(Option::as_deref))?;
             (m, idx.bucket(bucket)?.versioning)
         };
+        // The ACL was checked on the version current then; the key may have been
+        // overwritten (or made) since by a private version, which must not be sent.
+        if acl_reader.is_some_and(|a| !acl::may_read(a, &m)) {
+            return Err(DirectorError::S3(
+                403,
+                "AccessDenied",
+                "the object's ACL does not grant READ".into(),
+            ));
+        }
         if let Some(r) = read_preconditions(req, &m)? {
             return Ok(r);
         }
