@@ -390,7 +390,8 @@ impl DirectorApi {
             if let Err(e) = refuse_unknown_params(req, op.params()) {
                 return ("unsupported", Err(e));
             }
-            return self.multipart(op, target, req, access.chain.take());
+            let chain = access.chain.take();
+            return self.multipart(op, target, req, chain, access);
         }
         let sub = match subresource(&method, &target, req) {
             Ok(s) => s,
@@ -409,7 +410,7 @@ impl DirectorApi {
                 ("delete_objects", self.delete_objects(b, req, by_acl))
             }
             ("PUT", Target::Object(b, k)) if req.header("x-amz-copy-source").is_some() => {
-                ("copy_object", self.copy_object(b, k, req))
+                ("copy_object", self.copy_object(b, k, req, access))
             }
             ("PUT", Target::Object(b, k)) => (
                 "put_object",

@@ -6,6 +6,7 @@
 //! is acl.rs's.
 
 use super::DirectorApi;
+use super::auth::Access;
 use super::object_versions::{
     Deleted, copy_source_object, delete_record, requested_version, with_version_id,
 };
@@ -574,6 +575,7 @@ impl DirectorApi {
         bucket: String,
         key: String,
         req: &mut Request<'_>,
+        access: &Access,
     ) -> Result<Response> {
         let src_header = req.header("x-amz-copy-source").unwrap_or_default();
         let (sb, sk, sv) = parse_copy_source(src_header)?;
@@ -586,7 +588,8 @@ impl DirectorApi {
         let src = {
             let idx = self.director.read_index();
             idx.bucket(&bucket)?;
-            let src = copy_source_object(&idx, &sb, &sk, sv.as_ref().map(Option::as_deref))?;
+            let sv = sv.as_ref().map(Option::as_deref);
+            let src = copy_source_object(&idx, &sb, &sk, sv, access)?;
             for c in &src.chunks {
                 pins.pin(c.hash);
             }
