@@ -424,7 +424,11 @@ pub fn permits(access: &Access, req: &Request<'_>, idx: &Index) -> bool {
 /// Whether the ACL of version `m` lets `access` read it: `permits`' question asked
 /// again of the version a read finally takes, which may not be the one `permits` saw.
 pub fn may_read(access: &Access, m: &ObjectMeta) -> bool {
-    requester(access).is_none_or(|who| m.acl.allows(who, Permission::Read))
+    may(access, m, Permission::Read)
+}
+
+fn may(access: &Access, m: &ObjectMeta, p: Permission) -> bool {
+    requester(access).is_none_or(|who| m.acl.allows(who, p))
 }
 
 /// Whether `bucket`'s ACL lets `access` write a new object into it where ownership does
@@ -511,19 +515,40 @@ impl DirectorApi {
         bucket: &str,
         key: &str,
         req: &mut Request<'_>,
+        access: &Access,
     ) -> Result<Response> {
         let version = requested_version(req)?;
-        let (owner, m, versioning) = {
+        // The body before the version: a client sending it slowly must not hold the
+        // check below open while the key is overwritten (in an unversioned bucket the
+        // record names the current object, whichever it is by then).
+        let body = match method {
+            "PUT" => read_small_body(req)?,
+            _ => String::new(),
+        };
+        let (owner, m, versioning, by_owner) = {
             let idx = self.director.read_index();
             let b = idx.bucket(bucket)?;
             let m = object_to_read(&idx, bucket, key, version.as_ref().map(Option::as_deref))?;
-            (owner_id(b.owner.as_deref()).to_string(), m, b.versioning)
+            let by_owner = access.check_bucket(bucket, Some(b.owner.as_deref()));
+            let owner = owner_id(b.owner.as_deref()).to_string();
+            (owner, m, b.versioning, by_owner.is_ok())
         };
+        // `permits` judged the version current then; this may be a newer one.
+        let wanted = match method {
+            "GET" => Permission::ReadAcp,
+            _ => Permission::WriteAcp,
+        };
+        if !by_owner && !may(access, &m, wanted) {
+            return Err(DirectorError::S3(
+                403,
+                "AccessDenied",
+                format!("the object's ACL does not grant {}", wanted.as_str()),
+            ));
+        }
         if method == "GET" {
             let r = xml(200, document(&owner, &m.acl));
             return Ok(with_version_id(r, versioning, &m));
         }
-        let body = read_small_body(req)?;
         let known = |id: &str| self.auth.knows(id);
         let acl = from_request(req, &body, &owner, &known)?;
         self.director.commit(&Record::ObjectAcl {

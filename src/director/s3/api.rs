@@ -398,7 +398,10 @@ impl DirectorApi {
             Err(e) => return ("unsupported", Err(e)),
         };
         if let Some(sub) = sub {
-            return ("subresource", self.subresource(&method, &target, sub, req));
+            return (
+                "subresource",
+                self.subresource(&method, &target, sub, req, access),
+            );
         }
         match (method.as_str(), target) {
             ("GET", Target::Service) => ("list_buckets", self.list_buckets(access)),

@@ -498,10 +498,11 @@ impl DirectorApi {
         target: &Target,
         sub: &str,
         req: &mut Request<'_>,
+        access: &Access,
     ) -> Result<Response> {
         match target {
             Target::Bucket(b) => self.bucket_subresource(method, b, sub, req),
-            Target::Object(b, k) => self.object_subresource(method, b, k, sub, req),
+            Target::Object(b, k) => self.object_subresource(method, b, k, sub, req, access),
             Target::Service => Err(DirectorError::NotImplemented(format!(
                 "{method} on the object's ?{sub} sub-resource"
             ))),
@@ -516,9 +517,10 @@ impl DirectorApi {
         key: &str,
         sub: &str,
         req: &mut Request<'_>,
+        access: &Access,
     ) -> Result<Response> {
         match (method, sub) {
-            ("GET" | "PUT", "acl") => self.object_acl(method, bucket, key, req),
+            ("GET" | "PUT", "acl") => self.object_acl(method, bucket, key, req, access),
             // dpyfs keeps no tags: every version's tag set is empty.
             ("GET" | "DELETE", "tagging") => {
                 let m = self.requested_object(bucket, key, req)?;
