@@ -124,6 +124,10 @@ fn public_read_and_public_read_write_open_exactly_what_they_say() {
     assert_eq!(k.anon("GET", "priv/open.txt"), (200, "open words".into()));
     assert_eq!(refusal(k.anon("GET", "pub/closed.txt")), denied());
     assert_eq!(k.anon("HEAD", "pub/closed.txt").0, 403);
+    // Response overrides are for signed requests (as S3): no public object as a page.
+    let html = "pub/open.txt?response-content-type=text/html";
+    assert_eq!(refusal(k.anon("GET", html)), (400, "InvalidRequest".into()));
+    assert_eq!(k.get(bob, html), (200, "open words".into()));
     // The public bucket lists; a missing key in it is 404 to whoever may list it.
     let (st, body) = k.anon("GET", "pub?list-type=2");
     assert_eq!(st, 200, "{body}");

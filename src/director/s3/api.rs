@@ -4,7 +4,7 @@
 
 use super::DirectorApi;
 use super::acl;
-use super::auth::Access;
+use super::auth::{Access, Principal};
 use super::body;
 use super::multipart_routes;
 use super::object_routes::{
@@ -569,6 +569,21 @@ impl DirectorApi {
             let m = object_to_read(&idx, bucket, key, version.as_ref().map(Option::as_deref))?;
             (m, idx.bucket(bucket)?.versioning)
         };
+        // As S3: an unsigned link may not make a public object answer as another type
+        // (`response-content-type=text/html` would run a page on the director's origin).
+        let anonymous = acl_reader.is_some_and(|a| a.principal == Principal::Anonymous);
+        if anonymous
+            && req
+                .query_params()
+                .iter()
+                .any(|(k, _)| k.starts_with("response-"))
+        {
+            return Err(DirectorError::BadRequest(
+                "InvalidRequest",
+                "Request specific response headers cannot be used for anonymous GET requests."
+                    .into(),
+            ));
+        }
         // The ACL was checked on the version current then; the key may have been
         // overwritten (or made) since by a private version, which must not be sent.
         if acl_reader.is_some_and(|a| !acl::may_read(a, &m)) {
