@@ -622,6 +622,34 @@ fn a_bucket_list_bounds_a_key_whatever_the_grants() {
     assert_eq!(k.get(alice, "shared?list-type=2").0, 200);
 }
 
+/// READ on a bucket lists its uploads in progress but not their parts, whose ETags are
+/// the MD5s of bytes that may become a private object; WRITE lists them.
+#[test]
+fn reading_a_bucket_lists_uploads_not_their_parts() {
+    let dir = TempDir::new("acl-parts");
+    let k = keyed(&dir);
+    let alice = &k.alice;
+    let writers = format!("x-amz-grant-write: id=\"{}\"", k.bob.id);
+    let readers = format!("x-amz-grant-read: uri=\"{ALL_USERS}\"");
+    assert_eq!(k.put(alice, "upl", "", &[&readers, &writers]).0, 200);
+    let (st, body) = scurl(alice, &["-X", "POST", &k.url("upl/big?uploads")]);
+    assert_eq!(st, 200, "{body}");
+    let id = xml_values(&body, "UploadId").remove(0);
+    let part = k.url(&format!("upl/big?partNumber=1&uploadId={id}"));
+    assert_eq!(
+        scurl(alice, &["-X", "PUT", "--data-binary", "secret", &part]).0,
+        200
+    );
+    let (st, uploads) = k.anon("GET", "upl?uploads");
+    assert_eq!(st, 200, "{uploads}");
+    assert_eq!(xml_values(&uploads, "UploadId"), std::slice::from_ref(&id));
+    let parts = format!("upl/big?uploadId={id}");
+    assert_eq!(refusal(k.anon("GET", &parts)), denied());
+    let (st, listed) = k.get(&k.bob, &parts);
+    assert_eq!(st, 200, "{listed}");
+    assert_eq!(xml_values(&listed, "PartNumber"), ["1"]);
+}
+
 /// `dpyfs recover` rebuilds from manifests, which do not hold ACLs (a grant withdrawn
 /// later could not be withdrawn from the manifest): objects come back private, in
 /// buckets of the admin keys.

@@ -310,7 +310,7 @@ enum Need {
 /// What `req` needs of ACLs to be let through without ownership; empty: no ACL grants
 /// it (creating or deleting a bucket, its settings, tags), only ownership does. As S3:
 /// READ on a bucket lists it; WRITE on a bucket writes and deletes its objects (and
-/// runs their multipart uploads); READ on an object reads it; READ_ACP and WRITE_ACP
+/// runs their multipart uploads, lists their parts); READ on an object reads it; READ_ACP and WRITE_ACP
 /// read and change the ACL. A write that also sets an ACL needs WRITE_ACP on the bucket.
 fn needs(req: &Request<'_>, target: &Target) -> Vec<Need> {
     use Permission::*;
@@ -325,7 +325,10 @@ fn needs(req: &Request<'_>, target: &Target) -> Vec<Need> {
     let mut v = Vec::new();
     if let Some(op) = multipart_routes::op(method, target, req) {
         match op {
-            Op::ListUploads | Op::ListParts => v.push(Need::Bucket(Read)),
+            Op::ListUploads => v.push(Need::Bucket(Read)),
+            // A part's ETag is the MD5 of its bytes, which may become a private object:
+            // for those who write the upload, as S3 keeps ListParts from bucket READ.
+            Op::ListParts => v.push(Need::Bucket(Write)),
             Op::Create | Op::UploadPart | Op::Complete | Op::Abort => write(&mut v),
         }
         return v;
