@@ -12,12 +12,14 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-/// A director with keys: an admin, the owner `alice` and a second key `bob`.
+/// A director with keys: an admin, the owner `alice`, a second key `bob`, and `carol`,
+/// whose bucket list names only `carols`.
 struct Keyed {
     c: Cluster,
     admin: Key,
     alice: Key,
     bob: Key,
+    carol: Key,
 }
 
 fn keyed(dir: &TempDir) -> Keyed {
@@ -25,12 +27,14 @@ fn keyed(dir: &TempDir) -> Keyed {
     let admin = key_create_with(&keys, &[]);
     let alice = key_create_with(&keys, &[]);
     let bob = key_create_with(&keys, &[]);
+    let carol = key_create_with(&keys, &["--buckets", "carols"]);
     let c = Cluster::start(dir, 1, 1, &["--keys", keys.to_str().unwrap()]);
     Keyed {
         c,
         admin,
         alice,
         bob,
+        carol,
     }
 }
 
@@ -120,6 +124,10 @@ fn public_read_and_public_read_write_open_exactly_what_they_say() {
     assert_eq!(k.anon("GET", "priv/open.txt"), (200, "open words".into()));
     assert_eq!(refusal(k.anon("GET", "pub/closed.txt")), denied());
     assert_eq!(k.anon("HEAD", "pub/closed.txt").0, 403);
+    // Response overrides are for signed requests (as S3): no public object as a page.
+    let html = "pub/open.txt?response-content-type=text/html";
+    assert_eq!(refusal(k.anon("GET", html)), (400, "InvalidRequest".into()));
+    assert_eq!(k.get(bob, html), (200, "open words".into()));
     // The public bucket lists; a missing key in it is 404 to whoever may list it.
     let (st, body) = k.anon("GET", "pub?list-type=2");
     assert_eq!(st, 200, "{body}");
@@ -485,6 +493,161 @@ fn each_version_has_its_own_acl() {
         (200, "first".into())
     );
     assert_eq!(refusal(k.anon("GET", "ver/k")), denied());
+}
+
+/// A request naming `?acl` and another sub-resource is answered by the first one it
+/// names, and judged as that route: READ_ACP / WRITE_ACP give neither a bucket's
+/// versioning nor its lifecycle (whose rules delete versions for good) nor its version
+/// listing, nor an object's attributes. A grant of READ on a bucket answers a missing
+/// key's GET (404) but lets nobody set the ACL of a key that does not exist yet.
+#[test]
+fn acl_beside_another_subresource_grants_only_the_acl() {
+    let dir = TempDir::new("acl-two-subs");
+    let k = keyed(&dir);
+    let alice = &k.alice;
+    let everyone = format!("uri=\"{ALL_USERS}\"");
+    let read_acp = format!("x-amz-grant-read-acp: {everyone}");
+    let write_acp = format!("x-amz-grant-write-acp: {everyone}");
+    let grants = [read_acp.as_str(), write_acp.as_str()];
+    assert_eq!(k.put(alice, "acp", "", &grants).0, 200);
+    assert_eq!(k.put(alice, "acp/k", "words", &grants).0, 200);
+    let anon_put =
+        |path: &str, body: &str| refusal(curl(&["-X", "PUT", "--data-binary", body, &k.url(path)]));
+    let on = "<VersioningConfiguration><Status>Enabled</Status></VersioningConfiguration>";
+    let expire = "<LifecycleConfiguration><Rule><ID>gone</ID><Filter><Prefix></Prefix>\
+                  </Filter><Status>Enabled</Status><NoncurrentVersionExpiration>\
+                  <NoncurrentDays>1</NoncurrentDays></NoncurrentVersionExpiration></Rule>\
+                  </LifecycleConfiguration>";
+    for (path, body) in [
+        ("acp?versioning&acl", on),
+        ("acp?lifecycle&acl", expire),
+        ("acp/k?tagging&acl", "<Tagging><TagSet/></Tagging>"),
+    ] {
+        assert_eq!(anon_put(path, body), denied(), "PUT {path}");
+    }
+    let (_, versioning) = k.get(alice, "acp?versioning");
+    assert!(xml_values(&versioning, "Status").is_empty(), "{versioning}");
+    assert_eq!(refusal(k.get(alice, "acp?lifecycle")).0, 404);
+    let attrs = k.url("acp/k?attributes&acl");
+    let a = curl(&["-H", "x-amz-object-attributes: ETag,ObjectSize", &attrs]);
+    assert_eq!(refusal(a), denied());
+    assert_eq!(refusal(k.anon("GET", "acp?versions&acl")), denied());
+    // The grants themselves still hold.
+    assert_eq!(k.anon("GET", "acp?acl").0, 200);
+    assert_eq!(k.anon("GET", "acp/k?acl").0, 200);
+    assert_eq!(
+        k.put(alice, "rdpub", "", &["x-amz-acl: public-read"]).0,
+        200
+    );
+    assert_eq!(refusal(k.anon("GET", "rdpub/none")).1, "NoSuchKey");
+    let url = k.url("rdpub/none?acl");
+    let set = curl(&["-X", "PUT", "-H", "x-amz-acl: public-read", &url]);
+    assert_eq!(refusal(set), denied());
+}
+
+/// WRITE on a bucket writes and deletes its objects (a delete marker in a versioned
+/// bucket), but removing a version for good is the bucket owner's alone, as S3
+/// (DeleteObjectVersion): versioning still guards a public-read-write bucket, through
+/// DELETE `?versionId=` and through each `<VersionId>` of a DeleteObjects.
+#[test]
+fn write_grants_do_not_delete_versions_for_good() {
+    let dir = TempDir::new("acl-versions-write");
+    let k = keyed(&dir);
+    let (alice, bob) = (&k.alice, &k.bob);
+    let writers = format!("x-amz-grant-write: uri=\"{ALL_USERS}\", id=\"{}\"", bob.id);
+    assert_eq!(k.put(alice, "wvers", "", &[&writers]).0, 200);
+    let on = "<VersioningConfiguration><Status>Enabled</Status></VersioningConfiguration>";
+    assert_eq!(k.put(alice, "wvers?versioning", on, &[]).0, 200);
+    assert_eq!(k.put(alice, "wvers/k", "first", &[]).0, 200);
+    assert_eq!(k.put(alice, "wvers/k", "second", &[]).0, 200);
+    let versions = || xml_values(&k.get(alice, "wvers?versions").1, "VersionId");
+    let ids = versions();
+    let v1 = ids[1].clone();
+    let one = format!("wvers/k?versionId={v1}");
+    assert_eq!(refusal(k.anon("DELETE", &one)), denied());
+    let bob_delete = scurl(bob, &["-X", "DELETE", &k.url(&one)]);
+    assert_eq!(refusal(bob_delete), denied());
+    let doc = format!(
+        "<Delete><Object><Key>k</Key><VersionId>{v1}</VersionId></Object>\
+         <Object><Key>other</Key></Object></Delete>"
+    );
+    let (st, body) = curl(&["-X", "POST", "--data-binary", &doc, &k.url("wvers?delete")]);
+    assert_eq!(st, 200, "{body}");
+    assert_eq!(xml_values(&body, "Code"), ["AccessDenied"], "{body}");
+    assert_eq!(xml_values(&body, "Key"), ["k", "other"], "{body}");
+    // Both versions are kept (beside the delete marker `other` got).
+    let kept = versions();
+    assert!(ids.iter().all(|id| kept.contains(id)), "{kept:?}");
+    // A delete marker is a write like any other; the owner removes versions.
+    assert_eq!(k.anon("DELETE", "wvers/k").0, 204);
+    assert_eq!(scurl(alice, &["-X", "DELETE", &k.url(&one)]).0, 204);
+    assert!(!versions().contains(&v1));
+}
+
+/// A key with a bucket list stays within it: grants on other buckets (to
+/// AuthenticatedUsers, to everyone, or to the key itself) do not widen it, for listings,
+/// reads, writes and a copy's source. Another key takes what the same grants give.
+#[test]
+fn a_bucket_list_bounds_a_key_whatever_the_grants() {
+    let dir = TempDir::new("acl-bucket-list");
+    let k = keyed(&dir);
+    let (alice, bob, carol) = (&k.alice, &k.bob, &k.carol);
+    assert_eq!(k.put(carol, "carols", "", &[]).0, 200);
+    let who = format!(
+        "uri=\"http://acs.amazonaws.com/groups/global/AuthenticatedUsers\", id=\"{}\"",
+        carol.id
+    );
+    let read = format!("x-amz-grant-read: {who}");
+    let write = format!("x-amz-grant-write: {who}");
+    assert_eq!(k.put(alice, "shared", "", &[&read, &write]).0, 200);
+    assert_eq!(k.put(alice, "shared/k", "shared words", &[&read]).0, 200);
+    assert_eq!(k.put(alice, "pub", "", &["x-amz-acl: public-read"]).0, 200);
+    let open = ["x-amz-acl: public-read"];
+    assert_eq!(k.put(alice, "pub/k", "public words", &open).0, 200);
+    for key in [bob, carol] {
+        let mine = key.id == bob.id;
+        let want = |st: u16| if mine { st } else { 403 };
+        assert_eq!(k.get(key, "shared?list-type=2").0, want(200));
+        assert_eq!(k.get(key, "shared/k").0, want(200));
+        assert_eq!(k.get(key, "pub/k").0, want(200));
+        assert_eq!(k.put(key, "shared/new", "w", &[]).0, want(200));
+        let dest = if mine { "bobs/copy" } else { "carols/copy" };
+        if mine {
+            assert_eq!(k.put(key, "bobs", "", &[]).0, 200);
+        }
+        let from = "x-amz-copy-source: /shared/k";
+        assert_eq!(k.put(key, dest, "", &[from]).0, want(200), "{dest}");
+    }
+    assert_eq!(k.get(carol, "carols/copy").0, 404);
+    assert_eq!(k.get(alice, "shared?list-type=2").0, 200);
+}
+
+/// READ on a bucket lists its uploads in progress but not their parts, whose ETags are
+/// the MD5s of bytes that may become a private object; WRITE lists them.
+#[test]
+fn reading_a_bucket_lists_uploads_not_their_parts() {
+    let dir = TempDir::new("acl-parts");
+    let k = keyed(&dir);
+    let alice = &k.alice;
+    let writers = format!("x-amz-grant-write: id=\"{}\"", k.bob.id);
+    let readers = format!("x-amz-grant-read: uri=\"{ALL_USERS}\"");
+    assert_eq!(k.put(alice, "upl", "", &[&readers, &writers]).0, 200);
+    let (st, body) = scurl(alice, &["-X", "POST", &k.url("upl/big?uploads")]);
+    assert_eq!(st, 200, "{body}");
+    let id = xml_values(&body, "UploadId").remove(0);
+    let part = k.url(&format!("upl/big?partNumber=1&uploadId={id}"));
+    assert_eq!(
+        scurl(alice, &["-X", "PUT", "--data-binary", "secret", &part]).0,
+        200
+    );
+    let (st, uploads) = k.anon("GET", "upl?uploads");
+    assert_eq!(st, 200, "{uploads}");
+    assert_eq!(xml_values(&uploads, "UploadId"), std::slice::from_ref(&id));
+    let parts = format!("upl/big?uploadId={id}");
+    assert_eq!(refusal(k.anon("GET", &parts)), denied());
+    let (st, listed) = k.get(&k.bob, &parts);
+    assert_eq!(st, 200, "{listed}");
+    assert_eq!(xml_values(&listed, "PartNumber"), ["1"]);
 }
 
 /// `dpyfs recover` rebuilds from manifests, which do not hold ACLs (a grant withdrawn

@@ -769,3 +769,40 @@ fn unsigned_forms_write_only_where_an_acl_lets_everyone_write() {
     assert_eq!(env.keys("drop"), ["in/a.txt"]);
     assert!(env.keys("closed").is_empty());
 }
+
+/// A key with a bucket list signs policies for its own buckets only: a WRITE grant to
+/// every key (or to it by id) on another bucket does not widen its list, while the same
+/// grant lets a key without a list upload there.
+#[test]
+fn a_bucket_list_bounds_a_policy_signer_whatever_the_grants() {
+    let dir = TempDir::new("s3-post-list");
+    let keys = dir.path().join("keys.json");
+    let owner = key_create_with(&keys, &[]);
+    let other = key_create_with(&keys, &[]);
+    let listed = key_create_with(&keys, &["--buckets", "mine"]);
+    let c = Cluster::start(&dir, 1, 1, &["--keys", keys.to_str().unwrap()]);
+    let env = Env {
+        c,
+        dir,
+        owner,
+        other,
+    };
+    let grant = format!(
+        "x-amz-grant-write: uri=\"http://acs.amazonaws.com/groups/global/AuthenticatedUsers\", id=\"{}\"",
+        listed.id
+    );
+    let (status, body) = env.scurl(&env.owner, &["-X", "PUT", "-H", &grant, &env.url("shared")]);
+    assert_eq!(status, 200, "{body}");
+    let (url, fields) = env.policy(&env.other, "shared", "by-other", 600, json!({}), json!([]));
+    let p = post(&env.dir, &url, &fields, b"other", "f");
+    assert_eq!(p.status, 204, "{}", p.body);
+    let (url, fields) = env.policy(&listed, "shared", "by-listed", 600, json!({}), json!([]));
+    let p = post(&env.dir, &url, &fields, b"listed", "f");
+    assert_eq!(
+        (p.status, p.code()),
+        (403, "AccessDenied".to_string()),
+        "{}",
+        p.body
+    );
+    assert_eq!(env.keys("shared"), ["by-other"]);
+}

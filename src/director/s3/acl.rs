@@ -10,17 +10,18 @@
 //!
 //! An ACL only adds: the owner, admin keys and keys whose bucket list names the bucket
 //! keep what `auth::Access::check_bucket` gives them; a request that fails that check
-//! is let through when an ACL grants what it needs. Anonymous requests get nothing else.
+//! is let through when an ACL grants what it needs. Anonymous requests get nothing else;
+//! a key with a bucket list gets nothing from ACLs outside it (`outside_list`).
 
 use super::DirectorApi;
 use super::auth::{Access, Principal};
 use super::multipart_routes::{self, Op};
-use super::object_routes::{parse_copy_source, read_small_body};
+use super::object_routes::{first_subresource, parse_copy_source, read_small_body};
 use super::object_versions::{object_to_read, requested_version, with_version_id};
 use super::target::{OWNER_ID, Target, owner_elem, owner_id, parse_target, xml};
 use crate::director::error::{DirectorError, Result};
 use crate::director::meta::acl::{Acl, Grant, Grantee, Permission, Requester};
-use crate::director::meta::index::Index;
+use crate::director::meta::index::{Index, ObjectMeta};
 use crate::director::meta::records::Record;
 use crate::http::{Request, Response};
 use crate::s3::xml::{Doc, Element};
@@ -309,7 +310,7 @@ enum Need {
 /// What `req` needs of ACLs to be let through without ownership; empty: no ACL grants
 /// it (creating or deleting a bucket, its settings, tags), only ownership does. As S3:
 /// READ on a bucket lists it; WRITE on a bucket writes and deletes its objects (and
-/// runs their multipart uploads); READ on an object reads it; READ_ACP and WRITE_ACP
+/// runs their multipart uploads, lists their parts); READ on an object reads it; READ_ACP and WRITE_ACP
 /// read and change the ACL. A write that also sets an ACL needs WRITE_ACP on the bucket.
 fn needs(req: &Request<'_>, target: &Target) -> Vec<Need> {
     use Permission::*;
@@ -324,48 +325,50 @@ fn needs(req: &Request<'_>, target: &Target) -> Vec<Need> {
     let mut v = Vec::new();
     if let Some(op) = multipart_routes::op(method, target, req) {
         match op {
-            Op::ListUploads | Op::ListParts => v.push(Need::Bucket(Read)),
+            Op::ListUploads => v.push(Need::Bucket(Read)),
+            // A part's ETag is the MD5 of its bytes, which may become a private object:
+            // for those who write the upload, as S3 keeps ListParts from bucket READ.
+            Op::ListParts => v.push(Need::Bucket(Write)),
             Op::Create | Op::UploadPart | Op::Complete | Op::Abort => write(&mut v),
         }
         return v;
     }
-    let acl = has("acl");
-    match (method, target) {
-        ("GET", Target::Bucket(_)) if acl => v.push(Need::Bucket(ReadAcp)),
-        ("PUT", Target::Bucket(_)) if acl => v.push(Need::Bucket(WriteAcp)),
-        ("GET", Target::Object(..)) if acl => v.push(Need::Object(ReadAcp)),
-        ("PUT", Target::Object(..)) if acl => v.push(Need::Object(WriteAcp)),
-        ("GET" | "HEAD", Target::Bucket(_)) => {
-            let other = req.query_params().iter().any(|(n, _)| {
-                super::object_routes::is_subresource(n)
-                    && !matches!(n.as_str(), "versions" | "location")
-            });
-            if !other {
-                v.push(Need::Bucket(Read));
-            }
+    // Judged by the sub-resource that answers (the first one named, as `route` picks
+    // it), never by another the query also names: `?versioning&acl` changes versioning,
+    // and a WRITE_ACP grant must not let it through.
+    match (method, target, first_subresource(req)) {
+        ("GET", Target::Bucket(_), Some("acl")) => v.push(Need::Bucket(ReadAcp)),
+        ("PUT", Target::Bucket(_), Some("acl")) => v.push(Need::Bucket(WriteAcp)),
+        ("GET", Target::Object(..), Some("acl")) => v.push(Need::Object(ReadAcp)),
+        ("PUT", Target::Object(..), Some("acl")) => v.push(Need::Object(WriteAcp)),
+        ("GET" | "HEAD", Target::Bucket(_), None | Some("versions" | "location")) => {
+            v.push(Need::Bucket(Read))
         }
-        ("POST", Target::Bucket(_)) if has("delete") => write(&mut v),
-        ("GET" | "HEAD", Target::Object(..)) => {
-            let other = req
-                .query_params()
-                .iter()
-                .any(|(n, _)| super::object_routes::is_subresource(n) && n != "attributes");
-            if !other {
-                v.push(Need::Object(Read));
-            }
+        ("POST", Target::Bucket(_), None) if has("delete") => write(&mut v),
+        ("GET" | "HEAD", Target::Object(..), None | Some("attributes")) => {
+            v.push(Need::Object(Read))
         }
-        ("PUT" | "DELETE", Target::Object(..)) => {
-            let any_sub = req
-                .query_params()
-                .iter()
-                .any(|(n, _)| super::object_routes::is_subresource(n));
-            if !any_sub {
-                write(&mut v);
-            }
-        }
+        // Removing a version for good (`?versionId=`) is the bucket owner's, as S3's
+        // DeleteObjectVersion: WRITE makes delete markers, it does not erase history.
+        ("DELETE", Target::Object(..), None) if has("versionId") => {}
+        ("PUT" | "DELETE", Target::Object(..), None) => write(&mut v),
         _ => {}
     }
     v
+}
+
+/// Whether `access` is a key whose bucket list leaves `bucket` out: no ACL gives such a
+/// key anything there. The list is dpyfs's own restriction (S3 has none), meant to hold a
+/// key handed to one application to its buckets whatever other owners grant; grants to
+/// everyone it could still use unsigned, but not as that key.
+fn outside_list(access: &Access, bucket: &str) -> bool {
+    match &access.principal {
+        Principal::Key {
+            buckets: Some(list),
+            ..
+        } => !list.iter().any(|b| b == bucket),
+        _ => false,
+    }
 }
 
 /// Who sent the request, as ACLs see it (None: no keys file, everything is open).
@@ -390,7 +393,11 @@ pub fn permits(access: &Access, req: &Request<'_>, idx: &Index) -> bool {
         Ok(Target::Object(b, k)) => (b, Some(k)),
         Ok(Target::Service) | Err(_) => return false,
     };
-    let Some(b) = idx.buckets.get(&bucket) else {
+    let Some(b) = idx
+        .buckets
+        .get(&bucket)
+        .filter(|_| !outside_list(access, &bucket))
+    else {
         return false;
     };
     let target = match &key {
@@ -407,11 +414,24 @@ pub fn permits(access: &Access, req: &Request<'_>, idx: &Index) -> bool {
                     .map(|v| object_to_read(idx, &bucket, k, v.as_ref().map(Option::as_deref)));
                 match read {
                     Some(Ok(m)) => m.acl.allows(who, *p),
-                    _ => b.acl.allows(who, Permission::Read),
+                    // A missing version or a delete marker: its 404 to whoever may list
+                    // the bucket. Not a PUT ?acl, which would otherwise be judged here and
+                    // then change a version made in between.
+                    _ => *p != Permission::WriteAcp && b.acl.allows(who, Permission::Read),
                 }
             }
             (Need::Object(_), None) => false,
         })
+}
+
+/// Whether the ACL of version `m` lets `access` read it: `permits`' question asked
+/// again of the version a read finally takes, which may not be the one `permits` saw.
+pub fn may_read(access: &Access, m: &ObjectMeta) -> bool {
+    may(access, m, Permission::Read)
+}
+
+fn may(access: &Access, m: &ObjectMeta, p: Permission) -> bool {
+    requester(access).is_none_or(|who| m.acl.allows(who, p))
 }
 
 /// Whether `bucket`'s ACL lets `access` write a new object into it where ownership does
@@ -421,7 +441,11 @@ pub fn permits_write(access: &Access, bucket: &str, fields: &Request<'_>, idx: &
     let Some(who) = requester(access) else {
         return true;
     };
-    idx.buckets.get(bucket).is_some_and(|b| {
+    let bucket_acl = idx
+        .buckets
+        .get(bucket)
+        .filter(|_| !outside_list(access, bucket));
+    bucket_acl.is_some_and(|b| {
         b.acl.allows(who, Permission::Write)
             && (!has_acl_headers(fields) || b.acl.allows(who, Permission::WriteAcp))
     })
@@ -437,8 +461,9 @@ pub fn permits_copy_source(access: &Access, src: &str, idx: &Index) -> bool {
         // A malformed source is the copy handler's to refuse (400), not a 403.
         return true;
     };
-    object_to_read(idx, &b, &k, v.as_ref().map(Option::as_deref))
-        .is_ok_and(|m| m.acl.allows(who, Permission::Read))
+    !outside_list(access, &b)
+        && object_to_read(idx, &b, &k, v.as_ref().map(Option::as_deref))
+            .is_ok_and(|m| m.acl.allows(who, Permission::Read))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -493,19 +518,40 @@ impl DirectorApi {
         bucket: &str,
         key: &str,
         req: &mut Request<'_>,
+        access: &Access,
     ) -> Result<Response> {
         let version = requested_version(req)?;
-        let (owner, m, versioning) = {
+        // The body before the version: a client sending it slowly must not hold the
+        // check below open while the key is overwritten (in an unversioned bucket the
+        // record names the current object, whichever it is by then).
+        let body = match method {
+            "PUT" => read_small_body(req)?,
+            _ => String::new(),
+        };
+        let (owner, m, versioning, by_owner) = {
             let idx = self.director.read_index();
             let b = idx.bucket(bucket)?;
             let m = object_to_read(&idx, bucket, key, version.as_ref().map(Option::as_deref))?;
-            (owner_id(b.owner.as_deref()).to_string(), m, b.versioning)
+            let by_owner = access.check_bucket(bucket, Some(b.owner.as_deref()));
+            let owner = owner_id(b.owner.as_deref()).to_string();
+            (owner, m, b.versioning, by_owner.is_ok())
         };
+        // `permits` judged the version current then; this may be a newer one.
+        let wanted = match method {
+            "GET" => Permission::ReadAcp,
+            _ => Permission::WriteAcp,
+        };
+        if !by_owner && !may(access, &m, wanted) {
+            return Err(DirectorError::S3(
+                403,
+                "AccessDenied",
+                format!("the object's ACL does not grant {}", wanted.as_str()),
+            ));
+        }
         if method == "GET" {
             let r = xml(200, document(&owner, &m.acl));
             return Ok(with_version_id(r, versioning, &m));
         }
-        let body = read_small_body(req)?;
         let known = |id: &str| self.auth.knows(id);
         let acl = from_request(req, &body, &owner, &known)?;
         self.director.commit(&Record::ObjectAcl {

@@ -4,7 +4,7 @@
 
 use super::DirectorApi;
 use super::acl;
-use super::auth::Access;
+use super::auth::{Access, Principal};
 use super::body;
 use super::multipart_routes;
 use super::object_routes::{
@@ -58,15 +58,16 @@ fn authorize(access: &Access, method: &str, path: &str, req: &Request<'_>) -> Re
 
 /// The bucket half of `authorize`, once the index is current (after the read barrier):
 /// the bucket a request names, and a copy's source bucket, must be the key's to touch,
-/// or an ACL must grant what the request asks (`acl::permits`).
-fn authorize_buckets(access: &Access, path: &str, req: &Request<'_>, idx: &Index) -> Result<()> {
+/// or an ACL must grant what the request asks (`acl::permits`). Ok(true) when only an
+/// ACL let the named bucket through (DeleteObjects then refuses each version it names).
+fn authorize_buckets(access: &Access, path: &str, req: &Request<'_>, idx: &Index) -> Result<bool> {
     if path.starts_with("/_dpyfs/") || path == "/metrics" {
-        return Ok(());
+        return Ok(false);
     }
     let bucket = match parse_target(path) {
         Ok(Target::Bucket(b)) | Ok(Target::Object(b, _)) => b,
         // ListBuckets shows only the key's buckets; a bad name is the router's to refuse.
-        Ok(Target::Service) | Err(_) => return Ok(()),
+        Ok(Target::Service) | Err(_) => return Ok(false),
     };
     let owner_key = |b: &str| idx.buckets.get(b).map(|x| x.owner.as_deref());
     let owner = owner_key(&bucket);
@@ -76,22 +77,22 @@ fn authorize_buckets(access: &Access, path: &str, req: &Request<'_>, idx: &Index
     let create = req.method == "PUT" && path.trim_end_matches('/') == format!("/{bucket}");
     let signed = access.check_signed().is_ok();
     if create && req.query.is_empty() && owner.is_some() && signed {
-        return Ok(());
+        return Ok(false);
     }
-    let by_owner = access.check_bucket(&bucket, owner);
-    if by_owner.is_err() && !acl::permits(access, req, idx) {
-        return by_owner;
-    }
+    let by_acl = match access.check_bucket(&bucket, owner) {
+        Ok(()) => false,
+        Err(_) if acl::permits(access, req, idx) => true,
+        Err(e) => return Err(e),
+    };
     // A copy (CopyObject, UploadPartCopy) reads its source bucket too.
     let Some(src) = req.header("x-amz-copy-source") else {
-        return Ok(());
+        return Ok(by_acl);
     };
     let b = copy_source_bucket(src);
-    let by_owner = access.check_bucket(&b, owner_key(&b));
-    if by_owner.is_err() && !acl::permits_copy_source(access, src, idx) {
-        return by_owner;
+    match access.check_bucket(&b, owner_key(&b)) {
+        Err(e) if !acl::permits_copy_source(access, src, idx) => Err(e),
+        _ => Ok(by_acl),
     }
-    Ok(())
 }
 
 /// The bucket named by `x-amz-copy-source` (`bucket/key` or `/bucket/key`, URL-encoded),
@@ -370,10 +371,10 @@ impl DirectorApi {
                 return ("read", Err(e));
             }
         }
-        let allowed = authorize_buckets(access, &path, req, &self.director.read_index());
-        if let Err(e) = allowed {
-            return ("auth", Err(e));
-        }
+        let by_acl = match authorize_buckets(access, &path, req, &self.director.read_index()) {
+            Ok(by_acl) => by_acl,
+            Err(e) => return ("auth", Err(e)),
+        };
         if let Some(rest) = path.strip_prefix("/_dpyfs/") {
             let unsigned = matches!(access.principal, super::auth::Principal::Anonymous);
             return ("admin", self.admin(&method, rest, req, unsigned));
@@ -389,14 +390,18 @@ impl DirectorApi {
             if let Err(e) = refuse_unknown_params(req, op.params()) {
                 return ("unsupported", Err(e));
             }
-            return self.multipart(op, target, req, access.chain.take());
+            let chain = access.chain.take();
+            return self.multipart(op, target, req, chain, access);
         }
         let sub = match subresource(&method, &target, req) {
             Ok(s) => s,
             Err(e) => return ("unsupported", Err(e)),
         };
         if let Some(sub) = sub {
-            return ("subresource", self.subresource(&method, &target, sub, req));
+            return (
+                "subresource",
+                self.subresource(&method, &target, sub, req, access),
+            );
         }
         match (method.as_str(), target) {
             ("GET", Target::Service) => ("list_buckets", self.list_buckets(access)),
@@ -405,17 +410,25 @@ impl DirectorApi {
             ("HEAD", Target::Bucket(b)) => ("head_bucket", self.head_bucket(&b)),
             ("GET", Target::Bucket(b)) => ("list_objects", self.list_objects(&b, req)),
             ("POST", Target::Bucket(b)) if req.query_param("delete").is_some() => {
-                ("delete_objects", self.delete_objects(b, req))
+                ("delete_objects", self.delete_objects(b, req, by_acl))
             }
             ("PUT", Target::Object(b, k)) if req.header("x-amz-copy-source").is_some() => {
-                ("copy_object", self.copy_object(b, k, req))
+                ("copy_object", self.copy_object(b, k, req, access))
             }
             ("PUT", Target::Object(b, k)) => (
                 "put_object",
                 self.put_object(b, k, req, access.chain.take()),
             ),
-            ("GET", Target::Object(b, k)) => ("get_object", self.get_object(&b, &k, req, true)),
-            ("HEAD", Target::Object(b, k)) => ("head_object", self.get_object(&b, &k, req, false)),
+            ("GET" | "HEAD", Target::Object(b, k)) => {
+                let reader = by_acl.then_some(&*access);
+                let with_body = method == "GET";
+                let route = if with_body {
+                    "get_object"
+                } else {
+                    "head_object"
+                };
+                (route, self.get_object(&b, &k, req, with_body, reader))
+            }
             ("DELETE", Target::Object(b, k)) => ("delete_object", self.delete_object(b, k, req)),
             (m, _) => (
                 "other",
@@ -540,12 +553,15 @@ impl DirectorApi {
         Ok(r)
     }
 
+    /// GetObject and HeadObject. `acl_reader`: the requester, when only an ACL let the
+    /// request through (`authorize_buckets`).
     fn get_object(
         &self,
         bucket: &str,
         key: &str,
         req: &Request<'_>,
         with_body: bool,
+        acl_reader: Option<&Access>,
     ) -> Result<Response> {
         let version = requested_version(req)?;
         let (m, versioning) = {
@@ -553,6 +569,30 @@ impl DirectorApi {
             let m = object_to_read(&idx, bucket, key, version.as_ref().map(Option::as_deref))?;
             (m, idx.bucket(bucket)?.versioning)
         };
+        // As S3: an unsigned link may not make a public object answer as another type
+        // (`response-content-type=text/html` would run a page on the director's origin).
+        let anonymous = acl_reader.is_some_and(|a| a.principal == Principal::Anonymous);
+        if anonymous
+            && req
+                .query_params()
+                .iter()
+                .any(|(k, _)| k.starts_with("response-"))
+        {
+            return Err(DirectorError::BadRequest(
+                "InvalidRequest",
+                "Request specific response headers cannot be used for anonymous GET requests."
+                    .into(),
+            ));
+        }
+        // The ACL was checked on the version current then; the key may have been
+        // overwritten (or made) since by a private version, which must not be sent.
+        if acl_reader.is_some_and(|a| !acl::may_read(a, &m)) {
+            return Err(DirectorError::S3(
+                403,
+                "AccessDenied",
+                "the object's ACL does not grant READ".into(),
+            ));
+        }
         if let Some(r) = read_preconditions(req, &m)? {
             return Ok(r);
         }

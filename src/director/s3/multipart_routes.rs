@@ -4,6 +4,7 @@
 //! asks `op` whether a request is one of these and hands it over.
 
 use super::DirectorApi;
+use super::auth::Access;
 use super::body::SignatureChain;
 use super::object_routes::{
     check_copy_source_conditions, parse_copy_source, stored_headers, user_meta, write_condition,
@@ -126,11 +127,12 @@ impl DirectorApi {
         target: Target,
         req: &mut Request<'_>,
         chain: Option<Box<dyn SignatureChain>>,
+        access: &Access,
     ) -> (&'static str, Result<Response>) {
         let r = match (op, target) {
             (Op::ListUploads, Target::Bucket(b)) => self.list_uploads(&b, req),
             (Op::Create, Target::Object(b, k)) => self.create_upload(b, k, req),
-            (Op::UploadPart, Target::Object(b, k)) => self.upload_part(&b, &k, req, chain),
+            (Op::UploadPart, Target::Object(b, k)) => self.upload_part(&b, &k, req, chain, access),
             (Op::Complete, Target::Object(b, k)) => self.complete_upload(&b, &k, req),
             (Op::Abort, Target::Object(b, k)) => upload_id(req)
                 .and_then(|id| self.director.abort_upload(&b, &k, &id))
@@ -176,6 +178,7 @@ impl DirectorApi {
         key: &str,
         req: &mut Request<'_>,
         chain: Option<Box<dyn SignatureChain>>,
+        access: &Access,
     ) -> Result<Response> {
         let id = upload_id(req)?;
         let number = req
@@ -187,7 +190,7 @@ impl DirectorApi {
             ))
         })?;
         if let Some(src) = req.header("x-amz-copy-source") {
-            return self.upload_part_copy(bucket, key, &id, number, src, req);
+            return self.upload_part_copy(bucket, key, (&id, number), src, req, access);
         }
         // Verified as it is read, as an object PUT's body (aws-chunked, checksums).
         let mut body = super::body::open(req, chain)?;
@@ -207,10 +210,10 @@ impl DirectorApi {
         &self,
         bucket: &str,
         key: &str,
-        id: &str,
-        number: u32,
+        (id, number): (&str, u32),
         src: &str,
         req: &Request<'_>,
+        access: &Access,
     ) -> Result<Response> {
         let (sb, sk, sv) = parse_copy_source(src)?;
         // The upload is checked first: an unknown upload is NoSuchUpload whatever the source.
@@ -220,6 +223,7 @@ impl DirectorApi {
             &sb,
             &sk,
             sv.as_ref().map(Option::as_deref),
+            access,
         )?;
         check_copy_source_conditions(req, &m)?;
         let (start, end) = match req.header("x-amz-copy-source-range") {

@@ -6,6 +6,7 @@
 //! is acl.rs's.
 
 use super::DirectorApi;
+use super::auth::Access;
 use super::object_versions::{
     Deleted, copy_source_object, delete_record, requested_version, with_version_id,
 };
@@ -82,9 +83,13 @@ const SUBRESOURCES: &[&str] = &[
     "website",
 ];
 
-/// Whether a query parameter names a sub-resource (another operation on the same path).
-pub(super) fn is_subresource(name: &str) -> bool {
-    SUBRESOURCES.contains(&name)
+/// The sub-resource that answers a request naming several (`?versioning&acl`): the
+/// first in its query. `acl::needs` judges a request by this same one, so a grant for one
+/// sub-resource never opens another that the same request names.
+pub(super) fn first_subresource(req: &Request<'_>) -> Option<&'static str> {
+    req.query_params()
+        .iter()
+        .find_map(|(k, _)| SUBRESOURCES.iter().find(|s| **s == k.as_str()).copied())
 }
 
 /// Finds the sub-resource a request names, if any, and refuses parameters the plain
@@ -95,11 +100,8 @@ pub(super) fn subresource(
     target: &Target,
     req: &Request<'_>,
 ) -> Result<Option<&'static str>> {
-    let pairs = req.query_params();
-    for (k, _) in pairs {
-        if let Some(s) = SUBRESOURCES.iter().find(|s| **s == k.as_str()) {
-            return Ok(Some(s));
-        }
+    if let Some(s) = first_subresource(req) {
+        return Ok(Some(s));
     }
     let allowed: Vec<&str> = match (method, target) {
         ("GET", Target::Bucket(_)) => LIST_PARAMS.to_vec(),
@@ -496,10 +498,11 @@ impl DirectorApi {
         target: &Target,
         sub: &str,
         req: &mut Request<'_>,
+        access: &Access,
     ) -> Result<Response> {
         match target {
             Target::Bucket(b) => self.bucket_subresource(method, b, sub, req),
-            Target::Object(b, k) => self.object_subresource(method, b, k, sub, req),
+            Target::Object(b, k) => self.object_subresource(method, b, k, sub, req, access),
             Target::Service => Err(DirectorError::NotImplemented(format!(
                 "{method} on the object's ?{sub} sub-resource"
             ))),
@@ -514,9 +517,10 @@ impl DirectorApi {
         key: &str,
         sub: &str,
         req: &mut Request<'_>,
+        access: &Access,
     ) -> Result<Response> {
         match (method, sub) {
-            ("GET" | "PUT", "acl") => self.object_acl(method, bucket, key, req),
+            ("GET" | "PUT", "acl") => self.object_acl(method, bucket, key, req, access),
             // dpyfs keeps no tags: every version's tag set is empty.
             ("GET" | "DELETE", "tagging") => {
                 let m = self.requested_object(bucket, key, req)?;
@@ -573,6 +577,7 @@ impl DirectorApi {
         bucket: String,
         key: String,
         req: &mut Request<'_>,
+        access: &Access,
     ) -> Result<Response> {
         let src_header = req.header("x-amz-copy-source").unwrap_or_default();
         let (sb, sk, sv) = parse_copy_source(src_header)?;
@@ -585,7 +590,8 @@ impl DirectorApi {
         let src = {
             let idx = self.director.read_index();
             idx.bucket(&bucket)?;
-            let src = copy_source_object(&idx, &sb, &sk, sv.as_ref().map(Option::as_deref))?;
+            let sv = sv.as_ref().map(Option::as_deref);
+            let src = copy_source_object(&idx, &sb, &sk, sv, access)?;
             for c in &src.chunks {
                 pins.pin(c.hash);
             }
@@ -638,8 +644,14 @@ impl DirectorApi {
     }
 
     /// DeleteObjects (`POST /bucket?delete`): up to 1000 keys, each deleted on its own,
-    /// one fsync for all.
-    pub(super) fn delete_objects(&self, bucket: String, req: &mut Request<'_>) -> Result<Response> {
+    /// one fsync for all. `by_acl`: the request was let through by a WRITE grant, not ownership; each
+    /// `<VersionId>` is then refused (AccessDenied), as DELETE `?versionId=` is.
+    pub(super) fn delete_objects(
+        &self,
+        bucket: String,
+        req: &mut Request<'_>,
+        by_acl: bool,
+    ) -> Result<Response> {
         self.director.read_index().bucket(&bucket)?;
         let text = read_small_body(req)?;
         let doc = parse_xml(&text)?;
@@ -667,7 +679,16 @@ impl DirectorApi {
         {
             let idx = self.director.read_index();
             for (k, v) in &keys {
+                // Removing a version for good is the bucket owner's (acl::needs).
                 let planned = validate_key(k)
+                    .and_then(|()| match (by_acl, v) {
+                        (true, Some(_)) => Err(DirectorError::S3(
+                            403,
+                            "AccessDenied",
+                            "a WRITE grant deletes objects, not versions: that is the bucket owner's".into(),
+                        )),
+                        _ => Ok(()),
+                    })
                     .and_then(|()| v.as_deref().map(parse_version_id).transpose())
                     .and_then(|version| delete_record(&idx, &bucket, k, version));
                 outcome.push(planned.map(|(rec, answer)| {

@@ -4,6 +4,7 @@
 //! ListObjectVersions are in version_routes.rs.
 
 use super::DirectorApi;
+use super::auth::Access;
 use crate::director::error::{DirectorError, Result};
 use crate::director::meta::index::{Index, ObjectMeta, Version, Versioning};
 use crate::director::meta::records::Record;
@@ -53,8 +54,29 @@ pub(super) fn object_to_read(
 }
 
 /// A copy's source: as `object_to_read`, but naming a delete marker by its version id is
-/// 400 InvalidRequest, as S3 answers.
+/// 400 InvalidRequest, as S3 answers. Where the source's bucket is not `access`'s own,
+/// READ is checked again on the version read here: `authorize_buckets` checked the one
+/// current then, which an overwrite by a private version may have replaced since.
 pub(super) fn copy_source_object(
+    idx: &Index,
+    bucket: &str,
+    key: &str,
+    version: Option<Option<&str>>,
+    access: &Access,
+) -> Result<Arc<ObjectMeta>> {
+    let m = copy_source_version(idx, bucket, key, version)?;
+    let owner = idx.buckets.get(bucket).map(|b| b.owner.as_deref());
+    if access.check_bucket(bucket, owner).is_err() && !super::acl::may_read(access, &m) {
+        return Err(DirectorError::S3(
+            403,
+            "AccessDenied",
+            "the copy source's ACL does not grant READ".into(),
+        ));
+    }
+    Ok(m)
+}
+
+fn copy_source_version(
     idx: &Index,
     bucket: &str,
     key: &str,
