@@ -20,8 +20,8 @@ use super::object_routes::{first_subresource, parse_copy_source, read_small_body
 use super::object_versions::{object_to_read, requested_version, with_version_id};
 use super::target::{OWNER_ID, Target, owner_elem, owner_id, parse_target, xml};
 use crate::director::error::{DirectorError, Result};
-use crate::director::meta::acl::{Acl, Grant, Grantee, Permission, Requester};
-use crate::director::meta::index::{Index, ObjectMeta};
+use crate::director::meta::acl::{Acl, Grant, Grantee, Permission};
+use crate::director::meta::index::Index;
 use crate::director::meta::records::Record;
 use crate::http::{Request, Response};
 use crate::s3::xml::{Doc, Element};
@@ -371,21 +371,12 @@ fn outside_list(access: &Access, bucket: &str) -> bool {
     }
 }
 
-/// Who sent the request, as ACLs see it (None: no keys file, everything is open).
-fn requester(access: &Access) -> Option<Requester<'_>> {
-    match &access.principal {
-        Principal::Open => None,
-        Principal::Anonymous => Some(Requester::Anonymous),
-        Principal::Key { access_key, .. } => Some(Requester::Key(access_key)),
-    }
-}
-
 /// Whether an ACL lets `access` do what `req` asks, where ownership does not: the one
 /// question an ACL answers. A missing bucket grants nothing (an anonymous request learns
 /// nothing of it); a missing object version is answered (404) to whoever may list the
 /// bucket, and refused to anyone else.
 pub fn permits(access: &Access, req: &Request<'_>, idx: &Index) -> bool {
-    let Some(who) = requester(access) else {
+    let Some(who) = access.requester() else {
         return true;
     };
     let (bucket, key) = match parse_target(&req.path) {
@@ -424,21 +415,11 @@ pub fn permits(access: &Access, req: &Request<'_>, idx: &Index) -> bool {
         })
 }
 
-/// Whether the ACL of version `m` lets `access` read it: `permits`' question asked
-/// again of the version a read finally takes, which may not be the one `permits` saw.
-pub fn may_read(access: &Access, m: &ObjectMeta) -> bool {
-    may(access, m, Permission::Read)
-}
-
-fn may(access: &Access, m: &ObjectMeta, p: Permission) -> bool {
-    requester(access).is_none_or(|who| m.acl.allows(who, p))
-}
-
 /// Whether `bucket`'s ACL lets `access` write a new object into it where ownership does
 /// not (a form upload, whose fields `fields` carries as headers): WRITE, and WRITE_ACP
 /// when the fields set an ACL, as `needs` asks of a PutObject.
 pub fn permits_write(access: &Access, bucket: &str, fields: &Request<'_>, idx: &Index) -> bool {
-    let Some(who) = requester(access) else {
+    let Some(who) = access.requester() else {
         return true;
     };
     let bucket_acl = idx
@@ -454,7 +435,7 @@ pub fn permits_write(access: &Access, bucket: &str, fields: &Request<'_>, idx: &
 /// Whether an ACL lets `access` read a copy's source (`x-amz-copy-source`), where
 /// ownership of its bucket does not.
 pub fn permits_copy_source(access: &Access, src: &str, idx: &Index) -> bool {
-    let Some(who) = requester(access) else {
+    let Some(who) = access.requester() else {
         return true;
     };
     let Ok((b, k, v)) = parse_copy_source(src) else {
@@ -541,7 +522,7 @@ impl DirectorApi {
             "GET" => Permission::ReadAcp,
             _ => Permission::WriteAcp,
         };
-        if !by_owner && !may(access, &m, wanted) {
+        if !by_owner && !access.may(&m, wanted) {
             return Err(DirectorError::S3(
                 403,
                 "AccessDenied",
@@ -567,6 +548,7 @@ impl DirectorApi {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::director::meta::acl::Requester;
 
     fn known(id: &str) -> bool {
         id == "AK2"

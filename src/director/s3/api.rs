@@ -103,6 +103,37 @@ fn copy_source_bucket(src: &str) -> String {
     percent_decode(b, false).unwrap_or_else(|| b.to_string())
 }
 
+/// The checks of a GET or HEAD that only an ACL let through (`acl_reader`: the requester).
+fn check_acl_read(req: &Request<'_>, acl_reader: Option<&Access>, m: &ObjectMeta) -> Result<()> {
+    let Some(reader) = acl_reader else {
+        return Ok(());
+    };
+    // As S3: an unsigned link may not make a public object answer as another type
+    // (`response-content-type=text/html` would run a page on the director's origin).
+    let anonymous = reader.principal == Principal::Anonymous;
+    if anonymous
+        && req
+            .query_params()
+            .iter()
+            .any(|(k, _)| k.starts_with("response-"))
+    {
+        return Err(DirectorError::BadRequest(
+            "InvalidRequest",
+            "Request specific response headers cannot be used for anonymous GET requests.".into(),
+        ));
+    }
+    // The ACL was checked on the version current then; the key may have been
+    // overwritten (or made) since by a private version, which must not be sent.
+    if !reader.may_read(m) {
+        return Err(DirectorError::S3(
+            403,
+            "AccessDenied",
+            "the object's ACL does not grant READ".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// A parsed `Range` header against an object of `size` bytes.
 #[derive(Debug, PartialEq, Eq)]
 pub enum RangeSpec {
@@ -403,6 +434,8 @@ impl DirectorApi {
                 self.subresource(&method, &target, sub, req, access),
             );
         }
+        let chain = access.chain.take();
+        let reader = by_acl.then_some(&*access);
         match (method.as_str(), target) {
             ("GET", Target::Service) => ("list_buckets", self.list_buckets(access)),
             ("PUT", Target::Bucket(b)) => ("create_bucket", self.create_bucket(b, req, access)),
@@ -415,19 +448,12 @@ impl DirectorApi {
             ("PUT", Target::Object(b, k)) if req.header("x-amz-copy-source").is_some() => {
                 ("copy_object", self.copy_object(b, k, req, access))
             }
-            ("PUT", Target::Object(b, k)) => (
-                "put_object",
-                self.put_object(b, k, req, access.chain.take()),
-            ),
-            ("GET" | "HEAD", Target::Object(b, k)) => {
-                let reader = by_acl.then_some(&*access);
-                let with_body = method == "GET";
-                let route = if with_body {
-                    "get_object"
-                } else {
-                    "head_object"
-                };
-                (route, self.get_object(&b, &k, req, with_body, reader))
+            ("PUT", Target::Object(b, k)) => ("put_object", self.put_object(b, k, req, chain)),
+            ("GET", Target::Object(b, k)) => {
+                ("get_object", self.get_object(&b, &k, req, true, reader))
+            }
+            ("HEAD", Target::Object(b, k)) => {
+                ("head_object", self.get_object(&b, &k, req, false, reader))
             }
             ("DELETE", Target::Object(b, k)) => ("delete_object", self.delete_object(b, k, req)),
             (m, _) => (
@@ -569,30 +595,7 @@ impl DirectorApi {
             let m = object_to_read(&idx, bucket, key, version.as_ref().map(Option::as_deref))?;
             (m, idx.bucket(bucket)?.versioning)
         };
-        // As S3: an unsigned link may not make a public object answer as another type
-        // (`response-content-type=text/html` would run a page on the director's origin).
-        let anonymous = acl_reader.is_some_and(|a| a.principal == Principal::Anonymous);
-        if anonymous
-            && req
-                .query_params()
-                .iter()
-                .any(|(k, _)| k.starts_with("response-"))
-        {
-            return Err(DirectorError::BadRequest(
-                "InvalidRequest",
-                "Request specific response headers cannot be used for anonymous GET requests."
-                    .into(),
-            ));
-        }
-        // The ACL was checked on the version current then; the key may have been
-        // overwritten (or made) since by a private version, which must not be sent.
-        if acl_reader.is_some_and(|a| !acl::may_read(a, &m)) {
-            return Err(DirectorError::S3(
-                403,
-                "AccessDenied",
-                "the object's ACL does not grant READ".into(),
-            ));
-        }
+        check_acl_read(req, acl_reader, &m)?;
         if let Some(r) = read_preconditions(req, &m)? {
             return Ok(r);
         }

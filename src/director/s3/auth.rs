@@ -12,6 +12,8 @@
 
 use super::body::SignatureChain;
 use crate::director::error::{DirectorError, Result};
+use crate::director::meta::acl::{Permission, Requester};
+use crate::director::meta::index::ObjectMeta;
 use crate::http::Request;
 use crate::s3::keys::{KeyEntry, Keys};
 use crate::sigv4::{self, Scope};
@@ -95,6 +97,28 @@ impl Access {
             principal: Principal::Open,
             chain: None,
         }
+    }
+
+    /// Who sent the request, as ACLs see it (None: no keys file, everything is open).
+    pub fn requester(&self) -> Option<Requester<'_>> {
+        match &self.principal {
+            Principal::Open => None,
+            Principal::Anonymous => Some(Requester::Anonymous),
+            Principal::Key { access_key, .. } => Some(Requester::Key(access_key)),
+        }
+    }
+
+    /// Whether the ACL of version `m` grants `p` to this requester.
+    pub fn may(&self, m: &ObjectMeta, p: Permission) -> bool {
+        self.requester().is_none_or(|who| m.acl.allows(who, p))
+    }
+
+    /// Whether the ACL of version `m` lets this requester read it: `acl::permits`'
+    /// question asked again of the version a read finally takes, which may not be the
+    /// one `permits` saw. (Here, not in acl.rs, so the object readers need not import
+    /// the ACL routes, which import them.)
+    pub fn may_read(&self, m: &ObjectMeta) -> bool {
+        self.may(m, Permission::Read)
     }
 
     /// The access key id, if the request was signed by a known key.

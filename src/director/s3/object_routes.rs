@@ -653,26 +653,7 @@ impl DirectorApi {
         by_acl: bool,
     ) -> Result<Response> {
         self.director.read_index().bucket(&bucket)?;
-        let text = read_small_body(req)?;
-        let doc = parse_xml(&text)?;
-        if doc.name != "Delete" {
-            return Err(DirectorError::BadRequest(
-                "MalformedXML",
-                format!("expected a <Delete> document, got <{}>", doc.name),
-            ));
-        }
-        let quiet = doc.child_text("Quiet") == Some("true");
-        let objects: Vec<&x::Element> = doc.all("Object").collect();
-        if objects.is_empty() || objects.len() > DELETE_KEYS_MAX {
-            return Err(DirectorError::BadRequest(
-                "MalformedXML",
-                format!(
-                    "a Delete document names 1 to {DELETE_KEYS_MAX} objects, not {}",
-                    objects.len()
-                ),
-            ));
-        }
-        let keys = delete_keys(&objects)?;
+        let (quiet, keys) = delete_request(req)?;
         // Each key's outcome: an error, or what was deleted and whether a record does it.
         let mut outcome: Vec<Result<(bool, Deleted)>> = Vec::with_capacity(keys.len());
         let mut records = Vec::new();
@@ -737,9 +718,36 @@ impl DirectorApi {
     }
 }
 
+/// The keys a DeleteObjects request names, each with its version id if it names one.
+type DeleteKeys = Vec<(String, Option<String>)>;
+
+/// A DeleteObjects request's `<Delete>` document: Quiet, and the keys.
+fn delete_request(req: &mut Request<'_>) -> Result<(bool, DeleteKeys)> {
+    let text = read_small_body(req)?;
+    let doc = parse_xml(&text)?;
+    if doc.name != "Delete" {
+        return Err(DirectorError::BadRequest(
+            "MalformedXML",
+            format!("expected a <Delete> document, got <{}>", doc.name),
+        ));
+    }
+    let quiet = doc.child_text("Quiet") == Some("true");
+    let objects: Vec<&x::Element> = doc.all("Object").collect();
+    if objects.is_empty() || objects.len() > DELETE_KEYS_MAX {
+        return Err(DirectorError::BadRequest(
+            "MalformedXML",
+            format!(
+                "a Delete document names 1 to {DELETE_KEYS_MAX} objects, not {}",
+                objects.len()
+            ),
+        ));
+    }
+    Ok((quiet, delete_keys(&objects)?))
+}
+
 /// The (key, version id) pairs of a Delete document's `<Object>`s, keys as sent (not
 /// trimmed: a key may end in a space).
-fn delete_keys(objects: &[&x::Element]) -> Result<Vec<(String, Option<String>)>> {
+fn delete_keys(objects: &[&x::Element]) -> Result<DeleteKeys> {
     let mut keys = Vec::with_capacity(objects.len());
     for o in objects {
         let key = o.child("Key").map(|k| k.text.clone()).ok_or_else(|| {

@@ -66,7 +66,7 @@ pub(super) fn copy_source_object(
 ) -> Result<Arc<ObjectMeta>> {
     let m = copy_source_version(idx, bucket, key, version)?;
     let owner = idx.buckets.get(bucket).map(|b| b.owner.as_deref());
-    if access.check_bucket(bucket, owner).is_err() && !super::acl::may_read(access, &m) {
+    if access.check_bucket(bucket, owner).is_err() && !access.may_read(&m) {
         return Err(DirectorError::S3(
             403,
             "AccessDenied",
