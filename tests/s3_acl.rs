@@ -10,7 +10,7 @@ mod common;
 use common::*;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 /// A director with keys: an admin, the owner `alice`, a second key `bob`, and `carol`,
 /// whose bucket list names only `carols`.
@@ -697,43 +697,8 @@ fn recover_brings_objects_back_private() {
 /// `program` from the S3 client venv with a cleared environment, signing as `key`.
 fn client(dir: &TempDir, program: &str, key: &Key) -> Command {
     let home = dir.path().join("home");
-    fs::create_dir_all(&home).unwrap();
-    for f in ["aws-config", "aws-credentials"] {
-        fs::write(home.join(f), "").unwrap();
-    }
-    let mut c = Command::new(s3_venv().join("bin").join(program));
-    c.env_clear()
-        .current_dir(&home)
-        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
-        .env("HOME", &home)
-        .env("LANG", "C.UTF-8")
-        .env("AWS_CONFIG_FILE", home.join("aws-config"))
-        .env("AWS_SHARED_CREDENTIALS_FILE", home.join("aws-credentials"))
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", &key.id)
-        .env("AWS_SECRET_ACCESS_KEY", &key.secret)
-        .env("NO_PROXY", "*")
-        .stdin(Stdio::null());
-    if tls_mode() {
-        let ca = &test_ca().ca;
-        c.env("AWS_CA_BUNDLE", ca).env("SSL_CERT_FILE", ca);
-    }
-    c
-}
-
-fn run_ok(what: &str, c: &mut Command) -> String {
-    let out = c
-        .output()
-        .unwrap_or_else(|e| panic!("{what}: cannot start: {e}"));
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{what} failed ({}):\n--- stdout ---\n{stdout}\n--- stderr ---\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
+    let program = s3_venv().join("bin").join(program);
+    s3_client_command(&home, &program, &key.id, &key.secret)
 }
 
 /// boto3's get/put_object_acl and get/put_bucket_acl (canned, grant headers and
@@ -747,7 +712,7 @@ fn boto3_and_aws_cli_read_and_set_acls() {
     let mut py = client(&dir, "python", &k.alice);
     py.arg(script)
         .args(["--endpoint", &k.c.url(), "--other-id", &k.bob.id]);
-    let out = run_ok("acl_suite.py", &mut py);
+    let out = run_client("acl_suite.py", &mut py);
     assert!(out.contains("acl suite: ok"), "{out}");
 
     assert_eq!(k.put(&k.alice, "cli", "", &[]).0, 200);
@@ -762,12 +727,12 @@ fn boto3_and_aws_cli_read_and_set_acls() {
         "public-read",
     ])
     .args(["--endpoint-url", &k.c.url()]);
-    run_ok("aws s3api put-bucket-acl", &mut aws);
+    run_client("aws s3api put-bucket-acl", &mut aws);
     assert_eq!(k.anon("GET", "cli").0, 200);
     let mut aws = client(&dir, "aws", &k.alice);
     aws.args(["s3api", "get-bucket-acl", "--bucket", "cli"])
         .args(["--endpoint-url", &k.c.url()]);
-    let out = run_ok("aws s3api get-bucket-acl", &mut aws);
+    let out = run_client("aws s3api get-bucket-acl", &mut aws);
     assert!(
         out.contains(ALL_USERS) && out.contains(&k.alice.id),
         "{out}"

@@ -12,66 +12,31 @@ mod common;
 use common::*;
 use std::fs;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 /// `program` with a cleared environment, its HOME in `dir`, dummy keys (the director is
 /// open) and an rclone remote `dpy:` for `url`.
 fn client(dir: &TempDir, url: &str, program: &str) -> Command {
     let home = dir.path().join("home");
-    fs::create_dir_all(&home).unwrap();
-    for f in ["aws-config", "aws-credentials", "rclone.conf"] {
-        fs::write(home.join(f), "").unwrap();
-    }
-    let mut c = Command::new(program);
-    c.env_clear()
-        .current_dir(&home)
-        .env(
-            "PATH",
-            format!(
-                "{}:/usr/local/bin:/usr/bin:/bin",
-                s3_venv().join("bin").display()
-            ),
-        )
-        .env("HOME", &home)
-        .env("LANG", "C.UTF-8")
-        .env("TMPDIR", &home)
-        .env("AWS_CONFIG_FILE", home.join("aws-config"))
-        .env("AWS_SHARED_CREDENTIALS_FILE", home.join("aws-credentials"))
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "versions")
-        .env("AWS_SECRET_ACCESS_KEY", "versions-secret")
-        .env("RCLONE_CONFIG", home.join("rclone.conf"))
-        .env("RCLONE_CONFIG_DPY_TYPE", "s3")
-        .env("RCLONE_CONFIG_DPY_PROVIDER", "Other")
-        .env("RCLONE_CONFIG_DPY_ENDPOINT", url)
-        .env("RCLONE_CONFIG_DPY_ACCESS_KEY_ID", "versions")
-        .env("RCLONE_CONFIG_DPY_SECRET_ACCESS_KEY", "versions-secret")
-        .env("RCLONE_CONFIG_DPY_FORCE_PATH_STYLE", "true")
-        .env("RCLONE_RETRIES", "1")
-        .env("NO_PROXY", "*")
-        .stdin(Stdio::null());
-    if tls_mode() {
-        let ca = &test_ca().ca;
-        c.env("AWS_CA_BUNDLE", ca).env("SSL_CERT_FILE", ca);
-    }
+    let mut c = s3_client_command(&home, Path::new(program), "versions", "versions-secret");
+    fs::write(home.join("rclone.conf"), "").unwrap();
+    c.env(
+        "PATH",
+        format!(
+            "{}:/usr/local/bin:/usr/bin:/bin",
+            s3_venv().join("bin").display()
+        ),
+    )
+    .env("TMPDIR", &home)
+    .env("RCLONE_CONFIG", home.join("rclone.conf"))
+    .env("RCLONE_CONFIG_DPY_TYPE", "s3")
+    .env("RCLONE_CONFIG_DPY_PROVIDER", "Other")
+    .env("RCLONE_CONFIG_DPY_ENDPOINT", url)
+    .env("RCLONE_CONFIG_DPY_ACCESS_KEY_ID", "versions")
+    .env("RCLONE_CONFIG_DPY_SECRET_ACCESS_KEY", "versions-secret")
+    .env("RCLONE_CONFIG_DPY_FORCE_PATH_STYLE", "true")
+    .env("RCLONE_RETRIES", "1");
     c
-}
-
-/// Runs `c` and fails with what it printed unless it exits 0; returns its stdout.
-fn run_ok(what: &str, c: &mut Command) -> String {
-    let out = c
-        .output()
-        .unwrap_or_else(|e| panic!("{what}: cannot start: {e}"));
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "{what} failed ({}):\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}",
-        out.status
-    );
-    println!("--- {what} ---\n{stdout}\n{stderr}");
-    stdout
 }
 
 /// One case of versions_suite.py against `c`.
@@ -81,7 +46,7 @@ fn boto3_case(dir: &TempDir, c: &Cluster, case: &str, extra: &[&str]) {
     cmd.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/versions_suite.py"))
         .args(["--endpoint", &c.url(), "--case", case])
         .args(extra);
-    run_ok(&format!("versions_suite.py --case {case}"), &mut cmd);
+    run_client(&format!("versions_suite.py --case {case}"), &mut cmd);
 }
 
 fn cluster(dir: &TempDir) -> Cluster {
@@ -188,7 +153,7 @@ test "$(aws $EP s3api list-object-versions --bucket cli --query 'length(DeleteMa
 "#;
     let mut cmd = client(&dir, &c.url(), "bash");
     cmd.arg("-c").arg(script).env("ENDPOINT", c.url());
-    run_ok("aws-cli and rclone", &mut cmd);
+    run_client("aws-cli and rclone", &mut cmd);
 }
 
 fn url(c: &Cluster, path: &str) -> String {

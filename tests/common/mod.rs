@@ -1114,3 +1114,48 @@ pub fn scurl(key: &Key, args: &[&str]) -> (u16, String) {
     all.extend_from_slice(args);
     curl(&all)
 }
+
+/// `program` with a cleared environment for an S3 client: HOME is `home` (made, with
+/// empty AWS config files), signing as `key_id`/`secret` in us-east-1, and the test CA
+/// trusted when the cluster runs on TLS. Callers add what else their client reads.
+pub fn s3_client_command(home: &Path, program: &Path, key_id: &str, secret: &str) -> Command {
+    fs::create_dir_all(home).unwrap();
+    for f in ["aws-config", "aws-credentials"] {
+        fs::write(home.join(f), "").unwrap();
+    }
+    let mut c = Command::new(program);
+    c.env_clear()
+        .current_dir(home)
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .env("HOME", home)
+        .env("LANG", "C.UTF-8")
+        .env("AWS_CONFIG_FILE", home.join("aws-config"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", home.join("aws-credentials"))
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", key_id)
+        .env("AWS_SECRET_ACCESS_KEY", secret)
+        .env("NO_PROXY", "*")
+        .stdin(Stdio::null());
+    if tls_mode() {
+        let ca = &test_ca().ca;
+        c.env("AWS_CA_BUNDLE", ca).env("SSL_CERT_FILE", ca);
+    }
+    c
+}
+
+/// Runs `c` and fails with what it printed unless it exits 0; returns its stdout.
+pub fn run_client(what: &str, c: &mut Command) -> String {
+    let out = c
+        .output()
+        .unwrap_or_else(|e| panic!("{what}: cannot start: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}",
+        out.status
+    );
+    println!("--- {what} ---\n{stdout}\n{stderr}");
+    stdout
+}
