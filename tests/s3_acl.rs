@@ -667,21 +667,8 @@ fn recover_brings_objects_back_private() {
     let mut c = k.c;
     c.director.kill();
     fs::remove_dir_all(dir.path().join("director")).unwrap();
-    let mut args = vec!["recover".to_string()];
-    for s in &c.stores {
-        args.extend(["--store".into(), s.url()]);
-    }
-    args.extend([
-        "--data".into(),
-        dir.path().join("director").display().to_string(),
-    ]);
-    let out = command("dpyfs").args(&args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let args = common::upkeep::recover_args(&c, &dir.path().join("director"));
+    common::upkeep::ok(&command("dpyfs").args(&args).output().unwrap());
     c.director.restart();
     c.wait_stores_up(1);
     let k = Keyed { c, ..k };

@@ -254,21 +254,8 @@ fn recover_brings_every_version_back() {
     let ids: Vec<String> = bodies.iter().map(|b| put_version(&c, "rec/k", b)).collect();
     c.director.kill();
     fs::remove_dir_all(dir.path().join("director")).unwrap();
-    let mut args = vec!["recover".to_string()];
-    for s in &c.stores {
-        args.extend(["--store".into(), s.url()]);
-    }
-    args.extend([
-        "--data".into(),
-        dir.path().join("director").display().to_string(),
-    ]);
-    let out = command("dpyfs").args(&args).output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let args = common::upkeep::recover_args(&c, &dir.path().join("director"));
+    let text = common::upkeep::ok(&command("dpyfs").args(&args).output().unwrap());
     assert!(text.contains("2 noncurrent versions kept"), "{text}");
     c.director.restart();
     c.wait_stores_up(3);
