@@ -522,12 +522,8 @@ impl DirectorApi {
             "GET" => Permission::ReadAcp,
             _ => Permission::WriteAcp,
         };
-        if !by_owner && !access.may(&m, wanted) {
-            return Err(DirectorError::S3(
-                403,
-                "AccessDenied",
-                format!("the object's ACL does not grant {}", wanted.as_str()),
-            ));
+        if !by_owner {
+            access.check_version_acl(&m, wanted, "the object's")?;
         }
         if method == "GET" {
             let r = xml(200, document(&owner, &m.acl));

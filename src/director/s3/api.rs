@@ -16,6 +16,7 @@ use super::target::{Target, object_headers, parse_target, xml};
 use super::target::{owner_elem, owner_id, owner_of};
 use crate::director::data::scatter::NewObject;
 use crate::director::error::{DirectorError, Result};
+use crate::director::meta::acl::Permission;
 use crate::director::meta::index::{Index, ListEntry, ListPage, ObjectMeta};
 use crate::director::meta::records::Record;
 use crate::director::meta::uploads::PART_NUMBER_MAX;
@@ -124,14 +125,7 @@ fn check_acl_read(req: &Request<'_>, acl_reader: Option<&Access>, m: &ObjectMeta
     }
     // The ACL was checked on the version current then; the key may have been
     // overwritten (or made) since by a private version, which must not be sent.
-    if !reader.may_read(m) {
-        return Err(DirectorError::S3(
-            403,
-            "AccessDenied",
-            "the object's ACL does not grant READ".into(),
-        ));
-    }
-    Ok(())
+    reader.check_version_acl(m, Permission::Read, "the object's")
 }
 
 /// A parsed `Range` header against an object of `size` bytes.

@@ -108,17 +108,18 @@ impl Access {
         }
     }
 
-    /// Whether the ACL of version `m` grants `p` to this requester.
-    pub fn may(&self, m: &ObjectMeta, p: Permission) -> bool {
-        self.requester().is_none_or(|who| m.acl.allows(who, p))
-    }
-
-    /// Whether the ACL of version `m` lets this requester read it: `acl::permits`'
-    /// question asked again of the version a read finally takes, which may not be the
-    /// one `permits` saw. (Here, not in acl.rs, so the object readers need not import
-    /// the ACL routes, which import them.)
-    pub fn may_read(&self, m: &ObjectMeta) -> bool {
-        self.may(m, Permission::Read)
+    /// Ok when the ACL of version `m` grants `p` to this requester, else 403: the check
+    /// an ACL-let-through request makes again on the version it finally takes, which may
+    /// be newer than the one `acl::permits` judged (an overwrite in between). `whose`
+    /// names the object in the message ("the object's", "the copy source's").
+    pub fn check_version_acl(&self, m: &ObjectMeta, p: Permission, whose: &str) -> Result<()> {
+        if self.requester().is_none_or(|who| m.acl.allows(who, p)) {
+            return Ok(());
+        }
+        Err(access_denied(format!(
+            "{whose} ACL does not grant {}",
+            p.as_str()
+        )))
     }
 
     /// The access key id, if the request was signed by a known key.

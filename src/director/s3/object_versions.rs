@@ -6,6 +6,7 @@
 use super::DirectorApi;
 use super::auth::Access;
 use crate::director::error::{DirectorError, Result};
+use crate::director::meta::acl::Permission;
 use crate::director::meta::index::{Index, ObjectMeta, Version, Versioning};
 use crate::director::meta::records::Record;
 use crate::director::meta::versions::{new_version_id, parse_version_id};
@@ -66,12 +67,8 @@ pub(super) fn copy_source_object(
 ) -> Result<Arc<ObjectMeta>> {
     let m = copy_source_version(idx, bucket, key, version)?;
     let owner = idx.buckets.get(bucket).map(|b| b.owner.as_deref());
-    if access.check_bucket(bucket, owner).is_err() && !access.may_read(&m) {
-        return Err(DirectorError::S3(
-            403,
-            "AccessDenied",
-            "the copy source's ACL does not grant READ".into(),
-        ));
+    if access.check_bucket(bucket, owner).is_err() {
+        access.check_version_acl(&m, Permission::Read, "the copy source's")?;
     }
     Ok(m)
 }
